@@ -1,0 +1,1 @@
+//! Conversion stages over the network graph.

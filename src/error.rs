@@ -1,0 +1,21 @@
+//! The crate's top-level error: one variant per layer, each carrying that layer's error.
+
+use crate::{data::DataError, gpu::GpuError, model::graph::GraphError, model::LoadError};
+
+/// Any error spikeconv reports; every message names the file or object at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    /// Invalid option or argument combination given by the user.
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

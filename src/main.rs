@@ -1,0 +1,5 @@
+//! The `spikeconv` command line.
+
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}

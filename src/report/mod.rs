@@ -1,0 +1,1 @@
+//! Result tables and machine-readable output.

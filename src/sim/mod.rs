@@ -1,0 +1,1 @@
+//! Compiled plans that run networks on the GPU.
