@@ -1,0 +1,65 @@
+//! Shared test helpers: a seeded random generator and access to the reference data.
+//!
+//! Tests that need `../shared/data` (or a GPU adapter) skip with a message when it is
+//! missing, except under `CI=true`, where a missing resource fails the test.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// Small deterministic generator (SplitMix64) so tests need no extra crate.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[lo, hi)`.
+    pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
+        let unit = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
+        lo + (hi - lo) * unit
+    }
+
+    pub fn vec(&mut self, len: usize, lo: f32, hi: f32) -> Vec<f32> {
+        (0..len).map(|_| self.uniform(lo, hi)).collect()
+    }
+
+    /// Uniform integer in `[0, n)`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// True when running under CI, where missing resources are failures.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Skips (returns `None`) or, under CI, fails when a resource is missing.
+pub fn missing<T>(what: &str) -> Option<T> {
+    if in_ci() {
+        panic!("CI=true and {what} is missing: this test must not be skipped in CI");
+    }
+    eprintln!("skipping: {what} is missing (set CI=true to make this a failure)");
+    None
+}
+
+/// The reference data folder: `$SPIKECONV_DATA`, else `../shared/data` beside the checkout.
+pub fn data_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("SPIKECONV_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    if dir.join("cifar10/test_batch.bin").is_file() && dir.join("weights").is_dir() {
+        Some(dir)
+    } else {
+        missing(&format!("the reference data ({})", dir.display()))
+    }
+}
