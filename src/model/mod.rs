@@ -1,11 +1,232 @@
 //! Model loading: safetensors checkpoints ([`checkpoint`]), PyTorch tensor-name mapping to a
 //! ResNet ([`resnet`]), input normalization ([`normalize`]) and the network [`graph`].
+//!
+//! [`load`] is the entry point: file → [`Network`] (graph, normalization, architecture facts).
 
+pub mod checkpoint;
 pub mod graph;
+pub mod normalize;
+pub mod resnet;
 
-/// A checkpoint could not be turned into a network.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use checkpoint::{Checkpoint, TensorDtype};
+pub use normalize::{NormalizeError, NormalizePreset, Normalization};
+pub use resnet::{BlockForm, ResNetInfo, ShortcutKind};
+
+use graph::{Graph, GraphError};
+
+/// Metadata keys this loader reads from a checkpoint's `__metadata__`.
+pub mod metadata_keys {
+    /// Per-channel mean, `"a,b,c"`.
+    pub const NORMALIZE_MEAN: &str = "normalize_mean";
+    /// Per-channel standard deviation, `"a,b,c"`.
+    pub const NORMALIZE_STD: &str = "normalize_std";
+    /// Number of classes, checked against the final layer.
+    pub const NUM_CLASSES: &str = "num_classes";
+    /// Shortcut option, `"A"` or `"B"`, checked against the tensors.
+    pub const SHORTCUT: &str = "shortcut";
+    /// Block form; only `"standard"` is supported so far.
+    pub const BLOCK: &str = "block";
+}
+
+/// A checkpoint could not be turned into a network. Every message is one line that starts
+/// with the file name.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
+    /// The file could not be read.
+    #[error("{path}: cannot read checkpoint: {source}")]
+    Io { path: String, source: std::io::Error },
+    /// The file is not a valid safetensors file (truncated, corrupt header, bad offsets).
+    #[error("{path}: not a valid safetensors file (truncated or corrupt?): {source}")]
+    Format { path: String, source: safetensors::SafeTensorError },
+    /// A tensor's data lies outside the file.
+    #[error("{path}: tensor {tensor} is corrupt: {message}")]
+    Corrupt { path: String, tensor: String, message: String },
+    /// A tensor the architecture needs is not in the file.
+    #[error("{path}: tensor {tensor} is missing")]
+    MissingTensor { path: String, tensor: String },
+    /// A tensor has a shape that does not fit the architecture.
+    #[error("{path}: tensor {tensor} has shape {found:?}, expected {expected:?}")]
+    WrongShape { path: String, tensor: String, found: Vec<usize>, expected: Vec<usize> },
+    /// A weight is not stored as a float type this loader converts.
+    #[error("{path}: tensor {tensor} has dtype {found}, expected F32, F16 or BF16")]
+    WrongDtype { path: String, tensor: String, found: String },
+    /// A tensor holds values no trained network has (NaN, infinity, negative variance).
+    #[error("{path}: tensor {tensor} has invalid values: {message}")]
+    BadValues { path: String, tensor: String, message: String },
+    /// The tensors do not form a CIFAR ResNet this loader recognizes.
+    #[error("{path}: unrecognized architecture: {message}")]
+    Architecture { path: String, message: String },
+    /// Tensors remain that a CIFAR ResNet has no place for (e.g. `layer4`, bottleneck `conv3`).
+    #[error("{path}: unrecognized architecture: {count} tensor(s) are not part of a CIFAR ResNet, first {first}")]
+    UnexpectedTensors { path: String, count: usize, first: String },
+    /// A `__metadata__` value is malformed or contradicts the tensors.
+    #[error("{path}: metadata {key} = {value:?}: {message}")]
+    Metadata { path: String, key: String, value: String, message: String },
+    /// The metadata names a block form this version cannot load.
+    #[error("{path}: metadata block = {block:?} is not supported (this version loads only \"standard\" blocks)")]
+    UnsupportedBlock { path: String, block: String },
+    /// Neither the file nor the options give the input normalization.
+    #[error(
+        "{path}: no input normalization: the file's metadata has no {missing}; \
+         pass --mean a,b,c --std a,b,c or --normalize cifar10|imagenet"
+    )]
+    NoNormalization { path: String, missing: String },
+    /// A normalization given in the options is invalid.
+    #[error("{path}: invalid normalization option: {source}")]
+    Normalization { path: String, source: NormalizeError },
+    /// The graph rejected a layer (a shape inconsistency the checks above did not catch).
+    #[error("{path}: {source}")]
+    Graph { path: String, source: GraphError },
+}
+
+/// User overrides applied while loading. Explicit `mean` / `std` win over `preset`, which
+/// wins over the file's metadata; each of mean and std is resolved separately.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LoadOptions {
+    /// `--mean a,b,c`: per-channel mean.
+    pub mean: Option<[f32; normalize::CHANNELS]>,
+    /// `--std a,b,c`: per-channel standard deviation.
+    pub std: Option<[f32; normalize::CHANNELS]>,
+    /// `--normalize cifar10|imagenet`.
+    pub preset: Option<NormalizePreset>,
+}
+
+/// Where the network's normalization came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum NormalizationSource {
+    /// Both mean and std from the file's `__metadata__`.
+    Metadata,
+    /// Both from a preset.
+    Preset(NormalizePreset),
+    /// At least one value from explicit options (the other possibly from preset or metadata).
+    Options,
+}
+
+/// A loaded network: the graph, the normalization its input needs and its architecture.
+#[derive(Clone, Debug)]
+pub struct Network {
+    /// The network in topological order; node names follow the tensor prefixes.
+    pub graph: Graph,
+    /// Input normalization the network was trained with.
+    pub normalization: Normalization,
+    /// Where [`Network::normalization`] came from.
+    pub normalization_source: NormalizationSource,
+    /// Architecture facts read from the tensors.
+    pub info: ResNetInfo,
+    /// The checkpoint file.
+    pub path: PathBuf,
+    /// The file's `__metadata__` as stored (source, license, ...); empty if none.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Loads a CIFAR ResNet checkpoint (safetensors, F32/F16/BF16) into a [`Network`].
+pub fn load(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Network, LoadError> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: name.clone(), source })?;
+    let mut network = load_bytes(name, bytes, options)?;
+    network.path = path.to_path_buf();
+    Ok(network)
+}
+
+/// Like [`load`], for a checkpoint already in memory; `name` is used in messages and as
+/// [`Network::path`].
+pub fn load_bytes(name: impl Into<String>, bytes: Vec<u8>, options: &LoadOptions) -> Result<Network, LoadError> {
+    let mut checkpoint = Checkpoint::from_bytes(name, bytes)?;
+    let path = checkpoint.path().to_string();
+    let metadata = checkpoint.metadata().clone();
+    let metadata_error = |key: &str, message: String| LoadError::Metadata {
+        path: path.clone(),
+        key: key.to_string(),
+        value: metadata.get(key).cloned().unwrap_or_default(),
+        message,
+    };
+
+    let block = match metadata.get(metadata_keys::BLOCK).map(|b| b.trim()) {
+        None | Some("standard") => BlockForm::Standard,
+        Some(other) => return Err(LoadError::UnsupportedBlock { path, block: other.to_string() }),
+    };
+    let (normalization, normalization_source) = resolve_normalization(&path, &metadata, options)?;
+
+    let (graph, info) = resnet::build(&mut checkpoint, block)?;
+
+    if let Some(value) = metadata.get(metadata_keys::NUM_CLASSES) {
+        match value.trim().parse::<usize>() {
+            Ok(n) if n == info.num_classes => {}
+            Ok(n) => {
+                return Err(metadata_error(
+                    metadata_keys::NUM_CLASSES,
+                    format!("the final layer {}.weight has {} outputs, not {n}", info.classifier, info.num_classes),
+                ))
+            }
+            Err(_) => return Err(metadata_error(metadata_keys::NUM_CLASSES, "not a whole number".into())),
+        }
+    }
+    if let Some(value) = metadata.get(metadata_keys::SHORTCUT) {
+        let stated = match value.trim() {
+            "A" | "a" => ShortcutKind::A,
+            "B" | "b" => ShortcutKind::B,
+            _ => return Err(metadata_error(metadata_keys::SHORTCUT, "expected \"A\" or \"B\"".into())),
+        };
+        if stated != info.shortcut {
+            let found = match info.shortcut {
+                ShortcutKind::A => "no projection shortcut tensors (option A)",
+                ShortcutKind::B => "projection shortcut tensors (option B)",
+            };
+            return Err(metadata_error(metadata_keys::SHORTCUT, format!("contradicts the tensors, which have {found}")));
+        }
+    }
+
+    Ok(Network { graph, normalization, normalization_source, info, path: PathBuf::from(path), metadata })
+}
+
+/// Picks mean and std: options, then preset, then metadata; an error if one is left unknown.
+fn resolve_normalization(
+    path: &str,
+    metadata: &BTreeMap<String, String>,
+    options: &LoadOptions,
+) -> Result<(Normalization, NormalizationSource), LoadError> {
+    let from_metadata = |key: &str, std: bool| -> Result<Option<[f32; 3]>, LoadError> {
+        let Some(value) = metadata.get(key) else { return Ok(None) };
+        let parsed = if std { normalize::parse_std(value) } else { normalize::parse_mean(value) };
+        parsed.map(Some).map_err(|e| LoadError::Metadata {
+            path: path.to_string(),
+            key: key.to_string(),
+            value: value.clone(),
+            message: e.to_string(),
+        })
+    };
+    let preset = options.preset.map(NormalizePreset::normalization);
+
+    // (value, came from options, came from preset)
+    let mean = match (options.mean, preset) {
+        (Some(m), _) => Some((m, true, false)),
+        (None, Some(p)) => Some((p.mean, false, true)),
+        (None, None) => from_metadata(metadata_keys::NORMALIZE_MEAN, false)?.map(|m| (m, false, false)),
+    };
+    let std = match (options.std, preset) {
+        (Some(s), _) => Some((s, true, false)),
+        (None, Some(p)) => Some((p.std, false, true)),
+        (None, None) => from_metadata(metadata_keys::NORMALIZE_STD, true)?.map(|s| (s, false, false)),
+    };
+    let missing = match (&mean, &std) {
+        (None, None) => Some(format!("{} / {}", metadata_keys::NORMALIZE_MEAN, metadata_keys::NORMALIZE_STD)),
+        (None, Some(_)) => Some(metadata_keys::NORMALIZE_MEAN.to_string()),
+        (Some(_), None) => Some(metadata_keys::NORMALIZE_STD.to_string()),
+        _ => None,
+    };
+    let (Some((mean, mean_option, mean_preset)), Some((std, std_option, std_preset))) = (mean, std) else {
+        return Err(LoadError::NoNormalization { path: path.to_string(), missing: missing.unwrap_or_default() });
+    };
+    let normalization = Normalization::new(mean, std)
+        .map_err(|source| LoadError::Normalization { path: path.to_string(), source })?;
+    let source = match (options.preset, mean_option || std_option, mean_preset && std_preset) {
+        (_, true, _) => NormalizationSource::Options,
+        (Some(p), false, true) => NormalizationSource::Preset(p),
+        _ => NormalizationSource::Metadata,
+    };
+    Ok((normalization, source))
 }

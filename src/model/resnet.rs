@@ -1,0 +1,316 @@
+//! Maps the PyTorch `state_dict` of a CIFAR ResNet (He et al., 2016) onto a [`Graph`],
+//! reading the architecture — stages, blocks per stage, widths, shortcut kind, classes —
+//! from the tensors themselves, never from the file name.
+//!
+//! Recognized layout (after the `module.` prefix is removed):
+//! - stem: `conv1.weight` `[w, 3, 3, 3]` (3x3, stride 1, pad 1), `bn1.*`, ReLU;
+//! - stages `layer1`, `layer2`, ... (contiguous from 1), each with blocks `0..n` (contiguous);
+//!   block `layerK.i`: `conv1` (3x3, stride s, pad 1) - `bn1` - ReLU - `conv2` (3x3, stride 1,
+//!   pad 1) - `bn2`, plus the shortcut, then ReLU;
+//! - shortcut option B: `layerK.i.shortcut.{0,1}` or torchvision's `layerK.i.downsample.{0,1}`,
+//!   a 1x1 conv with stride s and a BatchNorm; option A (no shortcut tensors anywhere):
+//!   where the block's stride is not 1 or its channels change, `x[:, :, ::s, ::s]` zero-padded
+//!   with `diff / 2` channels in front and `diff - diff / 2` behind (`diff` = added channels);
+//!   otherwise the identity;
+//! - global average pool, then `linear.{weight,bias}` or `fc.{weight,bias}`.
+//!
+//! **Stride rule.** Strides are not stored in a checkpoint. The first block of every stage
+//! after the first has stride 2; every other block has stride 1. This is the rule of He et
+//! al.'s CIFAR ResNets and of every known implementation (akamaster, torchvision-style CIFAR
+//! ports); it also matches the channel rule (stride 2 exactly where the width changes) on
+//! all standard files, and unlike the channel rule stays right for stages of equal width.
+
+use super::checkpoint::{Checkpoint, TensorDtype};
+use super::graph::{BatchNorm, Conv2d, Graph, Linear, NodeId, Op, Shape};
+use super::LoadError;
+
+/// BatchNorm epsilon of PyTorch's `nn.BatchNorm2d` default, used by all CIFAR ResNets.
+pub const BATCH_NORM_EPS: f32 = 1e-5;
+/// Per-image input shape of a CIFAR network.
+pub const INPUT_SHAPE: Shape = Shape::new(3, 32, 32);
+
+/// How a block adds its input when the shape changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ShortcutKind {
+    /// Parameter-free: subsample and zero-pad channels.
+    A,
+    /// 1x1 convolution with stride, then BatchNorm.
+    B,
+}
+
+/// The block form of a checkpoint (`__metadata__["block"]`); only the standard one exists yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum BlockForm {
+    /// conv-BN-ReLU-conv-BN + shortcut, ReLU (He et al.).
+    Standard,
+}
+
+/// Architecture facts read from the checkpoint's tensors.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResNetInfo {
+    /// Number of weighted layers: `2 + 2 * (total blocks)` (20, 56, 110, ...).
+    pub depth: usize,
+    /// Output channels of the stem convolution.
+    pub stem_width: usize,
+    /// Blocks in each stage (`layer1`, `layer2`, ...).
+    pub blocks_per_stage: Vec<usize>,
+    /// Output channels of each stage.
+    pub stage_widths: Vec<usize>,
+    /// Stride of each stage's first block (see the module's stride rule).
+    pub stage_strides: Vec<usize>,
+    /// Shortcut option.
+    pub shortcut: ShortcutKind,
+    /// Block form.
+    pub block: BlockForm,
+    /// Outputs of the final linear layer.
+    pub num_classes: usize,
+    /// Name of the final layer in the file (`linear` or `fc`).
+    pub classifier: String,
+    /// Storage dtype of the weights.
+    pub dtype: TensorDtype,
+}
+
+/// Builds the graph of the ResNet stored in `checkpoint`. Errors name the file and the
+/// tensor at fault; tensors the architecture does not account for are an error too.
+pub fn build(checkpoint: &mut Checkpoint, block: BlockForm) -> Result<(Graph, ResNetInfo), LoadError> {
+    let path = checkpoint.path().to_string();
+    let arch = |message: String| LoadError::Architecture { path: path.clone(), message };
+    let graph_error = |source| LoadError::Graph { path: path.clone(), source };
+
+    let stage_blocks = discover_stages(checkpoint).map_err(&arch)?;
+    let shortcut = if checkpoint.names().iter().any(|n| is_projection_tensor(n)) { ShortcutKind::B } else { ShortcutKind::A };
+
+    let mut graph = Graph::new(INPUT_SHAPE);
+
+    // Stem.
+    let stem_shape = checkpoint.shape("conv1.weight")?.to_vec();
+    let stem_width = match stem_shape.as_slice() {
+        [w, 3, 3, 3] if *w > 0 => *w,
+        [_, _, k, _] if *k != 3 => {
+            return Err(arch(format!(
+                "stem conv1.weight has shape {stem_shape:?}: a {k}x{k} stem is not a CIFAR ResNet (expected [width, 3, 3, 3])"
+            )))
+        }
+        _ => return Err(wrong_shape(checkpoint, "conv1.weight", &stem_shape, &[leading(&stem_shape), 3, 3, 3])),
+    };
+    let mut x = graph.input();
+    x = push_conv(&mut graph, checkpoint, "conv1", stem_width, 3, 3, 1, x)?;
+    x = push_bn(&mut graph, checkpoint, "bn1", stem_width, x)?;
+    x = graph.push("relu", Op::Relu, &[x]).map_err(graph_error)?;
+    let mut channels = stem_width;
+
+    let mut stage_widths = Vec::with_capacity(stage_blocks.len());
+    let mut stage_strides = Vec::with_capacity(stage_blocks.len());
+    for (stage_index, &blocks) in stage_blocks.iter().enumerate() {
+        let stage = format!("layer{}", stage_index + 1);
+        for block_index in 0..blocks {
+            let name = format!("{stage}.{block_index}");
+            let stride = if stage_index > 0 && block_index == 0 { 2 } else { 1 };
+            if block_index == 0 {
+                stage_strides.push(stride);
+            }
+            let conv1 = format!("{name}.conv1.weight");
+            let conv1_shape = checkpoint.shape(&conv1)?.to_vec();
+            let planes = leading(&conv1_shape);
+            if planes == 0 {
+                return Err(wrong_shape(checkpoint, &conv1, &conv1_shape, &[1, channels, 3, 3]));
+            }
+            x = push_block(&mut graph, checkpoint, &name, x, channels, planes, stride, shortcut)?;
+            channels = planes;
+        }
+        stage_widths.push(channels);
+    }
+
+    // Classifier.
+    let classifier = match (checkpoint.contains("linear.weight"), checkpoint.contains("fc.weight")) {
+        (true, true) => return Err(arch("both linear.weight and fc.weight are present; expected one final layer".into())),
+        (false, true) => "fc",
+        _ => "linear",
+    };
+    x = graph.push("avgpool", Op::GlobalAvgPool, &[x]).map_err(graph_error)?;
+    let weight_name = format!("{classifier}.weight");
+    if !checkpoint.contains(&weight_name) {
+        return Err(LoadError::MissingTensor {
+            path: path.clone(),
+            tensor: format!("{} (or {}fc.weight)", checkpoint.stored_name(&weight_name), checkpoint.prefix()),
+        });
+    }
+    let weight_shape = checkpoint.shape(&weight_name)?.to_vec();
+    let num_classes = leading(&weight_shape).max(1);
+    let weight = checkpoint.tensor(&weight_name, &[num_classes, channels])?;
+    let bias = checkpoint.tensor(&format!("{classifier}.bias"), &[num_classes])?;
+    let linear = Linear { in_features: channels, out_features: num_classes, weight, bias };
+    graph.push(classifier, Op::Linear(linear), &[x]).map_err(graph_error)?;
+
+    let unused = checkpoint.unused();
+    if let Some(first) = unused.first() {
+        return Err(LoadError::UnexpectedTensors { path, count: unused.len(), first: first.clone() });
+    }
+
+    let total_blocks: usize = stage_blocks.iter().sum();
+    let info = ResNetInfo {
+        depth: 2 + 2 * total_blocks,
+        stem_width,
+        blocks_per_stage: stage_blocks,
+        stage_widths,
+        stage_strides,
+        shortcut,
+        block,
+        num_classes,
+        classifier: classifier.to_string(),
+        dtype: checkpoint.used_dtype(),
+    };
+    Ok((graph, info))
+}
+
+/// Pushes one basic block reading `x` (`in_channels` wide); returns the block's output node.
+#[allow(clippy::too_many_arguments)]
+fn push_block(
+    graph: &mut Graph,
+    checkpoint: &mut Checkpoint,
+    name: &str,
+    x: NodeId,
+    in_channels: usize,
+    planes: usize,
+    stride: usize,
+    shortcut: ShortcutKind,
+) -> Result<NodeId, LoadError> {
+    let path = checkpoint.path().to_string();
+    let graph_error = |source| LoadError::Graph { path: path.clone(), source };
+
+    let mut y = push_conv(graph, checkpoint, &format!("{name}.conv1"), planes, in_channels, 3, stride, x)?;
+    y = push_bn(graph, checkpoint, &format!("{name}.bn1"), planes, y)?;
+    y = graph.push(format!("{name}.relu1"), Op::Relu, &[y]).map_err(graph_error)?;
+    y = push_conv(graph, checkpoint, &format!("{name}.conv2"), planes, planes, 3, 1, y)?;
+    y = push_bn(graph, checkpoint, &format!("{name}.bn2"), planes, y)?;
+
+    let needs_shortcut = stride != 1 || planes != in_channels;
+    let projection = ["shortcut", "downsample"]
+        .into_iter()
+        .filter(|form| checkpoint.contains(&format!("{name}.{form}.0.weight")))
+        .collect::<Vec<_>>();
+    let identity = match (shortcut, projection.as_slice()) {
+        (_, [_, _, ..]) => {
+            return Err(LoadError::Architecture {
+                path,
+                message: format!("block {name} has both shortcut.* and downsample.* tensors"),
+            })
+        }
+        (ShortcutKind::B, [form]) => {
+            let sc = push_conv(graph, checkpoint, &format!("{name}.{form}.0"), planes, in_channels, 1, stride, x)?;
+            push_bn(graph, checkpoint, &format!("{name}.{form}.1"), planes, sc)?
+        }
+        (ShortcutKind::B, []) if needs_shortcut => {
+            // Option-B file, but this shape-changing block lacks its projection.
+            return Err(LoadError::MissingTensor { path, tensor: checkpoint.stored_name(&format!("{name}.shortcut.0.weight")) });
+        }
+        (ShortcutKind::A, _) if needs_shortcut => {
+            let Some(diff) = planes.checked_sub(in_channels) else {
+                return Err(LoadError::Architecture {
+                    path,
+                    message: format!(
+                        "block {name} narrows {in_channels} to {planes} channels, which a parameter-free (option A) shortcut cannot do"
+                    ),
+                });
+            };
+            let pad_before = diff / 2;
+            let op = Op::ShortcutA { stride, pad_before, pad_after: diff - pad_before };
+            graph.push(format!("{name}.shortcut"), op, &[x]).map_err(graph_error)?
+        }
+        _ => x,
+    };
+    let sum = graph.push(format!("{name}.add"), Op::Add, &[y, identity]).map_err(graph_error)?;
+    graph.push(format!("{name}.relu2"), Op::Relu, &[sum]).map_err(graph_error)
+}
+
+/// Reads `{name}.weight` (`[out, in, k, k]`, no bias) and pushes the convolution.
+#[allow(clippy::too_many_arguments)]
+fn push_conv(
+    graph: &mut Graph,
+    checkpoint: &mut Checkpoint,
+    name: &str,
+    out_channels: usize,
+    in_channels: usize,
+    kernel: usize,
+    stride: usize,
+    x: NodeId,
+) -> Result<NodeId, LoadError> {
+    let weight = checkpoint.tensor(&format!("{name}.weight"), &[out_channels, in_channels, kernel, kernel])?;
+    let conv = Conv2d { out_channels, in_channels, kernel, stride, padding: kernel / 2, weight, bias: None };
+    graph
+        .push(name, Op::Conv2d(conv), &[x])
+        .map_err(|source| LoadError::Graph { path: checkpoint.path().to_string(), source })
+}
+
+/// Reads `{name}.{weight,bias,running_mean,running_var}` (`[channels]`) and pushes the BatchNorm.
+fn push_bn(graph: &mut Graph, checkpoint: &mut Checkpoint, name: &str, channels: usize, x: NodeId) -> Result<NodeId, LoadError> {
+    let shape = [channels];
+    let gamma = checkpoint.tensor(&format!("{name}.weight"), &shape)?;
+    let beta = checkpoint.tensor(&format!("{name}.bias"), &shape)?;
+    let mean = checkpoint.tensor(&format!("{name}.running_mean"), &shape)?;
+    let var_name = format!("{name}.running_var");
+    let var = checkpoint.tensor(&var_name, &shape)?;
+    if let Some((index, v)) = var.iter().enumerate().find(|(_, v)| **v < 0.0) {
+        return Err(LoadError::BadValues {
+            path: checkpoint.path().to_string(),
+            tensor: checkpoint.stored_name(&var_name),
+            message: format!("element {index} is {v}, a variance must be >= 0"),
+        });
+    }
+    let bn = BatchNorm { gamma, beta, mean, var, eps: BATCH_NORM_EPS };
+    graph
+        .push(name, Op::BatchNorm(bn), &[x])
+        .map_err(|source| LoadError::Graph { path: checkpoint.path().to_string(), source })
+}
+
+/// Number of blocks of each stage `layer1..=layerS`, checking both index sets are contiguous.
+fn discover_stages(checkpoint: &Checkpoint) -> Result<Vec<usize>, String> {
+    // stage number -> set of block indices seen.
+    let mut stages: std::collections::BTreeMap<usize, std::collections::BTreeSet<usize>> = Default::default();
+    for name in checkpoint.names() {
+        let Some(rest) = name.strip_prefix("layer") else { continue };
+        let mut parts = rest.splitn(3, '.');
+        let (Some(stage), Some(block)) = (parts.next(), parts.next()) else {
+            return Err(format!("tensor {name} is not of the form layerK.i.<layer>.<param>"));
+        };
+        let (Ok(stage), Ok(block)) = (stage.parse::<usize>(), block.parse::<usize>()) else {
+            return Err(format!("tensor {name} is not of the form layerK.i.<layer>.<param>"));
+        };
+        stages.entry(stage).or_default().insert(block);
+    }
+    if stages.is_empty() {
+        return Err("no residual stages (layer1.*, layer2.*, ...) found".into());
+    }
+    let mut counts = Vec::with_capacity(stages.len());
+    for (expected, (&stage, blocks)) in (1..).zip(&stages) {
+        if stage != expected {
+            return Err(format!("stage layer{expected} is missing (found layer{stage})"));
+        }
+        for (expected_block, &block) in blocks.iter().enumerate() {
+            if block != expected_block {
+                return Err(format!("block layer{stage}.{expected_block} is missing (found layer{stage}.{block})"));
+            }
+        }
+        counts.push(blocks.len());
+    }
+    Ok(counts)
+}
+
+/// True for the parameters of an option-B projection shortcut.
+fn is_projection_tensor(name: &str) -> bool {
+    name.starts_with("layer") && (name.contains(".shortcut.") || name.contains(".downsample."))
+}
+
+/// First dimension of a shape, 0 if it has none.
+fn leading(shape: &[usize]) -> usize {
+    shape.first().copied().unwrap_or(0)
+}
+
+fn wrong_shape(checkpoint: &Checkpoint, name: &str, found: &[usize], expected: &[usize]) -> LoadError {
+    LoadError::WrongShape {
+        path: checkpoint.path().to_string(),
+        tensor: checkpoint.stored_name(name),
+        found: found.to_vec(),
+        expected: expected.to_vec(),
+    }
+}
