@@ -1,6 +1,48 @@
 //! Conversion stages: small, pure passes over the network [`Graph`](crate::model::graph::Graph).
 //! Each takes a graph and returns a new one (or statistics about it), and is tested alone.
+//!
+//! ANN→SNN conversion runs: [`fold_bn`] (merge BatchNorm into convolutions) → calibration
+//! ([`stats`], computed by [`crate::reference::calibration`] or a GPU kernel) → threshold
+//! choice ([`threshold`]) → [`snn::convert`] (every ReLU becomes a layer of integrate-and-fire
+//! neurons) → [`snn_file`] (write the converted network to disk).
 
 pub mod fold_bn;
+pub mod snn;
+pub mod snn_file;
+pub mod stats;
+pub mod threshold;
 
 pub use fold_bn::fold_batch_norm;
+pub use snn::{convert, IfLayer, SpikingNetwork};
+pub use stats::{Histogram, LayerRange, LayerStats};
+pub use threshold::{choose, ThresholdMethod, Thresholds};
+
+/// Valid threshold method names, for error messages and help text.
+pub const THRESHOLD_METHOD_NAMES: &str =
+    "max, percentile:P, channel-max, channel-percentile:P (P in (0, 100], e.g. percentile:99.9)";
+
+/// A conversion stage could not proceed: bad option, statistics that do not fit, a
+/// threshold that is not usable, or an invalid converted-SNN file.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConvertError {
+    #[error("unknown threshold method `{name}`; valid methods: {}", THRESHOLD_METHOD_NAMES)]
+    UnknownThresholdMethod { name: String },
+    #[error("threshold method `{method}`: percentile `{value}` is not a number in (0, 100], e.g. percentile:99.9")]
+    BadPercentile { method: String, value: String },
+    #[error("IF layer `{layer}` (node {node}) has no threshold; give one threshold per ReLU node")]
+    MissingThreshold { layer: String, node: usize },
+    #[error("node {node} (`{name}`, {kind}) got a threshold but only ReLU nodes become IF layers")]
+    NotIfLayer { node: usize, name: String, kind: &'static str },
+    #[error("IF layer `{layer}` got thresholds twice")]
+    DuplicateThreshold { layer: String },
+    #[error("IF layer `{layer}` has {found} per-channel thresholds, its input has {expected} channels")]
+    ThresholdCount { layer: String, expected: usize, found: usize },
+    #[error("IF layer `{layer}` has threshold {value} (channel {channel}); thresholds must be positive and finite")]
+    BadThreshold { layer: String, channel: usize, value: f32 },
+    #[error("initial membrane fraction v_init = {0} is outside [0, 1]")]
+    BadVInit(f32),
+    #[error("calibration statistics do not fit together: {0}")]
+    StatsMismatch(String),
+    #[error("{path}: {message}")]
+    SnnFile { path: String, message: String },
+}

@@ -1,8 +1,11 @@
 //! CPU reference implementations: one plain function per GPU kernel ([`ops`]) and a
 //! whole-graph forward pass ([`forward`]). They favour clarity over speed; GPU kernels
-//! are tested against them on random inputs.
+//! are tested against them on random inputs. [`calibration`] is the reference of the
+//! calibration-statistics kernels and [`snn`] of the spiking simulation.
 
+pub mod calibration;
 pub mod forward;
 pub mod ops;
+pub mod snn;
 
 pub use forward::forward;

@@ -1,0 +1,196 @@
+//! Threshold choice: how each IF layer's firing threshold is read off the ANN's
+//! calibration statistics ([`LayerStats`]), and the names users select methods by.
+//!
+//! | name                     | thresholds                                              |
+//! |--------------------------|---------------------------------------------------------|
+//! | `max`                    | one per layer: the largest activation                   |
+//! | `percentile:P`           | one per layer: P-th percentile of positive activations  |
+//! | `channel-max`            | one per channel: the channel's largest activation       |
+//! | `channel-percentile:P`   | one per channel: P-th percentile within the channel     |
+//!
+//! Percentiles follow Rueckauer et al. (2017) and their SNN toolbox, which take the
+//! percentile over the *nonzero* activations of a layer; they are read from histograms
+//! (see [`Histogram::percentile`]), so they are exact to one bin (`range / bins`).
+//!
+//! Fallback: thresholds must be positive and finite. A channel with no positive
+//! calibration activation gets its layer's threshold (same method, layer-wide); a layer
+//! with no positive activation at all gets [`FALLBACK_THRESHOLD`] (1.0). Such a layer
+//! never activated on the calibration set, so any positive value keeps the network valid.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::stats::{Histogram, LayerStats};
+use super::ConvertError;
+
+/// Threshold of a layer (or channel) that had no positive activation during calibration.
+pub const FALLBACK_THRESHOLD: f32 = 1.0;
+
+/// How thresholds are chosen from calibration statistics.
+///
+/// Extensible: later methods (e.g. a TTRBR-style search) add variants here and a name in
+/// [`FromStr`] / [`fmt::Display`] and [`super::THRESHOLD_METHOD_NAMES`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ThresholdMethod {
+    /// One threshold per layer: the largest calibration activation.
+    Max,
+    /// One threshold per layer: the given percentile (in (0, 100]) of positive activations.
+    Percentile(f64),
+    /// One threshold per channel: each channel's largest activation.
+    ChannelMax,
+    /// One threshold per channel: the given percentile of the channel's positive activations.
+    ChannelPercentile(f64),
+}
+
+impl ThresholdMethod {
+    /// Whether this method gives one threshold per channel.
+    pub fn is_per_channel(&self) -> bool {
+        matches!(self, Self::ChannelMax | Self::ChannelPercentile(_))
+    }
+}
+
+impl fmt::Display for ThresholdMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Max => write!(f, "max"),
+            Self::Percentile(p) => write!(f, "percentile:{p}"),
+            Self::ChannelMax => write!(f, "channel-max"),
+            Self::ChannelPercentile(p) => write!(f, "channel-percentile:{p}"),
+        }
+    }
+}
+
+impl FromStr for ThresholdMethod {
+    type Err = ConvertError;
+
+    /// Parses `max`, `percentile:P`, `channel-max` or `channel-percentile:P`, P in (0, 100].
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        let (name, argument) = match text.split_once(':') {
+            Some((name, argument)) => (name, Some(argument)),
+            None => (text, None),
+        };
+        let percentile = |argument: Option<&str>| -> Result<f64, ConvertError> {
+            let bad = || ConvertError::BadPercentile { method: text.to_string(), value: argument.unwrap_or("").to_string() };
+            let value: f64 = argument.ok_or_else(bad)?.trim().parse().map_err(|_| bad())?;
+            // `value > 0.0` is false for NaN, so NaN is rejected too.
+            if value > 0.0 && value <= 100.0 {
+                Ok(value)
+            } else {
+                Err(bad())
+            }
+        };
+        match (name, argument) {
+            ("max", None) => Ok(Self::Max),
+            ("channel-max", None) => Ok(Self::ChannelMax),
+            ("percentile", argument) => Ok(Self::Percentile(percentile(argument)?)),
+            ("channel-percentile", argument) => Ok(Self::ChannelPercentile(percentile(argument)?)),
+            _ => Err(ConvertError::UnknownThresholdMethod { name: text.to_string() }),
+        }
+    }
+}
+
+/// Parses a comma-separated list of methods, e.g. `max,percentile:99.9`. Empty entries
+/// (as in `max,,channel-max` or an empty string) are errors.
+pub fn parse_methods(list: &str) -> Result<Vec<ThresholdMethod>, ConvertError> {
+    list.split(',').map(str::parse).collect()
+}
+
+/// The thresholds of one IF layer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Thresholds {
+    /// One threshold shared by every neuron of the layer.
+    Layer(f32),
+    /// One threshold per channel (index = channel of the ReLU's input).
+    Channel(Vec<f32>),
+}
+
+impl Thresholds {
+    /// Threshold of the neurons in `channel`.
+    pub fn for_channel(&self, channel: usize) -> f32 {
+        match self {
+            Self::Layer(threshold) => *threshold,
+            Self::Channel(thresholds) => thresholds[channel],
+        }
+    }
+
+    /// All threshold values (one for a layer threshold).
+    pub fn values(&self) -> &[f32] {
+        match self {
+            Self::Layer(threshold) => std::slice::from_ref(threshold),
+            Self::Channel(thresholds) => thresholds,
+        }
+    }
+
+    /// `"layer"` or `"channel"`, as stored in converted-SNN files.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Layer(_) => "layer",
+            Self::Channel(_) => "channel",
+        }
+    }
+}
+
+/// Chooses an IF layer's thresholds from its calibration statistics. Always returns
+/// positive values when the statistics are finite (see the module docs for fallbacks);
+/// [`super::snn::convert`] rejects anything that is not positive and finite.
+pub fn choose(method: ThresholdMethod, stats: &LayerStats) -> Thresholds {
+    let layer_threshold = |value: Option<f32>| value.filter(|v| *v > 0.0).unwrap_or(FALLBACK_THRESHOLD);
+    match method {
+        ThresholdMethod::Max => Thresholds::Layer(layer_threshold(Some(stats.max))),
+        ThresholdMethod::Percentile(p) => Thresholds::Layer(layer_threshold(stats.histogram.percentile(0, p))),
+        ThresholdMethod::ChannelMax => {
+            let fallback = layer_threshold(Some(stats.max));
+            Thresholds::Channel(stats.channel_max.iter().map(|&m| if m > 0.0 { m } else { fallback }).collect())
+        }
+        ThresholdMethod::ChannelPercentile(p) => {
+            let fallback = layer_threshold(stats.histogram.percentile(0, p));
+            let histogram: &Histogram = &stats.channel_histogram;
+            Thresholds::Channel(
+                (0..histogram.rows())
+                    .map(|c| histogram.percentile(c, p).filter(|v| *v > 0.0).unwrap_or(fallback))
+                    .collect(),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for name in ["max", "percentile:99.9", "percentile:100", "channel-max", "channel-percentile:99.99"] {
+            let method: ThresholdMethod = name.parse().unwrap();
+            assert_eq!(method.to_string(), name);
+        }
+        assert_eq!(" percentile:99.5 ".parse::<ThresholdMethod>(), Ok(ThresholdMethod::Percentile(99.5)));
+    }
+
+    #[test]
+    fn lists_parse_in_order() {
+        let methods = parse_methods("max,percentile:99.9, channel-max").unwrap();
+        assert_eq!(methods, [ThresholdMethod::Max, ThresholdMethod::Percentile(99.9), ThresholdMethod::ChannelMax]);
+        assert!(parse_methods("max,,channel-max").is_err());
+        assert!(parse_methods("").is_err());
+    }
+
+    #[test]
+    fn bad_names_list_valid_ones() {
+        for name in ["maximum", "max:3", "channel-max:1", "robust", "Percentile:99"] {
+            let err = name.parse::<ThresholdMethod>().unwrap_err();
+            assert!(matches!(err, ConvertError::UnknownThresholdMethod { .. }), "{name}: {err}");
+            let message = err.to_string();
+            assert!(message.contains("channel-percentile:P") && !message.contains('\n'), "{message}");
+        }
+    }
+
+    #[test]
+    fn percentile_out_of_range_is_rejected() {
+        for name in ["percentile:0", "percentile:-1", "percentile:100.5", "percentile:", "percentile", "percentile:nan", "channel-percentile:x"] {
+            let err = name.parse::<ThresholdMethod>().unwrap_err();
+            assert!(matches!(err, ConvertError::BadPercentile { .. }), "{name}: {err}");
+        }
+    }
+}
