@@ -63,3 +63,20 @@ pub fn data_dir() -> Option<PathBuf> {
         missing(&format!("the reference data ({})", dir.display()))
     }
 }
+
+/// The GPU context and compiled kernels shared by a test binary, created on first use;
+/// `None` (a skip, or a failure under `CI=true`) when no adapter can be opened.
+pub fn gpu() -> Option<&'static (spikeconv::gpu::GpuContext, spikeconv::gpu::Kernels)> {
+    use std::sync::OnceLock;
+    static GPU: OnceLock<Result<(spikeconv::gpu::GpuContext, spikeconv::gpu::Kernels), String>> = OnceLock::new();
+    let opened = GPU.get_or_init(|| {
+        let ctx = spikeconv::gpu::GpuContext::new(None).map_err(|e| e.to_string())?;
+        // A kernel that fails to compile is a bug, never a reason to skip.
+        let kernels = spikeconv::gpu::Kernels::new(&ctx).unwrap_or_else(|e| panic!("{e}"));
+        Ok((ctx, kernels))
+    });
+    match opened {
+        Ok(gpu) => Some(gpu),
+        Err(message) => missing(&format!("a GPU adapter ({message})")),
+    }
+}

@@ -1,0 +1,329 @@
+//! The kernel registry: every WGSL entry point behind the [`Kernel`] enum, their sources
+//! embedded once, pipelines and bind-group layouts created once ([`Kernels`]), the shape
+//! uniforms they read, and [`GpuStep`], one recorded dispatch.
+
+use super::{GpuContext, GpuError};
+
+const CONV_SOURCE: &str = include_str!("../../shaders/conv.wgsl");
+const ELEMENTWISE_SOURCE: &str = include_str!("../../shaders/elementwise.wgsl");
+const HEAD_SOURCE: &str = include_str!("../../shaders/head.wgsl");
+
+/// Most workgroups one dispatch dimension may hold (WebGPU's and lavapipe's limit).
+pub const MAX_WORKGROUPS_PER_DIMENSION: u32 = 65_535;
+
+/// One compute entry point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// Convolution of any kernel size, stride and padding, fused epilogue.
+    Conv2d,
+    /// Register-blocked 3x3 stride-1 convolution (the bulk of a CIFAR ResNet), fused epilogue.
+    Conv3x3Stride1,
+    /// Per-channel `scale * x + shift` (an unfolded BatchNorm), optional ReLU.
+    Affine,
+    Relu,
+    /// Element-wise sum, optional ReLU.
+    Add,
+    /// Option-A shortcut: subsample, zero-pad channels.
+    ShortcutA,
+    GlobalAvgPool,
+    Linear,
+}
+
+/// The WGSL file a kernel lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    Conv,
+    Elementwise,
+    Head,
+}
+
+impl Family {
+    const ALL: [Family; 3] = [Family::Conv, Family::Elementwise, Family::Head];
+
+    fn source(self) -> &'static str {
+        match self {
+            Family::Conv => CONV_SOURCE,
+            Family::Elementwise => ELEMENTWISE_SOURCE,
+            Family::Head => HEAD_SOURCE,
+        }
+    }
+
+    /// Read-only storage bindings after the uniform (binding 0); the read-write output follows them.
+    fn inputs(self) -> u32 {
+        match self {
+            Family::Conv => 4,
+            Family::Elementwise | Family::Head => 2,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl Kernel {
+    /// Every kernel, in declaration order.
+    pub const ALL: [Kernel; 8] = [
+        Kernel::Conv2d,
+        Kernel::Conv3x3Stride1,
+        Kernel::Affine,
+        Kernel::Relu,
+        Kernel::Add,
+        Kernel::ShortcutA,
+        Kernel::GlobalAvgPool,
+        Kernel::Linear,
+    ];
+
+    /// The WGSL entry point's name.
+    pub fn entry_point(self) -> &'static str {
+        match self {
+            Kernel::Conv2d => "conv2d",
+            Kernel::Conv3x3Stride1 => "conv3x3_s1",
+            Kernel::Affine => "affine",
+            Kernel::Relu => "relu",
+            Kernel::Add => "add",
+            Kernel::ShortcutA => "shortcut_a",
+            Kernel::GlobalAvgPool => "global_avg_pool",
+            Kernel::Linear => "linear",
+        }
+    }
+
+    fn family(self) -> Family {
+        match self {
+            Kernel::Conv2d | Kernel::Conv3x3Stride1 => Family::Conv,
+            Kernel::Affine | Kernel::Relu | Kernel::Add | Kernel::ShortcutA => Family::Elementwise,
+            Kernel::GlobalAvgPool | Kernel::Linear => Family::Head,
+        }
+    }
+
+    /// Invocations per workgroup, as declared by `@workgroup_size` in the WGSL source.
+    pub fn workgroup_size(self) -> u32 {
+        match self {
+            Kernel::Conv2d | Kernel::Conv3x3Stride1 | Kernel::GlobalAvgPool | Kernel::Linear => 64,
+            Kernel::Affine | Kernel::Relu | Kernel::Add | Kernel::ShortcutA => 256,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Shape uniform of the conv kernels (`ConvParams` in conv.wgsl; same field order).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ConvParams {
+    pub batch: u32,
+    pub in_channels: u32,
+    pub in_height: u32,
+    pub in_width: u32,
+    pub out_channels: u32,
+    pub out_height: u32,
+    pub out_width: u32,
+    pub kernel: u32,
+    pub stride: u32,
+    pub padding: u32,
+    /// Bit 0: add the residual; bit 1: ReLU.
+    pub flags: u32,
+    /// 4-pixel tiles per output row (3x3 stride-1 kernel only).
+    pub tiles_per_row: u32,
+    /// Work items of the dispatch: output pixels, or pixel tiles for the 3x3 kernel.
+    pub items: u32,
+    /// Output channels rounded up to a multiple of 8.
+    pub padded_channels: u32,
+    pub _pad: [u32; 2],
+}
+
+/// Shape uniform of the element-wise and head kernels (`ElementwiseParams` in WGSL).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ElementwiseParams {
+    /// Output values of the whole batch.
+    pub total: u32,
+    /// Output channels (linear: out_features).
+    pub channels: u32,
+    /// Values per channel plane (linear: in_features).
+    pub plane: u32,
+    /// Bit 1: ReLU.
+    pub flags: u32,
+    pub in_channels: u32,
+    pub in_height: u32,
+    pub in_width: u32,
+    pub stride: u32,
+    pub pad_before: u32,
+    pub out_width: u32,
+    pub _pad: [u32; 2],
+}
+
+/// Flag bit: add a residual in the conv epilogue.
+pub const FLAG_RESIDUAL: u32 = 1;
+/// Flag bit: apply ReLU to the result.
+pub const FLAG_RELU: u32 = 2;
+
+/// One recorded dispatch: pipeline, its bound buffers and the workgroup counts.
+#[derive(Clone, Debug)]
+pub struct GpuStep {
+    pub kernel: Kernel,
+    pub pipeline: wgpu::ComputePipeline,
+    pub bind_group: wgpu::BindGroup,
+    pub workgroups: [u32; 3],
+}
+
+impl GpuStep {
+    /// Records this dispatch into `pass`.
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let [x, y, z] = self.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+}
+
+/// Records `steps` in order into one compute pass of `encoder`. Within a pass wgpu orders
+/// dispatches that share buffers, so each step sees its predecessors' results.
+pub fn record_steps(encoder: &mut wgpu::CommandEncoder, steps: &[GpuStep]) {
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("steps"), timestamp_writes: None });
+    for step in steps {
+        step.record(&mut pass);
+    }
+}
+
+/// Workgroup counts covering `items` work items of `per_group` each: up to 65535 along x,
+/// the rest along z (kernels index `x + z * num_workgroups.x`), `y` as given.
+pub fn workgroups_for(items: usize, per_group: u32, y: u32) -> Result<[u32; 3], GpuError> {
+    let groups = items.div_ceil(per_group as usize).max(1);
+    let x = groups.min(MAX_WORKGROUPS_PER_DIMENSION as usize);
+    let z = groups.div_ceil(x);
+    if z > MAX_WORKGROUPS_PER_DIMENSION as usize || y > MAX_WORKGROUPS_PER_DIMENSION {
+        return Err(GpuError::InvalidInput(format!(
+            "{items} work items need more than {MAX_WORKGROUPS_PER_DIMENSION}^2 workgroups; use a smaller batch"
+        )));
+    }
+    Ok([x as u32, y, z as u32])
+}
+
+/// Pipelines and bind-group layouts of every kernel, created once per device.
+#[derive(Debug)]
+pub struct Kernels {
+    layouts: Vec<wgpu::BindGroupLayout>,
+    pipelines: Vec<wgpu::ComputePipeline>,
+    /// Bound where a kernel's optional input is absent (no residual, no second operand).
+    placeholder: wgpu::Buffer,
+}
+
+fn layout_entries(inputs: u32) -> Vec<wgpu::BindGroupLayoutEntry> {
+    let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    };
+    let mut entries = vec![wgpu::BindGroupLayoutEntry {
+        binding: 0,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }];
+    entries.extend((1..=inputs).map(|b| storage(b, true)));
+    entries.push(storage(inputs + 1, false));
+    entries
+}
+
+impl Kernels {
+    /// Compiles every shader and creates every pipeline (once per device).
+    pub fn new(ctx: &GpuContext) -> Result<Kernels, GpuError> {
+        ctx.checked("compiling the compute kernels", || {
+            let device = &ctx.device;
+            let layouts: Vec<wgpu::BindGroupLayout> = Family::ALL
+                .iter()
+                .map(|family| {
+                    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                        label: Some("kernel family layout"),
+                        entries: &layout_entries(family.inputs()),
+                    })
+                })
+                .collect();
+            let modules: Vec<wgpu::ShaderModule> = Family::ALL
+                .iter()
+                .map(|family| {
+                    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some("kernel family"),
+                        source: wgpu::ShaderSource::Wgsl(family.source().into()),
+                    })
+                })
+                .collect();
+            let pipeline_layouts: Vec<wgpu::PipelineLayout> = layouts
+                .iter()
+                .map(|layout| {
+                    device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                        label: Some("kernel family"),
+                        bind_group_layouts: &[Some(layout)],
+                        immediate_size: 0,
+                    })
+                })
+                .collect();
+            let pipelines = Kernel::ALL
+                .iter()
+                .map(|kernel| {
+                    let family = kernel.family().index();
+                    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                        label: Some(kernel.entry_point()),
+                        layout: Some(&pipeline_layouts[family]),
+                        module: &modules[family],
+                        entry_point: Some(kernel.entry_point()),
+                        compilation_options: wgpu::PipelineCompilationOptions::default(),
+                        cache: None,
+                    })
+                })
+                .collect();
+            let placeholder = super::buffers::storage_zeroed(ctx, "placeholder", 1)?;
+            Ok(Kernels { layouts, pipelines, placeholder })
+        })
+    }
+
+    /// The cached pipeline of `kernel`.
+    pub fn pipeline(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
+        &self.pipelines[kernel.index()]
+    }
+
+    /// A 4-byte buffer to bind where an optional input is absent.
+    pub fn placeholder(&self) -> &wgpu::Buffer {
+        &self.placeholder
+    }
+
+    /// Binds `params` (uploaded as a uniform), `inputs` (read-only; `None` binds the
+    /// placeholder) and `output` (read-write) for `kernel`, dispatching `workgroups`.
+    pub fn step<P: bytemuck::Pod>(
+        &self,
+        ctx: &GpuContext,
+        kernel: Kernel,
+        params: &P,
+        inputs: &[Option<&wgpu::Buffer>],
+        output: &wgpu::Buffer,
+        workgroups: [u32; 3],
+    ) -> GpuStep {
+        let family = kernel.family();
+        assert_eq!(inputs.len() as u32, family.inputs(), "{kernel:?} takes {} inputs", family.inputs());
+        let uniform = super::buffers::uniform(ctx, kernel.entry_point(), params);
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+        for (i, input) in inputs.iter().enumerate() {
+            let buffer = input.unwrap_or(&self.placeholder);
+            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: buffer.as_entire_binding() });
+        }
+        entries.push(wgpu::BindGroupEntry { binding: family.inputs() + 1, resource: output.as_entire_binding() });
+        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel.entry_point()),
+            layout: &self.layouts[family.index()],
+            entries: &entries,
+        });
+        GpuStep { kernel, pipeline: self.pipeline(kernel).clone(), bind_group, workgroups }
+    }
+}

@@ -1,0 +1,287 @@
+//! One network operation on the GPU: uploads its parameters in the layout its kernel
+//! reads and builds the [`GpuStep`] that runs it over a batch. Plans and tests share these.
+
+use crate::model::graph::{Conv2d, Linear, Shape};
+
+use super::buffers::storage_from_f32;
+use super::kernels::{workgroups_for, ConvParams, ElementwiseParams, FLAG_RELU, FLAG_RESIDUAL};
+use super::{GpuContext, GpuError, GpuStep, Kernel, Kernels};
+
+/// Output channels per conv work item: the kernels hold them as two vec4s.
+pub const CHANNEL_BLOCK: usize = 8;
+/// Adjacent output pixels per work item of the 3x3 stride-1 kernel.
+const TILE_WIDTH: usize = 4;
+
+fn to_u32(value: usize, what: &str) -> Result<u32, GpuError> {
+    u32::try_from(value).map_err(|_| GpuError::InvalidInput(format!("{what} ({value}) does not fit in 32 bits")))
+}
+
+/// Conv weights repacked to `[channel block][in channel][ky][kx][8 channels]` (zero-padded
+/// to whole blocks), so each input value meets its 8 weights as two consecutive vec4s.
+pub fn pack_conv_weights(conv: &Conv2d) -> Vec<f32> {
+    let taps = conv.kernel * conv.kernel;
+    let blocks = conv.out_channels.div_ceil(CHANNEL_BLOCK);
+    let mut packed = vec![0.0f32; blocks * conv.in_channels * taps * CHANNEL_BLOCK];
+    for oc in 0..conv.out_channels {
+        let (block, lane) = (oc / CHANNEL_BLOCK, oc % CHANNEL_BLOCK);
+        for ic in 0..conv.in_channels {
+            for tap in 0..taps {
+                let source = (oc * conv.in_channels + ic) * taps + tap;
+                let target = ((block * conv.in_channels + ic) * taps + tap) * CHANNEL_BLOCK + lane;
+                packed[target] = conv.weight[source];
+            }
+        }
+    }
+    packed
+}
+
+/// A convolution's parameters on the GPU, with the per-channel affine of a BatchNorm that
+/// directly follows it (if any) merged into the epilogue.
+#[derive(Debug)]
+pub struct ConvWeights {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    /// Packed weights, see [`pack_conv_weights`].
+    pub weight: wgpu::Buffer,
+    /// `[bias | scale | shift]`, each padded to whole channel blocks.
+    pub epilogue: wgpu::Buffer,
+}
+
+impl ConvWeights {
+    /// Uploads `conv`; `affine` = `(scale, shift)` is applied after the bias, as an
+    /// unfolded BatchNorm behind the conv would be.
+    pub fn upload(ctx: &GpuContext, conv: &Conv2d, affine: Option<(&[f32], &[f32])>) -> Result<ConvWeights, GpuError> {
+        let padded = conv.out_channels.div_ceil(CHANNEL_BLOCK) * CHANNEL_BLOCK;
+        let mut epilogue = vec![0.0f32; 3 * padded];
+        if let Some(bias) = &conv.bias {
+            epilogue[..conv.out_channels].copy_from_slice(bias);
+        }
+        for oc in 0..conv.out_channels {
+            let (scale, shift) = affine.map_or((1.0, 0.0), |(scale, shift)| (scale[oc], shift[oc]));
+            epilogue[padded + oc] = scale;
+            epilogue[2 * padded + oc] = shift;
+        }
+        Ok(ConvWeights {
+            in_channels: conv.in_channels,
+            out_channels: conv.out_channels,
+            kernel: conv.kernel,
+            stride: conv.stride,
+            padding: conv.padding,
+            weight: storage_from_f32(ctx, "conv weight", &pack_conv_weights(conv))?,
+            epilogue: storage_from_f32(ctx, "conv epilogue", &epilogue)?,
+        })
+    }
+
+    /// Output shape for an input of `input` shape.
+    pub fn output_shape(&self, input: Shape) -> Shape {
+        let size = |s: usize| (s + 2 * self.padding - self.kernel) / self.stride + 1;
+        Shape::new(self.out_channels, size(input.height), size(input.width))
+    }
+
+    /// The step computing this conv over `batch` images of `in_shape` from `input` into
+    /// `output`, adding `residual` (output-shaped) and applying ReLU when asked.
+    #[allow(clippy::too_many_arguments)]
+    pub fn step(
+        &self,
+        ctx: &GpuContext,
+        kernels: &Kernels,
+        in_shape: Shape,
+        batch: usize,
+        input: &wgpu::Buffer,
+        residual: Option<&wgpu::Buffer>,
+        relu: bool,
+        output: &wgpu::Buffer,
+    ) -> Result<GpuStep, GpuError> {
+        let out = self.output_shape(in_shape);
+        let fast = self.kernel == 3 && self.stride == 1;
+        let tiles_per_row = out.width.div_ceil(TILE_WIDTH);
+        let items = if fast { batch * out.height * tiles_per_row } else { batch * out.plane() };
+        let kernel = if fast { Kernel::Conv3x3Stride1 } else { Kernel::Conv2d };
+        let blocks = self.out_channels.div_ceil(CHANNEL_BLOCK);
+        let mut flags = 0;
+        if residual.is_some() {
+            flags |= FLAG_RESIDUAL;
+        }
+        if relu {
+            flags |= FLAG_RELU;
+        }
+        let params = ConvParams {
+            batch: to_u32(batch, "batch")?,
+            in_channels: to_u32(in_shape.channels, "input channels")?,
+            in_height: to_u32(in_shape.height, "input height")?,
+            in_width: to_u32(in_shape.width, "input width")?,
+            out_channels: to_u32(out.channels, "output channels")?,
+            out_height: to_u32(out.height, "output height")?,
+            out_width: to_u32(out.width, "output width")?,
+            kernel: to_u32(self.kernel, "kernel")?,
+            stride: to_u32(self.stride, "stride")?,
+            padding: to_u32(self.padding, "padding")?,
+            flags,
+            tiles_per_row: to_u32(tiles_per_row, "tiles per row")?,
+            items: to_u32(items, "conv work items")?,
+            padded_channels: to_u32(blocks * CHANNEL_BLOCK, "channels")?,
+            _pad: [0; 2],
+        };
+        to_u32(batch * in_shape.len(), "conv input values")?;
+        to_u32(batch * out.len(), "conv output values")?;
+        let workgroups = workgroups_for(items, kernel.workgroup_size(), to_u32(blocks, "channel blocks")?)?;
+        Ok(kernels.step(
+            ctx,
+            kernel,
+            &params,
+            &[Some(input), Some(&self.weight), Some(&self.epilogue), residual],
+            output,
+            workgroups,
+        ))
+    }
+}
+
+fn elementwise_step(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    kernel: Kernel,
+    params: ElementwiseParams,
+    inputs: [Option<&wgpu::Buffer>; 2],
+    output: &wgpu::Buffer,
+) -> Result<GpuStep, GpuError> {
+    let workgroups = workgroups_for(params.total as usize, kernel.workgroup_size(), 1)?;
+    Ok(kernels.step(ctx, kernel, &params, &inputs, output, workgroups))
+}
+
+/// Per-channel `y = scale[c] * x + shift[c]` (then ReLU when asked); `scale_shift` holds
+/// `[scale | shift]`, `shape.channels` values each.
+#[allow(clippy::too_many_arguments)]
+pub fn affine_step(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    scale_shift: &wgpu::Buffer,
+    shape: Shape,
+    batch: usize,
+    relu: bool,
+    input: &wgpu::Buffer,
+    output: &wgpu::Buffer,
+) -> Result<GpuStep, GpuError> {
+    let params = ElementwiseParams {
+        total: to_u32(batch * shape.len(), "affine values")?,
+        channels: to_u32(shape.channels, "channels")?,
+        plane: to_u32(shape.plane(), "plane")?,
+        flags: if relu { FLAG_RELU } else { 0 },
+        ..Default::default()
+    };
+    elementwise_step(ctx, kernels, Kernel::Affine, params, [Some(input), Some(scale_shift)], output)
+}
+
+/// `y = max(x, 0)` over `len` values.
+pub fn relu_step(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    len: usize,
+    input: &wgpu::Buffer,
+    output: &wgpu::Buffer,
+) -> Result<GpuStep, GpuError> {
+    let params = ElementwiseParams { total: to_u32(len, "relu values")?, ..Default::default() };
+    elementwise_step(ctx, kernels, Kernel::Relu, params, [Some(input), None], output)
+}
+
+/// `y = a + b` over `len` values (then ReLU when asked).
+pub fn add_step(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    len: usize,
+    relu: bool,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+    output: &wgpu::Buffer,
+) -> Result<GpuStep, GpuError> {
+    let params = ElementwiseParams {
+        total: to_u32(len, "add values")?,
+        flags: if relu { FLAG_RELU } else { 0 },
+        ..Default::default()
+    };
+    elementwise_step(ctx, kernels, Kernel::Add, params, [Some(a), Some(b)], output)
+}
+
+/// Option-A shortcut of `batch` images of `in_shape`: subsample by `stride`, then
+/// `pad_before` / `pad_after` zero channels.
+#[allow(clippy::too_many_arguments)]
+pub fn shortcut_a_step(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    in_shape: Shape,
+    batch: usize,
+    stride: usize,
+    pad_before: usize,
+    pad_after: usize,
+    input: &wgpu::Buffer,
+    output: &wgpu::Buffer,
+) -> Result<GpuStep, GpuError> {
+    let out = Shape::new(
+        in_shape.channels + pad_before + pad_after,
+        in_shape.height.div_ceil(stride),
+        in_shape.width.div_ceil(stride),
+    );
+    let params = ElementwiseParams {
+        total: to_u32(batch * out.len(), "shortcut values")?,
+        channels: to_u32(out.channels, "channels")?,
+        plane: to_u32(out.plane(), "plane")?,
+        flags: 0,
+        in_channels: to_u32(in_shape.channels, "channels")?,
+        in_height: to_u32(in_shape.height, "height")?,
+        in_width: to_u32(in_shape.width, "width")?,
+        stride: to_u32(stride, "stride")?,
+        pad_before: to_u32(pad_before, "padding")?,
+        out_width: to_u32(out.width, "width")?,
+        _pad: [0; 2],
+    };
+    elementwise_step(ctx, kernels, Kernel::ShortcutA, params, [Some(input), None], output)
+}
+
+/// Mean of each channel plane: `batch × shape.channels` values.
+pub fn global_avg_pool_step(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    shape: Shape,
+    batch: usize,
+    input: &wgpu::Buffer,
+    output: &wgpu::Buffer,
+) -> Result<GpuStep, GpuError> {
+    let params = ElementwiseParams {
+        total: to_u32(batch * shape.channels, "pooled values")?,
+        channels: to_u32(shape.channels, "channels")?,
+        plane: to_u32(shape.plane(), "plane")?,
+        ..Default::default()
+    };
+    elementwise_step(ctx, kernels, Kernel::GlobalAvgPool, params, [Some(input), None], output)
+}
+
+/// A linear layer's `[weight | bias]` on the GPU.
+pub fn upload_linear(ctx: &GpuContext, layer: &Linear) -> Result<wgpu::Buffer, GpuError> {
+    let mut packed = Vec::with_capacity(layer.weight.len() + layer.bias.len());
+    packed.extend_from_slice(&layer.weight);
+    packed.extend_from_slice(&layer.bias);
+    storage_from_f32(ctx, "linear weight and bias", &packed)
+}
+
+/// Fully connected layer over `batch` flattened inputs; `weight_bias` from [`upload_linear`].
+#[allow(clippy::too_many_arguments)]
+pub fn linear_step(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    weight_bias: &wgpu::Buffer,
+    in_features: usize,
+    out_features: usize,
+    batch: usize,
+    input: &wgpu::Buffer,
+    output: &wgpu::Buffer,
+) -> Result<GpuStep, GpuError> {
+    let params = ElementwiseParams {
+        total: to_u32(batch * out_features, "linear outputs")?,
+        channels: to_u32(out_features, "out features")?,
+        plane: to_u32(in_features, "in features")?,
+        ..Default::default()
+    };
+    elementwise_step(ctx, kernels, Kernel::Linear, params, [Some(input), Some(weight_bias)], output)
+}

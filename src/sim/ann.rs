@@ -1,0 +1,351 @@
+//! The ANN forward pass on the GPU: a [`Graph`] compiled once into GPU steps with every
+//! buffer allocated, then run on batches of images in one submission each.
+//!
+//! Compilation fuses what the conv epilogue can do: a conv followed by a BatchNorm, an
+//! addition and a ReLU (each only when the value in between has no other reader) becomes
+//! one step. Activation buffers are reused as soon as their value is dead, so ResNet-110
+//! (about 330 nodes) needs only a handful of them.
+
+use crate::gpu::buffers::{storage_bytes, storage_zeroed, submit_and_read};
+use crate::gpu::kernels::record_steps;
+use crate::gpu::layers::{self, ConvWeights};
+use crate::gpu::{GpuContext, GpuError, GpuStep, Kernels};
+use crate::model::graph::{Graph, NodeId, Op};
+
+/// What one step computes: a node, possibly with later nodes fused into it.
+#[derive(Clone, Debug, Default)]
+struct Fusion {
+    /// A BatchNorm folded into the conv epilogue.
+    batch_norm: Option<NodeId>,
+    /// The other addend of an `Add` folded into the conv epilogue.
+    residual: Option<NodeId>,
+    /// A ReLU applied in the epilogue.
+    relu: bool,
+    /// The last node of the group: the step runs at its position and produces its value.
+    last: NodeId,
+}
+
+/// A network compiled for a fixed batch size.
+#[derive(Debug)]
+pub struct AnnPlan {
+    steps: Vec<GpuStep>,
+    input: wgpu::Buffer,
+    output: wgpu::Buffer,
+    batch: usize,
+    input_len: usize,
+    num_classes: usize,
+    activation_bytes: u64,
+}
+
+/// The only consumer of `id`, if it has exactly one and is not the network output.
+fn sole_consumer(graph: &Graph, id: NodeId) -> Option<NodeId> {
+    if id == graph.output() {
+        return None;
+    }
+    match graph.consumers(id).as_slice() {
+        &[c] => Some(c),
+        _ => None,
+    }
+}
+
+/// Groups nodes into steps: `fusions[i]` is set for each node that starts a step.
+fn plan_fusions(graph: &Graph) -> Vec<Option<Fusion>> {
+    let nodes = graph.nodes();
+    let mut fusions: Vec<Option<Fusion>> = vec![None; nodes.len()];
+    let mut absorbed = vec![false; nodes.len()];
+    for (id, node) in nodes.iter().enumerate() {
+        if absorbed[id] || matches!(node.op, Op::Input) {
+            continue;
+        }
+        let mut fusion = Fusion { last: id, ..Default::default() };
+        let next = |fusion: &Fusion| sole_consumer(graph, fusion.last).map(|c| (c, &nodes[c]));
+        match node.op {
+            // The epilogue order is bias -> scale/shift -> residual -> ReLU.
+            Op::Conv2d(_) => {
+                if let Some((c, Op::BatchNorm(_))) = next(&fusion).map(|(c, n)| (c, &n.op)) {
+                    fusion.batch_norm = Some(c);
+                    fusion.last = c;
+                }
+                if let Some((c, Op::Add)) = next(&fusion).map(|(c, n)| (c, &n.op)) {
+                    let inputs = &nodes[c].inputs;
+                    // Add(x, x) reads the conv twice: it cannot be the residual of itself.
+                    if inputs[0] != inputs[1] {
+                        let other = if inputs[0] == fusion.last { inputs[1] } else { inputs[0] };
+                        fusion.residual = Some(other);
+                        fusion.last = c;
+                    }
+                }
+                if let Some((c, Op::Relu)) = next(&fusion).map(|(c, n)| (c, &n.op)) {
+                    fusion.relu = true;
+                    fusion.last = c;
+                }
+            }
+            Op::BatchNorm(_) | Op::Add => {
+                if let Some((c, Op::Relu)) = next(&fusion).map(|(c, n)| (c, &n.op)) {
+                    fusion.relu = true;
+                    fusion.last = c;
+                }
+            }
+            _ => {}
+        }
+        // Every node after the start up to the last is absorbed (each is the sole
+        // consumer of the one before).
+        let mut cursor = id;
+        while cursor != fusion.last {
+            match sole_consumer(graph, cursor) {
+                Some(c) => {
+                    absorbed[c] = true;
+                    cursor = c;
+                }
+                None => break,
+            }
+        }
+        fusions[id] = Some(fusion);
+    }
+    fusions
+}
+
+/// Activation buffers, reused once their value is dead.
+struct BufferPool {
+    free: Vec<(u64, wgpu::Buffer)>,
+    allocated_bytes: u64,
+}
+
+impl BufferPool {
+    /// The smallest free buffer of at least `bytes`, else a new one.
+    fn take(&mut self, ctx: &GpuContext, what: &str, floats: usize) -> Result<(u64, wgpu::Buffer), GpuError> {
+        let bytes = storage_bytes(ctx, what, floats)?;
+        let best = self
+            .free
+            .iter()
+            .enumerate()
+            .filter(|(_, (size, _))| *size >= bytes)
+            .min_by_key(|(_, (size, _))| *size)
+            .map(|(i, _)| i);
+        if let Some(i) = best {
+            return Ok(self.free.swap_remove(i));
+        }
+        self.allocated_bytes += bytes;
+        Ok((bytes, storage_zeroed(ctx, what, floats)?))
+    }
+
+    fn give_back(&mut self, buffer: (u64, wgpu::Buffer)) {
+        self.free.push(buffer);
+    }
+}
+
+impl AnnPlan {
+    /// The largest batch whose biggest activation fits one storage binding of `ctx`'s
+    /// adapter (and whose indices fit the kernels' 32-bit arithmetic).
+    pub fn max_batch(ctx: &GpuContext, graph: &Graph) -> usize {
+        let largest = graph.nodes().iter().map(|n| n.shape.len()).max().unwrap_or(1).max(1) as u64;
+        let by_memory = ctx.max_binding_bytes() / (4 * largest);
+        let by_index = u64::from(u32::MAX) / largest;
+        by_memory.min(by_index) as usize
+    }
+
+    /// Compiles `graph` for batches of up to `batch` images: uploads every weight,
+    /// allocates every activation buffer and builds every step.
+    pub fn compile(ctx: &GpuContext, kernels: &Kernels, graph: &Graph, batch: usize) -> Result<AnnPlan, GpuError> {
+        if batch == 0 {
+            return Err(GpuError::InvalidInput("the batch size must be at least 1".into()));
+        }
+        let max = Self::max_batch(ctx, graph);
+        if batch > max {
+            return Err(GpuError::InvalidInput(format!(
+                "batch {batch} is too large for adapter `{}`: at most {max} images fit one buffer",
+                ctx.adapter_info.name
+            )));
+        }
+        ctx.checked("compiling the ANN plan", || Self::build(ctx, kernels, graph, batch))
+    }
+
+    fn build(ctx: &GpuContext, kernels: &Kernels, graph: &Graph, batch: usize) -> Result<AnnPlan, GpuError> {
+        let nodes = graph.nodes();
+        let fusions = plan_fusions(graph);
+
+        // Steps run at the position of their group's last node; inputs are read there.
+        let mut step_at: Vec<Option<NodeId>> = vec![None; nodes.len()];
+        for (start, fusion) in fusions.iter().enumerate() {
+            if let Some(f) = fusion {
+                step_at[f.last] = Some(start);
+            }
+        }
+        let step_inputs = |start: NodeId, fusion: &Fusion| -> Vec<NodeId> {
+            let mut inputs = nodes[start].inputs.clone();
+            inputs.extend(fusion.residual);
+            inputs
+        };
+        // Position of the last step that reads each value.
+        let mut last_read: Vec<Option<NodeId>> = vec![None; nodes.len()];
+        for (position, start) in step_at.iter().enumerate() {
+            if let Some(start) = *start {
+                let fusion = fusions[start].as_ref().expect("a step starts at a fused group");
+                for input in step_inputs(start, fusion) {
+                    last_read[input] = Some(position);
+                }
+            }
+        }
+
+        let input_len = graph.input_shape().len();
+        let input = storage_zeroed(ctx, "plan input", batch * input_len)?;
+        let mut pool = BufferPool { free: Vec::new(), allocated_bytes: storage_bytes(ctx, "input", batch * input_len)? };
+        // The buffer holding each node's value while it is live.
+        let mut values: Vec<Option<(u64, wgpu::Buffer)>> = vec![None; nodes.len()];
+        values[0] = Some((0, input.clone()));
+        let mut steps = Vec::new();
+
+        for position in 0..nodes.len() {
+            let Some(start) = step_at[position] else { continue };
+            let fusion = fusions[start].as_ref().expect("a step starts at a fused group");
+            let node = &nodes[start];
+            let out_shape = nodes[position].shape;
+            let buffer_of = |id: NodeId| -> Result<&wgpu::Buffer, GpuError> {
+                values[id].as_ref().map(|(_, b)| b).ok_or_else(|| {
+                    GpuError::InvalidInput(format!("node `{}` reads `{}` before it is computed", node.name, nodes[id].name))
+                })
+            };
+            let output = pool.take(ctx, &format!("activation of {}", nodes[position].name), batch * out_shape.len())?;
+            let in_shape = |i: usize| nodes[node.inputs[i]].shape;
+            let step = match &node.op {
+                Op::Input => unreachable!("the input node starts no step"),
+                Op::Conv2d(conv) => {
+                    let affine = fusion.batch_norm.map(|bn| match &nodes[bn].op {
+                        Op::BatchNorm(bn) => bn.scale_shift(),
+                        _ => unreachable!("fused batch_norm is a BatchNorm"),
+                    });
+                    let weights =
+                        ConvWeights::upload(ctx, conv, affine.as_ref().map(|(s, t)| (s.as_slice(), t.as_slice())))?;
+                    let residual = fusion.residual.map(buffer_of).transpose()?;
+                    weights.step(ctx, kernels, in_shape(0), batch, buffer_of(node.inputs[0])?, residual, fusion.relu, &output.1)?
+                }
+                Op::BatchNorm(bn) => {
+                    let (scale, shift) = bn.scale_shift();
+                    let scale_shift: Vec<f32> = scale.into_iter().chain(shift).collect();
+                    let params = crate::gpu::buffers::storage_from_f32(ctx, "batch norm scale/shift", &scale_shift)?;
+                    layers::affine_step(ctx, kernels, &params, in_shape(0), batch, fusion.relu, buffer_of(node.inputs[0])?, &output.1)?
+                }
+                Op::Relu => layers::relu_step(ctx, kernels, batch * out_shape.len(), buffer_of(node.inputs[0])?, &output.1)?,
+                Op::Add => layers::add_step(
+                    ctx,
+                    kernels,
+                    batch * out_shape.len(),
+                    fusion.relu,
+                    buffer_of(node.inputs[0])?,
+                    buffer_of(node.inputs[1])?,
+                    &output.1,
+                )?,
+                Op::ShortcutA { stride, pad_before, pad_after } => layers::shortcut_a_step(
+                    ctx,
+                    kernels,
+                    in_shape(0),
+                    batch,
+                    *stride,
+                    *pad_before,
+                    *pad_after,
+                    buffer_of(node.inputs[0])?,
+                    &output.1,
+                )?,
+                Op::GlobalAvgPool => {
+                    layers::global_avg_pool_step(ctx, kernels, in_shape(0), batch, buffer_of(node.inputs[0])?, &output.1)?
+                }
+                Op::Linear(layer) => {
+                    let weight_bias = layers::upload_linear(ctx, layer)?;
+                    layers::linear_step(
+                        ctx,
+                        kernels,
+                        &weight_bias,
+                        layer.in_features,
+                        layer.out_features,
+                        batch,
+                        buffer_of(node.inputs[0])?,
+                        &output.1,
+                    )?
+                }
+            };
+            steps.push(step);
+            values[position] = Some(output);
+
+            // Values whose last reader just ran go back to the pool (never the input,
+            // which `run` overwrites, nor the network output, which is read back).
+            let mut dead: Vec<NodeId> = step_inputs(start, fusion)
+                .into_iter()
+                .filter(|&id| last_read[id] == Some(position))
+                .collect();
+            if last_read[position].is_none() {
+                dead.push(position); // computed but never read
+            }
+            dead.sort_unstable();
+            dead.dedup();
+            for id in dead {
+                if id != 0 && id != graph.output() {
+                    if let Some(buffer) = values[id].take() {
+                        pool.give_back(buffer);
+                    }
+                }
+            }
+        }
+
+        let output = values[graph.output()].as_ref().map(|(_, b)| b.clone()).ok_or_else(|| {
+            GpuError::InvalidInput(format!("the output node `{}` is never computed", nodes[graph.output()].name))
+        })?;
+        Ok(AnnPlan {
+            steps,
+            input,
+            output,
+            batch,
+            input_len,
+            num_classes: graph.num_classes(),
+            activation_bytes: pool.allocated_bytes,
+        })
+    }
+
+    /// The batch size this plan was compiled for (the most images one `run` takes).
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Outputs per image.
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    /// GPU dispatches per run.
+    pub fn step_count(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Bytes of activation buffers (input included) after reuse.
+    pub fn activation_bytes(&self) -> u64 {
+        self.activation_bytes
+    }
+
+    /// Runs the network on `count` normalized images (`images` holds `count` NCHW images)
+    /// in one submission and returns their `count × num_classes` outputs.
+    pub fn run(&self, ctx: &GpuContext, images: &[f32], count: usize) -> Result<Vec<f32>, GpuError> {
+        if count > self.batch {
+            return Err(GpuError::InvalidInput(format!(
+                "{count} images given to a plan compiled for batches of {}",
+                self.batch
+            )));
+        }
+        if images.len() != count * self.input_len {
+            return Err(GpuError::InvalidInput(format!(
+                "expected {count} images of {} values ({} values), got {} values",
+                self.input_len,
+                count * self.input_len,
+                images.len()
+            )));
+        }
+        ctx.checked("running the ANN plan", || {
+            // Images past `count` keep stale values; their outputs are never read back.
+            if count > 0 {
+                ctx.queue.write_buffer(&self.input, 0, bytemuck::cast_slice(images));
+            }
+            let mut encoder =
+                ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ann plan") });
+            record_steps(&mut encoder, &self.steps);
+            submit_and_read(ctx, encoder, &self.output, 0, count * self.num_classes)
+        })
+    }
+}

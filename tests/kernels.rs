@@ -1,0 +1,269 @@
+//! Every GPU kernel against its CPU reference in `reference::ops`, on random inputs of
+//! awkward sizes (odd channel counts, batches that are no multiple of any workgroup size,
+//! rows that end inside a pixel tile, stride 1 and 2, kernels 1, 3 and 5).
+//!
+//! Tolerances: sums (conv, linear, pooling) may round differently from the reference's
+//! loop order, so they must agree within 1e-4 relative + 1e-5 absolute (weights are scaled
+//! by 1/sqrt(fan-in), as in trained networks, which keeps sums near 1). Element-wise kernels
+//! that do no arithmetic (ReLU, shortcut) must agree exactly; add and affine within 1 ulp-ish
+//! (1e-6 relative), since the GPU may fuse the affine's multiply-add.
+
+mod common;
+
+use common::{gpu, Rng};
+use spikeconv::gpu::buffers::{storage_from_f32, storage_zeroed, submit_and_read};
+use spikeconv::gpu::kernels::{record_steps, workgroups_for, MAX_WORKGROUPS_PER_DIMENSION};
+use spikeconv::gpu::layers::{self, ConvWeights};
+use spikeconv::gpu::{GpuContext, GpuStep};
+use spikeconv::model::graph::{BatchNorm, Conv2d, Linear, Shape};
+use spikeconv::reference::ops;
+
+/// Runs one step and reads back `len` values of `output`.
+fn run(ctx: &GpuContext, step: GpuStep, output: &wgpu::Buffer, len: usize) -> Vec<f32> {
+    let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("test") });
+    record_steps(&mut encoder, &[step]);
+    submit_and_read(ctx, encoder, output, 0, len).expect("GPU run")
+}
+
+fn assert_close(what: &str, gpu: &[f32], reference: &[f32], relative: f32, absolute: f32) {
+    assert_eq!(gpu.len(), reference.len(), "{what}: length");
+    for (i, (&g, &r)) in gpu.iter().zip(reference).enumerate() {
+        let tolerance = relative * r.abs() + absolute;
+        assert!((g - r).abs() <= tolerance, "{what}: value {i}: GPU {g} vs reference {r} (tolerance {tolerance})");
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ConvCase {
+    in_channels: usize,
+    out_channels: usize,
+    height: usize,
+    width: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    batch: usize,
+    bias: bool,
+    residual: bool,
+    relu: bool,
+}
+
+fn random_conv(rng: &mut Rng, case: &ConvCase) -> Conv2d {
+    let fan_in = case.in_channels * case.kernel * case.kernel;
+    let bound = 1.0 / (fan_in as f32).sqrt();
+    Conv2d {
+        out_channels: case.out_channels,
+        in_channels: case.in_channels,
+        kernel: case.kernel,
+        stride: case.stride,
+        padding: case.padding,
+        weight: rng.vec(case.out_channels * fan_in, -bound, bound),
+        bias: case.bias.then(|| rng.vec(case.out_channels, -0.5, 0.5)),
+    }
+}
+
+fn check_conv(case: ConvCase, seed: u64) {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let mut rng = Rng::new(seed);
+    let conv = random_conv(&mut rng, &case);
+    let in_shape = Shape::new(case.in_channels, case.height, case.width);
+    let input = rng.vec(case.batch * in_shape.len(), -1.0, 1.0);
+    let out_h = conv.output_size(case.height).unwrap();
+    let out_w = conv.output_size(case.width).unwrap();
+    let out_len = case.batch * case.out_channels * out_h * out_w;
+    let residual = case.residual.then(|| rng.vec(out_len, -1.0, 1.0));
+    let (expected, out_shape) = ops::conv2d(&conv, &input, in_shape, case.batch, residual.as_deref(), case.relu);
+    assert_eq!(out_shape.len() * case.batch, out_len);
+
+    let weights = ConvWeights::upload(ctx, &conv, None).unwrap();
+    assert_eq!(weights.output_shape(in_shape), out_shape);
+    let input_buffer = storage_from_f32(ctx, "input", &input).unwrap();
+    let residual_buffer = residual.as_ref().map(|r| storage_from_f32(ctx, "residual", r).unwrap());
+    let output = storage_zeroed(ctx, "output", out_len).unwrap();
+    let step = weights
+        .step(ctx, kernels, in_shape, case.batch, &input_buffer, residual_buffer.as_ref(), case.relu, &output)
+        .unwrap();
+    let got = run(ctx, step, &output, out_len);
+    assert_close(&format!("{case:?}"), &got, &expected, 1e-4, 1e-5);
+}
+
+fn case(in_channels: usize, out_channels: usize, size: (usize, usize), kernel: (usize, usize, usize)) -> ConvCase {
+    ConvCase {
+        in_channels,
+        out_channels,
+        height: size.0,
+        width: size.1,
+        kernel: kernel.0,
+        stride: kernel.1,
+        padding: kernel.2,
+        batch: 1,
+        bias: false,
+        residual: false,
+        relu: false,
+    }
+}
+
+#[test]
+fn conv3x3_stride1_matches_reference() {
+    // Widths 9 and 6 end inside a 4-pixel tile; 17 and 5 channels leave a partial block of 8.
+    check_conv(ConvCase { bias: true, ..case(3, 5, (7, 9), (3, 1, 1)) }, 1);
+    check_conv(ConvCase { batch: 3, bias: true, residual: true, relu: true, ..case(5, 17, (8, 6), (3, 1, 1)) }, 2);
+    check_conv(ConvCase { batch: 2, relu: true, ..case(17, 8, (5, 5), (3, 1, 0)) }, 3);
+    check_conv(ConvCase { batch: 2, residual: true, ..case(4, 9, (3, 4), (3, 1, 2)) }, 4);
+    // A CIFAR stage-1 layer, several workgroups per image.
+    check_conv(ConvCase { batch: 2, bias: true, residual: true, relu: true, ..case(16, 16, (32, 32), (3, 1, 1)) }, 5);
+}
+
+#[test]
+fn conv_generic_matches_reference() {
+    // Stride 2 (the downsampling convs), 1x1 and 5x5 kernels.
+    check_conv(ConvCase { batch: 2, residual: true, ..case(17, 9, (9, 7), (3, 2, 1)) }, 11);
+    check_conv(ConvCase { batch: 7, bias: true, relu: true, ..case(4, 3, (5, 6), (1, 1, 0)) }, 12);
+    check_conv(ConvCase { bias: true, residual: true, relu: true, ..case(3, 5, (9, 8), (5, 1, 2)) }, 13);
+    check_conv(ConvCase { batch: 3, bias: true, ..case(16, 32, (32, 32), (3, 2, 1)) }, 14);
+    check_conv(ConvCase { batch: 2, ..case(5, 3, (8, 8), (1, 2, 0)) }, 15);
+}
+
+#[test]
+fn conv_batch_spans_many_workgroups() {
+    // 67 images of 5x5 x 2 tiles = 670 items: 11 workgroups of 64, the last one partial.
+    check_conv(ConvCase { batch: 67, bias: true, residual: true, relu: true, ..case(3, 5, (5, 5), (3, 1, 1)) }, 21);
+    check_conv(ConvCase { batch: 67, bias: true, ..case(3, 5, (5, 5), (3, 2, 1)) }, 22);
+}
+
+#[test]
+fn conv_epilogue_applies_batch_norm_before_residual_and_relu() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let mut rng = Rng::new(31);
+    let c = ConvCase { batch: 3, bias: true, residual: true, relu: true, ..case(6, 11, (6, 7), (3, 1, 1)) };
+    let conv = random_conv(&mut rng, &c);
+    let bn = BatchNorm {
+        gamma: rng.vec(11, 0.5, 1.5),
+        beta: rng.vec(11, -0.5, 0.5),
+        mean: rng.vec(11, -0.5, 0.5),
+        var: rng.vec(11, 0.5, 2.0),
+        eps: 1e-5,
+    };
+    let in_shape = Shape::new(6, 6, 7);
+    let input = rng.vec(c.batch * in_shape.len(), -1.0, 1.0);
+    let (conv_out, out_shape) = ops::conv2d(&conv, &input, in_shape, c.batch, None, false);
+    let residual = rng.vec(conv_out.len(), -1.0, 1.0);
+    let expected = ops::relu(&ops::add(&ops::batch_norm(&bn, &conv_out, out_shape, c.batch), &residual));
+
+    let (scale, shift) = bn.scale_shift();
+    let weights = ConvWeights::upload(ctx, &conv, Some((&scale, &shift))).unwrap();
+    let input_buffer = storage_from_f32(ctx, "input", &input).unwrap();
+    let residual_buffer = storage_from_f32(ctx, "residual", &residual).unwrap();
+    let output = storage_zeroed(ctx, "output", expected.len()).unwrap();
+    let step = weights.step(ctx, kernels, in_shape, c.batch, &input_buffer, Some(&residual_buffer), true, &output).unwrap();
+    assert_close("conv+bn+add+relu", &run(ctx, step, &output, expected.len()), &expected, 1e-4, 1e-5);
+}
+
+#[test]
+fn affine_matches_batch_norm_reference() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let mut rng = Rng::new(41);
+    for (shape, batch, relu) in [(Shape::new(17, 5, 3), 7, false), (Shape::new(3, 1, 1), 1, true)] {
+        let c = shape.channels;
+        let bn = BatchNorm {
+            gamma: rng.vec(c, 0.5, 1.5),
+            beta: rng.vec(c, -0.5, 0.5),
+            mean: rng.vec(c, -0.5, 0.5),
+            var: rng.vec(c, 0.5, 2.0),
+            eps: 1e-5,
+        };
+        let input = rng.vec(batch * shape.len(), -2.0, 2.0);
+        let mut expected = ops::batch_norm(&bn, &input, shape, batch);
+        if relu {
+            expected = ops::relu(&expected);
+        }
+        let (scale, shift) = bn.scale_shift();
+        let params: Vec<f32> = scale.into_iter().chain(shift).collect();
+        let params = storage_from_f32(ctx, "scale/shift", &params).unwrap();
+        let input = storage_from_f32(ctx, "input", &input).unwrap();
+        let output = storage_zeroed(ctx, "output", expected.len()).unwrap();
+        let step = layers::affine_step(ctx, kernels, &params, shape, batch, relu, &input, &output).unwrap();
+        assert_close("affine", &run(ctx, step, &output, expected.len()), &expected, 1e-6, 1e-6);
+    }
+}
+
+#[test]
+fn relu_and_add_match_reference() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let mut rng = Rng::new(51);
+    let len = 3 * 257; // not a multiple of the workgroup size
+    let a = rng.vec(len, -1.0, 1.0);
+    let b = rng.vec(len, -1.0, 1.0);
+    let a_buffer = storage_from_f32(ctx, "a", &a).unwrap();
+    let b_buffer = storage_from_f32(ctx, "b", &b).unwrap();
+    let output = storage_zeroed(ctx, "output", len).unwrap();
+
+    let step = layers::relu_step(ctx, kernels, len, &a_buffer, &output).unwrap();
+    assert_eq!(run(ctx, step, &output, len), ops::relu(&a));
+    let step = layers::add_step(ctx, kernels, len, false, &a_buffer, &b_buffer, &output).unwrap();
+    assert_eq!(run(ctx, step, &output, len), ops::add(&a, &b));
+    let step = layers::add_step(ctx, kernels, len, true, &a_buffer, &b_buffer, &output).unwrap();
+    assert_eq!(run(ctx, step, &output, len), ops::relu(&ops::add(&a, &b)));
+}
+
+#[test]
+fn shortcut_a_matches_reference() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let mut rng = Rng::new(61);
+    // Odd sizes subsample to ceil(size / 2), as x[:, :, ::2, ::2] does.
+    for (shape, batch, stride, before, after) in
+        [(Shape::new(16, 32, 32), 3, 2, 8, 8), (Shape::new(5, 7, 9), 2, 2, 1, 3), (Shape::new(3, 4, 5), 5, 1, 0, 2)]
+    {
+        let input = rng.vec(batch * shape.len(), -1.0, 1.0);
+        let (expected, _) = ops::shortcut_a(&input, shape, batch, stride, before, after);
+        let input = storage_from_f32(ctx, "input", &input).unwrap();
+        let output = storage_zeroed(ctx, "output", expected.len()).unwrap();
+        let step = layers::shortcut_a_step(ctx, kernels, shape, batch, stride, before, after, &input, &output).unwrap();
+        assert_eq!(run(ctx, step, &output, expected.len()), expected, "{shape} stride {stride}");
+    }
+}
+
+#[test]
+fn global_avg_pool_and_linear_match_reference() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let mut rng = Rng::new(71);
+    let (shape, batch) = (Shape::new(17, 5, 7), 67);
+    let input = rng.vec(batch * shape.len(), -1.0, 1.0);
+    let pooled = ops::global_avg_pool(&input, shape, batch);
+    let input_buffer = storage_from_f32(ctx, "input", &input).unwrap();
+    let pooled_buffer = storage_zeroed(ctx, "pooled", pooled.len()).unwrap();
+    let step = layers::global_avg_pool_step(ctx, kernels, shape, batch, &input_buffer, &pooled_buffer).unwrap();
+    assert_close("global_avg_pool", &run(ctx, step, &pooled_buffer, pooled.len()), &pooled, 1e-5, 1e-6);
+
+    let layer = Linear { in_features: 17, out_features: 10, weight: rng.vec(170, -0.3, 0.3), bias: rng.vec(10, -1.0, 1.0) };
+    let expected = ops::linear(&layer, &pooled, batch);
+    let weight_bias = layers::upload_linear(ctx, &layer).unwrap();
+    let output = storage_zeroed(ctx, "logits", expected.len()).unwrap();
+    let step = layers::linear_step(ctx, kernels, &weight_bias, 17, 10, batch, &pooled_buffer, &output).unwrap();
+    assert_close("linear", &run(ctx, step, &output, expected.len()), &expected, 1e-5, 1e-6);
+}
+
+#[test]
+fn workgroup_counts_stay_within_the_dispatch_limit() {
+    let max = MAX_WORKGROUPS_PER_DIMENSION as usize;
+    assert_eq!(workgroups_for(1, 64, 3).unwrap(), [1, 3, 1]);
+    assert_eq!(workgroups_for(0, 64, 1).unwrap(), [1, 1, 1]);
+    assert_eq!(workgroups_for(64 * max, 64, 1).unwrap(), [max as u32, 1, 1]);
+    let [x, _, z] = workgroups_for(64 * max + 1, 64, 1).unwrap();
+    assert_eq!((x as usize, z), (max, 2));
+    assert!(workgroups_for(usize::MAX / 2, 1, 1).is_err());
+}
+
+#[test]
+fn elementwise_kernels_cover_dispatches_split_over_z() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    // More than 65535 workgroups of 256: the flat index continues along z.
+    let len = 256 * MAX_WORKGROUPS_PER_DIMENSION as usize + 1000;
+    let mut rng = Rng::new(81);
+    let input = rng.vec(len, -1.0, 1.0);
+    let input_buffer = storage_from_f32(ctx, "input", &input).unwrap();
+    let output = storage_zeroed(ctx, "output", len).unwrap();
+    let step = layers::relu_step(ctx, kernels, len, &input_buffer, &output).unwrap();
+    assert_eq!(step.workgroups[2], 2);
+    assert!(run(ctx, step, &output, len) == ops::relu(&input), "relu over a z-split dispatch");
+}
