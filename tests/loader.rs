@@ -1,0 +1,767 @@
+//! Checkpoint loader tests: tiny ResNets written as safetensors by the tests themselves
+//! (every naming variant, F16/BF16, metadata and its overrides, each kind of bad input),
+//! then the real checkpoints of the reference data.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use common::Rng;
+use safetensors::tensor::TensorView;
+use safetensors::Dtype;
+use spikeconv::data::{CifarFormat, Dataset};
+use spikeconv::model::graph::{Graph, Op};
+use spikeconv::model::{
+    self, LoadError, LoadOptions, NormalizationSource, NormalizePreset, Normalization, ShortcutKind, TensorDtype,
+};
+use spikeconv::reference;
+
+const IMAGENET_MEAN: &str = "0.485,0.456,0.406";
+const IMAGENET_STD: &str = "0.229,0.224,0.225";
+
+/// One tensor as it will be written: name, dtype, shape, little-endian bytes.
+#[derive(Clone, Debug)]
+struct Raw {
+    name: String,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl Raw {
+    fn float(name: &str, dtype: Dtype, shape: &[usize], values: &[f32]) -> Self {
+        let bytes = match dtype {
+            Dtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Dtype::F16 => values.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
+            Dtype::BF16 => values.iter().flat_map(|&v| half::bf16::from_f32(v).to_le_bytes()).collect(),
+            other => panic!("test helper does not encode {other:?}"),
+        };
+        Self { name: name.into(), dtype, shape: shape.to_vec(), bytes }
+    }
+
+    fn int64(name: &str, shape: &[usize], values: &[i64]) -> Self {
+        Self { name: name.into(), dtype: Dtype::I64, shape: shape.to_vec(), bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect() }
+    }
+}
+
+/// Architecture of a tiny CIFAR ResNet to write.
+#[derive(Clone, Debug)]
+struct Spec {
+    stem: usize,
+    widths: Vec<usize>,
+    blocks: Vec<usize>,
+    classes: usize,
+    /// `Some("shortcut")` / `Some("downsample")` for option B, `None` for option A.
+    projection: Option<&'static str>,
+    classifier: &'static str,
+}
+
+impl Spec {
+    /// Depth 8: one block per stage, widths 4/8/16, 10 classes, option A.
+    fn tiny() -> Self {
+        Self { stem: 4, widths: vec![4, 8, 16], blocks: vec![1, 1, 1], classes: 10, projection: None, classifier: "linear" }
+    }
+
+    /// The `state_dict` as (name, shape, values), random but deterministic in `seed`.
+    fn tensors(&self, seed: u64) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+        let mut rng = Rng::new(seed);
+        let mut out = Vec::new();
+        let conv = |out: &mut Vec<_>, rng: &mut Rng, name: String, o: usize, i: usize, k: usize| {
+            let bound = 1.7 / ((i * k * k) as f32).sqrt();
+            out.push((format!("{name}.weight"), vec![o, i, k, k], rng.vec(o * i * k * k, -bound, bound)));
+        };
+        let bn = |out: &mut Vec<_>, rng: &mut Rng, name: String, c: usize| {
+            out.push((format!("{name}.weight"), vec![c], rng.vec(c, 0.5, 1.5)));
+            out.push((format!("{name}.bias"), vec![c], rng.vec(c, -0.2, 0.2)));
+            out.push((format!("{name}.running_mean"), vec![c], rng.vec(c, -0.2, 0.2)));
+            out.push((format!("{name}.running_var"), vec![c], rng.vec(c, 0.5, 1.5)));
+        };
+        conv(&mut out, &mut rng, "conv1".into(), self.stem, 3, 3);
+        bn(&mut out, &mut rng, "bn1".into(), self.stem);
+        let mut channels = self.stem;
+        for (s, (&width, &blocks)) in self.widths.iter().zip(&self.blocks).enumerate() {
+            for b in 0..blocks {
+                let name = format!("layer{}.{b}", s + 1);
+                let stride = if s > 0 && b == 0 { 2 } else { 1 };
+                conv(&mut out, &mut rng, format!("{name}.conv1"), width, channels, 3);
+                bn(&mut out, &mut rng, format!("{name}.bn1"), width);
+                conv(&mut out, &mut rng, format!("{name}.conv2"), width, width, 3);
+                bn(&mut out, &mut rng, format!("{name}.bn2"), width);
+                if let Some(form) = self.projection {
+                    if stride != 1 || width != channels {
+                        conv(&mut out, &mut rng, format!("{name}.{form}.0"), width, channels, 1);
+                        bn(&mut out, &mut rng, format!("{name}.{form}.1"), width);
+                    }
+                }
+                channels = width;
+            }
+        }
+        let bound = 1.0 / (channels as f32).sqrt();
+        out.push((format!("{}.weight", self.classifier), vec![self.classes, channels], rng.vec(self.classes * channels, -bound, bound)));
+        out.push((format!("{}.bias", self.classifier), vec![self.classes], rng.vec(self.classes, -0.1, 0.1)));
+        out
+    }
+
+    /// The tensors encoded as `dtype`.
+    fn raw(&self, seed: u64, dtype: Dtype) -> Vec<Raw> {
+        self.tensors(seed).iter().map(|(n, s, v)| Raw::float(n, dtype, s, v)).collect()
+    }
+}
+
+/// Serializes tensors and metadata to safetensors bytes.
+fn serialize(tensors: &[Raw], metadata: &[(&str, &str)]) -> Vec<u8> {
+    let views: Vec<(String, TensorView<'_>)> = tensors
+        .iter()
+        .map(|t| (t.name.clone(), TensorView::new(t.dtype, t.shape.clone(), &t.bytes).expect("consistent test tensor")))
+        .collect();
+    let metadata: Option<HashMap<String, String>> =
+        (!metadata.is_empty()).then(|| metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    safetensors::serialize(views, metadata).expect("serialize")
+}
+
+/// The metadata of the real files (ImageNet normalization, 10 classes, option A).
+fn standard_metadata() -> Vec<(&'static str, &'static str)> {
+    vec![("normalize_mean", IMAGENET_MEAN), ("normalize_std", IMAGENET_STD), ("num_classes", "10"), ("shortcut", "A")]
+}
+
+/// A temporary folder the test writes its checkpoints into.
+struct Scratch(tempfile::TempDir);
+
+impl Scratch {
+    fn new() -> Self {
+        Self(tempfile::tempdir().expect("temp dir"))
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.0.path().join(name);
+        std::fs::write(&path, bytes).expect("write checkpoint");
+        path
+    }
+
+    /// Writes `tensors` with the standard metadata and loads the file with default options.
+    fn load(&self, name: &str, tensors: &[Raw]) -> Result<model::Network, LoadError> {
+        model::load(self.write(name, &serialize(tensors, &standard_metadata())), &LoadOptions::default())
+    }
+}
+
+/// The error message of a load that must fail, checked to name the file and be one line.
+fn load_error(result: Result<model::Network, LoadError>, file: &str) -> String {
+    let message = match result {
+        Ok(_) => panic!("loading {file} should have failed"),
+        Err(e) => e.to_string(),
+    };
+    assert!(message.contains(file), "message does not name the file {file}: {message}");
+    assert!(!message.contains('\n'), "message is not one line: {message}");
+    message
+}
+
+fn random_input(graph: &Graph, batch: usize, seed: u64) -> Vec<f32> {
+    Rng::new(seed).vec(batch * graph.input_shape().len(), -2.0, 2.0)
+}
+
+fn logits(graph: &Graph, seed: u64) -> Vec<f32> {
+    reference::forward(graph, &random_input(graph, 2, seed), 2)
+}
+
+fn names(graph: &Graph) -> Vec<&str> {
+    graph.nodes().iter().map(|n| n.name.as_str()).collect()
+}
+
+fn node<'g>(graph: &'g Graph, name: &str) -> &'g spikeconv::model::graph::Node {
+    graph.nodes().iter().find(|n| n.name == name).unwrap_or_else(|| panic!("no node {name}"))
+}
+
+fn block_names(block: &str, shortcut: &[&str]) -> Vec<String> {
+    let mut names: Vec<String> = ["conv1", "bn1", "relu1", "conv2", "bn2"].iter().map(|l| format!("{block}.{l}")).collect();
+    names.extend(shortcut.iter().map(|s| format!("{block}.{s}")));
+    names.push(format!("{block}.add"));
+    names.push(format!("{block}.relu2"));
+    names
+}
+
+// ---------------------------------------------------------------- structure and naming
+
+#[test]
+fn option_a_depth8_builds_the_expected_graph() {
+    let scratch = Scratch::new();
+    let spec = Spec::tiny();
+    let network = scratch.load("resnet8.safetensors", &spec.raw(1, Dtype::F32)).unwrap();
+    let info = &network.info;
+    assert_eq!(info.depth, 8);
+    assert_eq!(info.stem_width, 4);
+    assert_eq!(info.blocks_per_stage, vec![1, 1, 1]);
+    assert_eq!(info.stage_widths, vec![4, 8, 16]);
+    assert_eq!(info.stage_strides, vec![1, 2, 2]);
+    assert_eq!(info.shortcut, ShortcutKind::A);
+    assert_eq!(info.num_classes, 10);
+    assert_eq!(info.classifier, "linear");
+    assert_eq!(info.dtype, TensorDtype::F32);
+    assert_eq!(network.graph.num_classes(), 10);
+
+    let mut expected = vec!["input".to_string(), "conv1".into(), "bn1".into(), "relu".into()];
+    expected.extend(block_names("layer1.0", &[]));
+    expected.extend(block_names("layer2.0", &["shortcut"]));
+    expected.extend(block_names("layer3.0", &["shortcut"]));
+    expected.extend(["avgpool".to_string(), "linear".into()]);
+    assert_eq!(names(&network.graph), expected);
+
+    let g = &network.graph;
+    assert_eq!(node(g, "layer2.0.shortcut").op, Op::ShortcutA { stride: 2, pad_before: 2, pad_after: 2 });
+    assert_eq!(node(g, "layer3.0.shortcut").op, Op::ShortcutA { stride: 2, pad_before: 4, pad_after: 4 });
+    let Op::Conv2d(conv) = &node(g, "layer2.0.conv1").op else { panic!("not a conv") };
+    assert_eq!((conv.stride, conv.padding, conv.kernel, conv.in_channels, conv.out_channels), (2, 1, 3, 4, 8));
+    let Op::Conv2d(conv2) = &node(g, "layer2.0.conv2").op else { panic!("not a conv") };
+    assert_eq!(conv2.stride, 1);
+    // The identity block adds its input; the downsampling block adds the shortcut.
+    let add1 = node(g, "layer1.0.add");
+    assert_eq!(g.node(add1.inputs[1]).name, "relu");
+    let add2 = node(g, "layer2.0.add");
+    assert_eq!(g.node(add2.inputs[0]).name, "layer2.0.bn2");
+    assert_eq!(g.node(add2.inputs[1]).name, "layer2.0.shortcut");
+
+    // Values pass through unchanged (OIHW order, BN fields, eps).
+    let tensors = spec.tensors(1);
+    let find = |n: &str| tensors.iter().find(|t| t.0 == n).map(|t| t.2.clone()).unwrap();
+    assert_eq!(conv.weight, find("layer2.0.conv1.weight"));
+    let Op::BatchNorm(bn) = &node(g, "layer3.0.bn2").op else { panic!("not a BN") };
+    assert_eq!(bn.gamma, find("layer3.0.bn2.weight"));
+    assert_eq!(bn.beta, find("layer3.0.bn2.bias"));
+    assert_eq!(bn.mean, find("layer3.0.bn2.running_mean"));
+    assert_eq!(bn.var, find("layer3.0.bn2.running_var"));
+    assert_eq!(bn.eps, 1e-5);
+    let Op::Linear(linear) = &node(g, "linear").op else { panic!("not linear") };
+    assert_eq!((linear.in_features, linear.out_features), (16, 10));
+    assert_eq!(linear.weight, find("linear.weight"));
+
+    // Normalization from metadata; the graph runs.
+    assert_eq!(network.normalization_source, NormalizationSource::Metadata);
+    assert_eq!(network.normalization, NormalizePreset::Imagenet.normalization());
+    assert_eq!(network.metadata.get("shortcut").map(String::as_str), Some("A"));
+    let out = logits(g, 7);
+    assert_eq!(out.len(), 20);
+    assert!(out.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn option_a_pads_uneven_channel_growth_and_counts_blocks_per_stage() {
+    let scratch = Scratch::new();
+    let spec = Spec { stem: 5, widths: vec![5, 8, 13], blocks: vec![2, 1, 3], classes: 7, ..Spec::tiny() };
+    let mut meta = standard_metadata();
+    meta.retain(|(k, _)| *k != "num_classes");
+    let path = scratch.write("uneven.safetensors", &serialize(&spec.raw(2, Dtype::F32), &meta));
+    let network = model::load(&path, &LoadOptions::default()).unwrap();
+    assert_eq!(network.info.depth, 2 + 2 * 6);
+    assert_eq!(network.info.blocks_per_stage, vec![2, 1, 3]);
+    assert_eq!(network.info.stage_widths, vec![5, 8, 13]);
+    assert_eq!(network.info.num_classes, 7);
+    let g = &network.graph;
+    // diff 3: 1 before, 2 after; diff 5: 2 before, 3 after.
+    assert_eq!(node(g, "layer2.0.shortcut").op, Op::ShortcutA { stride: 2, pad_before: 1, pad_after: 2 });
+    assert_eq!(node(g, "layer3.0.shortcut").op, Op::ShortcutA { stride: 2, pad_before: 2, pad_after: 3 });
+    assert!(g.nodes().iter().all(|n| n.name != "layer1.1.shortcut" && n.name != "layer3.2.shortcut"));
+    assert_eq!(node(g, "layer3.2.relu2").shape, spikeconv::model::graph::Shape::new(13, 8, 8));
+    assert_eq!(logits(g, 3).len(), 14);
+}
+
+#[test]
+fn module_prefix_fc_and_num_batches_tracked_load_the_same_network() {
+    let scratch = Scratch::new();
+    let plain = scratch.load("plain.safetensors", &Spec::tiny().raw(3, Dtype::F32)).unwrap();
+
+    let fc_spec = Spec { classifier: "fc", ..Spec::tiny() };
+    let mut tensors = fc_spec.raw(3, Dtype::F32);
+    let bn_names: Vec<String> =
+        tensors.iter().filter_map(|t| t.name.strip_suffix(".running_var").map(str::to_string)).collect();
+    for bn in bn_names {
+        tensors.push(Raw::int64(&format!("{bn}.num_batches_tracked"), &[], &[12345]));
+    }
+    for t in &mut tensors {
+        t.name = format!("module.{}", t.name);
+    }
+    let variant = scratch.load("dataparallel.safetensors", &tensors).unwrap();
+    assert_eq!(variant.info.classifier, "fc");
+    assert_eq!(*names(&variant.graph).last().unwrap(), "fc");
+    assert_eq!(variant.info.depth, 8);
+    assert_eq!(logits(&plain.graph, 11), logits(&variant.graph, 11));
+
+    // Without the prefix, num_batches_tracked alone is ignored too.
+    let mut tensors = Spec::tiny().raw(3, Dtype::F32);
+    tensors.push(Raw::int64("bn1.num_batches_tracked", &[], &[1]));
+    tensors.push(Raw::int64("layer3.0.bn2.num_batches_tracked", &[], &[1]));
+    let tracked = scratch.load("tracked.safetensors", &tensors).unwrap();
+    assert_eq!(logits(&plain.graph, 11), logits(&tracked.graph, 11));
+}
+
+#[test]
+fn option_b_shortcut_and_downsample_names_build_projections() {
+    let scratch = Scratch::new();
+    let meta = [("normalize_mean", IMAGENET_MEAN), ("normalize_std", IMAGENET_STD), ("shortcut", "B")];
+    let mut outputs = Vec::new();
+    for form in ["shortcut", "downsample"] {
+        let spec = Spec { projection: Some(form), ..Spec::tiny() };
+        let file = format!("{form}.safetensors");
+        let network = model::load(scratch.write(&file, &serialize(&spec.raw(4, Dtype::F32), &meta)), &LoadOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(network.info.shortcut, ShortcutKind::B);
+        let g = &network.graph;
+        let mut expected = vec!["input".to_string(), "conv1".into(), "bn1".into(), "relu".into()];
+        expected.extend(block_names("layer1.0", &[]));
+        expected.extend(block_names("layer2.0", &[&format!("{form}.0"), &format!("{form}.1")]));
+        expected.extend(block_names("layer3.0", &[&format!("{form}.0"), &format!("{form}.1")]));
+        expected.extend(["avgpool".to_string(), "linear".into()]);
+        assert_eq!(names(g), expected);
+        let Op::Conv2d(projection) = &node(g, &format!("layer3.0.{form}.0")).op else { panic!("not a conv") };
+        assert_eq!((projection.kernel, projection.stride, projection.padding), (1, 2, 0));
+        assert_eq!((projection.in_channels, projection.out_channels), (8, 16));
+        let add = node(g, "layer3.0.add");
+        assert_eq!(g.node(add.inputs[1]).name, format!("layer3.0.{form}.1"));
+        let add1 = node(g, "layer1.0.add");
+        assert_eq!(g.node(add1.inputs[1]).name, "relu");
+        outputs.push(logits(g, 5));
+    }
+    assert_eq!(outputs[0], outputs[1], "same weights under both names give the same logits");
+
+    // Option B metadata on an option-A file contradicts the tensors.
+    let path = scratch.write("says_b.safetensors", &serialize(&Spec::tiny().raw(4, Dtype::F32), &meta));
+    let message = load_error(model::load(&path, &LoadOptions::default()), "says_b.safetensors");
+    assert!(message.contains("shortcut"), "{message}");
+}
+
+#[test]
+fn option_b_block_without_its_projection_is_reported() {
+    let scratch = Scratch::new();
+    let spec = Spec { projection: Some("shortcut"), ..Spec::tiny() };
+    let tensors: Vec<Raw> = spec.raw(4, Dtype::F32).into_iter().filter(|t| !t.name.starts_with("layer3.0.shortcut")).collect();
+    let message = load_error(scratch.load("partial_b.safetensors", &tensors), "partial_b.safetensors");
+    assert!(message.contains("layer3.0.shortcut.0.weight"), "{message}");
+}
+
+// ---------------------------------------------------------------- dtypes
+
+/// Rounds every value through `dtype` so that an F32 file holds exactly what the F16/BF16
+/// file decodes to: the logits must then be bit-identical.
+fn rounded(spec: &Spec, seed: u64, dtype: Dtype) -> Vec<Raw> {
+    spec.tensors(seed)
+        .iter()
+        .map(|(n, s, v)| {
+            let r: Vec<f32> = match dtype {
+                Dtype::F16 => v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect(),
+                _ => v.iter().map(|&x| half::bf16::from_f32(x).to_f32()).collect(),
+            };
+            Raw::float(n, Dtype::F32, s, &r)
+        })
+        .collect()
+}
+
+#[test]
+fn f16_and_bf16_checkpoints_decode_to_the_same_network() {
+    let scratch = Scratch::new();
+    for (dtype, kind, tolerance) in [(Dtype::F16, TensorDtype::F16, 2e-2), (Dtype::BF16, TensorDtype::BF16, 6e-2)] {
+        let spec = Spec { stem: 3, widths: vec![5, 8, 12], ..Spec::tiny() };
+        let half_net = scratch.load(&format!("{dtype:?}.safetensors"), &spec.raw(6, dtype)).unwrap();
+        assert_eq!(half_net.info.dtype, kind);
+        let exact = scratch.load(&format!("{dtype:?}_as_f32.safetensors"), &rounded(&spec, 6, dtype)).unwrap();
+        assert_eq!(logits(&half_net.graph, 9), logits(&exact.graph, 9), "{dtype:?} decoding");
+
+        // Against the unrounded F32 weights: equal within the dtype's rounding.
+        let full = scratch.load(&format!("{dtype:?}_full.safetensors"), &spec.raw(6, Dtype::F32)).unwrap();
+        let (a, b) = (logits(&half_net.graph, 9), logits(&full.graph, 9));
+        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1.0);
+        let worst = a.iter().zip(&b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(worst <= tolerance * scale, "{dtype:?}: worst logit difference {worst} (scale {scale})");
+    }
+
+    // Mixed storage is allowed and reported.
+    let mut tensors = Spec::tiny().raw(6, Dtype::F32);
+    let half_conv = Spec::tiny().raw(6, Dtype::F16).into_iter().find(|t| t.name == "layer2.0.conv1.weight").unwrap();
+    tensors.retain(|t| t.name != "layer2.0.conv1.weight");
+    tensors.push(half_conv);
+    assert_eq!(scratch.load("mixed.safetensors", &tensors).unwrap().info.dtype, TensorDtype::Mixed);
+}
+
+// ---------------------------------------------------------------- normalization
+
+#[test]
+fn normalization_comes_from_metadata_or_options_never_a_default() {
+    let scratch = Scratch::new();
+    let tensors = Spec::tiny().raw(8, Dtype::F32);
+    let bare = scratch.write("bare.safetensors", &serialize(&tensors, &[]));
+
+    let message = load_error(model::load(&bare, &LoadOptions::default()), "bare.safetensors");
+    assert!(message.contains("--mean a,b,c --std a,b,c") && message.contains("--normalize cifar10|imagenet"), "{message}");
+
+    let explicit = LoadOptions { mean: Some([0.5, 0.4, 0.3]), std: Some([0.2, 0.25, 0.3]), preset: None };
+    let network = model::load(&bare, &explicit).unwrap();
+    assert_eq!(network.normalization, Normalization::new([0.5, 0.4, 0.3], [0.2, 0.25, 0.3]).unwrap());
+    assert_eq!(network.normalization_source, NormalizationSource::Options);
+    assert!(network.metadata.is_empty());
+
+    let preset = LoadOptions { preset: Some(NormalizePreset::Cifar10), ..LoadOptions::default() };
+    let network = model::load(&bare, &preset).unwrap();
+    assert_eq!(network.normalization, NormalizePreset::Cifar10.normalization());
+    assert_eq!(network.normalization, Normalization::new([0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616]).unwrap());
+    assert_eq!(network.normalization_source, NormalizationSource::Preset(NormalizePreset::Cifar10));
+
+    // Only a mean: the std is still missing.
+    let mean_only = LoadOptions { mean: Some([0.5; 3]), ..LoadOptions::default() };
+    let message = load_error(model::load(&bare, &mean_only), "bare.safetensors");
+    assert!(message.contains("normalize_std"), "{message}");
+
+    // Invalid explicit values are refused.
+    let zero_std = LoadOptions { mean: Some([0.5; 3]), std: Some([0.2, 0.0, 0.2]), preset: None };
+    assert!(matches!(model::load(&bare, &zero_std), Err(LoadError::Normalization { .. })));
+}
+
+#[test]
+fn options_override_metadata() {
+    let scratch = Scratch::new();
+    let tagged = scratch.write("tagged.safetensors", &serialize(&Spec::tiny().raw(8, Dtype::F32), &standard_metadata()));
+    let imagenet = NormalizePreset::Imagenet.normalization();
+
+    let preset = LoadOptions { preset: Some(NormalizePreset::Cifar10), ..LoadOptions::default() };
+    assert_eq!(model::load(&tagged, &preset).unwrap().normalization, NormalizePreset::Cifar10.normalization());
+
+    let mean_only = LoadOptions { mean: Some([0.1, 0.2, 0.3]), ..LoadOptions::default() };
+    let network = model::load(&tagged, &mean_only).unwrap();
+    assert_eq!(network.normalization.mean, [0.1, 0.2, 0.3]);
+    assert_eq!(network.normalization.std, imagenet.std, "std still from metadata");
+    assert_eq!(network.normalization_source, NormalizationSource::Options);
+
+    // Explicit std beats the preset's.
+    let both = LoadOptions { std: Some([1.0; 3]), preset: Some(NormalizePreset::Cifar10), mean: None };
+    let network = model::load(&tagged, &both).unwrap();
+    assert_eq!(network.normalization.std, [1.0; 3]);
+    assert_eq!(network.normalization.mean, NormalizePreset::Cifar10.normalization().mean);
+}
+
+#[test]
+fn malformed_or_contradicting_metadata_is_reported() {
+    let scratch = Scratch::new();
+    let tensors = Spec::tiny().raw(8, Dtype::F32);
+    let cases: [(&str, &str, &str); 6] = [
+        ("normalize_mean", "0.485,0.456", "normalize_mean"),
+        ("normalize_std", "0.229,0,0.225", "normalize_std"),
+        ("normalize_mean", "0.485,red,0.406", "red"),
+        ("num_classes", "100", "num_classes"),
+        ("num_classes", "ten", "num_classes"),
+        ("shortcut", "C", "shortcut"),
+    ];
+    for (index, (key, value, expect)) in cases.into_iter().enumerate() {
+        let mut meta = standard_metadata();
+        meta.retain(|(k, _)| *k != key);
+        meta.push((key, value));
+        let file = format!("meta{index}.safetensors");
+        let path = scratch.write(&file, &serialize(&tensors, &meta));
+        let message = load_error(model::load(&path, &LoadOptions::default()), &file);
+        assert!(message.contains(expect), "{key}={value}: {message}");
+    }
+}
+
+#[test]
+fn block_metadata_seam_accepts_only_standard() {
+    let scratch = Scratch::new();
+    let tensors = Spec::tiny().raw(8, Dtype::F32);
+    let mut meta = standard_metadata();
+    meta.push(("block", "standard"));
+    let path = scratch.write("standard.safetensors", &serialize(&tensors, &meta));
+    assert_eq!(model::load(&path, &LoadOptions::default()).unwrap().info.block, model::BlockForm::Standard);
+
+    meta.retain(|(k, _)| *k != "block");
+    meta.push(("block", "restructured"));
+    let path = scratch.write("restructured.safetensors", &serialize(&tensors, &meta));
+    let result = model::load(&path, &LoadOptions::default());
+    assert!(matches!(result, Err(LoadError::UnsupportedBlock { ref block, .. }) if block == "restructured"));
+    let message = load_error(result, "restructured.safetensors");
+    assert!(message.contains("\"restructured\"") && message.contains("standard"), "{message}");
+}
+
+// ---------------------------------------------------------------- bad files
+
+#[test]
+fn unreadable_truncated_and_corrupt_files_are_reported() {
+    let scratch = Scratch::new();
+    let good = serialize(&Spec::tiny().raw(10, Dtype::F32), &standard_metadata());
+
+    let missing = scratch.0.path().join("absent.safetensors");
+    let result = model::load(&missing, &LoadOptions::default());
+    assert!(matches!(result, Err(LoadError::Io { .. })));
+    load_error(result, "absent.safetensors");
+
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty.safetensors", vec![]),
+        ("short.safetensors", good[..5].to_vec()),
+        ("truncated.safetensors", good[..good.len() - 10].to_vec()),
+        ("header_cut.safetensors", good[..100].to_vec()),
+        ("trailing.safetensors", [good.as_slice(), &[0u8; 4]].concat()),
+        ("huge_header.safetensors", [&u64::MAX.to_le_bytes()[..], &good[8..]].concat()),
+        ("not_json.safetensors", {
+            let mut bytes = good.clone();
+            bytes[8..20].copy_from_slice(b"this is junk");
+            bytes
+        }),
+        ("not_utf8.safetensors", {
+            let mut bytes = good.clone();
+            bytes[9] = 0xff;
+            bytes
+        }),
+    ];
+    for (file, bytes) in cases {
+        let result = model::load(scratch.write(file, &bytes), &LoadOptions::default());
+        assert!(matches!(result, Err(LoadError::Format { .. })), "{file}: {result:?}");
+        let message = load_error(result, file);
+        assert!(message.contains("not a valid safetensors file"), "{message}");
+    }
+
+    let no_tensors = serialize(&[], &standard_metadata());
+    let message = load_error(model::load(scratch.write("none.safetensors", &no_tensors), &LoadOptions::default()), "none.safetensors");
+    assert!(message.contains("no tensors"), "{message}");
+}
+
+#[test]
+fn random_corruption_never_panics() {
+    let scratch = Scratch::new();
+    let good = serialize(&Spec::tiny().raw(12, Dtype::F32), &standard_metadata());
+    let header_end = 8 + u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let path = scratch.0.path().join("fuzz.safetensors");
+    let mut rng = Rng::new(99);
+    for round in 0..300 {
+        let mut bytes = good.clone();
+        match round % 3 {
+            0 => bytes.truncate(rng.below(good.len())),
+            // Flip bytes in the header, where they change names, shapes, dtypes, offsets.
+            1 => {
+                for _ in 0..1 + rng.below(3) {
+                    let at = rng.below(header_end);
+                    bytes[at] = rng.next_u64() as u8;
+                }
+            }
+            _ => {
+                for _ in 0..1 + rng.below(8) {
+                    let at = rng.below(bytes.len());
+                    bytes[at] = rng.next_u64() as u8;
+                }
+            }
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        if let Err(e) = model::load(&path, &LoadOptions::default()) {
+            let message = e.to_string();
+            assert!(message.contains("fuzz.safetensors") && !message.contains('\n'), "round {round}: {message}");
+        }
+    }
+}
+
+#[test]
+fn missing_tensor_names_the_file_and_tensor() {
+    let scratch = Scratch::new();
+    let mut tensors = Spec::tiny().raw(13, Dtype::F32);
+    tensors.retain(|t| t.name != "layer2.0.bn1.running_var");
+    let result = scratch.load("resnet.safetensors", &tensors);
+    assert!(matches!(result, Err(LoadError::MissingTensor { .. })));
+    let message = load_error(result, "resnet.safetensors");
+    assert!(message.ends_with("resnet.safetensors: tensor layer2.0.bn1.running_var is missing"), "{message}");
+
+    // With the DataParallel prefix the message uses the stored name.
+    for t in &mut tensors {
+        t.name = format!("module.{}", t.name);
+    }
+    let message = load_error(scratch.load("prefixed.safetensors", &tensors), "prefixed.safetensors");
+    assert!(message.contains("module.layer2.0.bn1.running_var"), "{message}");
+
+    // No final layer at all.
+    let mut tensors = Spec::tiny().raw(13, Dtype::F32);
+    tensors.retain(|t| !t.name.starts_with("linear."));
+    let message = load_error(scratch.load("headless.safetensors", &tensors), "headless.safetensors");
+    assert!(message.contains("linear.weight") && message.contains("fc.weight"), "{message}");
+
+    let mut tensors = Spec::tiny().raw(13, Dtype::F32);
+    tensors.retain(|t| t.name != "linear.bias");
+    let message = load_error(scratch.load("nobias.safetensors", &tensors), "nobias.safetensors");
+    assert!(message.contains("linear.bias"), "{message}");
+}
+
+#[test]
+fn wrong_shape_names_found_and_expected() {
+    let scratch = Scratch::new();
+    let mut tensors = Spec::tiny().raw(14, Dtype::F32);
+    let conv = tensors.iter_mut().find(|t| t.name == "layer1.0.conv1.weight").unwrap();
+    conv.shape = vec![4, 4, 9];
+    let message = load_error(scratch.load("resnet.safetensors", &tensors), "resnet.safetensors");
+    assert!(message.ends_with("resnet.safetensors: tensor layer1.0.conv1.weight has shape [4, 4, 9], expected [4, 4, 3, 3]"), "{message}");
+
+    // Inconsistent widths: conv2 reads 6 channels where conv1 produced 8.
+    let mut tensors = Spec::tiny().raw(14, Dtype::F32);
+    let conv2 = tensors.iter_mut().find(|t| t.name == "layer2.0.conv2.weight").unwrap();
+    *conv2 = Raw::float("layer2.0.conv2.weight", Dtype::F32, &[8, 6, 3, 3], &[0.1; 8 * 6 * 9]);
+    let message = load_error(scratch.load("widths.safetensors", &tensors), "widths.safetensors");
+    assert!(message.contains("layer2.0.conv2.weight has shape [8, 6, 3, 3], expected [8, 8, 3, 3]"), "{message}");
+
+    // A BN of the wrong width.
+    let mut tensors = Spec::tiny().raw(14, Dtype::F32);
+    let bn = tensors.iter_mut().find(|t| t.name == "layer3.0.bn1.bias").unwrap();
+    *bn = Raw::float("layer3.0.bn1.bias", Dtype::F32, &[15], &[0.0; 15]);
+    let message = load_error(scratch.load("bn.safetensors", &tensors), "bn.safetensors");
+    assert!(message.contains("layer3.0.bn1.bias has shape [15], expected [16]"), "{message}");
+
+    // The linear layer must read the last stage's width.
+    let mut tensors = Spec::tiny().raw(14, Dtype::F32);
+    let fc = tensors.iter_mut().find(|t| t.name == "linear.weight").unwrap();
+    *fc = Raw::float("linear.weight", Dtype::F32, &[10, 8], &[0.0; 80]);
+    let message = load_error(scratch.load("linear.safetensors", &tensors), "linear.safetensors");
+    assert!(message.contains("linear.weight has shape [10, 8], expected [10, 16]"), "{message}");
+}
+
+#[test]
+fn wrong_dtype_and_bad_values_are_reported() {
+    let scratch = Scratch::new();
+    let mut tensors = Spec::tiny().raw(15, Dtype::F32);
+    let conv = tensors.iter_mut().find(|t| t.name == "layer1.0.conv2.weight").unwrap();
+    *conv = Raw::int64("layer1.0.conv2.weight", &[4, 4, 3, 3], &[1; 144]);
+    let result = scratch.load("int.safetensors", &tensors);
+    assert!(matches!(result, Err(LoadError::WrongDtype { .. })));
+    let message = load_error(result, "int.safetensors");
+    assert!(message.contains("tensor layer1.0.conv2.weight has dtype I64, expected F32, F16 or BF16"), "{message}");
+
+    let mut tensors = Spec::tiny().raw(15, Dtype::F32);
+    let gamma = tensors.iter_mut().find(|t| t.name == "bn1.weight").unwrap();
+    *gamma = Raw::float("bn1.weight", Dtype::F32, &[4], &[1.0, f32::NAN, 1.0, 1.0]);
+    let message = load_error(scratch.load("nan.safetensors", &tensors), "nan.safetensors");
+    assert!(message.contains("bn1.weight") && message.contains("NaN"), "{message}");
+
+    let mut tensors = Spec::tiny().raw(15, Dtype::F32);
+    let var = tensors.iter_mut().find(|t| t.name == "layer1.0.bn2.running_var").unwrap();
+    *var = Raw::float("layer1.0.bn2.running_var", Dtype::F32, &[4], &[1.0, 1.0, -0.5, 1.0]);
+    let message = load_error(scratch.load("negvar.safetensors", &tensors), "negvar.safetensors");
+    assert!(message.contains("layer1.0.bn2.running_var") && message.contains("-0.5"), "{message}");
+}
+
+#[test]
+fn unrecognized_architectures_are_reported() {
+    let scratch = Scratch::new();
+    let without = |prefix: &str| -> Vec<Raw> {
+        Spec::tiny().raw(16, Dtype::F32).into_iter().filter(|t| !t.name.starts_with(prefix)).collect()
+    };
+
+    let message = load_error(scratch.load("gap.safetensors", &without("layer2.")), "gap.safetensors");
+    assert!(message.contains("unrecognized architecture") && message.contains("layer2"), "{message}");
+
+    let spec = Spec { blocks: vec![3, 1, 1], ..Spec::tiny() };
+    let tensors: Vec<Raw> = spec.raw(16, Dtype::F32).into_iter().filter(|t| !t.name.starts_with("layer1.1.")).collect();
+    let message = load_error(scratch.load("hole.safetensors", &tensors), "hole.safetensors");
+    assert!(message.contains("layer1.1 is missing"), "{message}");
+
+    let message = load_error(scratch.load("nostages.safetensors", &without("layer")), "nostages.safetensors");
+    assert!(message.contains("no residual stages"), "{message}");
+
+    let mut tensors = Spec::tiny().raw(16, Dtype::F32);
+    tensors.push(Raw::float("layer1.0.conv3.weight", Dtype::F32, &[16, 4, 1, 1], &[0.0; 64]));
+    let result = scratch.load("bottleneck.safetensors", &tensors);
+    assert!(matches!(result, Err(LoadError::UnexpectedTensors { .. })));
+    let message = load_error(result, "bottleneck.safetensors");
+    assert!(message.contains("layer1.0.conv3.weight"), "{message}");
+
+    let mut tensors = Spec::tiny().raw(16, Dtype::F32);
+    tensors.retain(|t| t.name != "conv1.weight");
+    tensors.push(Raw::float("conv1.weight", Dtype::F32, &[4, 3, 7, 7], &[0.0; 4 * 3 * 49]));
+    let message = load_error(scratch.load("imagenet_stem.safetensors", &tensors), "imagenet_stem.safetensors");
+    assert!(message.contains("7x7"), "{message}");
+
+    let mut tensors = Spec::tiny().raw(16, Dtype::F32);
+    tensors.push(Raw::float("fc.weight", Dtype::F32, &[10, 16], &[0.0; 160]));
+    tensors.push(Raw::float("fc.bias", Dtype::F32, &[10], &[0.0; 10]));
+    let message = load_error(scratch.load("two_heads.safetensors", &tensors), "two_heads.safetensors");
+    assert!(message.contains("linear.weight and fc.weight"), "{message}");
+
+    let spec = Spec { widths: vec![8, 4, 16], stem: 8, ..Spec::tiny() };
+    let message = load_error(scratch.load("narrowing.safetensors", &spec.raw(16, Dtype::F32)), "narrowing.safetensors");
+    assert!(message.contains("layer2.0") && message.contains("option A"), "{message}");
+
+    let mut tensors = Spec::tiny().raw(16, Dtype::F32);
+    tensors.push(Raw::float("layerX.0.conv1.weight", Dtype::F32, &[1], &[0.0]));
+    let message = load_error(scratch.load("layerx.safetensors", &tensors), "layerx.safetensors");
+    assert!(message.contains("layerX.0.conv1.weight"), "{message}");
+}
+
+// ---------------------------------------------------------------- real checkpoints
+
+fn real_checkpoint(dir: &Path, file: &str) -> model::Network {
+    model::load(dir.join("weights").join(file), &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn real_checkpoints_load_with_their_metadata() {
+    let Some(dir) = common::data_dir() else { return };
+    let imagenet = NormalizePreset::Imagenet.normalization();
+    for (file, depth, blocks, normalization) in [
+        ("resnet20_cifar10_akamaster.safetensors", 20, 3, imagenet),
+        ("resnet56_cifar10_akamaster.safetensors", 56, 9, imagenet),
+        (
+            "resnet110_cifar10_fhempcnn.safetensors",
+            110,
+            18,
+            Normalization::new([0.4914, 0.4822, 0.4465], [0.2023, 0.1994, 0.2010]).unwrap(),
+        ),
+    ] {
+        let network = real_checkpoint(&dir, file);
+        let info = &network.info;
+        assert_eq!(info.depth, depth, "{file}");
+        assert_eq!(info.blocks_per_stage, vec![blocks; 3], "{file}");
+        assert_eq!(info.stage_widths, vec![16, 32, 64], "{file}");
+        assert_eq!(info.stage_strides, vec![1, 2, 2], "{file}");
+        assert_eq!(info.shortcut, ShortcutKind::A, "{file}");
+        assert_eq!((info.num_classes, info.classifier.as_str(), info.dtype), (10, "linear", TensorDtype::F32), "{file}");
+        assert_eq!(network.normalization, normalization, "{file}");
+        assert_eq!(network.normalization_source, NormalizationSource::Metadata, "{file}");
+        // input + stem (3) + 7 per block + the shortcut of layer2.0 and layer3.0 + pool + linear.
+        assert_eq!(network.graph.nodes().len(), 1 + 3 + 7 * 3 * blocks + 2 + 2, "{file}");
+        let convs = network.graph.nodes().iter().filter(|n| matches!(n.op, Op::Conv2d(_))).count();
+        assert_eq!(convs, 1 + 2 * 3 * blocks, "{file}");
+    }
+}
+
+/// Index of the largest logit of each image.
+fn predictions(logits: &[f32], classes: usize) -> Vec<usize> {
+    logits
+        .chunks_exact(classes)
+        .map(|row| row.iter().enumerate().fold(0, |best, (c, &v)| if v > row[best] { c } else { best }))
+        .collect()
+}
+
+/// Correct predictions of the CPU reference forward pass of ResNet-20 on the first `images`
+/// CIFAR-10 test images, with the network's own (metadata) normalization.
+fn resnet20_correct(dir: &Path, images: usize) -> usize {
+    let network = real_checkpoint(dir, "resnet20_cifar10_akamaster.safetensors");
+    let mut test = Dataset::open(dir.join("cifar10/test_batch.bin"), Some(CifarFormat::Cifar10)).unwrap();
+    test.truncate(images);
+    let mut correct = 0;
+    let mut input = Vec::new();
+    for start in (0..images).step_by(32) {
+        let count = test.normalized_batch(start, 32, &network.normalization, &mut input);
+        let logits = reference::forward(&network.graph, &input, count);
+        for (image, predicted) in predictions(&logits, 10).into_iter().enumerate() {
+            correct += usize::from(predicted == usize::from(test.labels[start + image]));
+        }
+    }
+    correct
+}
+
+#[test]
+fn real_resnet20_classifies_cifar10_test_images() {
+    let Some(dir) = common::data_dir() else { return };
+    // 59/64: observed with this loader, `Dataset::normalized_batch` and `reference::forward`
+    // (about 20 s in the test profile). The same pass gets 233/256 on the first 256 images,
+    // exactly the README's independent float32 count (the ignored test below checks that);
+    // on the first 16 / 32 it gets 16 / 32.
+    assert_eq!(resnet20_correct(&dir, 64), 59);
+}
+
+/// The README's independent figure: 233 of the first 256 (about a minute in the test profile).
+/// Run with `cargo test --test loader -- --ignored`.
+#[test]
+#[ignore = "slow: 256 images through the CPU reference"]
+fn real_resnet20_matches_the_readme_count_on_256_images() {
+    let Some(dir) = common::data_dir() else { return };
+    let correct = resnet20_correct(&dir, 256);
+    // A correct float32 implementation matches within one or two images (near-ties).
+    assert!(correct.abs_diff(233) <= 2, "{correct}/256 correct, README says 233");
+}
