@@ -4,3 +4,6 @@
 pub mod ann;
 
 pub use ann::AnnPlan;
+pub mod evaluate;
+
+pub use evaluate::{evaluate_ann, AnnAccuracy};

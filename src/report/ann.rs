@@ -1,0 +1,48 @@
+//! The result of evaluating an ANN on a dataset.
+
+use serde::Serialize;
+
+/// Accuracy of an ANN on a dataset, as printed by `spikeconv ann`.
+#[derive(Clone, Debug, Serialize)]
+pub struct AnnReport {
+    /// Path of the checkpoint.
+    pub model: String,
+    /// Path of the dataset.
+    pub data: String,
+    /// Adapter that ran the network, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`.
+    pub adapter: String,
+    /// ResNet depth read from the checkpoint's tensors.
+    pub depth: usize,
+    pub num_classes: usize,
+    /// Images evaluated.
+    pub images: usize,
+    /// Images whose arg-max logit equals the label.
+    pub correct: usize,
+    /// `correct / images`, in [0, 1].
+    pub accuracy: f64,
+    /// Images per GPU submission.
+    pub batch: usize,
+    /// Wall-clock seconds of the evaluation (loading and compilation excluded).
+    pub seconds: f64,
+    pub images_per_second: f64,
+}
+
+impl AnnReport {
+    /// Human-readable summary for stdout.
+    pub fn to_text(&self) -> String {
+        format!(
+            "model     {}\ndata      {}\nadapter   {}\nnetwork   ResNet-{} ({} classes)\naccuracy  {}/{} = {:.2} %\ntime      {:.1} s ({:.1} images/s, batch {})",
+            self.model,
+            self.data,
+            self.adapter,
+            self.depth,
+            self.num_classes,
+            self.correct,
+            self.images,
+            100.0 * self.accuracy,
+            self.seconds,
+            self.images_per_second,
+            self.batch
+        )
+    }
+}
