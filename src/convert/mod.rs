@@ -37,8 +37,9 @@ pub enum ConvertError {
     DuplicateThreshold { layer: String },
     #[error("IF layer `{layer}` has {found} per-channel thresholds, its input has {expected} channels")]
     ThresholdCount { layer: String, expected: usize, found: usize },
-    #[error("IF layer `{layer}` has threshold {value} (channel {channel}); thresholds must be positive and finite")]
-    BadThreshold { layer: String, channel: usize, value: f32 },
+    #[error("IF layer `{layer}` has threshold {value}{}; thresholds must be positive and finite",
+        channel.map(|c| format!(" (channel {c})")).unwrap_or_default())]
+    BadThreshold { layer: String, channel: Option<usize>, value: f32 },
     #[error("initial membrane fraction v_init = {0} is outside [0, 1]")]
     BadVInit(f32),
     #[error("calibration statistics do not fit together: {0}")]

@@ -148,7 +148,11 @@ pub(crate) fn validate_thresholds(layer: &str, thresholds: &Thresholds, channels
         }
     }
     match thresholds.values().iter().position(|v| !(v.is_finite() && *v > 0.0)) {
-        Some(channel) => Err(ConvertError::BadThreshold { layer: layer.into(), channel, value: thresholds.values()[channel] }),
+        Some(index) => Err(ConvertError::BadThreshold {
+            layer: layer.into(),
+            channel: matches!(thresholds, Thresholds::Channel(_)).then_some(index),
+            value: thresholds.values()[index],
+        }),
         None => Ok(()),
     }
 }

@@ -217,7 +217,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<SnnFile, String> {
     };
     let format = key("format")?;
     if format != FORMAT {
-        return Err(format!("format is `{format}`, expected `{FORMAT}`; convert a checkpoint with `spikeconv convert` first"));
+        return Err(format!("format is `{format}`, expected `{FORMAT}` (is this a checkpoint rather than a converted SNN?)"));
     }
     let version = key("format_version")?;
     if version != FORMAT_VERSION {
@@ -270,6 +270,28 @@ pub fn from_bytes(bytes: &[u8]) -> Result<SnnFile, String> {
     Ok(SnnFile { snn, normalization, source_model })
 }
 
+/// Largest size or hyper-parameter accepted from a file: keeps arithmetic on hand-edited
+/// values far from overflow.
+const MAX_SIZE: usize = 1 << 20;
+
+fn check_sizes(record: &GraphRecord) -> Result<(), String> {
+    for node in &record.nodes {
+        let mut sizes = vec![node.shape.channels, node.shape.height, node.shape.width];
+        match node.op {
+            OpRecord::Conv2d { out_channels, in_channels, kernel, stride, padding, .. } => {
+                sizes.extend([out_channels, in_channels, kernel, stride, padding])
+            }
+            OpRecord::ShortcutA { stride, pad_before, pad_after } => sizes.extend([stride, pad_before, pad_after]),
+            OpRecord::Linear { in_features, out_features } => sizes.extend([in_features, out_features]),
+            _ => {}
+        }
+        if let Some(size) = sizes.into_iter().find(|&s| s > MAX_SIZE) {
+            return Err(format!("graph node `{}` has size {size}, above the limit {MAX_SIZE}", node.name));
+        }
+    }
+    Ok(())
+}
+
 type ReadTensor<'r> = dyn FnMut(String, &[usize]) -> Result<Vec<f32>, String> + 'r;
 
 /// Rebuilds the graph node by node (so shapes are re-inferred and checked) and collects the
@@ -278,6 +300,7 @@ fn rebuild_graph(record: &GraphRecord, read: &mut ReadTensor<'_>) -> Result<(Gra
     let Some(first) = record.nodes.first() else {
         return Err("graph has no nodes".into());
     };
+    check_sizes(record)?;
     if first.op != OpRecord::Input || !first.inputs.is_empty() {
         return Err("graph node 0 must be the input, with no inputs".into());
     }
