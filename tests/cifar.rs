@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use common::Rng;
 use spikeconv::data::{CifarFormat, DataError, Dataset, IMAGE_BYTES};
-use spikeconv::model::{NormalizePreset, Normalization};
+use spikeconv::model::{Normalization, NormalizePreset};
 
 /// One record: label byte(s) then the image.
 fn record(labels: &[u8], image: &[u8]) -> Vec<u8> {

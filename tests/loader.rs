@@ -13,7 +13,7 @@ use safetensors::Dtype;
 use spikeconv::data::{CifarFormat, Dataset};
 use spikeconv::model::graph::{Graph, Op};
 use spikeconv::model::{
-    self, LoadError, LoadOptions, NormalizationSource, NormalizePreset, Normalization, ShortcutKind, TensorDtype,
+    self, LoadError, LoadOptions, Normalization, NormalizationSource, NormalizePreset, ShortcutKind, TensorDtype,
 };
 use spikeconv::reference;
 
@@ -41,7 +41,12 @@ impl Raw {
     }
 
     fn int64(name: &str, shape: &[usize], values: &[i64]) -> Self {
-        Self { name: name.into(), dtype: Dtype::I64, shape: shape.to_vec(), bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect() }
+        Self {
+            name: name.into(),
+            dtype: Dtype::I64,
+            shape: shape.to_vec(),
+            bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
     }
 }
 
@@ -60,7 +65,14 @@ struct Spec {
 impl Spec {
     /// Depth 8: one block per stage, widths 4/8/16, 10 classes, option A.
     fn tiny() -> Self {
-        Self { stem: 4, widths: vec![4, 8, 16], blocks: vec![1, 1, 1], classes: 10, projection: None, classifier: "linear" }
+        Self {
+            stem: 4,
+            widths: vec![4, 8, 16],
+            blocks: vec![1, 1, 1],
+            classes: 10,
+            projection: None,
+            classifier: "linear",
+        }
     }
 
     /// The `state_dict` as (name, shape, values), random but deterministic in `seed`.
@@ -98,7 +110,11 @@ impl Spec {
             }
         }
         let bound = 1.0 / (channels as f32).sqrt();
-        out.push((format!("{}.weight", self.classifier), vec![self.classes, channels], rng.vec(self.classes * channels, -bound, bound)));
+        out.push((
+            format!("{}.weight", self.classifier),
+            vec![self.classes, channels],
+            rng.vec(self.classes * channels, -bound, bound),
+        ));
         out.push((format!("{}.bias", self.classifier), vec![self.classes], rng.vec(self.classes, -0.1, 0.1)));
         out
     }
@@ -173,7 +189,8 @@ fn node<'g>(graph: &'g Graph, name: &str) -> &'g spikeconv::model::graph::Node {
 }
 
 fn block_names(block: &str, shortcut: &[&str]) -> Vec<String> {
-    let mut names: Vec<String> = ["conv1", "bn1", "relu1", "conv2", "bn2"].iter().map(|l| format!("{block}.{l}")).collect();
+    let mut names: Vec<String> =
+        ["conv1", "bn1", "relu1", "conv2", "bn2"].iter().map(|l| format!("{block}.{l}")).collect();
     names.extend(shortcut.iter().map(|s| format!("{block}.{s}")));
     names.push(format!("{block}.add"));
     names.push(format!("{block}.relu2"));
@@ -301,8 +318,9 @@ fn option_b_shortcut_and_downsample_names_build_projections() {
     for form in ["shortcut", "downsample"] {
         let spec = Spec { projection: Some(form), ..Spec::tiny() };
         let file = format!("{form}.safetensors");
-        let network = model::load(scratch.write(&file, &serialize(&spec.raw(4, Dtype::F32), &meta)), &LoadOptions::default())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let network =
+            model::load(scratch.write(&file, &serialize(&spec.raw(4, Dtype::F32), &meta)), &LoadOptions::default())
+                .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(network.info.shortcut, ShortcutKind::B);
         let g = &network.graph;
         let mut expected = vec!["input".to_string(), "conv1".into(), "bn1".into(), "relu".into()];
@@ -332,7 +350,8 @@ fn option_b_shortcut_and_downsample_names_build_projections() {
 fn option_b_block_without_its_projection_is_reported() {
     let scratch = Scratch::new();
     let spec = Spec { projection: Some("shortcut"), ..Spec::tiny() };
-    let tensors: Vec<Raw> = spec.raw(4, Dtype::F32).into_iter().filter(|t| !t.name.starts_with("layer3.0.shortcut")).collect();
+    let tensors: Vec<Raw> =
+        spec.raw(4, Dtype::F32).into_iter().filter(|t| !t.name.starts_with("layer3.0.shortcut")).collect();
     let message = load_error(scratch.load("partial_b.safetensors", &tensors), "partial_b.safetensors");
     assert!(message.contains("layer3.0.shortcut.0.weight"), "{message}");
 }
@@ -389,7 +408,10 @@ fn normalization_comes_from_metadata_or_options_never_a_default() {
     let bare = scratch.write("bare.safetensors", &serialize(&tensors, &[]));
 
     let message = load_error(model::load(&bare, &LoadOptions::default()), "bare.safetensors");
-    assert!(message.contains("--mean a,b,c --std a,b,c") && message.contains("--normalize cifar10|imagenet"), "{message}");
+    assert!(
+        message.contains("--mean a,b,c --std a,b,c") && message.contains("--normalize cifar10|imagenet"),
+        "{message}"
+    );
 
     let explicit = LoadOptions { mean: Some([0.5, 0.4, 0.3]), std: Some([0.2, 0.25, 0.3]), preset: None };
     let network = model::load(&bare, &explicit).unwrap();
@@ -416,7 +438,8 @@ fn normalization_comes_from_metadata_or_options_never_a_default() {
 #[test]
 fn options_override_metadata() {
     let scratch = Scratch::new();
-    let tagged = scratch.write("tagged.safetensors", &serialize(&Spec::tiny().raw(8, Dtype::F32), &standard_metadata()));
+    let tagged =
+        scratch.write("tagged.safetensors", &serialize(&Spec::tiny().raw(8, Dtype::F32), &standard_metadata()));
     let imagenet = NormalizePreset::Imagenet.normalization();
 
     let preset = LoadOptions { preset: Some(NormalizePreset::Cifar10), ..LoadOptions::default() };
@@ -514,7 +537,10 @@ fn unreadable_truncated_and_corrupt_files_are_reported() {
     }
 
     let no_tensors = serialize(&[], &standard_metadata());
-    let message = load_error(model::load(scratch.write("none.safetensors", &no_tensors), &LoadOptions::default()), "none.safetensors");
+    let message = load_error(
+        model::load(scratch.write("none.safetensors", &no_tensors), &LoadOptions::default()),
+        "none.safetensors",
+    );
     assert!(message.contains("no tensors"), "{message}");
 }
 
@@ -587,7 +613,11 @@ fn wrong_shape_names_found_and_expected() {
     let conv = tensors.iter_mut().find(|t| t.name == "layer1.0.conv1.weight").unwrap();
     conv.shape = vec![4, 4, 9];
     let message = load_error(scratch.load("resnet.safetensors", &tensors), "resnet.safetensors");
-    assert!(message.ends_with("resnet.safetensors: tensor layer1.0.conv1.weight has shape [4, 4, 9], expected [4, 4, 3, 3]"), "{message}");
+    assert!(
+        message
+            .ends_with("resnet.safetensors: tensor layer1.0.conv1.weight has shape [4, 4, 9], expected [4, 4, 3, 3]"),
+        "{message}"
+    );
 
     // Inconsistent widths: conv2 reads 6 channels where conv1 produced 8.
     let mut tensors = Spec::tiny().raw(14, Dtype::F32);
@@ -709,7 +739,11 @@ fn real_checkpoints_load_with_their_metadata() {
         assert_eq!(info.stage_widths, vec![16, 32, 64], "{file}");
         assert_eq!(info.stage_strides, vec![1, 2, 2], "{file}");
         assert_eq!(info.shortcut, ShortcutKind::A, "{file}");
-        assert_eq!((info.num_classes, info.classifier.as_str(), info.dtype), (10, "linear", TensorDtype::F32), "{file}");
+        assert_eq!(
+            (info.num_classes, info.classifier.as_str(), info.dtype),
+            (10, "linear", TensorDtype::F32),
+            "{file}"
+        );
         assert_eq!(network.normalization, normalization, "{file}");
         assert_eq!(network.normalization_source, NormalizationSource::Metadata, "{file}");
         // input + stem (3) + 7 per block + the shortcut of layer2.0 and layer3.0 + pool + linear.

@@ -117,11 +117,17 @@ impl Dataset {
             None => detect_format(path, &files, &sizes)?,
         };
 
-        let mut dataset =
-            Dataset { labels: Vec::new(), pixels: Vec::new(), num_classes: format.num_classes(), format, files: Vec::new() };
+        let mut dataset = Dataset {
+            labels: Vec::new(),
+            pixels: Vec::new(),
+            num_classes: format.num_classes(),
+            format,
+            files: Vec::new(),
+        };
         for (file, &size) in files.iter().zip(&sizes) {
             check_whole_records(file, size, format)?;
-            let bytes = std::fs::read(file).map_err(|source| DataError::Io { path: file.display().to_string(), source })?;
+            let bytes =
+                std::fs::read(file).map_err(|source| DataError::Io { path: file.display().to_string(), source })?;
             // The file may have changed since the size check; validate what was read.
             check_whole_records(file, bytes.len() as u64, format)?;
             dataset.append_records(file, &bytes)?;
@@ -249,13 +255,19 @@ fn batch_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
 fn detect_format(path: &Path, files: &[PathBuf], sizes: &[u64]) -> Result<CifarFormat, DataError> {
     let mut candidates: Vec<CifarFormat> = CifarFormat::ALL.to_vec();
     for (file, &size) in files.iter().zip(sizes) {
-        let fits: Vec<CifarFormat> = CifarFormat::ALL.into_iter().filter(|f| size % f.record_bytes() as u64 == 0).collect();
+        let fits: Vec<CifarFormat> =
+            CifarFormat::ALL.into_iter().filter(|f| size.is_multiple_of(f.record_bytes() as u64)).collect();
         let file_name = file.display().to_string();
         match (fits.as_slice(), candidates.as_slice()) {
             ([], _) => return Err(DataError::UnknownFormat { path: file_name, size }),
             (_, [only]) if !fits.contains(only) => {
                 // Earlier files fixed the format; this one does not fit it.
-                return Err(DataError::PartialRecord { path: file_name, size, format: *only, record_bytes: only.record_bytes() });
+                return Err(DataError::PartialRecord {
+                    path: file_name,
+                    size,
+                    format: *only,
+                    record_bytes: only.record_bytes(),
+                });
             }
             _ => candidates.retain(|c| fits.contains(c)),
         }
@@ -270,7 +282,7 @@ fn check_whole_records(file: &Path, size: u64, format: CifarFormat) -> Result<()
     if size == 0 {
         return Err(DataError::Empty { path: file.display().to_string() });
     }
-    if size % format.record_bytes() as u64 != 0 {
+    if !size.is_multiple_of(format.record_bytes() as u64) {
         return Err(DataError::PartialRecord {
             path: file.display().to_string(),
             size,

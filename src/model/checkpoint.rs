@@ -84,7 +84,13 @@ impl Checkpoint {
             let (start, end) = info.data_offsets;
             let range = match (data_start.checked_add(start), data_start.checked_add(end)) {
                 (Some(s), Some(e)) if s <= e && e <= bytes.len() => s..e,
-                _ => return Err(LoadError::Corrupt { path, tensor: stored_name, message: "data offsets lie outside the file".into() }),
+                _ => {
+                    return Err(LoadError::Corrupt {
+                        path,
+                        tensor: stored_name,
+                        message: "data offsets lie outside the file".into(),
+                    })
+                }
             };
             let entry = Entry { stored_name, dtype: info.dtype, shape: info.shape.clone(), bytes: range };
             entries.insert(name, entry);

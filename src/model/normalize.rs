@@ -147,9 +147,8 @@ pub fn parse_triple(text: &str) -> Result<[f32; CHANNELS], NormalizeError> {
     }
     let mut values = [0.0f32; CHANNELS];
     for (value, item) in values.iter_mut().zip(&items) {
-        let parsed: f32 = item
-            .parse()
-            .map_err(|_| NormalizeError::NotANumber { text: text.to_string(), item: item.to_string() })?;
+        let parsed: f32 =
+            item.parse().map_err(|_| NormalizeError::NotANumber { text: text.to_string(), item: item.to_string() })?;
         if !parsed.is_finite() {
             return Err(NormalizeError::NotFinite { text: text.to_string(), item: item.to_string() });
         }

@@ -78,7 +78,8 @@ pub fn build(checkpoint: &mut Checkpoint, block: BlockForm) -> Result<(Graph, Re
     let graph_error = |source| LoadError::Graph { path: path.clone(), source };
 
     let stage_blocks = discover_stages(checkpoint).map_err(&arch)?;
-    let shortcut = if checkpoint.names().iter().any(|n| is_projection_tensor(n)) { ShortcutKind::B } else { ShortcutKind::A };
+    let shortcut =
+        if checkpoint.names().iter().any(|n| is_projection_tensor(n)) { ShortcutKind::B } else { ShortcutKind::A };
 
     let mut graph = Graph::new(INPUT_SHAPE);
 
@@ -91,7 +92,7 @@ pub fn build(checkpoint: &mut Checkpoint, block: BlockForm) -> Result<(Graph, Re
                 "stem conv1.weight has shape {stem_shape:?}: a {k}x{k} stem is not a CIFAR ResNet (expected [width, 3, 3, 3])"
             )))
         }
-        _ => return Err(wrong_shape(checkpoint, "conv1.weight", &stem_shape, &[leading(&stem_shape), 3, 3, 3])),
+        _ => return Err(wrong_shape(checkpoint, "conv1.weight", &stem_shape, &[leading(&stem_shape).max(1), 3, 3, 3])),
     };
     let mut x = graph.input();
     x = push_conv(&mut graph, checkpoint, "conv1", stem_width, 3, 3, 1, x)?;
@@ -123,7 +124,9 @@ pub fn build(checkpoint: &mut Checkpoint, block: BlockForm) -> Result<(Graph, Re
 
     // Classifier.
     let classifier = match (checkpoint.contains("linear.weight"), checkpoint.contains("fc.weight")) {
-        (true, true) => return Err(arch("both linear.weight and fc.weight are present; expected one final layer".into())),
+        (true, true) => {
+            return Err(arch("both linear.weight and fc.weight are present; expected one final layer".into()))
+        }
         (false, true) => "fc",
         _ => "linear",
     };
@@ -202,7 +205,10 @@ fn push_block(
         }
         (ShortcutKind::B, []) if needs_shortcut => {
             // Option-B file, but this shape-changing block lacks its projection.
-            return Err(LoadError::MissingTensor { path, tensor: checkpoint.stored_name(&format!("{name}.shortcut.0.weight")) });
+            return Err(LoadError::MissingTensor {
+                path,
+                tensor: checkpoint.stored_name(&format!("{name}.shortcut.0.weight")),
+            });
         }
         (ShortcutKind::A, _) if needs_shortcut => {
             let Some(diff) = planes.checked_sub(in_channels) else {
@@ -243,7 +249,13 @@ fn push_conv(
 }
 
 /// Reads `{name}.{weight,bias,running_mean,running_var}` (`[channels]`) and pushes the BatchNorm.
-fn push_bn(graph: &mut Graph, checkpoint: &mut Checkpoint, name: &str, channels: usize, x: NodeId) -> Result<NodeId, LoadError> {
+fn push_bn(
+    graph: &mut Graph,
+    checkpoint: &mut Checkpoint,
+    name: &str,
+    channels: usize,
+    x: NodeId,
+) -> Result<NodeId, LoadError> {
     let shape = [channels];
     let gamma = checkpoint.tensor(&format!("{name}.weight"), &shape)?;
     let beta = checkpoint.tensor(&format!("{name}.bias"), &shape)?;
