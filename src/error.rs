@@ -13,6 +13,8 @@ pub enum Error {
     Graph(#[from] GraphError),
     #[error(transparent)]
     Gpu(#[from] GpuError),
+    #[error(transparent)]
+    Convert(#[from] crate::convert::ConvertError),
     /// Invalid option or argument combination given by the user.
     #[error("{0}")]
     Usage(String),

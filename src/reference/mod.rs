@@ -1,5 +1,5 @@
 //! CPU reference implementations: one plain function per GPU kernel ([`ops`]) and a
-//! whole-graph forward pass ([`forward`]). They favour clarity over speed; GPU kernels
+//! whole-graph forward pass ([`forward`](mod@forward)). They favour clarity over speed; GPU kernels
 //! are tested against them on random inputs. [`calibration`] is the reference of the
 //! calibration-statistics kernels and [`snn`] of the spiking simulation.
 
