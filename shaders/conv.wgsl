@@ -6,7 +6,7 @@
 // Work split, chosen for software rasterizers (llvmpipe runs each invocation as one lane
 // of an 8-wide SIMD vector) as much as for GPUs:
 //   * workgroup_id.y picks a block of 8 output channels, the same for every invocation of
-//     the workgroup, so weight addresses are uniform across lanes (one load, broadcast);
+//     the workgroup, so all lanes read the same weights;
 //   * invocations of a workgroup take different output pixels, so each input value loaded
 //     feeds 8 output channels (register blocking over channels);
 //   * workgroup_id.x (+ .z, to stay under 65535 workgroups per dimension) walks the pixels.
@@ -34,13 +34,17 @@ struct ConvParams {
     items: u32,
     // Output channels rounded up to a multiple of 8: the stride of the epilogue arrays.
     padded_channels: u32,
+    // Channel block of workgroup_id.y == 0: a layer whose weights exceed one 64 KiB
+    // uniform window runs as several dispatches, each binding the window of its blocks.
+    first_block: u32,
     _pad0: u32,
-    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: ConvParams;
 @group(0) @binding(1) var<storage, read> input: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;
+// Binding 2, `weight`, is declared by the header this file is compiled behind:
+// conv_weights_uniform.wgsl (a 64 KiB uniform window, the fast path) or
+// conv_weights_storage.wgsl (a storage buffer, for blocks larger than 64 KiB).
 // [bias | scale | shift], each `padded_channels` long.
 @group(0) @binding(3) var<storage, read> epilogue: array<f32>;
 // Same shape as the output; a 1-value placeholder when flags bit 0 is clear.
@@ -106,6 +110,7 @@ fn conv2d(
     let iy0 = i32(oy * params.stride) - i32(params.padding);
     let ix0 = i32(ox * params.stride) - i32(params.padding);
     var plane_base = n * params.in_channels * in_plane;
+    // Weights are indexed within the bound window, channels globally.
     var w = wg.y * params.in_channels * k * k * 2u;
     var low = vec4<f32>(0.0);
     var high = vec4<f32>(0.0);
@@ -128,7 +133,7 @@ fn conv2d(
         plane_base += in_plane;
     }
     let out_plane = params.out_height * params.out_width;
-    let first_oc = wg.y * 8u;
+    let first_oc = (params.first_block + wg.y) * 8u;
     store_block(first_oc, low, high, n * params.out_channels * out_plane + oy * params.out_width + ox);
 }
 
@@ -235,7 +240,7 @@ fn conv3x3_s1(
     }
 
     let out_plane = params.out_height * params.out_width;
-    let first_oc = wg.y * 8u;
+    let first_oc = (params.first_block + wg.y) * 8u;
     let pixel_index = n * params.out_channels * out_plane + oy * params.out_width + ox0;
     // The last tile of a row may hang over its end.
     store_block(first_oc, acc[0], acc[1], pixel_index);

@@ -20,8 +20,13 @@ use spikeconv::reference::ops;
 
 /// Runs one step and reads back `len` values of `output`.
 fn run(ctx: &GpuContext, step: GpuStep, output: &wgpu::Buffer, len: usize) -> Vec<f32> {
+    run_all(ctx, &[step], output, len)
+}
+
+/// Runs steps in order in one submission and reads back `len` values of `output`.
+fn run_all(ctx: &GpuContext, steps: &[GpuStep], output: &wgpu::Buffer, len: usize) -> Vec<f32> {
     let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("test") });
-    record_steps(&mut encoder, &[step]);
+    record_steps(&mut encoder, steps);
     submit_and_read(ctx, encoder, output, 0, len).expect("GPU run")
 }
 
@@ -80,10 +85,10 @@ fn check_conv(case: ConvCase, seed: u64) {
     let input_buffer = storage_from_f32(ctx, "input", &input).unwrap();
     let residual_buffer = residual.as_ref().map(|r| storage_from_f32(ctx, "residual", r).unwrap());
     let output = storage_zeroed(ctx, "output", out_len).unwrap();
-    let step = weights
+    let steps = weights
         .step(ctx, kernels, in_shape, case.batch, &input_buffer, residual_buffer.as_ref(), case.relu, &output)
         .unwrap();
-    let got = run(ctx, step, &output, out_len);
+    let got = run_all(ctx, &steps, &output, out_len);
     assert_close(&format!("{case:?}"), &got, &expected, 1e-4, 1e-5);
 }
 
@@ -132,6 +137,17 @@ fn conv_batch_spans_many_workgroups() {
 }
 
 #[test]
+fn conv_weights_beyond_one_uniform_window_match_reference() {
+    // 64 x 3 x 3 inputs: 18 KiB per block of 8 channels, 3 blocks per 64 KiB window, so 40
+    // output channels (5 blocks) take two dispatches.
+    check_conv(ConvCase { batch: 2, bias: true, residual: true, relu: true, ..case(64, 40, (4, 5), (3, 1, 1)) }, 25);
+    check_conv(ConvCase { batch: 2, bias: true, ..case(64, 40, (5, 5), (3, 2, 1)) }, 26);
+    // 300 x 3 x 3 inputs: one block (84 KiB) exceeds a window, weights stay in storage.
+    check_conv(ConvCase { batch: 2, relu: true, ..case(300, 9, (3, 4), (3, 1, 1)) }, 27);
+    check_conv(ConvCase { batch: 2, bias: true, ..case(300, 9, (3, 4), (3, 2, 1)) }, 28);
+}
+
+#[test]
 fn conv_epilogue_applies_batch_norm_before_residual_and_relu() {
     let Some((ctx, kernels)) = gpu() else { return };
     let mut rng = Rng::new(31);
@@ -155,8 +171,8 @@ fn conv_epilogue_applies_batch_norm_before_residual_and_relu() {
     let input_buffer = storage_from_f32(ctx, "input", &input).unwrap();
     let residual_buffer = storage_from_f32(ctx, "residual", &residual).unwrap();
     let output = storage_zeroed(ctx, "output", expected.len()).unwrap();
-    let step = weights.step(ctx, kernels, in_shape, c.batch, &input_buffer, Some(&residual_buffer), true, &output).unwrap();
-    assert_close("conv+bn+add+relu", &run(ctx, step, &output, expected.len()), &expected, 1e-4, 1e-5);
+    let steps = weights.step(ctx, kernels, in_shape, c.batch, &input_buffer, Some(&residual_buffer), true, &output).unwrap();
+    assert_close("conv+bn+add+relu", &run_all(ctx, &steps, &output, expected.len()), &expected, 1e-4, 1e-5);
 }
 
 #[test]

@@ -31,6 +31,26 @@ pub fn storage_from_f32(ctx: &GpuContext, label: &str, data: &[f32]) -> Result<w
     }))
 }
 
+/// A buffer of `data` (then `padding` zeros) that kernels may bind as storage or as a
+/// uniform window (the conv weights).
+pub fn weights_from_f32(ctx: &GpuContext, label: &str, data: &[f32], padding: usize) -> Result<wgpu::Buffer, GpuError> {
+    let mut contents = Vec::with_capacity(data.len() + padding);
+    contents.extend_from_slice(data);
+    contents.resize(data.len() + padding, 0.0);
+    let size = (contents.len().max(1) as u64) * 4;
+    if size > ctx.limits.max_buffer_size {
+        return Err(GpuError::TooLarge { what: label.into(), needed: size, limit: ctx.limits.max_buffer_size });
+    }
+    if contents.is_empty() {
+        contents.push(0.0);
+    }
+    Ok(ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: bytemuck::cast_slice(&contents),
+        usage: STORAGE_USAGES | wgpu::BufferUsages::UNIFORM,
+    }))
+}
+
 /// A zero-filled storage buffer of `floats` values (wgpu zero-initializes new buffers).
 pub fn storage_zeroed(ctx: &GpuContext, label: &str, floats: usize) -> Result<wgpu::Buffer, GpuError> {
     let size = storage_bytes(ctx, label, floats)?;
@@ -92,7 +112,11 @@ pub fn submit_and_read(
     });
     ctx.device
         .poll(wgpu::PollType::Wait { submission_index: Some(submission), timeout: None })
-        .map_err(|e| GpuError::Readback(format!("waiting for the GPU: {e}")))?;
+        .map_err(|e| match ctx.take_uncaptured_error() {
+            // A rejected submission surfaces here; its validation error says why.
+            Some(message) => GpuError::Validation { context: "submitting GPU work".into(), message },
+            None => GpuError::Readback(format!("waiting for the GPU: {e}")),
+        })?;
     ctx.check_lost()?;
     match receiver.recv() {
         Ok(Ok(())) => {}

@@ -171,10 +171,15 @@ impl GpuContext {
         if let Some(error) = oom {
             return Err(GpuError::OutOfMemory { context: context.into(), message: error.to_string() });
         }
-        if let Some(message) = self.uncaptured.lock().ok().and_then(|mut log| log.pop()) {
+        if let Some(message) = self.take_uncaptured_error() {
             return Err(GpuError::Validation { context: format!("{context} (reported earlier)"), message });
         }
         result
+    }
+
+    /// The oldest error wgpu reported outside any error scope, if any (removing it).
+    pub fn take_uncaptured_error(&self) -> Option<String> {
+        self.uncaptured.lock().ok().and_then(|mut log| (!log.is_empty()).then(|| log.remove(0)))
     }
 
     /// Fails when the device has been lost.

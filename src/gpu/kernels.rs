@@ -4,20 +4,33 @@
 
 use super::{GpuContext, GpuError};
 
-const CONV_SOURCE: &str = include_str!("../../shaders/conv.wgsl");
+/// conv.wgsl behind the header that declares its weights as a uniform window (fast on
+/// software rasterizers), or as a storage buffer (any size).
+const CONV_UNIFORM_SOURCE: &str =
+    concat!(include_str!("../../shaders/conv_weights_uniform.wgsl"), include_str!("../../shaders/conv.wgsl"));
+const CONV_STORAGE_SOURCE: &str =
+    concat!(include_str!("../../shaders/conv_weights_storage.wgsl"), include_str!("../../shaders/conv.wgsl"));
 const ELEMENTWISE_SOURCE: &str = include_str!("../../shaders/elementwise.wgsl");
 const HEAD_SOURCE: &str = include_str!("../../shaders/head.wgsl");
 
 /// Most workgroups one dispatch dimension may hold (WebGPU's and lavapipe's limit).
 pub const MAX_WORKGROUPS_PER_DIMENSION: u32 = 65_535;
+/// Bytes of the uniform weight window of the conv kernels (`array<vec4<f32>, 4096>`).
+pub const CONV_WEIGHT_WINDOW_BYTES: u64 = 65_536;
 
 /// One compute entry point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
-    /// Convolution of any kernel size, stride and padding, fused epilogue.
+    /// Convolution of any kernel size, stride and padding, fused epilogue; weights in a
+    /// 64 KiB uniform window.
     Conv2d,
-    /// Register-blocked 3x3 stride-1 convolution (the bulk of a CIFAR ResNet), fused epilogue.
+    /// Register-blocked 3x3 stride-1 convolution (the bulk of a CIFAR ResNet), fused
+    /// epilogue; weights in a 64 KiB uniform window.
     Conv3x3Stride1,
+    /// [`Kernel::Conv2d`] reading weights from a storage buffer (blocks over 64 KiB).
+    Conv2dLarge,
+    /// [`Kernel::Conv3x3Stride1`] reading weights from a storage buffer.
+    Conv3x3Stride1Large,
     /// Per-channel `scale * x + shift` (an unfolded BatchNorm), optional ReLU.
     Affine,
     Relu,
@@ -32,17 +45,19 @@ pub enum Kernel {
 /// The WGSL file a kernel lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Family {
-    Conv,
+    ConvUniform,
+    ConvStorage,
     Elementwise,
     Head,
 }
 
 impl Family {
-    const ALL: [Family; 3] = [Family::Conv, Family::Elementwise, Family::Head];
+    const ALL: [Family; 4] = [Family::ConvUniform, Family::ConvStorage, Family::Elementwise, Family::Head];
 
     fn source(self) -> &'static str {
         match self {
-            Family::Conv => CONV_SOURCE,
+            Family::ConvUniform => CONV_UNIFORM_SOURCE,
+            Family::ConvStorage => CONV_STORAGE_SOURCE,
             Family::Elementwise => ELEMENTWISE_SOURCE,
             Family::Head => HEAD_SOURCE,
         }
@@ -51,7 +66,7 @@ impl Family {
     /// Read-only storage bindings after the uniform (binding 0); the read-write output follows them.
     fn inputs(self) -> u32 {
         match self {
-            Family::Conv => 4,
+            Family::ConvUniform | Family::ConvStorage => 4,
             Family::Elementwise | Family::Head => 2,
         }
     }
@@ -59,13 +74,20 @@ impl Family {
     fn index(self) -> usize {
         self as usize
     }
+
+    /// The binding that holds a uniform buffer instead of a read-only storage buffer.
+    fn uniform_input(self) -> Option<u32> {
+        (self == Family::ConvUniform).then_some(2)
+    }
 }
 
 impl Kernel {
     /// Every kernel, in declaration order.
-    pub const ALL: [Kernel; 8] = [
+    pub const ALL: [Kernel; 10] = [
         Kernel::Conv2d,
         Kernel::Conv3x3Stride1,
+        Kernel::Conv2dLarge,
+        Kernel::Conv3x3Stride1Large,
         Kernel::Affine,
         Kernel::Relu,
         Kernel::Add,
@@ -77,8 +99,8 @@ impl Kernel {
     /// The WGSL entry point's name.
     pub fn entry_point(self) -> &'static str {
         match self {
-            Kernel::Conv2d => "conv2d",
-            Kernel::Conv3x3Stride1 => "conv3x3_s1",
+            Kernel::Conv2d | Kernel::Conv2dLarge => "conv2d",
+            Kernel::Conv3x3Stride1 | Kernel::Conv3x3Stride1Large => "conv3x3_s1",
             Kernel::Affine => "affine",
             Kernel::Relu => "relu",
             Kernel::Add => "add",
@@ -90,7 +112,8 @@ impl Kernel {
 
     fn family(self) -> Family {
         match self {
-            Kernel::Conv2d | Kernel::Conv3x3Stride1 => Family::Conv,
+            Kernel::Conv2d | Kernel::Conv3x3Stride1 => Family::ConvUniform,
+            Kernel::Conv2dLarge | Kernel::Conv3x3Stride1Large => Family::ConvStorage,
             Kernel::Affine | Kernel::Relu | Kernel::Add | Kernel::ShortcutA => Family::Elementwise,
             Kernel::GlobalAvgPool | Kernel::Linear => Family::Head,
         }
@@ -99,7 +122,12 @@ impl Kernel {
     /// Invocations per workgroup, as declared by `@workgroup_size` in the WGSL source.
     pub fn workgroup_size(self) -> u32 {
         match self {
-            Kernel::Conv2d | Kernel::Conv3x3Stride1 | Kernel::GlobalAvgPool | Kernel::Linear => 64,
+            Kernel::Conv2d
+            | Kernel::Conv3x3Stride1
+            | Kernel::Conv2dLarge
+            | Kernel::Conv3x3Stride1Large
+            | Kernel::GlobalAvgPool
+            | Kernel::Linear => 64,
             Kernel::Affine | Kernel::Relu | Kernel::Add | Kernel::ShortcutA => 256,
         }
     }
@@ -131,7 +159,9 @@ pub struct ConvParams {
     pub items: u32,
     /// Output channels rounded up to a multiple of 8.
     pub padded_channels: u32,
-    pub _pad: [u32; 2],
+    /// Channel block that `workgroup_id.y == 0` computes (the first of the bound weight window).
+    pub first_block: u32,
+    pub _pad: u32,
 }
 
 /// Shape uniform of the element-wise and head kernels (`ElementwiseParams` in WGSL).
@@ -211,29 +241,23 @@ pub struct Kernels {
     placeholder: wgpu::Buffer,
 }
 
-fn layout_entries(inputs: u32) -> Vec<wgpu::BindGroupLayoutEntry> {
-    let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
+fn layout_entries(family: Family) -> Vec<wgpu::BindGroupLayoutEntry> {
+    let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Storage { read_only },
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
+        ty: wgpu::BindingType::Buffer { ty, has_dynamic_offset: false, min_binding_size: None },
         count: None,
     };
-    let mut entries = vec![wgpu::BindGroupLayoutEntry {
-        binding: 0,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Uniform,
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    }];
-    entries.extend((1..=inputs).map(|b| storage(b, true)));
-    entries.push(storage(inputs + 1, false));
+    let inputs = family.inputs();
+    let mut entries = vec![entry(0, wgpu::BufferBindingType::Uniform)];
+    entries.extend((1..=inputs).map(|binding| {
+        if family.uniform_input() == Some(binding) {
+            entry(binding, wgpu::BufferBindingType::Uniform)
+        } else {
+            entry(binding, wgpu::BufferBindingType::Storage { read_only: true })
+        }
+    }));
+    entries.push(entry(inputs + 1, wgpu::BufferBindingType::Storage { read_only: false }));
     entries
 }
 
@@ -247,7 +271,7 @@ impl Kernels {
                 .map(|family| {
                     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                         label: Some("kernel family layout"),
-                        entries: &layout_entries(family.inputs()),
+                        entries: &layout_entries(*family),
                     })
                 })
                 .collect();
@@ -299,14 +323,15 @@ impl Kernels {
         &self.placeholder
     }
 
-    /// Binds `params` (uploaded as a uniform), `inputs` (read-only; `None` binds the
-    /// placeholder) and `output` (read-write) for `kernel`, dispatching `workgroups`.
+    /// Binds `params` (uploaded as a uniform), `inputs` (read-only, or the uniform weight
+    /// window of the fast conv kernels; `None` binds the placeholder) and `output`
+    /// (read-write) for `kernel`, dispatching `workgroups`.
     pub fn step<P: bytemuck::Pod>(
         &self,
         ctx: &GpuContext,
         kernel: Kernel,
         params: &P,
-        inputs: &[Option<&wgpu::Buffer>],
+        inputs: &[Option<wgpu::BufferBinding<'_>>],
         output: &wgpu::Buffer,
         workgroups: [u32; 3],
     ) -> GpuStep {
@@ -315,8 +340,8 @@ impl Kernels {
         let uniform = super::buffers::uniform(ctx, kernel.entry_point(), params);
         let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
         for (i, input) in inputs.iter().enumerate() {
-            let buffer = input.unwrap_or(&self.placeholder);
-            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: buffer.as_entire_binding() });
+            let binding = input.clone().unwrap_or_else(|| self.placeholder.as_entire_buffer_binding());
+            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: wgpu::BindingResource::Buffer(binding) });
         }
         entries.push(wgpu::BindGroupEntry { binding: family.inputs() + 1, resource: output.as_entire_binding() });
         let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {

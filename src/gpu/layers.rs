@@ -3,8 +3,10 @@
 
 use crate::model::graph::{Conv2d, Linear, Shape};
 
-use super::buffers::storage_from_f32;
-use super::kernels::{workgroups_for, ConvParams, ElementwiseParams, FLAG_RELU, FLAG_RESIDUAL};
+use super::buffers::{storage_from_f32, weights_from_f32};
+use super::kernels::{
+    workgroups_for, ConvParams, ElementwiseParams, CONV_WEIGHT_WINDOW_BYTES, FLAG_RELU, FLAG_RESIDUAL,
+};
 use super::{GpuContext, GpuError, GpuStep, Kernel, Kernels};
 
 /// Output channels per conv work item: the kernels hold them as two vec4s.
@@ -44,8 +46,12 @@ pub struct ConvWeights {
     pub kernel: usize,
     pub stride: usize,
     pub padding: usize,
-    /// Packed weights, see [`pack_conv_weights`].
+    /// Packed weights, see [`pack_conv_weights`], followed by one window of zeros when
+    /// they are read through the uniform window.
     pub weight: wgpu::Buffer,
+    /// Channel blocks per 64 KiB uniform window; `None` when one block exceeds a window
+    /// and the kernels read the weights as a storage buffer.
+    blocks_per_window: Option<usize>,
     /// `[bias | scale | shift]`, each padded to whole channel blocks.
     pub epilogue: wgpu::Buffer,
 }
@@ -64,13 +70,28 @@ impl ConvWeights {
             epilogue[padded + oc] = scale;
             epilogue[2 * padded + oc] = shift;
         }
+        let block_bytes = (conv.in_channels * conv.kernel * conv.kernel * CHANNEL_BLOCK * 4) as u64;
+        let blocks = conv.out_channels.div_ceil(CHANNEL_BLOCK) as u64;
+        // Windows start at block boundaries, which must honour the adapter's uniform
+        // offset alignment unless all blocks fit the first window.
+        let alignment = u64::from(ctx.limits.min_uniform_buffer_offset_alignment).max(1);
+        let windows_fit = blocks * block_bytes <= CONV_WEIGHT_WINDOW_BYTES
+            || (block_bytes <= CONV_WEIGHT_WINDOW_BYTES && block_bytes % alignment == 0);
+        let blocks_per_window = windows_fit.then(|| (CONV_WEIGHT_WINDOW_BYTES / block_bytes.max(1)) as usize);
+        let packed = pack_conv_weights(conv);
+        let weight = match blocks_per_window {
+            // Trailing zeros keep the last block's window a full 64 KiB.
+            Some(_) => weights_from_f32(ctx, "conv weight", &packed, CONV_WEIGHT_WINDOW_BYTES as usize / 4)?,
+            None => storage_from_f32(ctx, "conv weight", &packed)?,
+        };
         Ok(ConvWeights {
             in_channels: conv.in_channels,
             out_channels: conv.out_channels,
             kernel: conv.kernel,
             stride: conv.stride,
             padding: conv.padding,
-            weight: storage_from_f32(ctx, "conv weight", &pack_conv_weights(conv))?,
+            weight,
+            blocks_per_window,
             epilogue: storage_from_f32(ctx, "conv epilogue", &epilogue)?,
         })
     }
@@ -81,8 +102,9 @@ impl ConvWeights {
         Shape::new(self.out_channels, size(input.height), size(input.width))
     }
 
-    /// The step computing this conv over `batch` images of `in_shape` from `input` into
-    /// `output`, adding `residual` (output-shaped) and applying ReLU when asked.
+    /// The steps computing this conv over `batch` images of `in_shape` from `input` into
+    /// `output`, adding `residual` (output-shaped) and applying ReLU when asked: one per
+    /// window of weights (one step for layers up to 64 KiB of weights).
     #[allow(clippy::too_many_arguments)]
     pub fn step(
         &self,
@@ -94,12 +116,17 @@ impl ConvWeights {
         residual: Option<&wgpu::Buffer>,
         relu: bool,
         output: &wgpu::Buffer,
-    ) -> Result<GpuStep, GpuError> {
+    ) -> Result<Vec<GpuStep>, GpuError> {
         let out = self.output_shape(in_shape);
         let fast = self.kernel == 3 && self.stride == 1;
         let tiles_per_row = out.width.div_ceil(TILE_WIDTH);
         let items = if fast { batch * out.height * tiles_per_row } else { batch * out.plane() };
-        let kernel = if fast { Kernel::Conv3x3Stride1 } else { Kernel::Conv2d };
+        let kernel = match (fast, self.blocks_per_window.is_some()) {
+            (true, true) => Kernel::Conv3x3Stride1,
+            (false, true) => Kernel::Conv2d,
+            (true, false) => Kernel::Conv3x3Stride1Large,
+            (false, false) => Kernel::Conv2dLarge,
+        };
         let blocks = self.out_channels.div_ceil(CHANNEL_BLOCK);
         let mut flags = 0;
         if residual.is_some() {
@@ -123,19 +150,41 @@ impl ConvWeights {
             tiles_per_row: to_u32(tiles_per_row, "tiles per row")?,
             items: to_u32(items, "conv work items")?,
             padded_channels: to_u32(blocks * CHANNEL_BLOCK, "channels")?,
-            _pad: [0; 2],
+            first_block: 0,
+            _pad: 0,
         };
         to_u32(batch * in_shape.len(), "conv input values")?;
         to_u32(batch * out.len(), "conv output values")?;
-        let workgroups = workgroups_for(items, kernel.workgroup_size(), to_u32(blocks, "channel blocks")?)?;
-        Ok(kernels.step(
-            ctx,
-            kernel,
-            &params,
-            &[Some(input), Some(&self.weight), Some(&self.epilogue), residual],
-            output,
-            workgroups,
-        ))
+        let block_bytes = (self.in_channels * self.kernel * self.kernel * CHANNEL_BLOCK * 4) as u64;
+        let per_dispatch = self.blocks_per_window.unwrap_or(blocks).max(1);
+        let mut steps = Vec::new();
+        for first_block in (0..blocks).step_by(per_dispatch) {
+            let count = per_dispatch.min(blocks - first_block);
+            let weight = match self.blocks_per_window {
+                Some(_) => wgpu::BufferBinding {
+                    buffer: &self.weight,
+                    offset: first_block as u64 * block_bytes,
+                    size: std::num::NonZeroU64::new(CONV_WEIGHT_WINDOW_BYTES),
+                },
+                None => self.weight.as_entire_buffer_binding(),
+            };
+            let params = ConvParams { first_block: to_u32(first_block, "channel block")?, ..params };
+            let workgroups = workgroups_for(items, kernel.workgroup_size(), to_u32(count, "channel blocks")?)?;
+            steps.push(kernels.step(
+                ctx,
+                kernel,
+                &params,
+                &[
+                    Some(input.as_entire_buffer_binding()),
+                    Some(weight),
+                    Some(self.epilogue.as_entire_buffer_binding()),
+                    residual.map(wgpu::Buffer::as_entire_buffer_binding),
+                ],
+                output,
+                workgroups,
+            ));
+        }
+        Ok(steps)
     }
 }
 
@@ -148,6 +197,7 @@ fn elementwise_step(
     output: &wgpu::Buffer,
 ) -> Result<GpuStep, GpuError> {
     let workgroups = workgroups_for(params.total as usize, kernel.workgroup_size(), 1)?;
+    let inputs = inputs.map(|input| input.map(wgpu::Buffer::as_entire_buffer_binding));
     Ok(kernels.step(ctx, kernel, &params, &inputs, output, workgroups))
 }
 

@@ -217,7 +217,19 @@ impl AnnPlan {
                     let weights =
                         ConvWeights::upload(ctx, conv, affine.as_ref().map(|(s, t)| (s.as_slice(), t.as_slice())))?;
                     let residual = fusion.residual.map(buffer_of).transpose()?;
-                    weights.step(ctx, kernels, in_shape(0), batch, buffer_of(node.inputs[0])?, residual, fusion.relu, &output.1)?
+                    let conv_steps = weights.step(
+                        ctx,
+                        kernels,
+                        in_shape(0),
+                        batch,
+                        buffer_of(node.inputs[0])?,
+                        residual,
+                        fusion.relu,
+                        &output.1,
+                    )?;
+                    let (last, rest) = conv_steps.split_last().expect("a conv has at least one step");
+                    steps.extend_from_slice(rest);
+                    last.clone()
                 }
                 Op::BatchNorm(bn) => {
                     let (scale, shift) = bn.scale_shift();
