@@ -1,5 +1,10 @@
-//! Results as people and programs read them: text tables on stdout and JSON objects.
+//! Results as people and programs read them: text tables on stdout, JSON and CSV on
+//! request, and plots written as files.
 
 pub mod ann;
+pub mod plot;
+pub mod sweep;
 
 pub use ann::AnnReport;
+pub use plot::{LineChart, Series};
+pub use sweep::{LayerActivity, SnnCurve, SweepReport};

@@ -1,0 +1,175 @@
+//! Line charts written as SVG or PNG files (chosen by the file extension), e.g. accuracy
+//! against timestep with the ANN as a reference line.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// One named curve of `(x, y)` points.
+#[derive(Clone, Debug)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A chart of several curves, with an optional horizontal reference line.
+#[derive(Clone, Debug)]
+pub struct LineChart {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub series: Vec<Series>,
+    /// A labelled horizontal line (e.g. the ANN's accuracy).
+    pub reference: Option<(String, f64)>,
+    /// Logarithmic x axis (for timesteps spanning orders of magnitude); needs x > 0.
+    pub log_x: bool,
+}
+
+/// The chart could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct PlotError {
+    pub path: String,
+    pub message: String,
+}
+
+const SIZE: (u32, u32) = (900, 560);
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+
+impl LineChart {
+    /// Writes the chart to `path`; `.svg` gives a vector file, `.png` a bitmap.
+    pub fn write(&self, path: &Path) -> Result<(), PlotError> {
+        let fail = |message: String| PlotError { path: path.display().to_string(), message };
+        let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        if !matches!(extension.as_deref(), Some("svg" | "png")) {
+            return Err(fail("plot files must end in .svg or .png".into()));
+        }
+        // plotters measures (SVG) and rasterizes (PNG) text with a font we ship, so the
+        // output does not depend on the fonts installed on the machine.
+        static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        if !*REGISTERED.get_or_init(|| plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()) {
+            return Err(fail("cannot load the embedded font".into()));
+        }
+        if extension.as_deref() == Some("svg") {
+            self.draw(SVGBackend::new(path, SIZE).into_drawing_area()).map_err(fail)
+        } else {
+            self.draw(BitMapBackend::new(path, SIZE).into_drawing_area()).map_err(fail)
+        }
+    }
+
+    fn bounds(&self) -> ((f64, f64), (f64, f64)) {
+        let points = self.series.iter().flat_map(|s| s.points.iter().copied());
+        let reference = self.reference.iter().map(|(_, y)| (f64::NAN, *y));
+        let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+        for (x, y) in points.chain(reference) {
+            if x.is_finite() {
+                x0 = x0.min(x);
+                x1 = x1.max(x);
+            }
+            if y.is_finite() {
+                y0 = y0.min(y);
+                y1 = y1.max(y);
+            }
+        }
+        if !x0.is_finite() {
+            (x0, x1) = (1.0, 2.0);
+        }
+        if !y0.is_finite() {
+            (y0, y1) = (0.0, 1.0);
+        }
+        if x1 <= x0 {
+            x1 = x0 + 1.0;
+        }
+        let margin = ((y1 - y0) * 0.05).max(1e-6);
+        ((x0, x1), (y0 - margin, y1 + margin))
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String> {
+        let text = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        root.fill(&WHITE).map_err(text)?;
+        let ((x0, x1), (y0, y1)) = self.bounds();
+        let mut builder = ChartBuilder::on(&root);
+        builder
+            .caption(&self.title, ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(60);
+        if self.log_x && x0 > 0.0 {
+            let mut chart = builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1).map_err(text)?;
+            chart.configure_mesh().x_desc(&self.x_label).y_desc(&self.y_label).draw().map_err(text)?;
+            self.draw_series(&mut chart, x0, x1).map_err(text)?;
+        } else {
+            let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(text)?;
+            chart.configure_mesh().x_desc(&self.x_label).y_desc(&self.y_label).draw().map_err(text)?;
+            self.draw_series(&mut chart, x0, x1).map_err(text)?;
+        }
+        root.present().map_err(text)
+    }
+
+    fn draw_series<'a, DB: DrawingBackend + 'a, X, Y>(
+        &self,
+        chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+        x0: f64,
+        x1: f64,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
+    where
+        X: Ranged<ValueType = f64>,
+        Y: Ranged<ValueType = f64>,
+    {
+        for (index, series) in self.series.iter().enumerate() {
+            let color = Palette99::pick(index).to_rgba();
+            chart
+                .draw_series(LineSeries::new(series.points.iter().copied(), color.stroke_width(2)))?
+                .label(series.name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        }
+        if let Some((name, y)) = &self.reference {
+            let style = BLACK.mix(0.6).stroke_width(1);
+            chart
+                .draw_series(DashedLineSeries::new(vec![(x0, *y), (x1, *y)], 6, 4, style))?
+                .label(name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .draw()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chart() -> LineChart {
+        LineChart {
+            title: "accuracy".into(),
+            x_label: "timestep".into(),
+            y_label: "accuracy (%)".into(),
+            series: vec![Series { name: "max".into(), points: (1..=32).map(|t| (t as f64, 90.0 - 60.0 / t as f64)).collect() }],
+            reference: Some(("ANN".into(), 91.0)),
+            log_x: true,
+        }
+    }
+
+    #[test]
+    fn writes_svg_and_png() {
+        let dir = tempfile::tempdir().unwrap();
+        let svg = dir.path().join("a.svg");
+        chart().write(&svg).unwrap();
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(text.contains("<svg") && text.contains("ANN") && text.contains("max"));
+        let png = dir.path().join("a.png");
+        chart().write(&png).unwrap();
+        assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
+    }
+
+    #[test]
+    fn rejects_unknown_extension() {
+        let err = chart().write(Path::new("plot.jpg")).unwrap_err();
+        assert!(err.to_string().contains("plot.jpg") && err.to_string().contains(".svg"));
+    }
+}

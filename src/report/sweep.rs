@@ -1,0 +1,237 @@
+//! The result of simulating converted SNNs over many timesteps: accuracy after every
+//! timestep per threshold method, next to the ANN, with per-layer activity.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+/// Activity of one IF layer during a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerActivity {
+    /// Graph node name of the IF layer (the ReLU it replaced), e.g. `layer2.0.relu1`.
+    pub layer: String,
+    pub neurons: usize,
+    /// Spikes per neuron per timestep, averaged over images.
+    pub firing_rate: f64,
+    /// Synaptic operations per image caused by this layer's spikes over all timesteps.
+    pub synops_per_image: f64,
+}
+
+/// One simulated SNN: a threshold method's accuracy after each timestep.
+#[derive(Clone, Debug, Serialize)]
+pub struct SnnCurve {
+    /// The method's name, e.g. `percentile:99.9`.
+    pub threshold_method: String,
+    /// Timesteps the thresholds were tuned for, where the method depends on it.
+    pub tuned_for_timesteps: Option<usize>,
+    /// Initial membrane potential as a fraction of the threshold.
+    pub v_init: f32,
+    /// Correct predictions after t = 1..=T timesteps (index t - 1).
+    pub correct: Vec<usize>,
+    pub layers: Vec<LayerActivity>,
+}
+
+impl SnnCurve {
+    /// Total synaptic operations per image over all timesteps.
+    pub fn synops_per_image(&self) -> f64 {
+        self.layers.iter().map(|l| l.synops_per_image).sum()
+    }
+}
+
+/// Everything `spikeconv sweep` measured.
+#[derive(Clone, Debug)]
+pub struct SweepReport {
+    pub model: String,
+    pub data: String,
+    pub adapter: String,
+    pub images: usize,
+    pub timesteps: usize,
+    /// Correct predictions of the ANN on the same images.
+    pub ann_correct: usize,
+    pub curves: Vec<SnnCurve>,
+    /// Wall-clock seconds of the simulations.
+    pub seconds: f64,
+}
+
+/// JSON form of one curve, self-contained (one object per threshold method).
+#[derive(Serialize)]
+struct CurveJson<'a> {
+    model: &'a str,
+    data: &'a str,
+    adapter: &'a str,
+    images: usize,
+    timesteps: usize,
+    ann_correct: usize,
+    ann_accuracy: f64,
+    threshold_method: &'a str,
+    tuned_for_timesteps: Option<usize>,
+    v_init: f32,
+    correct: &'a [usize],
+    accuracy: Vec<f64>,
+    /// Per layer, in topological order.
+    firing_rate: Vec<f64>,
+    synops_per_image: f64,
+    layers: &'a [LayerActivity],
+}
+
+impl SweepReport {
+    fn accuracy(&self, correct: usize) -> f64 {
+        correct as f64 / self.images.max(1) as f64
+    }
+
+    /// The timesteps shown in the text table: 1, 2, 4, 8, ... and T itself.
+    pub fn table_timesteps(&self) -> Vec<usize> {
+        let mut steps: Vec<usize> = std::iter::successors(Some(1usize), |t| t.checked_mul(2))
+            .take_while(|&t| t <= self.timesteps)
+            .collect();
+        if steps.last() != Some(&self.timesteps) {
+            steps.push(self.timesteps);
+        }
+        steps
+    }
+
+    /// Accuracy (%) at t = 1, 2, 4, ..., T: one row per timestep, one column per method,
+    /// with the ANN's accuracy on the same images in the header.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} images, ANN accuracy {}/{} = {:.2} %, adapter {}",
+            self.images,
+            self.ann_correct,
+            self.images,
+            100.0 * self.accuracy(self.ann_correct),
+            self.adapter
+        );
+        let headers: Vec<String> = self
+            .curves
+            .iter()
+            .map(|c| match c.tuned_for_timesteps {
+                Some(t) => format!("{} (T={t})", c.threshold_method),
+                None => c.threshold_method.clone(),
+            })
+            .collect();
+        let width = headers.iter().map(String::len).max().unwrap_or(0).max(9);
+        let _ = write!(out, "{:>6}", "t");
+        for header in &headers {
+            let _ = write!(out, "  {header:>width$}");
+        }
+        let _ = writeln!(out, "  {:>8}", "ANN");
+        for t in self.table_timesteps() {
+            let _ = write!(out, "{t:>6}");
+            for curve in &self.curves {
+                let _ = write!(out, "  {:>width$.2}", 100.0 * self.accuracy(curve.correct[t - 1]));
+            }
+            let _ = writeln!(out, "  {:>8.2}", 100.0 * self.accuracy(self.ann_correct));
+        }
+        out
+    }
+
+    /// CSV with a row for every timestep: `t`, one accuracy column per method, `ann`.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("t");
+        for curve in &self.curves {
+            let _ = write!(out, ",{}", csv_field(&curve.threshold_method));
+        }
+        out.push_str(",ann\n");
+        for t in 1..=self.timesteps {
+            let _ = write!(out, "{t}");
+            for curve in &self.curves {
+                let _ = write!(out, ",{:.6}", self.accuracy(curve.correct[t - 1]));
+            }
+            let _ = writeln!(out, ",{:.6}", self.accuracy(self.ann_correct));
+        }
+        out
+    }
+
+    /// One JSON object per threshold method, one per line (a single method gives one object).
+    pub fn to_json_lines(&self) -> Result<String, serde_json::Error> {
+        let mut out = String::new();
+        for curve in &self.curves {
+            let json = CurveJson {
+                model: &self.model,
+                data: &self.data,
+                adapter: &self.adapter,
+                images: self.images,
+                timesteps: self.timesteps,
+                ann_correct: self.ann_correct,
+                ann_accuracy: self.accuracy(self.ann_correct),
+                threshold_method: &curve.threshold_method,
+                tuned_for_timesteps: curve.tuned_for_timesteps,
+                v_init: curve.v_init,
+                correct: &curve.correct,
+                accuracy: curve.correct.iter().map(|&c| self.accuracy(c)).collect(),
+                firing_rate: curve.layers.iter().map(|l| l.firing_rate).collect(),
+                synops_per_image: curve.synops_per_image(),
+                layers: &curve.layers,
+            };
+            out.push_str(&serde_json::to_string(&json)?);
+            out.push('\n');
+        }
+        Ok(out)
+    }
+}
+
+/// Quotes a CSV field when it holds a separator or quote.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> SweepReport {
+        let curve = |name: &str, correct: Vec<usize>| SnnCurve {
+            threshold_method: name.into(),
+            tuned_for_timesteps: None,
+            v_init: 0.5,
+            correct,
+            layers: vec![LayerActivity { layer: "relu".into(), neurons: 4, firing_rate: 0.25, synops_per_image: 10.0 }],
+        };
+        SweepReport {
+            model: "m".into(),
+            data: "d".into(),
+            adapter: "a".into(),
+            images: 4,
+            timesteps: 5,
+            ann_correct: 3,
+            curves: vec![curve("max", vec![0, 1, 2, 3, 3]), curve("percentile:99.9", vec![1, 1, 2, 2, 4])],
+            seconds: 1.0,
+        }
+    }
+
+    #[test]
+    fn table_shows_powers_of_two_and_last_step() {
+        let r = report();
+        assert_eq!(r.table_timesteps(), vec![1, 2, 4, 5]);
+        let table = r.to_table();
+        let last = table.lines().last().unwrap();
+        assert_eq!(last.split_whitespace().collect::<Vec<_>>(), ["5", "75.00", "100.00", "75.00"]);
+    }
+
+    #[test]
+    fn csv_has_every_timestep() {
+        let csv = report().to_csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "t,max,percentile:99.9,ann");
+        assert_eq!(lines.len(), 6);
+        assert_eq!(lines[3], "3,0.500000,0.500000,0.750000");
+    }
+
+    #[test]
+    fn json_lines_are_self_contained() {
+        let text = report().to_json_lines().unwrap();
+        let objects: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(objects.len(), 2);
+        assert_eq!(objects[1]["threshold_method"], "percentile:99.9");
+        assert_eq!(objects[1]["correct"], serde_json::json!([1, 1, 2, 2, 4]));
+        assert_eq!(objects[0]["accuracy"][4], 0.75);
+        assert_eq!(objects[0]["ann_correct"], 3);
+        assert_eq!(objects[0]["firing_rate"], serde_json::json!([0.25]));
+    }
+}
