@@ -151,7 +151,7 @@ impl GpuContext {
 
     /// The largest buffer that one storage binding may cover, in bytes.
     pub fn max_binding_bytes(&self) -> u64 {
-        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
 
     /// Runs `work` inside validation and out-of-memory error scopes and turns whatever

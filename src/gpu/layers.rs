@@ -76,7 +76,7 @@ impl ConvWeights {
         // offset alignment unless all blocks fit the first window.
         let alignment = u64::from(ctx.limits.min_uniform_buffer_offset_alignment).max(1);
         let windows_fit = blocks * block_bytes <= CONV_WEIGHT_WINDOW_BYTES
-            || (block_bytes <= CONV_WEIGHT_WINDOW_BYTES && block_bytes % alignment == 0);
+            || (block_bytes <= CONV_WEIGHT_WINDOW_BYTES && block_bytes.is_multiple_of(alignment));
         let blocks_per_window = windows_fit.then(|| (CONV_WEIGHT_WINDOW_BYTES / block_bytes.max(1)) as usize);
         let packed = pack_conv_weights(conv);
         let weight = match blocks_per_window {
