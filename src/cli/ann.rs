@@ -2,14 +2,13 @@
 
 use std::time::Instant;
 
-use anyhow::Context;
 use clap::Args;
 use spikeconv::convert::fold_batch_norm;
 use spikeconv::gpu::{GpuContext, Kernels};
 use spikeconv::report::AnnReport;
 use spikeconv::sim::{evaluate_ann, AnnPlan};
 
-use super::{open_dataset, GpuArgs, ModelArgs, DataArgs};
+use super::{compile_with_fallback, open_dataset, DataArgs, GpuArgs, ModelArgs};
 
 /// Arguments of `spikeconv ann`.
 #[derive(Debug, Args)]
@@ -40,8 +39,8 @@ pub fn run(args: &AnnArgs) -> anyhow::Result<()> {
     let graph = fold_batch_norm(&network.graph);
     let ctx = GpuContext::new(args.gpu.adapter.as_deref())?;
     let kernels = Kernels::new(&ctx)?;
-    let batch = args.gpu.batch_size(&ctx, &graph, dataset.len());
-    let plan = AnnPlan::compile(&ctx, &kernels, &graph, batch).context("compiling the network for the GPU")?;
+    let batch = args.gpu.batch_size(AnnPlan::max_batch(&ctx, &graph), dataset.len());
+    let plan = compile_with_fallback(batch, |b| AnnPlan::compile(&ctx, &kernels, &graph, b))?;
 
     let progress = super::progress_bar(dataset.len() as u64, "images");
     let started = Instant::now();
@@ -60,7 +59,7 @@ pub fn run(args: &AnnArgs) -> anyhow::Result<()> {
         images: accuracy.images,
         correct: accuracy.correct,
         accuracy: accuracy.correct as f64 / accuracy.images as f64,
-        batch,
+        batch: plan.batch(),
         seconds,
         images_per_second: accuracy.images as f64 / seconds,
     };

@@ -3,17 +3,15 @@
 mod ann;
 mod devices;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use spikeconv::data::cifar::{CifarFormat, Dataset};
-use spikeconv::gpu::GpuContext;
-use spikeconv::model::graph::Graph;
+use spikeconv::gpu::GpuError;
 use spikeconv::model::normalize::{parse_mean, parse_std, NormalizePreset};
 use spikeconv::model::{self, LoadOptions, Network};
-use spikeconv::sim::AnnPlan;
 
 /// Convert trained CIFAR ResNets into integrate-and-fire spiking networks and simulate
 /// them on the GPU.
@@ -47,6 +45,13 @@ pub struct ModelArgs {
     /// Checkpoint of a CIFAR ResNet (safetensors, PyTorch state_dict names).
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
+    #[command(flatten)]
+    pub normalization: NormalizationArgs,
+}
+
+/// How the network's input is normalized, where the checkpoint does not say (or to override it).
+#[derive(Debug, Args)]
+pub struct NormalizationArgs {
     /// Per-channel input mean `r,g,b` (overrides the checkpoint's metadata).
     #[arg(long, value_name = "R,G,B")]
     pub mean: Option<String>,
@@ -109,7 +114,14 @@ const DEFAULT_MAX_BATCH: usize = 256;
 impl ModelArgs {
     /// Loads the checkpoint with the normalization flags applied.
     pub fn load(&self) -> anyhow::Result<Network> {
-        let file = self.model.display();
+        self.normalization.load(&self.model)
+    }
+}
+
+impl NormalizationArgs {
+    /// Loads the checkpoint `model` with these normalization flags applied.
+    pub fn load(&self, model: &Path) -> anyhow::Result<Network> {
+        let file = model.display();
         let options = LoadOptions {
             mean: self.mean.as_deref().map(parse_mean).transpose().with_context(|| format!("{file}: --mean"))?,
             std: self.std.as_deref().map(parse_std).transpose().with_context(|| format!("{file}: --std"))?,
@@ -118,7 +130,7 @@ impl ModelArgs {
                 NormalizeArg::Imagenet => NormalizePreset::Imagenet,
             }),
         };
-        Ok(model::load(&self.model, &options)?)
+        Ok(model::load(model, &options)?)
     }
 }
 
@@ -136,11 +148,26 @@ pub fn open_dataset(args: &DataArgs) -> anyhow::Result<Dataset> {
 }
 
 impl GpuArgs {
-    /// `--batch`, else the largest batch the adapter's limits allow, capped at
-    /// [`DEFAULT_MAX_BATCH`] and at the number of images.
-    pub fn batch_size(&self, ctx: &GpuContext, graph: &Graph, images: usize) -> usize {
+    /// `--batch`, else `max_batch` (what the adapter's limits allow for the plan), capped
+    /// at [`DEFAULT_MAX_BATCH`]; never more than the number of images.
+    pub fn batch_size(&self, max_batch: usize, images: usize) -> usize {
         let requested = self.batch.map(|b| usize::try_from(b).unwrap_or(usize::MAX));
-        requested.unwrap_or_else(|| AnnPlan::max_batch(ctx, graph).min(DEFAULT_MAX_BATCH).min(images.max(1)))
+        requested.unwrap_or_else(|| max_batch.min(DEFAULT_MAX_BATCH)).min(images.max(1)).max(1)
+    }
+}
+
+/// Compiles a GPU plan for `batch` images, halving the batch while the device runs out of
+/// memory or a buffer exceeds the adapter's limits (a smaller batch, not a crash).
+pub fn compile_with_fallback<P>(batch: usize, mut compile: impl FnMut(usize) -> Result<P, GpuError>) -> anyhow::Result<P> {
+    let mut batch = batch.max(1);
+    loop {
+        match compile(batch) {
+            Err(GpuError::OutOfMemory { .. } | GpuError::TooLarge { .. }) if batch > 1 => {
+                batch /= 2;
+                eprintln!("note: the plan does not fit the GPU; retrying with batch {batch}");
+            }
+            result => return result.context("compiling the network for the GPU"),
+        }
     }
 }
 
