@@ -111,3 +111,60 @@ fn bad_input_gives_one_line_errors() {
 
     assert_fails_with(&["ann", "--model", &model, "--data", &images, "--adapter", "no-such-adapter-xyz"], &["no-such-adapter-xyz"]);
 }
+
+/// A checkpoint "saved straight from PyTorch": the real ResNet-20 rewritten with a
+/// `module.` prefix, F16 tensors, `num_batches_tracked` entries and no metadata.
+fn pytorch_style_copy(source: &Path, dir: &Path) -> PathBuf {
+    use safetensors::tensor::{Dtype, TensorView};
+    let bytes = std::fs::read(source).expect("read checkpoint");
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).expect("parse checkpoint");
+    let mut converted: Vec<(String, Vec<usize>, Dtype, Vec<u8>)> = Vec::new();
+    for (name, view) in tensors.tensors() {
+        assert_eq!(view.dtype(), Dtype::F32, "{name}");
+        let halves: Vec<u8> = view
+            .data()
+            .chunks_exact(4)
+            .flat_map(|b| half::f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes())
+            .collect();
+        if let Some(prefix) = name.strip_suffix(".running_var") {
+            converted.push((format!("module.{prefix}.num_batches_tracked"), vec![], Dtype::I64, 7i64.to_le_bytes().to_vec()));
+        }
+        converted.push((format!("module.{name}"), view.shape().to_vec(), Dtype::F16, halves));
+    }
+    let views: Vec<(String, TensorView<'_>)> = converted
+        .iter()
+        .map(|(name, shape, dtype, data)| (name.clone(), TensorView::new(*dtype, shape.clone(), data).expect("view")))
+        .collect();
+    let path = dir.join("resnet20_pytorch_f16.safetensors");
+    safetensors::serialize_to_file(views, None, &path).expect("write copy");
+    path
+}
+
+#[test]
+fn pytorch_style_f16_checkpoint_needs_and_accepts_mean_and_std() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copy = pytorch_style_copy(&data.join("weights/resnet20_cifar10_akamaster.safetensors"), dir.path());
+    let model = copy.display().to_string();
+    let images = test_batch(&data);
+
+    // No metadata and no flags: a clear error, never a silent default.
+    assert_fails_with(&["ann", "--model", &model, "--data", &images, "--limit", "8"], &["resnet20_pytorch_f16", "--mean"]);
+
+    // With the normalization the checkpoint was trained with (README: ImageNet statistics).
+    let output = spikeconv(&[
+        "ann", "--model", &model, "--data", &images, "--limit", "256", "--json",
+        "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let correct = report["correct"].as_i64().expect("correct");
+    // F16 rounding of the weights may flip a near-tie or two on top of summation order.
+    assert!((correct - 233).abs() <= 2, "{correct} correct, expected 233 ± 2");
+
+    // The preset naming the same statistics gives the same count.
+    let output = spikeconv(&["ann", "--model", &model, "--data", &images, "--limit", "256", "--json", "--normalize", "imagenet"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let preset: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(preset["correct"], report["correct"]);
+}
