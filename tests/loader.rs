@@ -1,6 +1,7 @@
 //! Checkpoint loader tests: tiny ResNets written as safetensors by the tests themselves
-//! (every naming variant, F16/BF16, metadata and its overrides, each kind of bad input),
-//! then the real checkpoints of the reference data.
+//! (every naming variant, F16/BF16, metadata and its overrides, both block forms checked
+//! against a forward pass written out by hand, each kind of bad input), then the real
+//! checkpoints of the reference data.
 
 mod common;
 
@@ -11,11 +12,12 @@ use common::Rng;
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 use spikeconv::data::{CifarFormat, Dataset};
-use spikeconv::model::graph::{Graph, Op};
+use spikeconv::model::graph::{BatchNorm, Conv2d, Graph, Linear, Op, Shape};
 use spikeconv::model::{
-    self, LoadError, LoadOptions, Normalization, NormalizationSource, NormalizePreset, ShortcutKind, TensorDtype,
+    self, BlockForm, LoadError, LoadOptions, Normalization, NormalizationSource, NormalizePreset, ShortcutKind,
+    TensorDtype,
 };
-use spikeconv::reference;
+use spikeconv::reference::{self, ops};
 
 const IMAGENET_MEAN: &str = "0.485,0.456,0.406";
 const IMAGENET_STD: &str = "0.229,0.224,0.225";
@@ -413,7 +415,7 @@ fn normalization_comes_from_metadata_or_options_never_a_default() {
         "{message}"
     );
 
-    let explicit = LoadOptions { mean: Some([0.5, 0.4, 0.3]), std: Some([0.2, 0.25, 0.3]), preset: None };
+    let explicit = LoadOptions { mean: Some([0.5, 0.4, 0.3]), std: Some([0.2, 0.25, 0.3]), ..LoadOptions::default() };
     let network = model::load(&bare, &explicit).unwrap();
     assert_eq!(network.normalization, Normalization::new([0.5, 0.4, 0.3], [0.2, 0.25, 0.3]).unwrap());
     assert_eq!(network.normalization_source, NormalizationSource::Options);
@@ -431,7 +433,7 @@ fn normalization_comes_from_metadata_or_options_never_a_default() {
     assert!(message.contains("normalize_std"), "{message}");
 
     // Invalid explicit values are refused.
-    let zero_std = LoadOptions { mean: Some([0.5; 3]), std: Some([0.2, 0.0, 0.2]), preset: None };
+    let zero_std = LoadOptions { mean: Some([0.5; 3]), std: Some([0.2, 0.0, 0.2]), ..LoadOptions::default() };
     assert!(matches!(model::load(&bare, &zero_std), Err(LoadError::Normalization { .. })));
 }
 
@@ -452,7 +454,7 @@ fn options_override_metadata() {
     assert_eq!(network.normalization_source, NormalizationSource::Options);
 
     // Explicit std beats the preset's.
-    let both = LoadOptions { std: Some([1.0; 3]), preset: Some(NormalizePreset::Cifar10), mean: None };
+    let both = LoadOptions { std: Some([1.0; 3]), preset: Some(NormalizePreset::Cifar10), ..LoadOptions::default() };
     let network = model::load(&tagged, &both).unwrap();
     assert_eq!(network.normalization.std, [1.0; 3]);
     assert_eq!(network.normalization.mean, NormalizePreset::Cifar10.normalization().mean);
@@ -481,22 +483,249 @@ fn malformed_or_contradicting_metadata_is_reported() {
     }
 }
 
+// ---------------------------------------------------------------- block forms
+
+/// A spec's tensors by name, turned into layers by hand (not through the loader).
+struct Weights(Vec<(String, Vec<usize>, Vec<f32>)>);
+
+impl Weights {
+    fn get(&self, name: &str) -> (&[usize], &[f32]) {
+        let (_, shape, values) = self.0.iter().find(|t| t.0 == name).unwrap_or_else(|| panic!("no tensor {name}"));
+        (shape, values)
+    }
+
+    /// `{name}.weight` as a convolution with PyTorch's CIFAR padding (`kernel / 2`).
+    fn conv(&self, name: &str, stride: usize) -> Conv2d {
+        let (shape, weight) = self.get(&format!("{name}.weight"));
+        let [out_channels, in_channels, kernel, _] = shape[..] else { panic!("{name} is not OIHW") };
+        Conv2d { out_channels, in_channels, kernel, stride, padding: kernel / 2, weight: weight.to_vec(), bias: None }
+    }
+
+    fn bn(&self, name: &str) -> BatchNorm {
+        let get = |param: &str| self.get(&format!("{name}.{param}")).1.to_vec();
+        BatchNorm {
+            gamma: get("weight"),
+            beta: get("bias"),
+            mean: get("running_mean"),
+            var: get("running_var"),
+            eps: 1e-5,
+        }
+    }
+}
+
+/// The forward pass of `spec`'s network, each block's arithmetic written out with
+/// `reference::ops`:
+/// - standard:     `x = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`;
+/// - restructured: `x = relu(bn2(conv2(relu(bn1(conv1(x)))))) + shortcut(x)`.
+fn hand_forward(spec: &Spec, seed: u64, form: BlockForm, input: &[f32], batch: usize) -> Vec<f32> {
+    let weights = Weights(spec.tensors(seed));
+    let conv = |x: &[f32], shape: Shape, name: &str, stride: usize| {
+        ops::conv2d(&weights.conv(name, stride), x, shape, batch, None, false)
+    };
+    let bn = |x: &[f32], shape: Shape, name: &str| ops::batch_norm(&weights.bn(name), x, shape, batch);
+
+    let (stem, mut shape) = conv(input, Shape::new(3, 32, 32), "conv1", 1);
+    let mut x = ops::relu(&bn(&stem, shape, "bn1"));
+    for (stage, &blocks) in spec.blocks.iter().enumerate() {
+        for block in 0..blocks {
+            let name = format!("layer{}.{block}", stage + 1);
+            let stride = if stage > 0 && block == 0 { 2 } else { 1 };
+            let (h, h_shape) = conv(&x, shape, &format!("{name}.conv1"), stride);
+            let h = ops::relu(&bn(&h, h_shape, &format!("{name}.bn1")));
+            let (h, out_shape) = conv(&h, h_shape, &format!("{name}.conv2"), 1);
+            let branch = bn(&h, out_shape, &format!("{name}.bn2"));
+            let identity = if stride == 1 && out_shape.channels == shape.channels {
+                x.clone()
+            } else if let Some(form) = spec.projection {
+                let (p, p_shape) = conv(&x, shape, &format!("{name}.{form}.0"), stride);
+                bn(&p, p_shape, &format!("{name}.{form}.1"))
+            } else {
+                let diff = out_shape.channels - shape.channels;
+                ops::shortcut_a(&x, shape, batch, stride, diff / 2, diff - diff / 2).0
+            };
+            x = match form {
+                BlockForm::Standard => ops::relu(&ops::add(&branch, &identity)),
+                BlockForm::Restructured => ops::add(&ops::relu(&branch), &identity),
+            };
+            shape = out_shape;
+        }
+    }
+    let pooled = ops::global_avg_pool(&x, shape, batch);
+    let (_, weight) = weights.get(&format!("{}.weight", spec.classifier));
+    let (_, bias) = weights.get(&format!("{}.bias", spec.classifier));
+    let linear = Linear {
+        in_features: shape.channels,
+        out_features: spec.classes,
+        weight: weight.to_vec(),
+        bias: bias.to_vec(),
+    };
+    ops::linear(&linear, &pooled, batch)
+}
+
+fn with_block(mut meta: Vec<(&'static str, &'static str)>, block: &'static str) -> Vec<(&'static str, &'static str)> {
+    meta.retain(|(k, _)| *k != "block");
+    meta.push(("block", block));
+    meta
+}
+
+fn restructured_block_names(block: &str, shortcut: &[&str]) -> Vec<String> {
+    let mut names: Vec<String> =
+        ["conv1", "bn1", "relu1", "conv2", "bn2", "relu2"].iter().map(|l| format!("{block}.{l}")).collect();
+    names.extend(shortcut.iter().map(|s| format!("{block}.{s}")));
+    names.push(format!("{block}.add"));
+    names
+}
+
 #[test]
-fn block_metadata_seam_accepts_only_standard() {
+fn restructured_blocks_end_in_the_sum_with_no_relu_after_it() {
+    let scratch = Scratch::new();
+    let meta = with_block(standard_metadata(), "restructured");
+    let path = scratch.write("restructured.safetensors", &serialize(&Spec::tiny().raw(3, Dtype::F32), &meta));
+    let network = model::load(&path, &LoadOptions::default()).unwrap();
+    assert_eq!(network.info.block, BlockForm::Restructured);
+    assert_eq!(network.info.depth, 8);
+    let g = &network.graph;
+
+    let mut expected = vec!["input".to_string(), "conv1".into(), "bn1".into(), "relu".into()];
+    expected.extend(restructured_block_names("layer1.0", &[]));
+    expected.extend(restructured_block_names("layer2.0", &["shortcut"]));
+    expected.extend(restructured_block_names("layer3.0", &["shortcut"]));
+    expected.extend(["avgpool".to_string(), "linear".into()]);
+    assert_eq!(names(g), expected);
+
+    // relu2 closes the residual branch; the sum feeds the next block (its conv1 and its
+    // identity or shortcut) and, after the last block, the pool: never a ReLU.
+    let add1 = node(g, "layer1.0.add");
+    assert_eq!(
+        (g.node(add1.inputs[0]).name.as_str(), g.node(add1.inputs[1]).name.as_str()),
+        ("layer1.0.relu2", "relu")
+    );
+    let add2 = node(g, "layer2.0.add");
+    assert_eq!(g.node(add2.inputs[0]).name, "layer2.0.relu2");
+    assert_eq!(g.node(add2.inputs[1]).name, "layer2.0.shortcut");
+    assert_eq!(g.node(node(g, "layer2.0.relu2").inputs[0]).name, "layer2.0.bn2");
+    let consumers = |name: &str| -> Vec<&str> {
+        let id = g.nodes().iter().position(|n| n.name == name).unwrap();
+        g.consumers(id).into_iter().map(|c| g.node(c).name.as_str()).collect()
+    };
+    assert_eq!(consumers("layer1.0.add"), vec!["layer2.0.conv1", "layer2.0.shortcut"]);
+    assert_eq!(consumers("layer3.0.add"), vec!["avgpool"]);
+    for (id, n) in g.nodes().iter().enumerate() {
+        if matches!(n.op, Op::Add) {
+            assert!(g.consumers(id).iter().all(|&c| !matches!(g.node(c).op, Op::Relu)), "ReLU after {}", n.name);
+        }
+    }
+    // Same number of IF layers (ReLUs) as the standard form: 1 + 2 per block.
+    assert_eq!(g.nodes().iter().filter(|n| matches!(n.op, Op::Relu)).count(), 1 + 2 * 3);
+
+    // Block outputs stay non-negative: the identity carries ReLU outputs only.
+    let values = reference::forward::forward_all(g, &random_input(g, 2, 11), 2);
+    for (n, value) in g.nodes().iter().zip(&values) {
+        if n.name.ends_with(".add") {
+            assert!(value.iter().all(|&v| v >= 0.0), "{} has a negative value", n.name);
+        }
+    }
+}
+
+#[test]
+fn both_block_forms_match_a_hand_computed_forward_pass() {
+    let scratch = Scratch::new();
+    let batch = 2;
+    for (label, spec) in [
+        ("option_a", Spec { blocks: vec![2, 1, 2], ..Spec::tiny() }),
+        ("option_b", Spec { projection: Some("shortcut"), ..Spec::tiny() }),
+    ] {
+        let tensors = spec.raw(21, Dtype::F32);
+        let mut logits_by_form = Vec::new();
+        for form in BlockForm::ALL {
+            let file = format!("{label}_{form}.safetensors");
+            let mut meta = with_block(standard_metadata(), form.name());
+            meta.retain(|(k, _)| *k != "shortcut"); // read from the tensors: A or B
+            let path = scratch.write(&file, &serialize(&tensors, &meta));
+            let network = model::load(&path, &LoadOptions::default()).unwrap();
+            assert_eq!(network.info.block, form, "{file}");
+            let input = random_input(&network.graph, batch, 5);
+            let loaded = reference::forward(&network.graph, &input, batch);
+            let by_hand = hand_forward(&spec, 21, form, &input, batch);
+            // The same ops in the same order: equal to the bit.
+            assert_eq!(loaded, by_hand, "{file}");
+            logits_by_form.push(loaded);
+        }
+        // The forms are different networks on the same tensors (the test can tell them apart).
+        let [standard, restructured] = &logits_by_form[..] else { unreachable!() };
+        let largest_gap = standard.iter().zip(restructured).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(largest_gap > 1e-3, "{label}: standard and restructured logits agree ({largest_gap})");
+    }
+}
+
+#[test]
+fn block_form_comes_from_metadata_unless_the_option_overrides_it() {
     let scratch = Scratch::new();
     let tensors = Spec::tiny().raw(8, Dtype::F32);
-    let mut meta = standard_metadata();
-    meta.push(("block", "standard"));
-    let path = scratch.write("standard.safetensors", &serialize(&tensors, &meta));
-    assert_eq!(model::load(&path, &LoadOptions::default()).unwrap().info.block, model::BlockForm::Standard);
+    let write = |file: &str, block: Option<&'static str>| {
+        let meta = match block {
+            Some(block) => with_block(standard_metadata(), block),
+            None => standard_metadata(),
+        };
+        scratch.write(file, &serialize(&tensors, &meta))
+    };
+    let untagged = write("untagged.safetensors", None);
+    let standard = write("standard.safetensors", Some("standard"));
+    let restructured = write("restructured.safetensors", Some("restructured"));
+    let spaced = write("spaced.safetensors", Some(" Restructured "));
+    let unknown = write("unknown.safetensors", Some("preact"));
 
-    meta.retain(|(k, _)| *k != "block");
-    meta.push(("block", "restructured"));
-    let path = scratch.write("restructured.safetensors", &serialize(&tensors, &meta));
-    let result = model::load(&path, &LoadOptions::default());
-    assert!(matches!(result, Err(LoadError::UnsupportedBlock { ref block, .. }) if block == "restructured"));
-    let message = load_error(result, "restructured.safetensors");
-    assert!(message.contains("\"restructured\"") && message.contains("standard"), "{message}");
+    let load = |path: &PathBuf, block: Option<BlockForm>| {
+        model::load(path, &LoadOptions { block, ..LoadOptions::default() }).unwrap_or_else(|e| panic!("{e}"))
+    };
+    // From the metadata; absent means standard; names are read like the CLI's (case, spaces).
+    assert_eq!(load(&untagged, None).info.block, BlockForm::Standard);
+    assert_eq!(load(&standard, None).info.block, BlockForm::Standard);
+    assert_eq!(load(&restructured, None).info.block, BlockForm::Restructured);
+    assert_eq!(load(&spaced, None).info.block, BlockForm::Restructured);
+
+    // The option wins, and the graph is the one of the form it names.
+    let forced_standard = load(&restructured, Some(BlockForm::Standard));
+    assert_eq!(forced_standard.info.block, BlockForm::Standard);
+    assert_eq!(forced_standard.graph, load(&untagged, None).graph);
+    let forced_restructured = load(&untagged, Some(BlockForm::Restructured));
+    assert_eq!(forced_restructured.info.block, BlockForm::Restructured);
+    assert_eq!(forced_restructured.graph, load(&restructured, None).graph);
+    assert_eq!(load(&standard, Some(BlockForm::Restructured)).graph, forced_restructured.graph);
+    // An explicit form also rescues a file whose metadata names an unknown one.
+    assert_eq!(load(&unknown, Some(BlockForm::Standard)).info.block, BlockForm::Standard);
+    // The metadata is kept as stored.
+    assert_eq!(forced_standard.metadata.get("block").map(String::as_str), Some("restructured"));
+}
+
+#[test]
+fn unknown_block_form_names_the_file_and_the_valid_forms() {
+    let scratch = Scratch::new();
+    let tensors = Spec::tiny().raw(8, Dtype::F32);
+    for (index, block) in ["preact", "", "standard,restructured"].into_iter().enumerate() {
+        let file = format!("block{index}.safetensors");
+        let path = scratch.write(&file, &serialize(&tensors, &with_block(standard_metadata(), block)));
+        let result = model::load(&path, &LoadOptions::default());
+        assert!(matches!(result, Err(LoadError::UnknownBlock { block: ref b, .. }) if b == block), "{block:?}");
+        let message = load_error(result, &file);
+        assert!(message.contains(&format!("{block:?}")), "{message}");
+        assert!(message.contains("expected one of: standard, restructured"), "{message}");
+        assert!(message.contains("--block"), "{message}");
+    }
+}
+
+#[test]
+fn block_form_names_parse_and_print() {
+    for form in BlockForm::ALL {
+        assert_eq!(form.name().parse::<BlockForm>(), Ok(form));
+        assert_eq!(form.to_string(), form.name());
+        assert_eq!(form.name().to_uppercase().parse::<BlockForm>(), Ok(form));
+        assert_eq!(serde_json::to_string(&form).unwrap(), format!("\"{}\"", form.name()));
+    }
+    assert_eq!(BlockForm::names(), "standard, restructured");
+    let err = "bottleneck".parse::<BlockForm>().unwrap_err();
+    assert_eq!(err.name, "bottleneck");
+    assert_eq!(err.to_string(), "unknown block form \"bottleneck\", expected one of: standard, restructured");
 }
 
 // ---------------------------------------------------------------- bad files
@@ -751,6 +980,26 @@ fn real_checkpoints_load_with_their_metadata() {
         let convs = network.graph.nodes().iter().filter(|n| matches!(n.op, Op::Conv2d(_))).count();
         assert_eq!(convs, 1 + 2 * 3 * blocks, "{file}");
     }
+}
+
+#[test]
+fn real_resnet20_loads_restructured_on_request() {
+    let Some(dir) = common::data_dir() else { return };
+    let path = dir.join("weights/resnet20_cifar10_akamaster.safetensors");
+    let options = LoadOptions { block: Some(BlockForm::Restructured), ..LoadOptions::default() };
+    let restructured = model::load(&path, &options).unwrap_or_else(|e| panic!("{e}"));
+    let standard = real_checkpoint(&dir, "resnet20_cifar10_akamaster.safetensors");
+    assert_eq!(restructured.info.block, BlockForm::Restructured);
+    assert_eq!(standard.info.block, BlockForm::Standard, "the file has no block metadata");
+    // The same nodes, the block's second ReLU moved before the sum.
+    let count = |g: &Graph, kind: &str| g.nodes().iter().filter(|n| n.op.kind() == kind).count();
+    for kind in ["conv2d", "batch_norm", "relu", "add", "shortcut_a"] {
+        assert_eq!(count(&restructured.graph, kind), count(&standard.graph, kind), "{kind}");
+    }
+    assert_eq!(restructured.graph.output(), restructured.graph.nodes().len() - 1);
+    // The last block's sum feeds the pool directly.
+    let g = &restructured.graph;
+    assert_eq!(g.node(g.node(g.output() - 1).inputs[0]).name, "layer3.2.add");
 }
 
 /// Index of the largest logit of each image.

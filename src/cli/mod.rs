@@ -129,6 +129,8 @@ impl NormalizationArgs {
                 NormalizeArg::Cifar10 => NormalizePreset::Cifar10,
                 NormalizeArg::Imagenet => NormalizePreset::Imagenet,
             }),
+            // From the checkpoint's metadata until the CLI has a --block flag.
+            block: None,
         };
         Ok(model::load(model, &options)?)
     }

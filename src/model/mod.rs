@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub use checkpoint::{Checkpoint, TensorDtype};
 pub use normalize::{NormalizeError, NormalizePreset, Normalization};
-pub use resnet::{BlockForm, ResNetInfo, ShortcutKind};
+pub use resnet::{BlockForm, ResNetInfo, ShortcutKind, UnknownBlockForm};
 
 use graph::{Graph, GraphError};
 
@@ -27,7 +27,8 @@ pub mod metadata_keys {
     pub const NUM_CLASSES: &str = "num_classes";
     /// Shortcut option, `"A"` or `"B"`, checked against the tensors.
     pub const SHORTCUT: &str = "shortcut";
-    /// Block form; only `"standard"` is supported so far.
+    /// Block form, `"standard"` or `"restructured"` ([`BlockForm`](super::BlockForm));
+    /// absent means standard.
     pub const BLOCK: &str = "block";
 }
 
@@ -65,9 +66,13 @@ pub enum LoadError {
     /// A `__metadata__` value is malformed or contradicts the tensors.
     #[error("{path}: metadata {key} = {value:?}: {message}")]
     Metadata { path: String, key: String, value: String, message: String },
-    /// The metadata names a block form this version cannot load.
-    #[error("{path}: metadata block = {block:?} is not supported (this version loads only \"standard\" blocks)")]
-    UnsupportedBlock { path: String, block: String },
+    /// The metadata names a block form this version does not know.
+    #[error(
+        "{path}: metadata block = {block:?} is not a known block form, expected one of: {}; \
+         override with --block standard|restructured",
+        BlockForm::names()
+    )]
+    UnknownBlock { path: String, block: String },
     /// Neither the file nor the options give the input normalization.
     #[error(
         "{path}: no input normalization: the file's metadata has no {missing}; \
@@ -83,7 +88,8 @@ pub enum LoadError {
 }
 
 /// User overrides applied while loading. Explicit `mean` / `std` win over `preset`, which
-/// wins over the file's metadata; each of mean and std is resolved separately.
+/// wins over the file's metadata; each of mean and std is resolved separately. `block`
+/// wins over the file's `block` metadata (which is then not read at all).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LoadOptions {
     /// `--mean a,b,c`: per-channel mean.
@@ -92,6 +98,8 @@ pub struct LoadOptions {
     pub std: Option<[f32; normalize::CHANNELS]>,
     /// `--normalize cifar10|imagenet`.
     pub preset: Option<NormalizePreset>,
+    /// `--block standard|restructured`: the block form, whatever the metadata says.
+    pub block: Option<BlockForm>,
 }
 
 /// Where the network's normalization came from.
@@ -145,9 +153,12 @@ pub fn load_bytes(name: impl Into<String>, bytes: Vec<u8>, options: &LoadOptions
         message,
     };
 
-    let block = match metadata.get(metadata_keys::BLOCK).map(|b| b.trim()) {
-        None | Some("standard") => BlockForm::Standard,
-        Some(other) => return Err(LoadError::UnsupportedBlock { path, block: other.to_string() }),
+    let block = match (options.block, metadata.get(metadata_keys::BLOCK)) {
+        (Some(block), _) => block,
+        (None, None) => BlockForm::Standard,
+        (None, Some(name)) => name
+            .parse::<BlockForm>()
+            .map_err(|_| LoadError::UnknownBlock { path: path.clone(), block: name.clone() })?,
     };
     let (normalization, normalization_source) = resolve_normalization(&path, &metadata, options)?;
 

@@ -6,7 +6,10 @@
 //! - stem: `conv1.weight` `[w, 3, 3, 3]` (3x3, stride 1, pad 1), `bn1.*`, ReLU;
 //! - stages `layer1`, `layer2`, ... (contiguous from 1), each with blocks `0..n` (contiguous);
 //!   block `layerK.i`: `conv1` (3x3, stride s, pad 1) - `bn1` - ReLU - `conv2` (3x3, stride 1,
-//!   pad 1) - `bn2`, plus the shortcut, then ReLU;
+//!   pad 1) - `bn2`, then in the [`BlockForm::Standard`] form the shortcut is added and a
+//!   ReLU follows the sum; in the [`BlockForm::Restructured`] form a ReLU follows `bn2` and
+//!   the sum is the block's output (no ReLU after the addition). Both forms have the same
+//!   tensors: the form is not visible in a checkpoint's tensors, only in its metadata;
 //! - shortcut option B: `layerK.i.shortcut.{0,1}` or torchvision's `layerK.i.downsample.{0,1}`,
 //!   a 1x1 conv with stride s and a BatchNorm; option A (no shortcut tensors anywhere):
 //!   where the block's stride is not 1 or its channels change, `x[:, :, ::s, ::s]` zero-padded
@@ -38,11 +41,66 @@ pub enum ShortcutKind {
     B,
 }
 
-/// The block form of a checkpoint (`__metadata__["block"]`); only the standard one exists yet.
+/// The block form of a checkpoint (`__metadata__["block"]`, overridden by
+/// [`LoadOptions::block`](super::LoadOptions::block)). Both forms have the same tensors and
+/// node names (`layerK.i.relu2` exists in both); only where the second ReLU sits differs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BlockForm {
-    /// conv-BN-ReLU-conv-BN + shortcut, ReLU (He et al.).
+    /// He et al.: `y = ReLU(BN2(conv2(ReLU(BN1(conv1(x))))) + shortcut(x))`. Converted to a
+    /// spiking network, every block's sum is re-spiked by the IF layer `relu2`.
     Standard,
+    /// Residual block restructuring (Meng et al., 2022, TTRBR):
+    /// `y = shortcut(x) + ReLU(BN2(conv2(ReLU(BN1(conv1(x))))))`. The ReLU moves into the
+    /// residual branch and nothing follows the addition, so in the spiking network the
+    /// identity path is never re-spiked and its conversion error does not accumulate over
+    /// depth. Block inputs stay non-negative (the stem ends in a ReLU, every branch adds a
+    /// ReLU output).
+    Restructured,
+}
+
+impl BlockForm {
+    /// Every block form, in the order messages list them.
+    pub const ALL: [BlockForm; 2] = [BlockForm::Standard, BlockForm::Restructured];
+
+    /// The name used in `__metadata__["block"]` and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            BlockForm::Standard => "standard",
+            BlockForm::Restructured => "restructured",
+        }
+    }
+
+    /// The valid names, `"standard, restructured"`, for messages and help texts.
+    pub fn names() -> String {
+        Self::ALL.map(BlockForm::name).join(", ")
+    }
+}
+
+impl std::fmt::Display for BlockForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A block-form name that is not one of [`BlockForm::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown block form {name:?}, expected one of: {}", BlockForm::names())]
+pub struct UnknownBlockForm {
+    /// The name as given.
+    pub name: String,
+}
+
+impl std::str::FromStr for BlockForm {
+    type Err = UnknownBlockForm;
+
+    /// Parses a name of [`BlockForm::name`], ignoring ASCII case and surrounding spaces.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|form| form.name().eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| UnknownBlockForm { name: name.to_string() })
+    }
 }
 
 /// Architecture facts read from the checkpoint's tensors.
@@ -70,8 +128,8 @@ pub struct ResNetInfo {
     pub dtype: TensorDtype,
 }
 
-/// Builds the graph of the ResNet stored in `checkpoint`. Errors name the file and the
-/// tensor at fault; tensors the architecture does not account for are an error too.
+/// Builds the graph of the ResNet stored in `checkpoint`, its blocks in the form `block`.
+/// Errors name the file and the tensor at fault; tensors the architecture does not account for are an error too.
 pub fn build(checkpoint: &mut Checkpoint, block: BlockForm) -> Result<(Graph, ResNetInfo), LoadError> {
     let path = checkpoint.path().to_string();
     let arch = |message: String| LoadError::Architecture { path: path.clone(), message };
@@ -116,7 +174,7 @@ pub fn build(checkpoint: &mut Checkpoint, block: BlockForm) -> Result<(Graph, Re
             if planes == 0 {
                 return Err(wrong_shape(checkpoint, &conv1, &conv1_shape, &[1, channels, 3, 3]));
             }
-            x = push_block(&mut graph, checkpoint, &name, x, channels, planes, stride, shortcut)?;
+            x = push_block(&mut graph, checkpoint, &name, x, channels, planes, stride, shortcut, block)?;
             channels = planes;
         }
         stage_widths.push(channels);
@@ -166,7 +224,8 @@ pub fn build(checkpoint: &mut Checkpoint, block: BlockForm) -> Result<(Graph, Re
     Ok((graph, info))
 }
 
-/// Pushes one basic block reading `x` (`in_channels` wide); returns the block's output node.
+/// Pushes one basic block of the given form reading `x` (`in_channels` wide); returns the
+/// block's output node: `relu2` in the standard form, `add` in the restructured form.
 #[allow(clippy::too_many_arguments)]
 fn push_block(
     graph: &mut Graph,
@@ -177,6 +236,7 @@ fn push_block(
     planes: usize,
     stride: usize,
     shortcut: ShortcutKind,
+    block: BlockForm,
 ) -> Result<NodeId, LoadError> {
     let path = checkpoint.path().to_string();
     let graph_error = |source| LoadError::Graph { path: path.clone(), source };
@@ -186,6 +246,10 @@ fn push_block(
     y = graph.push(format!("{name}.relu1"), Op::Relu, &[y]).map_err(graph_error)?;
     y = push_conv(graph, checkpoint, &format!("{name}.conv2"), planes, planes, 3, 1, y)?;
     y = push_bn(graph, checkpoint, &format!("{name}.bn2"), planes, y)?;
+    if block == BlockForm::Restructured {
+        // The branch ends in its own ReLU (an IF layer after conversion).
+        y = graph.push(format!("{name}.relu2"), Op::Relu, &[y]).map_err(graph_error)?;
+    }
 
     let needs_shortcut = stride != 1 || planes != in_channels;
     let projection = ["shortcut", "downsample"]
@@ -226,7 +290,11 @@ fn push_block(
         _ => x,
     };
     let sum = graph.push(format!("{name}.add"), Op::Add, &[y, identity]).map_err(graph_error)?;
-    graph.push(format!("{name}.relu2"), Op::Relu, &[sum]).map_err(graph_error)
+    match block {
+        BlockForm::Standard => graph.push(format!("{name}.relu2"), Op::Relu, &[sum]).map_err(graph_error),
+        // No ReLU after the sum: the identity path passes through unchanged.
+        BlockForm::Restructured => Ok(sum),
+    }
 }
 
 /// Reads `{name}.weight` (`[out, in, k, k]`, no bias) and pushes the convolution.
