@@ -12,6 +12,9 @@ const CONV_STORAGE_SOURCE: &str =
     concat!(include_str!("../../shaders/conv_weights_storage.wgsl"), include_str!("../../shaders/conv.wgsl"));
 const ELEMENTWISE_SOURCE: &str = include_str!("../../shaders/elementwise.wgsl");
 const HEAD_SOURCE: &str = include_str!("../../shaders/head.wgsl");
+const SNN_SOURCE: &str = include_str!("../../shaders/snn.wgsl");
+const SNN_READOUT_SOURCE: &str = include_str!("../../shaders/snn_readout.wgsl");
+const CALIBRATION_SOURCE: &str = include_str!("../../shaders/calibration.wgsl");
 
 /// Most workgroups one dispatch dimension may hold (WebGPU's and lavapipe's limit).
 pub const MAX_WORKGROUPS_PER_DIMENSION: u32 = 65_535;
@@ -40,6 +43,18 @@ pub enum Kernel {
     ShortcutA,
     GlobalAvgPool,
     Linear,
+    /// One timestep of a layer of integrate-and-fire neurons (snn.wgsl).
+    IfUpdate,
+    /// Membranes to `v_init × threshold`, spike counts to 0 (snn.wgsl).
+    IfReset,
+    /// Accumulates the SNN output, counts correct predictions of the step (snn_readout.wgsl).
+    Readout,
+    /// Sums an IF layer's per-neuron spike counts into a 64-bit total (snn_readout.wgsl).
+    SpikeTotals,
+    /// Calibration pass 1: per-channel maximum of an activation (calibration.wgsl).
+    ChannelMax,
+    /// Calibration pass 2: layer and per-channel histograms (calibration.wgsl).
+    Histogram,
 }
 
 /// The WGSL file a kernel lives in.
@@ -49,10 +64,21 @@ enum Family {
     ConvStorage,
     Elementwise,
     Head,
+    Snn,
+    SnnReadout,
+    Calibration,
 }
 
 impl Family {
-    const ALL: [Family; 4] = [Family::ConvUniform, Family::ConvStorage, Family::Elementwise, Family::Head];
+    const ALL: [Family; 7] = [
+        Family::ConvUniform,
+        Family::ConvStorage,
+        Family::Elementwise,
+        Family::Head,
+        Family::Snn,
+        Family::SnnReadout,
+        Family::Calibration,
+    ];
 
     fn source(self) -> &'static str {
         match self {
@@ -60,6 +86,9 @@ impl Family {
             Family::ConvStorage => CONV_STORAGE_SOURCE,
             Family::Elementwise => ELEMENTWISE_SOURCE,
             Family::Head => HEAD_SOURCE,
+            Family::Snn => SNN_SOURCE,
+            Family::SnnReadout => SNN_READOUT_SOURCE,
+            Family::Calibration => CALIBRATION_SOURCE,
         }
     }
 
@@ -67,7 +96,17 @@ impl Family {
     fn inputs(self) -> u32 {
         match self {
             Family::ConvUniform | Family::ConvStorage => 4,
-            Family::Elementwise | Family::Head => 2,
+            Family::Elementwise | Family::Head | Family::Snn | Family::SnnReadout => 2,
+            Family::Calibration => 3,
+        }
+    }
+
+    /// Read-write storage bindings after the inputs (a kernel's outputs and state).
+    fn outputs(self) -> u32 {
+        match self {
+            Family::Snn => 3,
+            Family::SnnReadout => 2,
+            _ => 1,
         }
     }
 
@@ -83,7 +122,7 @@ impl Family {
 
 impl Kernel {
     /// Every kernel, in declaration order.
-    pub const ALL: [Kernel; 10] = [
+    pub const ALL: [Kernel; 16] = [
         Kernel::Conv2d,
         Kernel::Conv3x3Stride1,
         Kernel::Conv2dLarge,
@@ -94,6 +133,12 @@ impl Kernel {
         Kernel::ShortcutA,
         Kernel::GlobalAvgPool,
         Kernel::Linear,
+        Kernel::IfUpdate,
+        Kernel::IfReset,
+        Kernel::Readout,
+        Kernel::SpikeTotals,
+        Kernel::ChannelMax,
+        Kernel::Histogram,
     ];
 
     /// The WGSL entry point's name.
@@ -107,6 +152,12 @@ impl Kernel {
             Kernel::ShortcutA => "shortcut_a",
             Kernel::GlobalAvgPool => "global_avg_pool",
             Kernel::Linear => "linear",
+            Kernel::IfUpdate => "if_update",
+            Kernel::IfReset => "if_reset",
+            Kernel::Readout => "readout",
+            Kernel::SpikeTotals => "spike_totals",
+            Kernel::ChannelMax => "channel_max",
+            Kernel::Histogram => "histogram",
         }
     }
 
@@ -116,6 +167,9 @@ impl Kernel {
             Kernel::Conv2dLarge | Kernel::Conv3x3Stride1Large => Family::ConvStorage,
             Kernel::Affine | Kernel::Relu | Kernel::Add | Kernel::ShortcutA => Family::Elementwise,
             Kernel::GlobalAvgPool | Kernel::Linear => Family::Head,
+            Kernel::IfUpdate | Kernel::IfReset => Family::Snn,
+            Kernel::Readout | Kernel::SpikeTotals => Family::SnnReadout,
+            Kernel::ChannelMax | Kernel::Histogram => Family::Calibration,
         }
     }
 
@@ -129,6 +183,8 @@ impl Kernel {
             | Kernel::GlobalAvgPool
             | Kernel::Linear => 64,
             Kernel::Affine | Kernel::Relu | Kernel::Add | Kernel::ShortcutA => 256,
+            Kernel::IfUpdate | Kernel::IfReset | Kernel::SpikeTotals | Kernel::ChannelMax | Kernel::Histogram => 256,
+            Kernel::Readout => 64,
         }
     }
 
@@ -257,7 +313,9 @@ fn layout_entries(family: Family) -> Vec<wgpu::BindGroupLayoutEntry> {
             entry(binding, wgpu::BufferBindingType::Storage { read_only: true })
         }
     }));
-    entries.push(entry(inputs + 1, wgpu::BufferBindingType::Storage { read_only: false }));
+    entries.extend(
+        (1..=family.outputs()).map(|i| entry(inputs + i, wgpu::BufferBindingType::Storage { read_only: false })),
+    );
     entries
 }
 
@@ -335,7 +393,23 @@ impl Kernels {
         output: &wgpu::Buffer,
         workgroups: [u32; 3],
     ) -> GpuStep {
+        self.step_with_outputs(ctx, kernel, params, inputs, &[output.as_entire_buffer_binding()], workgroups)
+    }
+
+    /// [`Kernels::step`] for kernels with several read-write bindings (the SNN state
+    /// kernels), or an output that is part of a buffer: `outputs` fill them in order.
+    /// Never bind the placeholder read-write.
+    pub fn step_with_outputs<P: bytemuck::Pod>(
+        &self,
+        ctx: &GpuContext,
+        kernel: Kernel,
+        params: &P,
+        inputs: &[Option<wgpu::BufferBinding<'_>>],
+        outputs: &[wgpu::BufferBinding<'_>],
+        workgroups: [u32; 3],
+    ) -> GpuStep {
         let family = kernel.family();
+        assert_eq!(outputs.len() as u32, family.outputs(), "{kernel:?} takes {} outputs", family.outputs());
         assert_eq!(inputs.len() as u32, family.inputs(), "{kernel:?} takes {} inputs", family.inputs());
         let uniform = super::buffers::uniform(ctx, kernel.entry_point(), params);
         let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
@@ -343,7 +417,10 @@ impl Kernels {
             let binding = input.clone().unwrap_or_else(|| self.placeholder.as_entire_buffer_binding());
             entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: wgpu::BindingResource::Buffer(binding) });
         }
-        entries.push(wgpu::BindGroupEntry { binding: family.inputs() + 1, resource: output.as_entire_binding() });
+        for (i, output) in outputs.iter().enumerate() {
+            let resource = wgpu::BindingResource::Buffer(output.clone());
+            entries.push(wgpu::BindGroupEntry { binding: family.inputs() + 1 + i as u32, resource });
+        }
         let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(kernel.entry_point()),
             layout: &self.layouts[family.index()],

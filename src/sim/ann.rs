@@ -14,15 +14,24 @@ use crate::model::graph::{Graph, NodeId, Op};
 
 /// What one step computes: a node, possibly with later nodes fused into it.
 #[derive(Clone, Debug, Default)]
-struct Fusion {
+pub(crate) struct Fusion {
     /// A BatchNorm folded into the conv epilogue.
-    batch_norm: Option<NodeId>,
+    pub(crate) batch_norm: Option<NodeId>,
     /// The other addend of an `Add` folded into the conv epilogue.
-    residual: Option<NodeId>,
+    pub(crate) residual: Option<NodeId>,
     /// A ReLU applied in the epilogue.
-    relu: bool,
+    pub(crate) relu: bool,
     /// The last node of the group: the step runs at its position and produces its value.
-    last: NodeId,
+    pub(crate) last: NodeId,
+}
+
+impl Fusion {
+    /// The values the group's step reads: its first node's inputs and the residual.
+    pub(crate) fn inputs(&self, graph: &Graph, start: NodeId) -> Vec<NodeId> {
+        let mut inputs = graph.node(start).inputs.clone();
+        inputs.extend(self.residual);
+        inputs
+    }
 }
 
 /// A network compiled for a fixed batch size.
@@ -48,8 +57,9 @@ fn sole_consumer(graph: &Graph, id: NodeId) -> Option<NodeId> {
     }
 }
 
-/// Groups nodes into steps: `fusions[i]` is set for each node that starts a step.
-fn plan_fusions(graph: &Graph) -> Vec<Option<Fusion>> {
+/// Groups nodes into steps: `fusions[i]` is set for each node that starts a step. Without
+/// `fuse_relu`, ReLU nodes stay steps of their own (the SNN plan replaces them by IF layers).
+pub(crate) fn plan_fusions(graph: &Graph, fuse_relu: bool) -> Vec<Option<Fusion>> {
     let nodes = graph.nodes();
     let mut fusions: Vec<Option<Fusion>> = vec![None; nodes.len()];
     let mut absorbed = vec![false; nodes.len()];
@@ -75,13 +85,13 @@ fn plan_fusions(graph: &Graph) -> Vec<Option<Fusion>> {
                         fusion.last = c;
                     }
                 }
-                if let Some((c, Op::Relu)) = next(&fusion).map(|(c, n)| (c, &n.op)) {
+                if let Some((c, Op::Relu)) = next(&fusion).map(|(c, n)| (c, &n.op)).filter(|_| fuse_relu) {
                     fusion.relu = true;
                     fusion.last = c;
                 }
             }
             Op::BatchNorm(_) | Op::Add => {
-                if let Some((c, Op::Relu)) = next(&fusion).map(|(c, n)| (c, &n.op)) {
+                if let Some((c, Op::Relu)) = next(&fusion).map(|(c, n)| (c, &n.op)).filter(|_| fuse_relu) {
                     fusion.relu = true;
                     fusion.last = c;
                 }
@@ -106,14 +116,24 @@ fn plan_fusions(graph: &Graph) -> Vec<Option<Fusion>> {
 }
 
 /// Activation buffers, reused once their value is dead.
-struct BufferPool {
+pub(crate) struct BufferPool {
     free: Vec<(u64, wgpu::Buffer)>,
-    allocated_bytes: u64,
+    pub(crate) allocated_bytes: u64,
 }
 
 impl BufferPool {
+    /// An empty pool that counts `allocated_bytes` already allocated elsewhere.
+    pub(crate) fn new(allocated_bytes: u64) -> Self {
+        Self { free: Vec::new(), allocated_bytes }
+    }
+
     /// The smallest free buffer of at least `bytes`, else a new one.
-    fn take(&mut self, ctx: &GpuContext, what: &str, floats: usize) -> Result<(u64, wgpu::Buffer), GpuError> {
+    pub(crate) fn take(
+        &mut self,
+        ctx: &GpuContext,
+        what: &str,
+        floats: usize,
+    ) -> Result<(u64, wgpu::Buffer), GpuError> {
         let bytes = storage_bytes(ctx, what, floats)?;
         let best = self
             .free
@@ -129,9 +149,109 @@ impl BufferPool {
         Ok((bytes, storage_zeroed(ctx, what, floats)?))
     }
 
-    fn give_back(&mut self, buffer: (u64, wgpu::Buffer)) {
+    pub(crate) fn give_back(&mut self, buffer: (u64, wgpu::Buffer)) {
         self.free.push(buffer);
     }
+}
+
+/// The GPU steps computing the fused group that starts at node `start` over `batch` images
+/// into `output`, reading its inputs through `buffer_of` (usually one step; a conv whose
+/// weights span several uniform windows takes several). Shared with the SNN plan.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn node_steps<'b>(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    graph: &Graph,
+    start: NodeId,
+    fusion: &Fusion,
+    batch: usize,
+    buffer_of: &dyn Fn(NodeId) -> Result<&'b wgpu::Buffer, GpuError>,
+    output: &wgpu::Buffer,
+) -> Result<Vec<GpuStep>, GpuError> {
+    let nodes = graph.nodes();
+    let node = &nodes[start];
+    let out_shape = nodes[fusion.last].shape;
+    let in_shape = |i: usize| nodes[node.inputs[i]].shape;
+    let mut steps = Vec::new();
+
+    let step = match &node.op {
+        Op::Input => unreachable!("the input node starts no step"),
+        Op::Conv2d(conv) => {
+            let affine = fusion.batch_norm.map(|bn| match &nodes[bn].op {
+                Op::BatchNorm(bn) => bn.scale_shift(),
+                _ => unreachable!("fused batch_norm is a BatchNorm"),
+            });
+            let weights = ConvWeights::upload(ctx, conv, affine.as_ref().map(|(s, t)| (s.as_slice(), t.as_slice())))?;
+            let residual = fusion.residual.map(buffer_of).transpose()?;
+            let conv_steps = weights.step(
+                ctx,
+                kernels,
+                in_shape(0),
+                batch,
+                buffer_of(node.inputs[0])?,
+                residual,
+                fusion.relu,
+                output,
+            )?;
+            let (last, rest) = conv_steps.split_last().expect("a conv has at least one step");
+            steps.extend_from_slice(rest);
+            last.clone()
+        }
+        Op::BatchNorm(bn) => {
+            let (scale, shift) = bn.scale_shift();
+            let scale_shift: Vec<f32> = scale.into_iter().chain(shift).collect();
+            let params = crate::gpu::buffers::storage_from_f32(ctx, "batch norm scale/shift", &scale_shift)?;
+            layers::affine_step(
+                ctx,
+                kernels,
+                &params,
+                in_shape(0),
+                batch,
+                fusion.relu,
+                buffer_of(node.inputs[0])?,
+                output,
+            )?
+        }
+        Op::Relu => layers::relu_step(ctx, kernels, batch * out_shape.len(), buffer_of(node.inputs[0])?, output)?,
+        Op::Add => layers::add_step(
+            ctx,
+            kernels,
+            batch * out_shape.len(),
+            fusion.relu,
+            buffer_of(node.inputs[0])?,
+            buffer_of(node.inputs[1])?,
+            output,
+        )?,
+        Op::ShortcutA { stride, pad_before, pad_after } => layers::shortcut_a_step(
+            ctx,
+            kernels,
+            in_shape(0),
+            batch,
+            *stride,
+            *pad_before,
+            *pad_after,
+            buffer_of(node.inputs[0])?,
+            output,
+        )?,
+        Op::GlobalAvgPool => {
+            layers::global_avg_pool_step(ctx, kernels, in_shape(0), batch, buffer_of(node.inputs[0])?, output)?
+        }
+        Op::Linear(layer) => {
+            let weight_bias = layers::upload_linear(ctx, layer)?;
+            layers::linear_step(
+                ctx,
+                kernels,
+                &weight_bias,
+                layer.in_features,
+                layer.out_features,
+                batch,
+                buffer_of(node.inputs[0])?,
+                output,
+            )?
+        }
+    };
+    steps.push(step);
+    Ok(steps)
 }
 
 impl AnnPlan {
@@ -157,12 +277,39 @@ impl AnnPlan {
                 ctx.adapter_info.name
             )));
         }
-        ctx.checked("compiling the ANN plan", || Self::build(ctx, kernels, graph, batch))
+        ctx.checked("compiling the ANN plan", || {
+            Self::build(ctx, kernels, graph, batch, &[], &mut |_, _| Ok(Vec::new()))
+        })
     }
 
-    fn build(ctx: &GpuContext, kernels: &Kernels, graph: &Graph, batch: usize) -> Result<AnnPlan, GpuError> {
+    /// [`AnnPlan::compile`], with the steps `observer(node, value)` returns recorded right
+    /// after the step that produces each node of `observe` (while its value is live): how
+    /// calibration reads the ReLU activations. An observed node must end a fused step (a
+    /// ReLU always does); otherwise the result is [`GpuError::InvalidInput`].
+    pub fn compile_observed(
+        ctx: &GpuContext,
+        kernels: &Kernels,
+        graph: &Graph,
+        batch: usize,
+        observe: &[NodeId],
+        mut observer: impl FnMut(NodeId, &wgpu::Buffer) -> Result<Vec<GpuStep>, GpuError>,
+    ) -> Result<AnnPlan, GpuError> {
+        if batch == 0 || batch > Self::max_batch(ctx, graph) {
+            return Self::compile(ctx, kernels, graph, batch); // the same batch errors
+        }
+        ctx.checked("compiling the ANN plan", || Self::build(ctx, kernels, graph, batch, observe, &mut observer))
+    }
+
+    fn build(
+        ctx: &GpuContext,
+        kernels: &Kernels,
+        graph: &Graph,
+        batch: usize,
+        observe: &[NodeId],
+        observer: &mut dyn FnMut(NodeId, &wgpu::Buffer) -> Result<Vec<GpuStep>, GpuError>,
+    ) -> Result<AnnPlan, GpuError> {
         let nodes = graph.nodes();
-        let fusions = plan_fusions(graph);
+        let fusions = plan_fusions(graph, true);
 
         // Steps run at the position of their group's last node; inputs are read there.
         let mut step_at: Vec<Option<NodeId>> = vec![None; nodes.len()];
@@ -171,11 +318,13 @@ impl AnnPlan {
                 step_at[f.last] = Some(start);
             }
         }
-        let step_inputs = |start: NodeId, fusion: &Fusion| -> Vec<NodeId> {
-            let mut inputs = nodes[start].inputs.clone();
-            inputs.extend(fusion.residual);
-            inputs
-        };
+        let step_inputs = |start: NodeId, fusion: &Fusion| fusion.inputs(graph, start);
+        if let Some(&hidden) = observe.iter().find(|&&id| step_at.get(id).is_none_or(Option::is_none)) {
+            let name = nodes.get(hidden).map_or("<no such node>", |n| n.name.as_str());
+            return Err(GpuError::InvalidInput(format!(
+                "node {hidden} (`{name}`) is fused into a step and cannot be observed"
+            )));
+        }
         // Position of the last step that reads each value.
         let mut last_read: Vec<Option<NodeId>> = vec![None; nodes.len()];
         for (position, start) in step_at.iter().enumerate() {
@@ -189,7 +338,8 @@ impl AnnPlan {
 
         let input_len = graph.input_shape().len();
         let input = storage_zeroed(ctx, "plan input", batch * input_len)?;
-        let mut pool = BufferPool { free: Vec::new(), allocated_bytes: storage_bytes(ctx, "input", batch * input_len)? };
+        let mut pool =
+            BufferPool { free: Vec::new(), allocated_bytes: storage_bytes(ctx, "input", batch * input_len)? };
         // The buffer holding each node's value while it is live.
         let mut values: Vec<Option<(u64, wgpu::Buffer)>> = vec![None; nodes.len()];
         values[0] = Some((0, input.clone()));
@@ -202,88 +352,24 @@ impl AnnPlan {
             let out_shape = nodes[position].shape;
             let buffer_of = |id: NodeId| -> Result<&wgpu::Buffer, GpuError> {
                 values[id].as_ref().map(|(_, b)| b).ok_or_else(|| {
-                    GpuError::InvalidInput(format!("node `{}` reads `{}` before it is computed", node.name, nodes[id].name))
+                    GpuError::InvalidInput(format!(
+                        "node `{}` reads `{}` before it is computed",
+                        node.name, nodes[id].name
+                    ))
                 })
             };
             let output = pool.take(ctx, &format!("activation of {}", nodes[position].name), batch * out_shape.len())?;
-            let in_shape = |i: usize| nodes[node.inputs[i]].shape;
-            let step = match &node.op {
-                Op::Input => unreachable!("the input node starts no step"),
-                Op::Conv2d(conv) => {
-                    let affine = fusion.batch_norm.map(|bn| match &nodes[bn].op {
-                        Op::BatchNorm(bn) => bn.scale_shift(),
-                        _ => unreachable!("fused batch_norm is a BatchNorm"),
-                    });
-                    let weights =
-                        ConvWeights::upload(ctx, conv, affine.as_ref().map(|(s, t)| (s.as_slice(), t.as_slice())))?;
-                    let residual = fusion.residual.map(buffer_of).transpose()?;
-                    let conv_steps = weights.step(
-                        ctx,
-                        kernels,
-                        in_shape(0),
-                        batch,
-                        buffer_of(node.inputs[0])?,
-                        residual,
-                        fusion.relu,
-                        &output.1,
-                    )?;
-                    let (last, rest) = conv_steps.split_last().expect("a conv has at least one step");
-                    steps.extend_from_slice(rest);
-                    last.clone()
-                }
-                Op::BatchNorm(bn) => {
-                    let (scale, shift) = bn.scale_shift();
-                    let scale_shift: Vec<f32> = scale.into_iter().chain(shift).collect();
-                    let params = crate::gpu::buffers::storage_from_f32(ctx, "batch norm scale/shift", &scale_shift)?;
-                    layers::affine_step(ctx, kernels, &params, in_shape(0), batch, fusion.relu, buffer_of(node.inputs[0])?, &output.1)?
-                }
-                Op::Relu => layers::relu_step(ctx, kernels, batch * out_shape.len(), buffer_of(node.inputs[0])?, &output.1)?,
-                Op::Add => layers::add_step(
-                    ctx,
-                    kernels,
-                    batch * out_shape.len(),
-                    fusion.relu,
-                    buffer_of(node.inputs[0])?,
-                    buffer_of(node.inputs[1])?,
-                    &output.1,
-                )?,
-                Op::ShortcutA { stride, pad_before, pad_after } => layers::shortcut_a_step(
-                    ctx,
-                    kernels,
-                    in_shape(0),
-                    batch,
-                    *stride,
-                    *pad_before,
-                    *pad_after,
-                    buffer_of(node.inputs[0])?,
-                    &output.1,
-                )?,
-                Op::GlobalAvgPool => {
-                    layers::global_avg_pool_step(ctx, kernels, in_shape(0), batch, buffer_of(node.inputs[0])?, &output.1)?
-                }
-                Op::Linear(layer) => {
-                    let weight_bias = layers::upload_linear(ctx, layer)?;
-                    layers::linear_step(
-                        ctx,
-                        kernels,
-                        &weight_bias,
-                        layer.in_features,
-                        layer.out_features,
-                        batch,
-                        buffer_of(node.inputs[0])?,
-                        &output.1,
-                    )?
-                }
-            };
-            steps.push(step);
+            steps.extend(node_steps(ctx, kernels, graph, start, fusion, batch, &buffer_of, &output.1)?);
             values[position] = Some(output);
+            if observe.contains(&position) {
+                let (_, value) = values[position].as_ref().expect("just computed");
+                steps.extend(observer(position, value)?);
+            }
 
             // Values whose last reader just ran go back to the pool (never the input,
             // which `run` overwrites, nor the network output, which is read back).
-            let mut dead: Vec<NodeId> = step_inputs(start, fusion)
-                .into_iter()
-                .filter(|&id| last_read[id] == Some(position))
-                .collect();
+            let mut dead: Vec<NodeId> =
+                step_inputs(start, fusion).into_iter().filter(|&id| last_read[id] == Some(position)).collect();
             if last_read[position].is_none() {
                 dead.push(position); // computed but never read
             }
@@ -350,14 +436,22 @@ impl AnnPlan {
             )));
         }
         ctx.checked("running the ANN plan", || {
-            // Images past `count` keep stale values; their outputs are never read back.
-            if count > 0 {
-                ctx.queue.write_buffer(&self.input, 0, bytemuck::cast_slice(images));
-            }
-            let mut encoder =
-                ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ann plan") });
-            record_steps(&mut encoder, &self.steps);
+            let encoder = self.encode(ctx, images, count);
             submit_and_read(ctx, encoder, &self.output, 0, count * self.num_classes)
         })
+    }
+
+    /// Uploads `count` images (checked by the caller) and returns an encoder with every
+    /// step recorded, for callers that read back something else than the logits (the
+    /// observers' results of [`AnnPlan::compile_observed`]).
+    pub fn encode(&self, ctx: &GpuContext, images: &[f32], count: usize) -> wgpu::CommandEncoder {
+        // Images past `count` keep stale values; their outputs are never read back.
+        if count > 0 {
+            ctx.queue.write_buffer(&self.input, 0, bytemuck::cast_slice(&images[..count * self.input_len]));
+        }
+        let mut encoder =
+            ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ann plan") });
+        record_steps(&mut encoder, &self.steps);
+        encoder
     }
 }

@@ -2,8 +2,12 @@
 //! itself, compiled once into a list of GPU steps.
 
 pub mod ann;
+pub mod calibrate;
+pub mod snn;
 
 pub use ann::AnnPlan;
+pub use calibrate::calibrate;
+pub use snn::{SnnBatchResult, SnnPlan};
 pub mod evaluate;
 
 pub use evaluate::{evaluate_ann, AnnAccuracy};

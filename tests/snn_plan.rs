@@ -1,0 +1,375 @@
+//! The SNN on the GPU against the CPU reference (`reference::snn`): each new kernel on
+//! random inputs of awkward sizes, then whole compiled plans on small residual networks.
+//!
+//! Exactness: whole-plan tests use weights, biases, inputs and thresholds that are small
+//! dyadic numbers (multiples of 1/8 or 1/16 with few terms, thresholds powers of two), so
+//! every float sum the GPU or the CPU forms is exact whatever the order, and spike counts
+//! per neuron and correct counts per step must be identical. The IF kernel alone on random
+//! floats does the same f32 operations in the same order as the reference, so it must
+//! match exactly too; membranes are compared within 1e-6 absolute all the same.
+
+mod common;
+
+use common::{gpu, Rng};
+use spikeconv::convert::snn::{convert, SpikingNetwork};
+use spikeconv::convert::threshold::Thresholds;
+use spikeconv::gpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
+use spikeconv::gpu::kernels::record_steps;
+use spikeconv::gpu::snn_layers::{self, channel_thresholds, IfBuffers, COUNT_SLOT, STEP_SLOT, TOTALS_SLOT};
+use spikeconv::gpu::{GpuContext, GpuError, GpuStep};
+use spikeconv::model::graph::{Conv2d, Graph, Linear, NodeId, Op, Shape};
+use spikeconv::reference::forward::{forward, forward_all};
+use spikeconv::reference::ops::argmax_rows;
+use spikeconv::reference::snn::{correct_per_step, if_layer_step, initial_membranes, simulate, Simulator};
+use spikeconv::sim::SnnPlan;
+
+fn run_steps(ctx: &GpuContext, steps: &[GpuStep]) {
+    let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("test") });
+    record_steps(&mut encoder, steps);
+    ctx.queue.submit([encoder.finish()]);
+}
+
+fn read_u32(ctx: &GpuContext, buffer: &wgpu::Buffer, len: usize) -> Vec<u32> {
+    read_buffer(ctx, buffer, 0, len).expect("readback").into_iter().map(f32::to_bits).collect()
+}
+
+fn words(values: &[u32]) -> Vec<f32> {
+    values.iter().map(|&w| f32::from_bits(w)).collect()
+}
+
+#[test]
+fn if_kernel_matches_reference_step_by_step() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let mut rng = Rng::new(1);
+    for (batch, shape, per_channel, v_init) in [
+        (1, Shape::new(3, 5, 7), false, 0.5),
+        (7, Shape::new(5, 3, 3), true, 0.0),
+        (2, Shape::new(1, 1, 1), true, 0.25),
+    ] {
+        let thresholds = if per_channel {
+            Thresholds::Channel(rng.vec(shape.channels, 0.2, 2.0))
+        } else {
+            Thresholds::Layer(rng.uniform(0.2, 2.0))
+        };
+        let neurons = batch * shape.len();
+        let threshold_buffer = storage_from_f32(ctx, "t", &channel_thresholds(&thresholds, shape.channels)).unwrap();
+        let current = storage_zeroed(ctx, "current", neurons).unwrap();
+        let membrane = storage_from_f32(ctx, "membrane", &rng.vec(neurons, -5.0, 5.0)).unwrap(); // reset overwrites
+        let spike_count = storage_from_f32(ctx, "count", &words(&vec![99; neurons])).unwrap();
+        let output = storage_zeroed(ctx, "output", neurons).unwrap();
+        let buffers = IfBuffers {
+            thresholds: &threshold_buffer,
+            current: &current,
+            membrane: &membrane,
+            spike_count: &spike_count,
+            output: &output,
+        };
+        let (update, reset) = snn_layers::if_steps(ctx, kernels, shape, batch, v_init, &buffers).unwrap();
+        run_steps(ctx, &[reset]);
+        let mut membranes = initial_membranes(&thresholds, shape, batch, v_init);
+        assert_eq!(read_buffer(ctx, &membrane, 0, neurons).unwrap(), membranes, "reset membranes");
+        assert_eq!(read_u32(ctx, &spike_count, neurons), vec![0; neurons], "reset counts");
+        let mut counts = vec![0u32; neurons];
+        for step in 0..6 {
+            let input = rng.vec(neurons, -1.0, 2.5);
+            ctx.queue.write_buffer(&current, 0, bytemuck::cast_slice(&input));
+            run_steps(ctx, std::slice::from_ref(&update));
+            let expected = if_layer_step(&mut membranes, &input, &thresholds, shape, &mut counts);
+            assert_eq!(read_buffer(ctx, &output, 0, neurons).unwrap(), expected, "output, step {step}");
+            assert_eq!(read_u32(ctx, &spike_count, neurons), counts, "counts, step {step}");
+            let gpu_membranes = read_buffer(ctx, &membrane, 0, neurons).unwrap();
+            for (g, r) in gpu_membranes.iter().zip(&membranes) {
+                assert!((g - r).abs() <= 1e-6, "membrane {g} vs {r}, step {step}");
+            }
+        }
+    }
+}
+
+#[test]
+fn readout_and_spike_totals_match_reference() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let mut rng = Rng::new(2);
+    for (batch, count, classes) in [(1, 1, 10), (7, 5, 3), (70, 69, 10)] {
+        let ring = 4;
+        let correct_slot = TOTALS_SLOT + 2;
+        let mut counters = vec![0u32; correct_slot + ring];
+        counters[COUNT_SLOT] = count as u32;
+        let counter_buffer = storage_from_f32(ctx, "counters", &words(&counters)).unwrap();
+        // Ties on purpose: values on a coarse grid.
+        let labels: Vec<u32> = (0..batch).map(|_| rng.below(classes) as u32).collect();
+        let label_buffer = storage_from_f32(ctx, "labels", &words(&labels)).unwrap();
+        let values = storage_zeroed(ctx, "values", batch * classes).unwrap();
+        let accumulated = storage_zeroed(ctx, "accumulated", batch * classes).unwrap();
+        let readout = snn_layers::readout_step(
+            ctx,
+            kernels,
+            batch,
+            classes,
+            &values,
+            &label_buffer,
+            &accumulated,
+            &counter_buffer,
+            correct_slot,
+            ring,
+        )
+        .unwrap();
+        let mut sums = vec![0.0f32; batch * classes];
+        let mut expected_correct = Vec::new();
+        for _ in 0..6 {
+            let step_values: Vec<f32> = (0..batch * classes).map(|_| rng.below(4) as f32 * 0.5 - 0.5).collect();
+            ctx.queue.write_buffer(&values, 0, bytemuck::cast_slice(&step_values));
+            run_steps(ctx, std::slice::from_ref(&readout));
+            sums.iter_mut().zip(&step_values).for_each(|(s, v)| *s += v);
+            let predictions = argmax_rows(&sums, classes);
+            let correct = (0..count).filter(|&n| predictions[n] == labels[n] as usize).count() as u32;
+            expected_correct.push(correct);
+        }
+        let got = read_u32(ctx, &counter_buffer, correct_slot + ring);
+        assert_eq!(got[STEP_SLOT], 6);
+        // Steps 4 and 5 overwrote ring slots 0 and 1.
+        let ring_expected = [expected_correct[4], expected_correct[5], expected_correct[2], expected_correct[3]];
+        assert_eq!(got[correct_slot..], ring_expected, "batch {batch}");
+        assert_eq!(read_buffer(ctx, &accumulated, 0, batch * classes).unwrap(), sums);
+
+        // Spike totals of a layer over the first `count` images only, with a carry.
+        let neurons = 301;
+        let spike_counts: Vec<u32> = (0..batch * neurons).map(|_| rng.below(40) as u32).collect();
+        let spike_buffer = storage_from_f32(ctx, "spikes", &words(&spike_counts)).unwrap();
+        let start_low = u32::MAX - 5; // the first workgroup's add wraps the low word
+        let mut counters = read_u32(ctx, &counter_buffer, correct_slot + ring);
+        counters[TOTALS_SLOT] = start_low;
+        counters[TOTALS_SLOT + 1] = 2;
+        ctx.queue.write_buffer(&counter_buffer, 0, bytemuck::cast_slice(&counters));
+        let totals = snn_layers::spike_totals_step(ctx, kernels, neurons, batch, &spike_buffer, &accumulated, &counter_buffer, TOTALS_SLOT)
+            .unwrap();
+        run_steps(ctx, &[totals]);
+        let got = read_u32(ctx, &counter_buffer, correct_slot);
+        let total = u64::from(got[TOTALS_SLOT]) | (u64::from(got[TOTALS_SLOT + 1]) << 32);
+        let expected: u64 = spike_counts[..count * neurons].iter().map(|&c| u64::from(c)).sum();
+        assert_eq!(total, (2u64 << 32) + u64::from(start_low) + expected, "batch {batch}");
+    }
+}
+
+/// Dyadic 3x3 conv: every weight is k/8 with k in -2..=2, and few of them are nonzero.
+fn dyadic_conv(rng: &mut Rng, in_channels: usize, out_channels: usize, stride: usize) -> Op {
+    let weight = (0..out_channels * in_channels * 9)
+        .map(|_| if rng.below(3) == 0 { (rng.below(5) as f32 - 2.0) / 8.0 } else { 0.0 })
+        .collect();
+    let bias = (0..out_channels).map(|_| (rng.below(5) as f32 - 1.0) / 16.0).collect();
+    Op::Conv2d(Conv2d { out_channels, in_channels, kernel: 3, stride, padding: 1, weight, bias: Some(bias) })
+}
+
+/// relu(conv2(relu(conv1(x))) + shortcut(x)).
+fn dyadic_block(g: &mut Graph, rng: &mut Rng, x: NodeId, planes: usize, stride: usize, tag: &str) -> NodeId {
+    let in_channels = g.node(x).shape.channels;
+    let h = g.push(format!("{tag}.conv1"), dyadic_conv(rng, in_channels, planes, stride), &[x]).unwrap();
+    let h = g.push(format!("{tag}.relu1"), Op::Relu, &[h]).unwrap();
+    let h = g.push(format!("{tag}.conv2"), dyadic_conv(rng, planes, planes, 1), &[h]).unwrap();
+    let shortcut = if stride != 1 || in_channels != planes {
+        let pad = (planes - in_channels) / 2;
+        let op = Op::ShortcutA { stride, pad_before: pad, pad_after: planes - in_channels - pad };
+        g.push(format!("{tag}.shortcut"), op, &[x]).unwrap()
+    } else {
+        x
+    };
+    let sum = g.push(format!("{tag}.add"), Op::Add, &[h, shortcut]).unwrap();
+    g.push(format!("{tag}.relu2"), Op::Relu, &[sum]).unwrap()
+}
+
+/// Stem, a block of 3 channels, a downsampling block to 6 channels (option A, stride 2),
+/// pooling over a 4x4 plane (1/16: exact) and a dyadic linear layer to 4 classes.
+fn dyadic_resnet(seed: u64) -> Graph {
+    let mut rng = Rng::new(seed);
+    let mut g = Graph::new(Shape::new(3, 8, 8));
+    let x = g.push("conv1", dyadic_conv(&mut rng, 3, 3, 1), &[0]).unwrap();
+    let x = g.push("relu", Op::Relu, &[x]).unwrap();
+    let x = dyadic_block(&mut g, &mut rng, x, 3, 1, "layer1");
+    let x = dyadic_block(&mut g, &mut rng, x, 6, 2, "layer2");
+    let x = g.push("pool", Op::GlobalAvgPool, &[x]).unwrap();
+    let weight = (0..24).map(|_| (rng.below(9) as f32 - 4.0) / 4.0).collect();
+    let bias = (0..4).map(|_| (rng.below(3) as f32 - 1.0) / 8.0).collect();
+    g.push("fc", Op::Linear(Linear { in_features: 6, out_features: 4, weight, bias }), &[x]).unwrap();
+    g
+}
+
+fn relu_nodes(g: &Graph) -> Vec<NodeId> {
+    g.nodes().iter().enumerate().filter(|(_, n)| matches!(n.op, Op::Relu)).map(|(id, _)| id).collect()
+}
+
+fn dyadic_snn(seed: u64, per_channel: bool, v_init: f32) -> SpikingNetwork {
+    let graph = dyadic_resnet(seed);
+    let mut rng = Rng::new(seed + 100);
+    let power = |rng: &mut Rng| [0.25f32, 0.5, 1.0][rng.below(3)];
+    let thresholds = relu_nodes(&graph)
+        .into_iter()
+        .map(|id| {
+            let channels = graph.node(id).shape.channels;
+            let t = if per_channel {
+                Thresholds::Channel((0..channels).map(|_| power(&mut rng)).collect())
+            } else {
+                Thresholds::Layer(power(&mut rng))
+            };
+            (id, t)
+        })
+        .collect();
+    convert(&graph, thresholds, v_init).unwrap()
+}
+
+/// Inputs k/8 with k in -8..=8.
+fn dyadic_images(rng: &mut Rng, len: usize) -> Vec<f32> {
+    (0..len).map(|_| (rng.below(17) as f32 - 8.0) / 8.0).collect()
+}
+
+#[test]
+fn plan_matches_reference_exactly_on_dyadic_networks() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let timesteps = 32;
+    for (seed, per_channel, v_init, batch, count) in
+        [(1, false, 0.5, 7, 7), (2, true, 0.0, 7, 5), (3, true, 0.5, 1, 1), (4, false, 0.0, 3, 2)]
+    {
+        let snn = dyadic_snn(seed, per_channel, v_init);
+        let mut rng = Rng::new(seed + 7);
+        let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
+        let reference = simulate(&snn, &images, count, timesteps);
+        // Labels: this network's own prediction after a few steps for some images (so
+        // correct counts change over time), random for the others.
+        let labels: Vec<u32> = (0..count)
+            .map(|n| if n % 2 == 0 { reference.predictions_per_step[3][n] as u32 } else { rng.below(4) as u32 })
+            .collect();
+        let expected_correct: Vec<u32> =
+            correct_per_step(&reference.predictions_per_step, &labels.iter().map(|&l| l as usize).collect::<Vec<_>>())
+                .into_iter()
+                .map(|c| c as u32)
+                .collect();
+
+        let plan = SnnPlan::compile(ctx, kernels, &snn, batch).unwrap();
+        let (result, counts) = plan.run_with_spike_counts(ctx, &images, &labels, count, timesteps).unwrap();
+        let case = format!("seed {seed}, per-channel {per_channel}, v_init {v_init}, batch {batch}, count {count}");
+        assert_eq!(counts.len(), snn.layers.len(), "{case}");
+        for (layer, (gpu_counts, cpu_counts)) in counts.iter().zip(&reference.spike_counts).enumerate() {
+            assert_eq!(gpu_counts, cpu_counts, "{case}: spike counts of layer {layer}");
+        }
+        assert!(reference.spike_totals().iter().all(|&t| t > 0), "{case}: every layer spikes (test strength)");
+        assert_eq!(result.spike_totals, reference.spike_totals(), "{case}");
+        assert_eq!(result.correct, expected_correct, "{case}");
+
+        // A second run on the same plan starts from fresh state (and fewer steps work).
+        let again = plan.run(ctx, &images, &labels, count, 5).unwrap();
+        assert_eq!(again.correct, expected_correct[..5], "{case}: rerun");
+    }
+}
+
+#[test]
+fn plan_matches_reference_step_counts_over_64_steps() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let snn = dyadic_snn(9, true, 0.5);
+    let mut rng = Rng::new(9);
+    let batch = 4;
+    let images = dyadic_images(&mut rng, batch * snn.graph.input_shape().len());
+    let labels: Vec<u32> = (0..batch).map(|_| rng.below(4) as u32).collect();
+    let mut simulator = Simulator::new(&snn, &images, batch);
+    let plan = SnnPlan::compile(ctx, kernels, &snn, batch).unwrap();
+    let result = plan.run(ctx, &images, &labels, batch, 64).unwrap();
+    // 64 steps = 4 submissions of 16 (the ring of correct counts wraps 3 times).
+    let expected: Vec<u32> = (0..64)
+        .map(|_| simulator.step().iter().zip(&labels).filter(|(&p, &l)| p == l as usize).count() as u32)
+        .collect();
+    assert_eq!(result.correct, expected);
+    let totals: Vec<u64> = simulator.spike_counts.iter().map(|c| c.iter().map(|&v| u64::from(v)).sum()).collect();
+    assert_eq!(result.spike_totals, totals);
+    // Zero steps: nothing counted.
+    let empty = plan.run(ctx, &images, &labels, batch, 0).unwrap();
+    assert!(empty.correct.is_empty());
+    assert_eq!(empty.spike_totals, vec![0; snn.layers.len()]);
+}
+
+/// A network whose every activation is 0 or its layer's threshold: each IF layer then
+/// reproduces the ANN's values at every step, so the accumulated output is `t ×` the ANN's
+/// logits and the prediction after every step is the ANN's.
+#[test]
+fn exactly_representable_network_gives_ann_predictions() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let mut rng = Rng::new(5);
+    // Center-tap "copy" convolutions (output channel o copies input channel o % in).
+    let copy = |in_channels: usize, out_channels: usize| {
+        let mut weight = vec![0.0; out_channels * in_channels * 9];
+        for o in 0..out_channels {
+            weight[(o * in_channels + o % in_channels) * 9 + 4] = 1.0;
+        }
+        Op::Conv2d(Conv2d { out_channels, in_channels, kernel: 3, stride: 1, padding: 1, weight, bias: None })
+    };
+    let mut g = Graph::new(Shape::new(3, 5, 6));
+    let c1 = g.push("conv1", copy(3, 4), &[0]).unwrap();
+    let r1 = g.push("relu1", Op::Relu, &[c1]).unwrap(); // {0, 1}
+    let c2 = g.push("conv2", copy(4, 4), &[r1]).unwrap();
+    let a = g.push("add", Op::Add, &[c2, r1]).unwrap();
+    let r2 = g.push("relu2", Op::Relu, &[a]).unwrap(); // {0, 2}
+    let p = g.push("pool", Op::GlobalAvgPool, &[r2]).unwrap();
+    let weight = rng.vec(40, -1.0, 1.0);
+    g.push("fc", Op::Linear(Linear { in_features: 4, out_features: 10, weight, bias: vec![0.0; 10] }), &[p]).unwrap();
+    let snn = convert(&g, vec![(r1, Thresholds::Layer(1.0)), (r2, Thresholds::Layer(2.0))], 0.0).unwrap();
+
+    let batch = 6;
+    let images: Vec<f32> = (0..batch * 90).map(|_| if rng.below(2) == 0 { -1.0 } else { 1.0 }).collect();
+    let ann_predictions = argmax_rows(&forward(&g, &images, batch), 10);
+    let labels: Vec<u32> = ann_predictions.iter().map(|&p| p as u32).collect();
+    let timesteps = 20;
+    let plan = SnnPlan::compile(ctx, kernels, &snn, batch).unwrap();
+    let (result, counts) = plan.run_with_spike_counts(ctx, &images, &labels, batch, timesteps).unwrap();
+    assert_eq!(result.correct, vec![batch as u32; timesteps]);
+    // Spike counts are T × (ANN value / threshold) per neuron.
+    let values = forward_all(&g, &images, batch);
+    for ((layer, node), threshold) in counts.iter().zip([r1, r2]).zip([1.0, 2.0]) {
+        let expected: Vec<u32> = values[node].iter().map(|&v| (v / threshold) as u32 * timesteps as u32).collect();
+        assert_eq!(layer, &expected);
+    }
+}
+
+#[test]
+fn bad_input_is_rejected() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let snn = dyadic_snn(1, false, 0.5);
+    let plan = SnnPlan::compile(ctx, kernels, &snn, 2).unwrap();
+    let image = vec![0.0; snn.graph.input_shape().len()];
+    assert!(matches!(plan.run(ctx, &image, &[0], 2, 4), Err(GpuError::InvalidInput(_))));
+    assert!(matches!(plan.run(ctx, &image, &[0, 1], 1, 4), Err(GpuError::InvalidInput(_))));
+    assert!(matches!(plan.run(ctx, &image, &[4], 1, 4), Err(GpuError::InvalidInput(_))));
+    let images = vec![0.0; 3 * image.len()];
+    assert!(matches!(plan.run(ctx, &images, &[0, 0, 0], 3, 4), Err(GpuError::InvalidInput(_))));
+    assert!(matches!(SnnPlan::compile(ctx, kernels, &snn, 0), Err(GpuError::InvalidInput(_))));
+    let too_many = SnnPlan::max_batch(ctx, &snn) + 1;
+    assert!(matches!(SnnPlan::compile(ctx, kernels, &snn, too_many), Err(GpuError::TooLarge { .. })));
+    // Partial batches: padded images are never counted.
+    let result = plan.run(ctx, &image, &[0], 1, 3).unwrap();
+    assert!(result.correct.iter().all(|&c| c <= 1));
+}
+
+/// ResNet-20 on real data: calibration on 64 training images, percentile thresholds, 8 test
+/// images for 16 steps. Only sanity is asserted (accuracy at T = 16 is not guaranteed).
+#[test]
+fn resnet20_end_to_end_smoke() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(data) = common::data_dir() else { return };
+    let network = spikeconv::model::load(
+        data.join("weights/resnet20_cifar10_akamaster.safetensors"),
+        &spikeconv::model::LoadOptions::default(),
+    )
+    .unwrap();
+    let folded = spikeconv::convert::fold_bn::fold_batch_norm(&network.graph);
+    let train = spikeconv::data::Dataset::open(data.join("cifar10/data_batch_1.bin"), None).unwrap();
+    let stats =
+        spikeconv::sim::calibrate(ctx, kernels, &folded, &train, &network.normalization, 64, 32, 2048, |_| {}).unwrap();
+    let method = "percentile:99.9".parse().unwrap();
+    let snn = spikeconv::convert::snn::convert_with(&folded, method, &stats, 0.5).unwrap();
+    let test = spikeconv::data::Dataset::open(data.join("cifar10/test_batch.bin"), None).unwrap();
+    let mut images = Vec::new();
+    let count = test.normalized_batch(0, 8, &network.normalization, &mut images);
+    let labels: Vec<u32> = test.labels[..count].iter().map(|&l| u32::from(l)).collect();
+    let plan = SnnPlan::compile(ctx, kernels, &snn, 8).unwrap();
+    let result = plan.run(ctx, &images, &labels, count, 16).unwrap();
+    assert_eq!(result.correct.len(), 16);
+    assert!(result.correct.iter().all(|&c| c as usize <= count));
+    assert_eq!(result.spike_totals.len(), snn.layers.len());
+    assert!(result.spike_totals.iter().all(|&t| t > 0), "{:?}", result.spike_totals);
+    eprintln!("ResNet-20, 8 images, T = 16: correct per step {:?}", result.correct);
+}
