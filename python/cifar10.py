@@ -1,0 +1,61 @@
+"""CIFAR-10 from the official binary batches (``data_batch_*.bin``, ``test_batch.bin``).
+
+Each record is 3073 bytes: a label byte, then the 32x32 red, green and blue planes.
+The network input is ``pixel / 255`` then per channel ``(x - mean) / std``, as spikeconv does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RECORD = 3073
+
+
+def read_batches(paths: list[Path], limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images as uint8 ``N x 3 x 32 x 32`` and labels as int64, the first ``limit`` of them."""
+    images, labels = [], []
+    for path in paths:
+        raw = np.fromfile(path, dtype=np.uint8)
+        if raw.size == 0 or raw.size % RECORD:
+            raise ValueError(f"{path}: {raw.size} bytes is not a whole number of {RECORD}-byte CIFAR-10 records")
+        raw = raw.reshape(-1, RECORD)
+        labels.append(raw[:, 0].astype(np.int64))
+        images.append(raw[:, 1:].reshape(-1, 3, 32, 32))
+    x = torch.from_numpy(np.concatenate(images))
+    y = torch.from_numpy(np.concatenate(labels))
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    return x, y
+
+
+def parse_triple(text: str) -> tuple[float, float, float]:
+    """``"0.485,0.456,0.406"`` -> three floats (the metadata format spikeconv reads)."""
+    values = tuple(float(v) for v in text.split(","))
+    if len(values) != 3:
+        raise ValueError(f"{text!r}: expected three comma-separated numbers")
+    return values  # type: ignore[return-value]
+
+
+def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
+    """uint8 ``N x 3 x H x W`` -> float32 ``(pixel / 255 - mean) / std``."""
+    mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    return (images.float() / 255.0 - mean_t) / std_t
+
+
+def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random 32x32 crop of the image zero-padded by 4 pixels (black, as torchvision's
+    ``RandomCrop(32, padding=4)``), then a horizontal flip with probability 1/2; uint8 in and out."""
+    n = images.shape[0]
+    padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
+    offsets = torch.randint(0, 9, (n, 2), generator=generator)
+    out = torch.empty_like(images)
+    for i in range(n):
+        dy, dx = int(offsets[i, 0]), int(offsets[i, 1])
+        out[i] = padded[i, :, dy : dy + 32, dx : dx + 32]
+    flip = torch.rand(n, generator=generator) < 0.5
+    out[flip] = out[flip].flip(3)
+    return out

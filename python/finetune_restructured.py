@@ -1,0 +1,175 @@
+"""Fine-tunes a standard CIFAR ResNet into the restructured block form and exports it.
+
+Residual block restructuring (Meng et al., 2022, "Training much deeper spiking neural
+networks with a small number of time-steps"): every block's ReLU moves from after the
+addition into the residual branch, ``y = shortcut(x) + ReLU(BN2(conv2(...)))``. The
+tensors are the same, so the standard weights are the starting point; a few epochs of
+SGD recover the accuracy the change of graph costs.
+
+Reads the checkpoint (safetensors; normalization, shortcut and source from its
+``__metadata__``), evaluates it as it is and restructured, fine-tunes on the training
+batches, evaluates on ``test_batch.bin`` and writes a safetensors file with the metadata
+spikeconv reads (``block = "restructured"``). Run from the repository root:
+
+    nice -n 19 python python/finetune_restructured.py \\
+        --checkpoint ../shared/data/weights/resnet20_cifar10_akamaster.safetensors \\
+        --out /work/runs/resnet20_restructured.safetensors --epochs 4 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cifar10  # noqa: E402
+import resnet_cifar  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", type=Path, required=True, help="standard-form checkpoint (.safetensors)")
+    p.add_argument("--out", type=Path, required=True, help="restructured checkpoint to write (.safetensors)")
+    p.add_argument("--data-dir", type=Path, default=Path("../shared/data/cifar10"), help="CIFAR-10 binary batches")
+    p.add_argument("--train-batches", default="data_batch_1.bin,data_batch_2.bin", help="comma-separated")
+    p.add_argument("--epochs", type=int, default=4, help="0: evaluate and export without training")
+    p.add_argument("--lr", type=float, default=0.02, help="initial learning rate (cosine to 0)")
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test images")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mean", default=None, help="a,b,c; default: the checkpoint's normalize_mean")
+    p.add_argument("--std", default=None, help="a,b,c; default: the checkpoint's normalize_std")
+    return p.parse_args(argv)
+
+
+@torch.no_grad()
+def evaluate(model, images, labels, mean, std, batch_size=500) -> int:
+    """Number of correct top-1 predictions (BN in inference mode)."""
+    model.eval()
+    correct = 0
+    for start in range(0, images.shape[0], batch_size):
+        x = cifar10.normalize(images[start : start + batch_size], mean, std)
+        correct += int((model(x).argmax(1) == labels[start : start + batch_size]).sum())
+    return correct
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    generator = torch.Generator().manual_seed(args.seed)
+
+    with safe_open(args.checkpoint, "pt") as f:
+        metadata = dict(f.metadata() or {})
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    if metadata.get("block", "standard") != "standard":
+        raise SystemExit(f"{args.checkpoint}: block = {metadata['block']!r}; expected a standard checkpoint")
+    mean_text = args.mean or metadata.get("normalize_mean")
+    std_text = args.std or metadata.get("normalize_std")
+    if not mean_text or not std_text:
+        raise SystemExit(f"{args.checkpoint}: no normalize_mean/normalize_std metadata; pass --mean and --std")
+    mean, std = cifar10.parse_triple(mean_text), cifar10.parse_triple(std_text)
+
+    standard = resnet_cifar.from_state_dict(state, "standard")
+    model = resnet_cifar.from_state_dict(state, "restructured")
+    arch = resnet_cifar.infer_architecture(resnet_cifar.strip_module_prefix(state))
+    depth = resnet_cifar.depth_of(arch["blocks_per_stage"], len(arch["widths"]))
+
+    train_files = [args.data_dir / name for name in args.train_batches.split(",")]
+    train_x, train_y = cifar10.read_batches(train_files, args.limit)
+    test_x, test_y = cifar10.read_batches([args.data_dir / "test_batch.bin"], args.eval_limit)
+    n_train, n_test = train_x.shape[0], test_x.shape[0]
+    log(f"ResNet-{depth} ({arch}) from {args.checkpoint}; {n_train} training, {n_test} test images; "
+        f"{args.threads} thread(s)")
+
+    t0 = time.time()
+    before_standard = evaluate(standard, test_x, test_y, mean, std)
+    before = evaluate(model, test_x, test_y, mean, std)
+    log(f"test: standard {before_standard}/{n_test}, restructured before fine-tuning {before}/{n_test} "
+        f"({time.time() - t0:.0f} s for both)")
+
+    steps_per_epoch = math.ceil(n_train / args.batch_size)
+    total_steps = max(1, args.epochs * steps_per_epoch)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, nesterov=False
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+    )
+    for epoch in range(args.epochs):
+        model.train()
+        start = time.time()
+        order = torch.randperm(n_train, generator=generator)
+        seen = loss_sum = correct = 0
+        for step in range(steps_per_epoch):
+            index = order[step * args.batch_size : (step + 1) * args.batch_size]
+            x = cifar10.normalize(cifar10.augment(train_x[index], generator), mean, std)
+            y = train_y[index]
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            seen += y.shape[0]
+            loss_sum += float(loss.detach()) * y.shape[0]
+            correct += int((logits.argmax(1) == y).sum())
+            if step % 20 == 0:
+                log(f"epoch {epoch + 1}/{args.epochs} step {step}/{steps_per_epoch} loss {loss_sum / seen:.4f} "
+                    f"train acc {correct / seen:.4f} lr {scheduler.get_last_lr()[0]:.5f}")
+        train_time = time.time() - start
+        test_correct = evaluate(model, test_x, test_y, mean, std)
+        log(f"epoch {epoch + 1}/{args.epochs} done in {train_time:.0f} s: loss {loss_sum / seen:.4f} "
+            f"train acc {correct / seen:.4f}; test {test_correct}/{n_test} ({time.time() - start - train_time:.0f} s)")
+
+    final = evaluate(model, test_x, test_y, mean, std)
+    tensors = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()
+               if not k.endswith("num_batches_tracked")}
+    out_metadata = {
+        "normalize_mean": mean_text,
+        "normalize_std": std_text,
+        "num_classes": str(arch["num_classes"]),
+        "shortcut": arch["shortcut"],
+        "block": "restructured",
+        "source": (
+            f"{args.checkpoint.name} ({metadata.get('source', 'no source metadata')}) restructured and fine-tuned "
+            f"by spikeconv python/finetune_restructured.py: {args.epochs} epoch(s) on the first {n_train} "
+            f"CIFAR-10 training images ({args.train_batches}), random crop pad 4 + flip, SGD momentum "
+            f"{args.momentum} lr {args.lr} cosine, weight decay {args.weight_decay}, batch {args.batch_size}, "
+            f"seed {args.seed}, torch {torch.__version__}"
+        ),
+        "test_accuracy": f"{final / n_test:.4f}",
+        "test_correct": str(final),
+        "test_images": str(n_test),
+        "test_accuracy_before_finetune": f"{before / n_test:.4f}",
+    }
+    if "license" in metadata:
+        out_metadata["license"] = f"derived from weights under: {metadata['license']}"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=out_metadata)
+    os.replace(tmp, args.out)
+    log(f"test: restructured after fine-tuning {final}/{n_test} ({final / n_test:.2%}); "
+        f"standard was {before_standard}/{n_test}; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""CIFAR ResNets of He et al. (2016) with PyTorch state_dict names spikeconv reads.
+
+3x3 conv (16) - BN - ReLU, three stages of n basic blocks (16/32/64 channels, the first
+block of stages 2 and 3 with stride 2), global average pool, linear. Depth = 6n + 2.
+Same layout and names as akamaster/pytorch_resnet_cifar10 (`conv1`, `bn1`,
+`layer{1,2,3}.{i}.{conv1,bn1,conv2,bn2}`, `linear`).
+
+Two block forms over the same tensors:
+- ``standard``:     y = ReLU(BN2(conv2(ReLU(BN1(conv1(x))))) + shortcut(x))
+- ``restructured``: y = shortcut(x) + ReLU(BN2(conv2(ReLU(BN1(conv1(x))))))
+  (residual block restructuring of Meng et al., 2022: no ReLU after the addition, so a
+  converted spiking network never re-spikes the identity path).
+
+Shortcut option A (parameter-free: ``x[:, :, ::s, ::s]`` then zero channels, ``diff // 2``
+in front and the rest behind, as spikeconv does) or B (1x1 conv with stride + BN, names
+``shortcut.0`` / ``shortcut.1``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+BLOCK_FORMS = ("standard", "restructured")
+SHORTCUTS = ("A", "B")
+
+
+class ShortcutA(nn.Module):
+    """Option A: subsample by ``stride`` and zero-pad channels (no parameters)."""
+
+    def __init__(self, stride: int, pad_before: int, pad_after: int):
+        super().__init__()
+        self.stride = stride
+        self.pad_before = pad_before
+        self.pad_after = pad_after
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, self.pad_before, self.pad_after))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int, shortcut: str, block: str):
+        super().__init__()
+        if block not in BLOCK_FORMS:
+            raise ValueError(f"block must be one of {BLOCK_FORMS}, got {block!r}")
+        self.block = block
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_planes != planes:
+            if shortcut == "A":
+                diff = planes - in_planes
+                self.shortcut = ShortcutA(stride, diff // 2, diff - diff // 2)
+            elif shortcut == "B":
+                self.shortcut = nn.Sequential(
+                    nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
+                )
+            else:
+                raise ValueError(f"shortcut must be one of {SHORTCUTS}, got {shortcut!r}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        branch = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        if self.block == "standard":
+            return F.relu(branch + self.shortcut(x))
+        # Restructured: the ReLU closes the branch; nothing follows the sum.
+        return self.shortcut(x) + F.relu(branch)
+
+
+class ResNetCifar(nn.Module):
+    def __init__(
+        self,
+        blocks_per_stage: int = 3,
+        num_classes: int = 10,
+        block: str = "standard",
+        shortcut: str = "A",
+        widths: tuple[int, ...] = (16, 32, 64),
+    ):
+        super().__init__()
+        self.block = block
+        self.shortcut_kind = shortcut
+        self.conv1 = nn.Conv2d(3, widths[0], 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        in_planes = widths[0]
+        for stage, planes in enumerate(widths):
+            layers = []
+            for index in range(blocks_per_stage):
+                stride = 2 if stage > 0 and index == 0 else 1
+                layers.append(BasicBlock(in_planes, planes, stride, shortcut, block))
+                in_planes = planes
+            self.add_module(f"layer{stage + 1}", nn.Sequential(*layers))
+        self.num_stages = len(widths)
+        self.linear = nn.Linear(in_planes, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn1(self.conv1(x)))
+        for stage in range(self.num_stages):
+            x = getattr(self, f"layer{stage + 1}")(x)
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.linear(x)
+
+
+def depth_of(blocks_per_stage: int, stages: int = 3) -> int:
+    return 2 + 2 * stages * blocks_per_stage
+
+
+def strip_module_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Removes the ``module.`` prefix of checkpoints saved from ``DataParallel``."""
+    if state and all(k.startswith("module.") for k in state):
+        return {k[len("module."):]: v for k, v in state.items()}
+    return dict(state)
+
+
+def infer_architecture(state: dict[str, torch.Tensor]) -> dict:
+    """Reads blocks per stage, widths, classes and shortcut option from tensor names/shapes."""
+    stages: dict[int, set[int]] = {}
+    for name in state:
+        if name.startswith("layer"):
+            stage, index = name[len("layer"):].split(".")[:2]
+            stages.setdefault(int(stage), set()).add(int(index))
+    if not stages:
+        raise ValueError("no layer1.* tensors: not a CIFAR ResNet state_dict")
+    counts = {len(v) for v in stages.values()}
+    if len(counts) != 1:
+        raise ValueError(f"stages have different block counts {sorted(counts)}; this model needs equal stages")
+    widths = tuple(state[f"layer{s}.0.conv1.weight"].shape[0] for s in sorted(stages))
+    classifier = "linear" if "linear.weight" in state else "fc"
+    shortcut = "B" if any(".shortcut.0." in k or ".downsample.0." in k for k in state) else "A"
+    return {
+        "blocks_per_stage": counts.pop(),
+        "widths": widths,
+        "num_classes": state[f"{classifier}.weight"].shape[0],
+        "shortcut": shortcut,
+    }
+
+
+def from_state_dict(state: dict[str, torch.Tensor], block: str = "standard") -> ResNetCifar:
+    """Builds the model of ``block`` form that ``state`` fits and loads it (strictly)."""
+    state = strip_module_prefix(state)
+    state = {k.replace(".downsample.", ".shortcut."): v for k, v in state.items()}
+    if "fc.weight" in state:
+        state = {("linear." + k[3:] if k.startswith("fc.") else k): v for k, v in state.items()}
+    arch = infer_architecture(state)
+    model = ResNetCifar(arch["blocks_per_stage"], arch["num_classes"], block, arch["shortcut"], arch["widths"])
+    # num_batches_tracked is optional in a file (safetensors exports usually drop it).
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise ValueError(f"state_dict does not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    return model
