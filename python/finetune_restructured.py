@@ -48,6 +48,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     p.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test images")
+    p.add_argument(
+        "--epoch-eval-limit", type=int, default=1000,
+        help="after each epoch, evaluate on the first N test images and save the checkpoint so far",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mean", default=None, help="a,b,c; default: the checkpoint's normalize_mean")
@@ -68,6 +72,40 @@ def evaluate(model, images, labels, mean, std, batch_size=500) -> int:
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def save(args, model, metadata, arch, mean_text, std_text, n_train, epochs, correct, n_test, before) -> None:
+    """Writes the model as safetensors (atomically) with the metadata spikeconv reads."""
+    tensors = {
+        k: v.detach().float().contiguous()
+        for k, v in model.state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
+    out_metadata = {
+        "normalize_mean": mean_text,
+        "normalize_std": std_text,
+        "num_classes": str(arch["num_classes"]),
+        "shortcut": arch["shortcut"],
+        "block": "restructured",
+        "source": (
+            f"{args.checkpoint.name} ({metadata.get('source', 'no source metadata')}) restructured and fine-tuned "
+            f"by spikeconv python/finetune_restructured.py: {epochs} of {args.epochs} epoch(s) on the first "
+            f"{n_train} CIFAR-10 training images ({args.train_batches}), random crop pad 4 + flip, SGD momentum "
+            f"{args.momentum} lr {args.lr} cosine over {args.epochs} epoch(s), weight decay {args.weight_decay}, "
+            f"batch {args.batch_size}, seed {args.seed}, torch {torch.__version__}"
+        ),
+        "epochs_completed": str(epochs),
+        "test_accuracy": f"{correct / n_test:.4f}",
+        "test_correct": str(correct),
+        "test_images": str(n_test),
+        "test_accuracy_before_finetune": f"{before / n_test:.4f}",
+    }
+    if "license" in metadata:
+        out_metadata["license"] = f"derived from weights under: {metadata['license']}"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=out_metadata)
+    os.replace(tmp, args.out)
 
 
 def main(argv=None) -> int:
@@ -102,6 +140,8 @@ def main(argv=None) -> int:
     t0 = time.time()
     before_standard = evaluate(standard, test_x, test_y, mean, std)
     before = evaluate(model, test_x, test_y, mean, std)
+    epoch_eval = min(args.epoch_eval_limit, n_test)
+    before_epoch_eval = evaluate(model, test_x[:epoch_eval], test_y[:epoch_eval], mean, std)
     log(f"test: standard {before_standard}/{n_test}, restructured before fine-tuning {before}/{n_test} "
         f"({time.time() - t0:.0f} s for both)")
 
@@ -135,37 +175,20 @@ def main(argv=None) -> int:
                 log(f"epoch {epoch + 1}/{args.epochs} step {step}/{steps_per_epoch} loss {loss_sum / seen:.4f} "
                     f"train acc {correct / seen:.4f} lr {scheduler.get_last_lr()[0]:.5f}")
         train_time = time.time() - start
-        test_correct = evaluate(model, test_x, test_y, mean, std)
-        log(f"epoch {epoch + 1}/{args.epochs} done in {train_time:.0f} s: loss {loss_sum / seen:.4f} "
-            f"train acc {correct / seen:.4f}; test {test_correct}/{n_test} ({time.time() - start - train_time:.0f} s)")
+        if epoch + 1 < args.epochs:
+            # A usable checkpoint after every epoch, checked on a subset: a run cut short still
+            # leaves its latest model (metadata says how many epochs and test images).
+            test_correct = evaluate(model, test_x[:epoch_eval], test_y[:epoch_eval], mean, std)
+            save(args, model, metadata, arch, mean_text, std_text, n_train, epoch + 1, test_correct, epoch_eval,
+                 before_epoch_eval)
+            log(f"epoch {epoch + 1}/{args.epochs} done in {train_time:.0f} s: loss {loss_sum / seen:.4f} "
+                f"train acc {correct / seen:.4f}; test {test_correct}/{epoch_eval}; saved {args.out}")
+        else:
+            log(f"epoch {epoch + 1}/{args.epochs} done in {train_time:.0f} s: loss {loss_sum / seen:.4f} "
+                f"train acc {correct / seen:.4f}")
 
     final = evaluate(model, test_x, test_y, mean, std)
-    tensors = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()
-               if not k.endswith("num_batches_tracked")}
-    out_metadata = {
-        "normalize_mean": mean_text,
-        "normalize_std": std_text,
-        "num_classes": str(arch["num_classes"]),
-        "shortcut": arch["shortcut"],
-        "block": "restructured",
-        "source": (
-            f"{args.checkpoint.name} ({metadata.get('source', 'no source metadata')}) restructured and fine-tuned "
-            f"by spikeconv python/finetune_restructured.py: {args.epochs} epoch(s) on the first {n_train} "
-            f"CIFAR-10 training images ({args.train_batches}), random crop pad 4 + flip, SGD momentum "
-            f"{args.momentum} lr {args.lr} cosine, weight decay {args.weight_decay}, batch {args.batch_size}, "
-            f"seed {args.seed}, torch {torch.__version__}"
-        ),
-        "test_accuracy": f"{final / n_test:.4f}",
-        "test_correct": str(final),
-        "test_images": str(n_test),
-        "test_accuracy_before_finetune": f"{before / n_test:.4f}",
-    }
-    if "license" in metadata:
-        out_metadata["license"] = f"derived from weights under: {metadata['license']}"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=out_metadata)
-    os.replace(tmp, args.out)
+    save(args, model, metadata, arch, mean_text, std_text, n_train, args.epochs, final, n_test, before)
     log(f"test: restructured after fine-tuning {final}/{n_test} ({final / n_test:.2%}); "
         f"standard was {before_standard}/{n_test}; wrote {args.out}")
     return 0
