@@ -52,11 +52,12 @@ fn if_kernel_matches_reference_step_by_step() {
             Thresholds::Layer(rng.uniform(0.2, 2.0))
         };
         let neurons = batch * shape.len();
+        let padded = snn_layers::if_padded_len(neurons); // the kernels work on vec4s
         let threshold_buffer = storage_from_f32(ctx, "t", &channel_thresholds(&thresholds, shape.channels)).unwrap();
-        let current = storage_zeroed(ctx, "current", neurons).unwrap();
-        let membrane = storage_from_f32(ctx, "membrane", &rng.vec(neurons, -5.0, 5.0)).unwrap(); // reset overwrites
-        let spike_count = storage_from_f32(ctx, "count", &words(&vec![99; neurons])).unwrap();
-        let output = storage_zeroed(ctx, "output", neurons).unwrap();
+        let current = storage_zeroed(ctx, "current", padded).unwrap();
+        let membrane = storage_from_f32(ctx, "membrane", &rng.vec(padded, -5.0, 5.0)).unwrap(); // reset overwrites
+        let spike_count = storage_from_f32(ctx, "count", &words(&vec![99; padded])).unwrap();
+        let output = storage_zeroed(ctx, "output", padded).unwrap();
         let buffers = IfBuffers {
             thresholds: &threshold_buffer,
             current: &current,
@@ -65,6 +66,11 @@ fn if_kernel_matches_reference_step_by_step() {
             output: &output,
         };
         let (update, reset) = snn_layers::if_steps(ctx, kernels, shape, batch, v_init, &buffers).unwrap();
+        if padded != neurons {
+            let short = storage_zeroed(ctx, "short", neurons).unwrap();
+            let bad = IfBuffers { output: &short, ..buffers };
+            assert!(matches!(snn_layers::if_steps(ctx, kernels, shape, batch, v_init, &bad), Err(GpuError::InvalidInput(_))));
+        }
         run_steps(ctx, &[reset]);
         let mut membranes = initial_membranes(&thresholds, shape, batch, v_init);
         assert_eq!(read_buffer(ctx, &membrane, 0, neurons).unwrap(), membranes, "reset membranes");

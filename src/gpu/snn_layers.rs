@@ -63,7 +63,14 @@ pub fn channel_thresholds(thresholds: &Thresholds, channels: usize) -> Vec<f32> 
     (0..channels).map(|c| thresholds.for_channel(c)).collect()
 }
 
-/// The buffers of one IF layer over a batch.
+/// Values a buffer of `values` values must hold for the IF kernels, which work on vec4s:
+/// `values` rounded up to a multiple of 4.
+pub fn if_padded_len(values: usize) -> usize {
+    values.div_ceil(4) * 4
+}
+
+/// The buffers of one IF layer over a batch; each holds at least [`if_padded_len`] values.
+#[derive(Clone, Copy)]
 pub struct IfBuffers<'a> {
     /// One threshold per channel, see [`channel_thresholds`].
     pub thresholds: &'a wgpu::Buffer,
@@ -93,7 +100,21 @@ pub fn if_steps(
         plane: to_u32(shape.plane().max(1), "plane")?,
         v_init,
     };
-    let workgroups = workgroups_for(batch * shape.len(), Kernel::IfUpdate.workgroup_size(), 1)?;
+    let padded_bytes = (if_padded_len(batch * shape.len()) * 4) as u64;
+    for (name, buffer) in [
+        ("current", buffers.current),
+        ("membrane", buffers.membrane),
+        ("spike count", buffers.spike_count),
+        ("output", buffers.output),
+    ] {
+        if buffer.size() < padded_bytes {
+            return Err(GpuError::InvalidInput(format!(
+                "IF {name} buffer holds {} bytes, the vec4 kernels need {padded_bytes}",
+                buffer.size()
+            )));
+        }
+    }
+    let workgroups = workgroups_for((batch * shape.len()).div_ceil(4), Kernel::IfUpdate.workgroup_size(), 1)?;
     let inputs = [Some(buffers.current.as_entire_buffer_binding()), Some(buffers.thresholds.as_entire_buffer_binding())];
     let outputs = [buffers.membrane, buffers.spike_count, buffers.output].map(wgpu::Buffer::as_entire_buffer_binding);
     let step = |kernel| kernels.step_with_outputs(ctx, kernel, &params, &inputs, &outputs, workgroups);

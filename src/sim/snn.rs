@@ -21,7 +21,7 @@
 
 use crate::convert::snn::{static_nodes, validate_thresholds, SpikingNetwork};
 use crate::gpu::buffers::{read_buffer, storage_bytes, storage_from_f32, storage_zeroed, submit_and_read};
-use crate::gpu::snn_layers::{self, channel_thresholds, IfBuffers, COUNT_SLOT, TOTALS_SLOT};
+use crate::gpu::snn_layers::{self, channel_thresholds, if_padded_len, IfBuffers, COUNT_SLOT, TOTALS_SLOT};
 use crate::gpu::{GpuContext, GpuError, GpuStep, Kernels};
 use crate::model::graph::{NodeId, Op};
 
@@ -158,7 +158,9 @@ impl SnnPlan {
         let pinned = |id: NodeId| id == 0 || id == graph.output() || (constant[id] && last_timestep_read[id].is_some());
 
         let input_len = graph.input_shape().len();
-        let input = storage_zeroed(ctx, "SNN input", batch * input_len)?;
+        // Every value buffer is padded to whole vec4s: the IF kernels read their current,
+        // which may be any node's value, 4 neurons at a time.
+        let input = storage_zeroed(ctx, "SNN input", if_padded_len(batch * input_len))?;
         let mut pool = BufferPool::new(storage_bytes(ctx, "SNN input", batch * input_len)?);
         let mut values: Vec<Option<(u64, wgpu::Buffer)>> = vec![None; nodes.len()];
         values[0] = Some((0, input.clone()));
@@ -181,7 +183,8 @@ impl SnnPlan {
                         GpuError::InvalidInput(format!("node `{}` reads `{}` before it is computed", node.name, nodes[id].name))
                     })
                 };
-                let output = pool.take(ctx, &format!("value of {}", nodes[position].name), batch * shape.len())?;
+                let output =
+                    pool.take(ctx, &format!("value of {}", nodes[position].name), if_padded_len(batch * shape.len()))?;
                 if matches!(node.op, Op::Relu) {
                     // An IF layer: a separate element-wise step after the conv that produces its
                     // current. A later optimization may fuse the IF update into the conv
@@ -190,7 +193,7 @@ impl SnnPlan {
                         GpuError::InvalidInput(format!("ReLU node `{}` has no IF layer (no thresholds)", node.name))
                     })?;
                     let layer = &snn.layers[index];
-                    let neurons = batch * shape.len();
+                    let neurons = if_padded_len(batch * shape.len());
                     let thresholds =
                         storage_from_f32(ctx, "IF thresholds", &channel_thresholds(&layer.thresholds, shape.channels))?;
                     let membrane = storage_zeroed(ctx, &format!("membranes of {}", layer.name), neurons)?;
