@@ -1,7 +1,9 @@
 //! Command-line interface: one clap subcommand per job.
 
 mod ann;
+mod convert;
 mod devices;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +11,12 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use spikeconv::data::cifar::{CifarFormat, Dataset};
-use spikeconv::gpu::GpuError;
+use spikeconv::convert::fold_batch_norm;
+use spikeconv::convert::snn::{convert_with, SpikingNetwork, DEFAULT_V_INIT};
+use spikeconv::convert::stats::DEFAULT_BINS;
+use spikeconv::convert::threshold::parse_methods;
+use spikeconv::gpu::{GpuContext, GpuError, Kernels};
+use spikeconv::sim::{calibrate, AnnPlan};
 use spikeconv::model::normalize::{parse_mean, parse_std, NormalizePreset};
 use spikeconv::model::{self, LoadOptions, Network};
 
@@ -28,6 +35,11 @@ enum Command {
     Devices,
     /// Evaluate the ANN of a checkpoint on a dataset on the GPU and print its accuracy.
     Ann(ann::AnnArgs),
+    /// Convert a checkpoint to an IF spiking network (or read one) and report its accuracy
+    /// after every timestep, for one or more threshold methods, next to the ANN.
+    Sweep(sweep::SweepArgs),
+    /// Calibrate a checkpoint, choose thresholds and write the converted SNN to a file.
+    Convert(convert::ConvertArgs),
 }
 
 /// Parses the command line and runs the chosen job.
@@ -36,6 +48,8 @@ pub fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Devices => devices::run(),
         Command::Ann(args) => ann::run(&args),
+        Command::Sweep(args) => sweep::run(&args),
+        Command::Convert(args) => convert::run(&args),
     }
 }
 
@@ -181,4 +195,61 @@ pub fn progress_bar(total: u64, unit: &str) -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+/// Default number of calibration images.
+const DEFAULT_CALIB_IMAGES: usize = 2048;
+
+/// How a checkpoint is converted: calibration images, threshold methods, initial membrane.
+#[derive(Debug, Args)]
+pub struct CalibrationArgs {
+    /// CIFAR binary batch file (or directory) of training images to calibrate thresholds on.
+    #[arg(long, value_name = "PATH")]
+    pub calib: Option<PathBuf>,
+    /// Calibration images taken from the start of --calib.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CALIB_IMAGES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub calib_images: usize,
+    /// Threshold method(s), comma-separated: max, percentile:P (0 < P <= 100),
+    /// channel-max, channel-percentile:P. Percentiles come from 4096-bin histograms over
+    /// [0, layer max] (resolution max/4096).
+    #[arg(long, value_name = "METHODS", default_value = "percentile:99.9")]
+    pub threshold: String,
+    /// Initial membrane potential as a fraction of the threshold, in [0, 1].
+    #[arg(long, value_name = "V", default_value_t = DEFAULT_V_INIT)]
+    pub v_init: f32,
+}
+
+impl CalibrationArgs {
+    /// Folds BN, calibrates on the GPU once and converts with every requested method.
+    pub fn convert(&self, ctx: &GpuContext, kernels: &Kernels, network: &Network, gpu: &GpuArgs) -> anyhow::Result<Vec<SpikingNetwork>> {
+        let methods = parse_methods(&self.threshold)?;
+        if !(0.0..=1.0).contains(&self.v_init) {
+            anyhow::bail!("--v-init {} is outside [0, 1] (it is a fraction of the threshold)", self.v_init);
+        }
+        let Some(path) = &self.calib else {
+            anyhow::bail!("converting {} needs --calib PATH: training images to calibrate thresholds on", network.path.display());
+        };
+        let mut calib = Dataset::open(path, None)?;
+        if calib.len() < self.calib_images {
+            anyhow::bail!(
+                "{}: holds {} images, fewer than --calib-images {}",
+                path.display(),
+                calib.len(),
+                self.calib_images
+            );
+        }
+        calib.truncate(self.calib_images);
+        let folded = fold_batch_norm(&network.graph);
+        let batch = gpu.batch_size(AnnPlan::max_batch(ctx, &folded), calib.len());
+        let bar = progress_bar(2 * calib.len() as u64, "calibration images (2 passes)");
+        let stats = calibrate(ctx, kernels, &folded, &calib, &network.normalization, calib.len(), batch, DEFAULT_BINS, |done| {
+            bar.set_position(done as u64)
+        })
+        .context("calibrating thresholds on the GPU")?;
+        bar.finish_and_clear();
+        methods
+            .into_iter()
+            .map(|method| Ok(convert_with(&folded, method, &stats, self.v_init)?))
+            .collect()
+    }
 }

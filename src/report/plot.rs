@@ -35,6 +35,17 @@ pub struct PlotError {
 }
 
 const SIZE: (u32, u32) = (900, 560);
+/// Distinguishable line colours on white (Tableau 10).
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
 impl LineChart {
@@ -97,7 +108,13 @@ impl LineChart {
             .y_label_area_size(60);
         if self.log_x && x0 > 0.0 {
             let mut chart = builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1).map_err(text)?;
-            chart.configure_mesh().x_desc(&self.x_label).y_desc(&self.y_label).draw().map_err(text)?;
+            chart
+                .configure_mesh()
+                .x_desc(&self.x_label)
+                .y_desc(&self.y_label)
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .draw()
+                .map_err(text)?;
             self.draw_series(&mut chart, x0, x1).map_err(text)?;
         } else {
             let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(text)?;
@@ -118,7 +135,7 @@ impl LineChart {
         Y: Ranged<ValueType = f64>,
     {
         for (index, series) in self.series.iter().enumerate() {
-            let color = Palette99::pick(index).to_rgba();
+            let color = PALETTE[index % PALETTE.len()].to_rgba();
             chart
                 .draw_series(LineSeries::new(series.points.iter().copied(), color.stroke_width(2)))?
                 .label(series.name.clone())

@@ -10,4 +10,4 @@ pub use calibrate::calibrate;
 pub use snn::{SnnBatchResult, SnnPlan};
 pub mod evaluate;
 
-pub use evaluate::{evaluate_ann, AnnAccuracy};
+pub use evaluate::{evaluate_ann, evaluate_snn, AnnAccuracy, SnnAccuracy};

@@ -1,0 +1,181 @@
+//! `spikeconv sweep`: convert a checkpoint with one or more threshold methods (or read a
+//! converted SNN), simulate every timestep on the GPU and report accuracy against t.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use spikeconv::convert::snn::{firing_rate, SpikingNetwork};
+use spikeconv::convert::snn_file::read_snn;
+use spikeconv::gpu::{GpuContext, Kernels};
+use spikeconv::model::normalize::Normalization;
+use spikeconv::report::{LayerActivity, LineChart, Series, SnnCurve, SweepReport};
+use spikeconv::sim::{evaluate_ann, evaluate_snn, AnnPlan, SnnPlan};
+
+use super::{compile_with_fallback, open_dataset, progress_bar, CalibrationArgs, DataArgs, GpuArgs, NormalizationArgs};
+
+/// Arguments of `spikeconv sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Checkpoint to convert (needs --calib); alternatively --snn.
+    #[arg(long, value_name = "FILE", required_unless_present = "snn", conflicts_with = "snn")]
+    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub normalization: NormalizationArgs,
+    /// A converted SNN written by `spikeconv convert`; simulated without recalibrating.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["calib", "threshold", "v_init"])]
+    pub snn: Option<PathBuf>,
+    #[command(flatten)]
+    pub calibration: CalibrationArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Timesteps to simulate; accuracy is reported after every one.
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub timesteps: u64,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+    /// Print one JSON object per threshold method (JSON lines) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write accuracy at every timestep as CSV (one column per method, plus the ANN).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Draw accuracy against timestep, one curve per method, the ANN as a reference line
+    /// (`.svg` or `.png`).
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+}
+
+pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
+    let timesteps = usize::try_from(args.timesteps)?;
+    let dataset = open_dataset(&args.data)?;
+    let ctx = GpuContext::new(args.gpu.adapter.as_deref())?;
+    let kernels = Kernels::new(&ctx)?;
+
+    let (networks, normalization, model) = match (&args.snn, &args.model) {
+        (Some(path), _) => {
+            let file = read_snn(path)?;
+            let normalization = Normalization::new(
+                to_rgb(&file.normalization.mean, path)?,
+                to_rgb(&file.normalization.std, path)?,
+            )
+            .with_context(|| format!("{}: normalization", path.display()))?;
+            (vec![file.snn], normalization, path.display().to_string())
+        }
+        (None, Some(model)) => {
+            let network = args.normalization.load(model)?;
+            let networks = args.calibration.convert(&ctx, &kernels, &network, &args.gpu)?;
+            (networks, network.normalization, model.display().to_string())
+        }
+        (None, None) => anyhow::bail!("give --model FILE (with --calib) or --snn FILE"),
+    };
+    let graph = &networks[0].graph;
+    if dataset.num_classes != graph.num_classes() {
+        anyhow::bail!(
+            "{}: the network has {} classes but the dataset {} has {}",
+            model,
+            graph.num_classes(),
+            args.data.data.display(),
+            dataset.num_classes
+        );
+    }
+
+    let images = dataset.len();
+    let ann_batch = args.gpu.batch_size(AnnPlan::max_batch(&ctx, graph), images);
+    let ann_plan = compile_with_fallback(ann_batch, |b| AnnPlan::compile(&ctx, &kernels, graph, b))?;
+    let ann = evaluate_ann(&ctx, &ann_plan, &dataset, &normalization, images, |_| {})?;
+    drop(ann_plan);
+
+    let progress = progress_bar((images * networks.len()) as u64, "images");
+    let started = Instant::now();
+    let mut curves = Vec::with_capacity(networks.len());
+    for (index, snn) in networks.iter().enumerate() {
+        progress.set_message(snn.threshold_method.clone());
+        let batch = args.gpu.batch_size(SnnPlan::max_batch(&ctx, snn), images);
+        let plan = compile_with_fallback(batch, |b| SnnPlan::compile(&ctx, &kernels, snn, b))?;
+        let done_before = index * images;
+        let result = evaluate_snn(&ctx, &plan, &dataset, &normalization, images, timesteps, |done| {
+            progress.set_position((done_before + done) as u64)
+        })?;
+        curves.push(curve(snn, &result.correct, &result.spike_totals, timesteps, images));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    progress.finish_and_clear();
+
+    let report = SweepReport {
+        model,
+        data: args.data.data.display().to_string(),
+        adapter: ctx.describe(),
+        images,
+        timesteps,
+        ann_correct: ann.correct,
+        curves,
+        seconds,
+    };
+    if let Some(path) = &args.csv {
+        std::fs::write(path, report.to_csv()).with_context(|| format!("{}: cannot write the CSV", path.display()))?;
+    }
+    if let Some(path) = &args.plot {
+        accuracy_chart(&report).write(path)?;
+    }
+    if args.json {
+        print!("{}", report.to_json_lines()?);
+    } else {
+        print!("{}", report.to_table());
+        eprintln!("simulated {images} images × {timesteps} timesteps × {} network(s) in {seconds:.1} s", networks.len());
+    }
+    Ok(())
+}
+
+fn to_rgb(values: &[f32], path: &std::path::Path) -> anyhow::Result<[f32; 3]> {
+    values
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("{}: normalization has {} channels, expected 3", path.display(), values.len()))
+}
+
+/// Turns one simulation's counts into a report curve with per-layer activity.
+fn curve(snn: &SpikingNetwork, correct: &[usize], spike_totals: &[u64], timesteps: usize, images: usize) -> SnnCurve {
+    let layers = snn
+        .layer_infos()
+        .into_iter()
+        .zip(spike_totals)
+        .map(|(info, &spikes)| LayerActivity {
+            layer: info.name,
+            neurons: info.neurons,
+            firing_rate: firing_rate(spikes, info.neurons, timesteps, images),
+            synops_per_image: spikes as f64 * info.fan_out / images.max(1) as f64,
+        })
+        .collect();
+    SnnCurve {
+        threshold_method: snn.threshold_method.clone(),
+        tuned_for_timesteps: snn.tuned_for_timesteps,
+        v_init: snn.v_init,
+        correct: correct.to_vec(),
+        layers,
+    }
+}
+
+/// Accuracy (%) against timestep, one series per method, the ANN as the reference line.
+fn accuracy_chart(report: &SweepReport) -> LineChart {
+    let percent = |correct: usize| 100.0 * correct as f64 / report.images.max(1) as f64;
+    LineChart {
+        title: format!("{} ({} images)", short_name(&report.model), report.images),
+        x_label: "timestep".into(),
+        y_label: "accuracy (%)".into(),
+        series: report
+            .curves
+            .iter()
+            .map(|c| Series {
+                name: c.threshold_method.clone(),
+                points: c.correct.iter().enumerate().map(|(t, &n)| ((t + 1) as f64, percent(n))).collect(),
+            })
+            .collect(),
+        reference: Some((format!("ANN {:.2} %", percent(report.ann_correct)), percent(report.ann_correct))),
+        log_x: report.timesteps >= 16,
+    }
+}
+
+fn short_name(path: &str) -> &str {
+    std::path::Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or(path)
+}

@@ -1,0 +1,129 @@
+//! End to end through `spikeconv sweep` and `spikeconv convert` on the reference data:
+//! ResNet-20 converted with baseline threshold methods, a few dozen test images, T = 32.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn spikeconv(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spikeconv"))
+        .args(args)
+        .env("NODEVICE_SELECT", "1")
+        .output()
+        .expect("run the spikeconv binary")
+}
+
+fn path(data: &Path, rel: &str) -> String {
+    data.join(rel).display().to_string()
+}
+
+fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    assert!(output.status.success(), "spikeconv failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect()
+}
+
+fn counts(value: &serde_json::Value) -> Vec<u64> {
+    value.as_array().expect("array").iter().map(|v| v.as_u64().expect("count")).collect()
+}
+
+const IMAGES: &str = "32";
+const TIMESTEPS: &str = "32";
+const CALIB_IMAGES: &str = "256";
+
+#[test]
+fn resnet20_sweep_converts_simulates_and_round_trips_through_a_file() {
+    let Some(data) = common::data_dir() else { return };
+    let model = path(&data, "weights/resnet20_cifar10_akamaster.safetensors");
+    let test = path(&data, "cifar10/test_batch.bin");
+    let calib = path(&data, "cifar10/data_batch_1.bin");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("sweep.csv").display().to_string();
+    let plot = dir.path().join("sweep.svg").display().to_string();
+
+    let output = spikeconv(&[
+        "sweep", "--model", &model, "--calib", &calib, "--calib-images", CALIB_IMAGES,
+        "--threshold", "max,percentile:99.9", "--data", &test, "--limit", IMAGES,
+        "--timesteps", TIMESTEPS, "--json", "--csv", &csv, "--plot", &plot,
+    ]);
+    let runs = json_lines(&output);
+    assert_eq!(runs.len(), 2, "one object per method");
+    for run in &runs {
+        assert_eq!(run["images"], 32);
+        assert_eq!(run["timesteps"], 32);
+        let correct = counts(&run["correct"]);
+        assert_eq!(correct.len(), 32);
+        assert!(correct.iter().all(|&c| c <= 32));
+        assert_eq!(run["accuracy"].as_array().unwrap().len(), 32);
+        let rates = run["firing_rate"].as_array().expect("firing_rate");
+        // ResNet-20: stem + 2 IF layers per block × 9 blocks.
+        assert_eq!(rates.len(), 19);
+        assert!(rates.iter().all(|r| (0.0..=1.0).contains(&r.as_f64().unwrap())));
+        assert!(run["synops_per_image"].as_f64().unwrap() > 0.0);
+        let ann = run["ann_correct"].as_u64().unwrap();
+        assert!(ann >= 28, "ResNet-20 ANN on 32 images: {ann}");
+        // After 32 steps the converted network is far better than chance and improves on t = 1.
+        assert!(correct[31] >= 16, "{}: {correct:?}", run["threshold_method"]);
+        assert!(correct[31] > correct[0], "{}: {correct:?}", run["threshold_method"]);
+    }
+    assert_eq!(runs[0]["threshold_method"], "max");
+    assert_eq!(runs[1]["threshold_method"], "percentile:99.9");
+    let csv = std::fs::read_to_string(&csv).expect("csv written");
+    assert_eq!(csv.lines().count(), 33);
+    assert!(csv.starts_with("t,max,percentile:99.9,ann"));
+    assert!(std::fs::read_to_string(&plot).expect("plot written").contains("<svg"));
+
+    // convert → file → sweep --snn gives the same curve as converting in the sweep.
+    let snn = dir.path().join("resnet20_p999.safetensors").display().to_string();
+    let output = spikeconv(&[
+        "convert", "--model", &model, "--calib", &calib, "--calib-images", CALIB_IMAGES,
+        "--threshold", "percentile:99.9", "-o", &snn,
+    ]);
+    assert!(output.status.success(), "convert failed: {}", String::from_utf8_lossy(&output.stderr));
+    let output = spikeconv(&["sweep", "--snn", &snn, "--data", &test, "--limit", IMAGES, "--timesteps", TIMESTEPS, "--json"]);
+    let from_file = json_lines(&output);
+    assert_eq!(from_file.len(), 1);
+    assert_eq!(counts(&from_file[0]["correct"]), counts(&runs[1]["correct"]));
+    assert_eq!(from_file[0]["ann_correct"], runs[1]["ann_correct"]);
+}
+
+fn assert_fails_with(args: &[&str], needles: &[&str]) {
+    let output = spikeconv(args);
+    assert!(!output.status.success(), "expected failure for {args:?}");
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(!message.contains("panicked"), "panic instead of an error: {message}");
+    for needle in needles {
+        assert!(message.contains(needle), "error for {args:?} should mention `{needle}`: {message}");
+    }
+}
+
+#[test]
+fn bad_sweep_input_gives_one_line_errors() {
+    let Some(data) = common::data_dir() else { return };
+    let model = path(&data, "weights/resnet20_cifar10_akamaster.safetensors");
+    let test = path(&data, "cifar10/test_batch.bin");
+    let calib = path(&data, "cifar10/data_batch_1.bin");
+    let base = ["sweep", "--model", &model, "--calib", &calib, "--data", &test, "--limit", "4"];
+    let with = |extra: &[&'static str]| -> Vec<String> { base.iter().map(|s| s.to_string()).chain(extra.iter().map(|s| s.to_string())).collect() };
+    let run = |extra: &[&'static str], needles: &[&str]| {
+        let args = with(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_fails_with(&args, needles);
+    };
+    run(&["--timesteps", "0"], &["--timesteps"]);
+    run(&["--timesteps", "4", "--threshold", "median"], &["median"]);
+    run(&["--timesteps", "4", "--threshold", "percentile:0"], &["percentile:0"]);
+    run(&["--timesteps", "4", "--threshold", "percentile:100.5"], &["100.5"]);
+    run(&["--timesteps", "4", "--calib-images", "20001"], &["data_batch_1.bin", "20001"]);
+    run(&["--timesteps", "4", "--v-init", "1.5"], &["--v-init"]);
+    assert_fails_with(&["sweep", "--model", &model, "--data", &test, "--timesteps", "4"], &["--calib"]);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let edited = dir.path().join("edited.safetensors");
+    std::fs::write(&edited, b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ").expect("write");
+    let edited = edited.display().to_string();
+    assert_fails_with(&["sweep", "--snn", &edited, "--data", &test, "--timesteps", "4"], &["edited.safetensors"]);
+}
