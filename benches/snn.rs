@@ -59,7 +59,7 @@ fn conv_bn(g: &mut Graph, rng: &mut Rng, x: NodeId, out_channels: usize, stride:
 }
 
 /// He et al.'s CIFAR ResNet-20 (n = 3) with random weights.
-pub fn resnet20(seed: u64) -> Graph {
+fn resnet20(seed: u64) -> Graph {
     let mut rng = Rng(seed);
     let mut g = Graph::new(Shape::new(3, 32, 32));
     let stem = conv_bn(&mut g, &mut rng, 0, 16, 1, "conv1");

@@ -45,7 +45,9 @@ fn assert_rows_close(what: &str, gpu: &Histogram, reference: &Histogram, edges: 
 
 /// Plane `c` of every image of `activation` (`batch × shape`).
 fn channel_values(activation: &[f32], shape: Shape, channel: usize) -> impl Iterator<Item = &f32> {
-    activation.chunks_exact(shape.len()).flat_map(move |image| &image[channel * shape.plane()..(channel + 1) * shape.plane()])
+    activation
+        .chunks_exact(shape.len())
+        .flat_map(move |image| &image[channel * shape.plane()..(channel + 1) * shape.plane()])
 }
 
 #[test]
@@ -59,7 +61,8 @@ fn max_and_histogram_kernels_match_reference() {
         (3, 2, Shape::new(6, 8, 8), 4096),
     ] {
         // Half the values negative or zero (as before a ReLU... and after it).
-        let mut activation: Vec<f32> = rng.vec(batch * shape.len(), -1.0, 3.0).into_iter().map(|v| v.max(0.0)).collect();
+        let mut activation: Vec<f32> =
+            rng.vec(batch * shape.len(), -1.0, 3.0).into_iter().map(|v| v.max(0.0)).collect();
         activation[0] = f32::NAN; // never counted, never a maximum
         let real = &activation[..count * shape.len()];
         let case = format!("batch {batch}, count {count}, shape {shape}, bins {bins}");
@@ -110,7 +113,12 @@ fn max_and_histogram_kernels_match_reference() {
         let channel_edges: Vec<u64> = (0..shape.channels)
             .map(|c| near_edges(channel_values(real, shape, c), reference.channel_max[c], bins))
             .collect();
-        assert_rows_close(&format!("{case}, channels"), &got.channel_histogram, &expected.channel_histogram, &channel_edges);
+        assert_rows_close(
+            &format!("{case}, channels"),
+            &got.channel_histogram,
+            &expected.channel_histogram,
+            &channel_edges,
+        );
     }
 }
 
@@ -173,10 +181,11 @@ fn calibrate_matches_reference_over_uneven_batches() {
     let normalization = NormalizePreset::Cifar10.normalization();
     let (images, batch, bins) = (11, 4, 256); // batches of 4, 4, 3
     let mut progress = Vec::new();
-    let stats = spikeconv::sim::calibrate(ctx, kernels, &graph, &dataset, &normalization, images, batch, bins, |done| {
-        progress.push(done)
-    })
-    .unwrap();
+    let stats =
+        spikeconv::sim::calibrate(ctx, kernels, &graph, &dataset, &normalization, images, batch, bins, |done| {
+            progress.push(done)
+        })
+        .unwrap();
     assert_eq!(progress, [4, 8, 11, 15, 19, 22]);
 
     // Reference: both passes over all 11 images as one batch (merging is exact).
@@ -199,7 +208,9 @@ fn calibrate_matches_reference_over_uneven_batches() {
             .map(|c| near_edges(channel_values(&values[node], shape, c), range.channel_max[c], bins))
             .collect();
         assert_rows_close(name, &gpu_stats.channel_histogram, &expected.channel_histogram, &channel_edges);
-        for method in [ThresholdMethod::Percentile(99.0), ThresholdMethod::ChannelPercentile(99.9), ThresholdMethod::Max] {
+        for method in
+            [ThresholdMethod::Percentile(99.0), ThresholdMethod::ChannelPercentile(99.9), ThresholdMethod::Max]
+        {
             let (gpu_thresholds, cpu_thresholds) = (choose(method, gpu_stats), choose(method, &expected));
             for (c, (g, r)) in gpu_thresholds.values().iter().zip(cpu_thresholds.values()).enumerate() {
                 let width = range.channel_max.get(c).copied().unwrap_or(range.max).max(range.max) / bins as f32;

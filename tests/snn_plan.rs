@@ -69,7 +69,10 @@ fn if_kernel_matches_reference_step_by_step() {
         if padded != neurons {
             let short = storage_zeroed(ctx, "short", neurons).unwrap();
             let bad = IfBuffers { output: &short, ..buffers };
-            assert!(matches!(snn_layers::if_steps(ctx, kernels, shape, batch, v_init, &bad), Err(GpuError::InvalidInput(_))));
+            assert!(matches!(
+                snn_layers::if_steps(ctx, kernels, shape, batch, v_init, &bad),
+                Err(GpuError::InvalidInput(_))
+            ));
         }
         run_steps(ctx, &[reset]);
         let mut membranes = initial_membranes(&thresholds, shape, batch, v_init);
@@ -146,8 +149,17 @@ fn readout_and_spike_totals_match_reference() {
         counters[TOTALS_SLOT] = start_low;
         counters[TOTALS_SLOT + 1] = 2;
         ctx.queue.write_buffer(&counter_buffer, 0, bytemuck::cast_slice(&counters));
-        let totals = snn_layers::spike_totals_step(ctx, kernels, neurons, batch, &spike_buffer, &accumulated, &counter_buffer, TOTALS_SLOT)
-            .unwrap();
+        let totals = snn_layers::spike_totals_step(
+            ctx,
+            kernels,
+            neurons,
+            batch,
+            &spike_buffer,
+            &accumulated,
+            &counter_buffer,
+            TOTALS_SLOT,
+        )
+        .unwrap();
         run_steps(ctx, &[totals]);
         let got = read_u32(ctx, &counter_buffer, correct_slot);
         let total = u64::from(got[TOTALS_SLOT]) | (u64::from(got[TOTALS_SLOT + 1]) << 32);

@@ -115,7 +115,8 @@ pub fn if_steps(
         }
     }
     let workgroups = workgroups_for((batch * shape.len()).div_ceil(4), Kernel::IfUpdate.workgroup_size(), 1)?;
-    let inputs = [Some(buffers.current.as_entire_buffer_binding()), Some(buffers.thresholds.as_entire_buffer_binding())];
+    let inputs =
+        [Some(buffers.current.as_entire_buffer_binding()), Some(buffers.thresholds.as_entire_buffer_binding())];
     let outputs = [buffers.membrane, buffers.spike_count, buffers.output].map(wgpu::Buffer::as_entire_buffer_binding);
     let step = |kernel| kernels.step_with_outputs(ctx, kernel, &params, &inputs, &outputs, workgroups);
     Ok((step(Kernel::IfUpdate), step(Kernel::IfReset)))
@@ -146,7 +147,14 @@ pub fn readout_step(
     };
     let inputs = [Some(values.as_entire_buffer_binding()), Some(labels.as_entire_buffer_binding())];
     // One workgroup: see the kernel's comment for why.
-    Ok(kernels.step_with_outputs(ctx, Kernel::Readout, &params, &inputs, &[accumulated.as_entire_buffer_binding(), counters.as_entire_buffer_binding()], [1, 1, 1]))
+    Ok(kernels.step_with_outputs(
+        ctx,
+        Kernel::Readout,
+        &params,
+        &inputs,
+        &[accumulated.as_entire_buffer_binding(), counters.as_entire_buffer_binding()],
+        [1, 1, 1],
+    ))
 }
 
 /// Adds the spike counts of the first `counters[0]` images of one IF layer (`batch ×
@@ -171,7 +179,14 @@ pub fn spike_totals_step(
     to_u32(batch * neurons, "spike counts")?;
     let workgroups = workgroups_for(batch * neurons, COUNTS_PER_TOTALS_GROUP as u32, 1)?;
     let inputs = [None, Some(spike_counts.as_entire_buffer_binding())];
-    Ok(kernels.step_with_outputs(ctx, Kernel::SpikeTotals, &params, &inputs, &[scratch.as_entire_buffer_binding(), counters.as_entire_buffer_binding()], workgroups))
+    Ok(kernels.step_with_outputs(
+        ctx,
+        Kernel::SpikeTotals,
+        &params,
+        &inputs,
+        &[scratch.as_entire_buffer_binding(), counters.as_entire_buffer_binding()],
+        workgroups,
+    ))
 }
 
 fn calibration_layout(shape: Shape, batch: usize, bins: usize) -> Result<(CalibrationParams, [u32; 3]), GpuError> {
@@ -186,7 +201,9 @@ fn calibration_layout(shape: Shape, batch: usize, bins: usize) -> Result<(Calibr
     to_u32(batch * shape.len(), "observed values")?;
     let groups = workgroups_for(batch.div_ceil(images_per_group), 1, to_u32(shape.channels.max(1), "channels")?)?;
     if groups[2] != 1 {
-        return Err(GpuError::InvalidInput(format!("a batch of {batch} images is too large to calibrate; use a smaller one")));
+        return Err(GpuError::InvalidInput(format!(
+            "a batch of {batch} images is too large to calibrate; use a smaller one"
+        )));
     }
     Ok((params, groups))
 }

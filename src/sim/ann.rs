@@ -34,6 +34,9 @@ impl Fusion {
     }
 }
 
+/// Steps recorded after the step producing an observed node: `(node, its value) -> steps`.
+type Observer<'a> = dyn FnMut(NodeId, &wgpu::Buffer) -> Result<Vec<GpuStep>, GpuError> + 'a;
+
 /// A network compiled for a fixed batch size.
 #[derive(Debug)]
 pub struct AnnPlan {
@@ -306,7 +309,7 @@ impl AnnPlan {
         graph: &Graph,
         batch: usize,
         observe: &[NodeId],
-        observer: &mut dyn FnMut(NodeId, &wgpu::Buffer) -> Result<Vec<GpuStep>, GpuError>,
+        observer: &mut Observer<'_>,
     ) -> Result<AnnPlan, GpuError> {
         let nodes = graph.nodes();
         let fusions = plan_fusions(graph, true);

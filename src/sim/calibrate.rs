@@ -37,7 +37,11 @@ fn regions(ctx: &GpuContext, lengths: &[usize]) -> (Vec<usize>, usize) {
 }
 
 fn binding(buffer: &wgpu::Buffer, offset: usize, len: usize) -> wgpu::BufferBinding<'_> {
-    wgpu::BufferBinding { buffer, offset: (offset * 4) as u64, size: std::num::NonZeroU64::new((len.max(1) * 4) as u64) }
+    wgpu::BufferBinding {
+        buffer,
+        offset: (offset * 4) as u64,
+        size: std::num::NonZeroU64::new((len.max(1) * 4) as u64),
+    }
 }
 
 /// Two-pass calibration of every ReLU (IF) node of the BN-folded `graph` over the first
@@ -70,7 +74,11 @@ pub fn calibrate(
     let shapes: Vec<Shape> = nodes.iter().map(|&id| graph.node(id).shape).collect();
     let total = images.min(dataset.len());
     if total == 0 {
-        return Ok(nodes.iter().zip(&shapes).map(|(&id, s)| LayerStats::new(&LayerRange::new(id, s.channels), bins)).collect());
+        return Ok(nodes
+            .iter()
+            .zip(&shapes)
+            .map(|(&id, s)| LayerStats::new(&LayerRange::new(id, s.channels), bins))
+            .collect());
     }
     let batch = batch.min(total);
     let layer_of = |node| nodes.iter().position(|&n| n == node).expect("only ReLU nodes are observed");

@@ -105,7 +105,12 @@ impl SnnPlan {
 
     /// Compiles `snn` for batches of up to `batch` images: uploads every weight and
     /// threshold once, allocates membranes, spike counts and activations, builds every step.
-    pub fn compile(ctx: &GpuContext, kernels: &Kernels, snn: &SpikingNetwork, batch: usize) -> Result<SnnPlan, GpuError> {
+    pub fn compile(
+        ctx: &GpuContext,
+        kernels: &Kernels,
+        snn: &SpikingNetwork,
+        batch: usize,
+    ) -> Result<SnnPlan, GpuError> {
         if batch == 0 {
             return Err(GpuError::InvalidInput("the batch size must be at least 1".into()));
         }
@@ -142,7 +147,8 @@ impl SnnPlan {
                 step_at[f.last] = Some(start);
             }
         }
-        let step_inputs = |start: NodeId| fusions[start].as_ref().expect("a step starts at a fused group").inputs(graph, start);
+        let step_inputs =
+            |start: NodeId| fusions[start].as_ref().expect("a step starts at a fused group").inputs(graph, start);
         // Last static reader of each value, and whether any per-timestep step reads it: a
         // static value read every timestep must live for the whole run.
         let mut last_static_read: Vec<Option<NodeId>> = vec![None; nodes.len()];
@@ -180,7 +186,10 @@ impl SnnPlan {
                 let shape = nodes[position].shape;
                 let buffer_of = |id: NodeId| -> Result<&wgpu::Buffer, GpuError> {
                     values[id].as_ref().map(|(_, b)| b).ok_or_else(|| {
-                        GpuError::InvalidInput(format!("node `{}` reads `{}` before it is computed", node.name, nodes[id].name))
+                        GpuError::InvalidInput(format!(
+                            "node `{}` reads `{}` before it is computed",
+                            node.name, nodes[id].name
+                        ))
                     })
                 };
                 let output =
@@ -212,7 +221,11 @@ impl SnnPlan {
                     layers.push((index, IfLayerState { spike_counts, neurons: shape.len() }));
                 } else {
                     let steps = node_steps(ctx, kernels, graph, start, fusion, batch, &buffer_of, &output.1)?;
-                    if phase_static { static_steps.extend(steps) } else { timestep.extend(steps) }
+                    if phase_static {
+                        static_steps.extend(steps)
+                    } else {
+                        timestep.extend(steps)
+                    }
                 }
                 values[position] = Some(output);
 
@@ -269,7 +282,16 @@ impl SnnPlan {
             .map(|(index, layer)| {
                 let slot = TOTALS_SLOT + 2 * index;
                 // `accumulated` fills the kernel's unused read-write binding.
-                snn_layers::spike_totals_step(ctx, kernels, layer.neurons, batch, &layer.spike_counts, &accumulated, &counters, slot)
+                snn_layers::spike_totals_step(
+                    ctx,
+                    kernels,
+                    layer.neurons,
+                    batch,
+                    &layer.spike_counts,
+                    &accumulated,
+                    &counters,
+                    slot,
+                )
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SnnPlan {
@@ -318,7 +340,10 @@ impl SnnPlan {
         timesteps: usize,
     ) -> Result<SnnBatchResult, GpuError> {
         if count > self.batch {
-            return Err(GpuError::InvalidInput(format!("{count} images given to a plan compiled for batches of {}", self.batch)));
+            return Err(GpuError::InvalidInput(format!(
+                "{count} images given to a plan compiled for batches of {}",
+                self.batch
+            )));
         }
         if images.len() != count * self.input_len {
             return Err(GpuError::InvalidInput(format!(
@@ -389,7 +414,8 @@ impl SnnPlan {
             usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        let new_encoder = || ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("snn plan") });
+        let new_encoder =
+            || ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("snn plan") });
         let word = |index: usize| (index * 4) as u64;
 
         let mut encoder = new_encoder();
@@ -409,9 +435,16 @@ impl SnnPlan {
         }
         record(&mut encoder, self.totals.iter());
         if layers > 0 {
-            encoder.copy_buffer_to_buffer(&self.counters, word(TOTALS_SLOT), &results, word(timesteps), word(2 * layers));
+            encoder.copy_buffer_to_buffer(
+                &self.counters,
+                word(TOTALS_SLOT),
+                &results,
+                word(timesteps),
+                word(2 * layers),
+            );
         }
-        let words: Vec<u32> = submit_and_read(ctx, encoder, &results, 0, results_len)?.into_iter().map(f32::to_bits).collect();
+        let words: Vec<u32> =
+            submit_and_read(ctx, encoder, &results, 0, results_len)?.into_iter().map(f32::to_bits).collect();
         let correct = words[..timesteps].to_vec();
         let spike_totals =
             words[timesteps..].chunks_exact(2).map(|pair| u64::from(pair[0]) | (u64::from(pair[1]) << 32)).collect();
@@ -421,7 +454,8 @@ impl SnnPlan {
 
 /// Records `steps` in order into one compute pass (wgpu orders dispatches sharing buffers).
 fn record<'s>(encoder: &mut wgpu::CommandEncoder, steps: impl Iterator<Item = &'s GpuStep>) {
-    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("snn steps"), timestamp_writes: None });
+    let mut pass =
+        encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("snn steps"), timestamp_writes: None });
     for step in steps {
         step.record(&mut pass);
     }
