@@ -3,11 +3,17 @@
 //!
 //! Run with `WGPU_BACKEND=vulkan cargo bench --bench ann`. The GPU context is created once;
 //! each timed run waits for the GPU (it reads the logits back), so wall time is GPU time.
-//! Before criterion's samples a one-line summary per network is printed.
+//! Before criterion's samples a one-line summary per network is printed (median and best
+//! of 3 runs). The `conv` group times single 3x3 conv layers of each ResNet stage.
+//! `SPIKECONV_BENCH=conv` or `=ann` runs one group, `SPIKECONV_BENCH_SUMMARY=1` only the
+//! summaries, `SPIKECONV_BENCH_BATCH` overrides the batch sizes.
 
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use spikeconv::gpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
+use spikeconv::gpu::kernels::record_steps;
+use spikeconv::gpu::layers::ConvWeights;
 use spikeconv::gpu::{GpuContext, Kernels};
 use spikeconv::model::graph::{BatchNorm, Conv2d, Graph, Linear, NodeId, Op, Shape};
 use spikeconv::sim::AnnPlan;
@@ -84,7 +90,30 @@ fn cifar_resnet(n: usize, seed: u64) -> Graph {
     g
 }
 
+/// User + system time of this process so far (Linux `/proc/self/stat`), if readable.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesized command name; utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // Clock ticks are 1/100 s on Linux.
+    Some(ticks / 100.0)
+}
+
+/// Whether `SPIKECONV_BENCH` names this group (`conv`, `ann`; both when unset).
+fn selected(group: &str) -> bool {
+    std::env::var("SPIKECONV_BENCH").map_or(true, |only| only.split(',').any(|g| g == group))
+}
+
+/// With `SPIKECONV_BENCH_SUMMARY=1` only the one-line summaries run, not criterion's samples.
+fn summary_only() -> bool {
+    std::env::var("SPIKECONV_BENCH_SUMMARY").is_ok_and(|v| v == "1")
+}
+
 fn bench_ann(c: &mut Criterion) {
+    if !selected("ann") {
+        return;
+    }
     let ctx = match GpuContext::new(None) {
         Ok(ctx) => ctx,
         Err(e) => {
@@ -109,20 +138,27 @@ fn bench_ann(c: &mut Criterion) {
 
         // One untimed run compiles lazily created driver state; then a quick summary.
         plan.run(&ctx, &images, batch).expect("plan runs");
-        let runs = 2;
-        let start = Instant::now();
-        for _ in 0..runs {
-            plan.run(&ctx, &images, batch).expect("plan runs");
-        }
-        let seconds = start.elapsed().as_secs_f64() / runs as f64;
+        let mut seconds: Vec<f64> = (0..3)
+            .map(|_| {
+                let start = Instant::now();
+                plan.run(&ctx, &images, batch).expect("plan runs");
+                start.elapsed().as_secs_f64()
+            })
+            .collect();
+        seconds.sort_by(f64::total_cmp);
+        let median = seconds[seconds.len() / 2];
         println!(
-            "{name}: batch {batch}, {} steps, {:.1} images/s, {:.2} GMAC/s on {}",
+            "{name}: batch {batch}, {} steps, {:.1} images/s, median {:.2} GMAC/s, best {:.2} GMAC/s on {}",
             plan.step_count(),
-            batch as f64 / seconds,
-            macs / seconds / 1e9,
+            batch as f64 / median,
+            macs / median / 1e9,
+            macs / seconds[0] / 1e9,
             ctx.describe()
         );
 
+        if summary_only() {
+            continue;
+        }
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_function(format!("{name}_batch{batch}"), |b| {
             b.iter_custom(|iters| {
@@ -137,5 +173,91 @@ fn bench_ann(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_ann);
+/// Single 3x3 convs of the three CIFAR ResNet stages (stride 1, and the stride-2 entry of
+/// stages 2 and 3), batch 64 by default: a quick signal when tuning the conv kernels.
+fn bench_conv(c: &mut Criterion) {
+    if !selected("conv") {
+        return;
+    }
+    let ctx = match GpuContext::new(None) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("skipping the conv benchmark: {e}");
+            return;
+        }
+    };
+    let kernels = Kernels::new(&ctx).expect("kernels compile");
+    let batch = std::env::var("SPIKECONV_BENCH_BATCH").ok().and_then(|b| b.parse().ok()).unwrap_or(64);
+    // (in channels, out channels, input size, stride)
+    let layers = [(16, 16, 32, 1), (32, 32, 16, 1), (64, 64, 8, 1), (16, 32, 32, 2), (32, 64, 16, 2)];
+    let mut group = c.benchmark_group("conv");
+    group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
+    let mut rng = Rng(5);
+    for (in_channels, out_channels, size, stride) in layers {
+        let bound = (2.0 / (in_channels * 9) as f32).sqrt();
+        let conv = Conv2d {
+            out_channels,
+            in_channels,
+            kernel: 3,
+            stride,
+            padding: 1,
+            weight: rng.vec(out_channels * in_channels * 9, -bound, bound),
+            bias: Some(rng.vec(out_channels, -0.1, 0.1)),
+        };
+        let weights = ConvWeights::upload(&ctx, &conv, None).expect("conv uploads");
+        let in_shape = Shape::new(in_channels, size, size);
+        let out_shape = weights.output_shape(in_shape);
+        let input = storage_from_f32(&ctx, "input", &rng.vec(batch * in_shape.len(), -1.0, 1.0)).expect("input");
+        let residual = storage_from_f32(&ctx, "residual", &rng.vec(batch * out_shape.len(), -1.0, 1.0)).expect("res");
+        let output = storage_zeroed(&ctx, "output", batch * out_shape.len()).expect("output");
+        let steps = weights
+            .step(&ctx, &kernels, in_shape, batch, &input, Some(&residual), true, &output)
+            .expect("conv step");
+        let macs = (batch * out_shape.len() * in_channels * 9) as f64;
+        let run = || {
+            let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            record_steps(&mut encoder, &steps);
+            ctx.queue.submit([encoder.finish()]);
+            // Reading one value waits for the GPU.
+            read_buffer(&ctx, &output, 0, 1).expect("readback");
+        };
+        run();
+        let name = format!("{in_channels}to{out_channels}_{size}x{size}_s{stride}_batch{batch}");
+        // Median and best of a few runs: the machine may be shared, so single runs mislead.
+        // CPU time (all threads of this process, which on a CPU rasterizer does the work)
+        // depends far less on other processes than wall time.
+        let cpu_start = process_cpu_seconds();
+        let mut seconds: Vec<f64> = (0..9)
+            .map(|_| {
+                let start = Instant::now();
+                run();
+                start.elapsed().as_secs_f64()
+            })
+            .collect();
+        let cpu = cpu_start.zip(process_cpu_seconds()).map(|(start, end)| (end - start) / seconds.len() as f64);
+        seconds.sort_by(f64::total_cmp);
+        println!(
+            "conv {name}: median {:.2} GMAC/s, best {:.2} GMAC/s, {} GMAC per CPU-second",
+            macs / seconds[seconds.len() / 2] / 1e9,
+            macs / seconds[0] / 1e9,
+            cpu.map_or("?".into(), |cpu| format!("{:.2}", macs / cpu / 1e9)),
+        );
+        if summary_only() {
+            continue;
+        }
+        group.throughput(Throughput::Elements(macs as u64));
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    run();
+                }
+                start.elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_conv, bench_ann);
 criterion_main!(benches);

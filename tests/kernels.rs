@@ -14,7 +14,7 @@ use common::{gpu, Rng};
 use spikeconv::gpu::buffers::{storage_from_f32, storage_zeroed, submit_and_read};
 use spikeconv::gpu::kernels::{record_steps, workgroups_for, MAX_WORKGROUPS_PER_DIMENSION};
 use spikeconv::gpu::layers::{self, ConvWeights};
-use spikeconv::gpu::{GpuContext, GpuStep};
+use spikeconv::gpu::{GpuContext, GpuStep, Kernel};
 use spikeconv::model::graph::{BatchNorm, Conv2d, Linear, Shape};
 use spikeconv::reference::ops;
 
@@ -67,8 +67,10 @@ fn random_conv(rng: &mut Rng, case: &ConvCase) -> Conv2d {
     }
 }
 
-fn check_conv(case: ConvCase, seed: u64) {
-    let Some((ctx, kernels)) = gpu() else { return };
+/// Checks one conv against the reference; returns the kernels of its steps (none without
+/// an adapter).
+fn check_conv(case: ConvCase, seed: u64) -> Vec<Kernel> {
+    let Some((ctx, kernels)) = gpu() else { return Vec::new() };
     let mut rng = Rng::new(seed);
     let conv = random_conv(&mut rng, &case);
     let in_shape = Shape::new(case.in_channels, case.height, case.width);
@@ -90,6 +92,14 @@ fn check_conv(case: ConvCase, seed: u64) {
         .unwrap();
     let got = run_all(ctx, &steps, &output, out_len);
     assert_close(&format!("{case:?}"), &got, &expected, 1e-4, 1e-5);
+    steps.iter().map(|step| step.kernel).collect()
+}
+
+/// Asserts that a conv ran as `count` dispatches of `kernel` (nothing without an adapter).
+fn assert_kernels(kernels: Vec<Kernel>, kernel: Kernel, count: usize) {
+    if !kernels.is_empty() {
+        assert_eq!(kernels, vec![kernel; count]);
+    }
 }
 
 fn case(in_channels: usize, out_channels: usize, size: (usize, usize), kernel: (usize, usize, usize)) -> ConvCase {
@@ -121,12 +131,49 @@ fn conv3x3_stride1_matches_reference() {
 
 #[test]
 fn conv_generic_matches_reference() {
-    // Stride 2 (the downsampling convs), 1x1 and 5x5 kernels.
+    // Stride 2 (the downsampling convs, 3x3 ones through the stride-2 tile kernel), 1x1 and
+    // 5x5 kernels (the generic one).
     check_conv(ConvCase { batch: 2, residual: true, ..case(17, 9, (9, 7), (3, 2, 1)) }, 11);
     check_conv(ConvCase { batch: 7, bias: true, relu: true, ..case(4, 3, (5, 6), (1, 1, 0)) }, 12);
     check_conv(ConvCase { bias: true, residual: true, relu: true, ..case(3, 5, (9, 8), (5, 1, 2)) }, 13);
     check_conv(ConvCase { batch: 3, bias: true, ..case(16, 32, (32, 32), (3, 2, 1)) }, 14);
     check_conv(ConvCase { batch: 2, ..case(5, 3, (8, 8), (1, 2, 0)) }, 15);
+}
+
+#[test]
+fn conv3x3_tiles_read_through_uniform_input_windows() {
+    // Inputs of 64 KiB or more are read through 64 KiB uniform windows of whole images,
+    // one dispatch each; the last window ends at the buffer's end, so its first image
+    // starts inside it (a non-zero input offset).
+    // 3 x 10 x 12 inputs (1440 bytes): 45 images per window, 100 images in 3 windows.
+    let big_batch = |case: ConvCase| ConvCase { batch: 100, bias: true, residual: true, relu: true, ..case };
+    assert_kernels(check_conv(big_batch(case(3, 5, (10, 12), (3, 1, 1))), 31), Kernel::Conv3x3Stride1Window, 3);
+    assert_kernels(check_conv(big_batch(case(3, 5, (10, 12), (3, 2, 1))), 32), Kernel::Conv3x3Stride2Window, 3);
+    // 16 x 13 x 13 (10816 bytes): 6 images per window, batch 7; odd widths end inside a tile.
+    let odd = |case: ConvCase| ConvCase { batch: 7, bias: true, residual: true, ..case };
+    assert_kernels(check_conv(odd(case(16, 17, (13, 13), (3, 1, 1))), 33), Kernel::Conv3x3Stride1Window, 2);
+    assert_kernels(check_conv(odd(case(16, 17, (13, 13), (3, 2, 1))), 34), Kernel::Conv3x3Stride2Window, 2);
+    // Batch 1 of a CIFAR stage-1 image: exactly one window.
+    let one = ConvCase { relu: true, ..case(16, 5, (32, 32), (3, 1, 1)) };
+    assert_kernels(check_conv(one, 35), Kernel::Conv3x3Stride1Window, 1);
+    assert_kernels(check_conv(ConvCase { bias: true, ..case(16, 9, (32, 32), (3, 2, 1)) }, 36), Kernel::Conv3x3Stride2Window, 1);
+    // Unaligned images (7 x 9 x 5 = 1260 bytes) whose last one no aligned full window can
+    // reach: the whole layer falls back to the storage input.
+    let unaligned = ConvCase { batch: 60, bias: true, relu: true, ..case(5, 3, (7, 9), (3, 1, 1)) };
+    assert_kernels(check_conv(unaligned, 37), Kernel::Conv3x3Stride1, 1);
+}
+
+#[test]
+fn conv3x3_stride2_tiles_match_reference() {
+    // Storage input (under 64 KiB): odd sizes, partial channel blocks, tiles over the row end.
+    let cases = [
+        ConvCase { batch: 7, bias: true, residual: true, relu: true, ..case(5, 17, (11, 13), (3, 2, 1)) },
+        ConvCase { batch: 1, ..case(3, 8, (6, 5), (3, 2, 0)) },
+        ConvCase { batch: 2, residual: true, ..case(17, 3, (9, 10), (3, 2, 2)) },
+    ];
+    for (i, case) in cases.into_iter().enumerate() {
+        assert_kernels(check_conv(case, 40 + i as u64), Kernel::Conv3x3Stride2, 1);
+    }
 }
 
 #[test]

@@ -5,9 +5,12 @@ use wgpu::util::DeviceExt;
 use super::{GpuContext, GpuError};
 
 /// Usages of every storage buffer: bound to kernels, written by the host
-/// (`queue.write_buffer`), copied out for readback.
-const STORAGE_USAGES: wgpu::BufferUsages =
-    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_DST).union(wgpu::BufferUsages::COPY_SRC);
+/// (`queue.write_buffer`), copied out for readback, and bound as 64 KiB uniform windows by
+/// the conv kernels (a uniform load is a gather on llvmpipe, a storage load a lane loop).
+const STORAGE_USAGES: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_DST)
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::UNIFORM);
 
 /// Bytes of `floats` f32 values, failing when one binding could not cover them.
 pub fn storage_bytes(ctx: &GpuContext, what: &str, floats: usize) -> Result<u64, GpuError> {

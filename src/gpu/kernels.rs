@@ -4,12 +4,23 @@
 
 use super::{GpuContext, GpuError};
 
-/// conv.wgsl behind the header that declares its weights as a uniform window (fast on
-/// software rasterizers), or as a storage buffer (any size).
-const CONV_UNIFORM_SOURCE: &str =
-    concat!(include_str!("../../shaders/conv_weights_uniform.wgsl"), include_str!("../../shaders/conv.wgsl"));
-const CONV_STORAGE_SOURCE: &str =
-    concat!(include_str!("../../shaders/conv_weights_storage.wgsl"), include_str!("../../shaders/conv.wgsl"));
+/// conv.wgsl behind the headers that declare its weights and its input, each as a uniform
+/// window (fast on software rasterizers) or as a storage buffer (any size).
+const CONV_UNIFORM_SOURCE: &str = concat!(
+    include_str!("../../shaders/conv_weights_uniform.wgsl"),
+    include_str!("../../shaders/conv_input_storage.wgsl"),
+    include_str!("../../shaders/conv.wgsl")
+);
+const CONV_STORAGE_SOURCE: &str = concat!(
+    include_str!("../../shaders/conv_weights_storage.wgsl"),
+    include_str!("../../shaders/conv_input_storage.wgsl"),
+    include_str!("../../shaders/conv.wgsl")
+);
+const CONV_WINDOW_SOURCE: &str = concat!(
+    include_str!("../../shaders/conv_weights_uniform.wgsl"),
+    include_str!("../../shaders/conv_input_uniform.wgsl"),
+    include_str!("../../shaders/conv.wgsl")
+);
 const ELEMENTWISE_SOURCE: &str = include_str!("../../shaders/elementwise.wgsl");
 const HEAD_SOURCE: &str = include_str!("../../shaders/head.wgsl");
 const SNN_SOURCE: &str = include_str!("../../shaders/snn.wgsl");
@@ -34,6 +45,14 @@ pub enum Kernel {
     Conv2dLarge,
     /// [`Kernel::Conv3x3Stride1`] reading weights from a storage buffer.
     Conv3x3Stride1Large,
+    /// Register-blocked 3x3 stride-2 convolution (the downsampling convs); weights in a
+    /// 64 KiB uniform window.
+    Conv3x3Stride2,
+    /// [`Kernel::Conv3x3Stride1`] reading its input through a 64 KiB uniform window of
+    /// whole images (one dispatch per window): the fastest path on llvmpipe.
+    Conv3x3Stride1Window,
+    /// [`Kernel::Conv3x3Stride2`] reading its input through a 64 KiB uniform window.
+    Conv3x3Stride2Window,
     /// Per-channel `scale * x + shift` (an unfolded BatchNorm), optional ReLU.
     Affine,
     Relu,
@@ -62,6 +81,7 @@ pub enum Kernel {
 enum Family {
     ConvUniform,
     ConvStorage,
+    ConvWindow,
     Elementwise,
     Head,
     Snn,
@@ -70,9 +90,10 @@ enum Family {
 }
 
 impl Family {
-    const ALL: [Family; 7] = [
+    const ALL: [Family; 8] = [
         Family::ConvUniform,
         Family::ConvStorage,
+        Family::ConvWindow,
         Family::Elementwise,
         Family::Head,
         Family::Snn,
@@ -84,6 +105,7 @@ impl Family {
         match self {
             Family::ConvUniform => CONV_UNIFORM_SOURCE,
             Family::ConvStorage => CONV_STORAGE_SOURCE,
+            Family::ConvWindow => CONV_WINDOW_SOURCE,
             Family::Elementwise => ELEMENTWISE_SOURCE,
             Family::Head => HEAD_SOURCE,
             Family::Snn => SNN_SOURCE,
@@ -95,7 +117,7 @@ impl Family {
     /// Read-only storage bindings after the uniform (binding 0); the read-write output follows them.
     fn inputs(self) -> u32 {
         match self {
-            Family::ConvUniform | Family::ConvStorage => 4,
+            Family::ConvUniform | Family::ConvStorage | Family::ConvWindow => 3,
             Family::Elementwise | Family::Head | Family::Snn | Family::SnnReadout => 2,
             Family::Calibration => 3,
         }
@@ -114,19 +136,27 @@ impl Family {
         self as usize
     }
 
-    /// The binding that holds a uniform buffer instead of a read-only storage buffer.
-    fn uniform_input(self) -> Option<u32> {
-        (self == Family::ConvUniform).then_some(2)
+    /// Whether input `binding` is a uniform buffer instead of a read-only storage buffer:
+    /// the conv weight window (2) and the conv input window (1).
+    fn uniform_input(self, binding: u32) -> bool {
+        match self {
+            Family::ConvUniform => binding == 2,
+            Family::ConvWindow => binding == 1 || binding == 2,
+            _ => false,
+        }
     }
 }
 
 impl Kernel {
     /// Every kernel, in declaration order.
-    pub const ALL: [Kernel; 16] = [
+    pub const ALL: [Kernel; 19] = [
         Kernel::Conv2d,
         Kernel::Conv3x3Stride1,
         Kernel::Conv2dLarge,
         Kernel::Conv3x3Stride1Large,
+        Kernel::Conv3x3Stride2,
+        Kernel::Conv3x3Stride1Window,
+        Kernel::Conv3x3Stride2Window,
         Kernel::Affine,
         Kernel::Relu,
         Kernel::Add,
@@ -145,7 +175,8 @@ impl Kernel {
     pub fn entry_point(self) -> &'static str {
         match self {
             Kernel::Conv2d | Kernel::Conv2dLarge => "conv2d",
-            Kernel::Conv3x3Stride1 | Kernel::Conv3x3Stride1Large => "conv3x3_s1",
+            Kernel::Conv3x3Stride1 | Kernel::Conv3x3Stride1Large | Kernel::Conv3x3Stride1Window => "conv3x3_s1",
+            Kernel::Conv3x3Stride2 | Kernel::Conv3x3Stride2Window => "conv3x3_s2",
             Kernel::Affine => "affine",
             Kernel::Relu => "relu",
             Kernel::Add => "add",
@@ -163,7 +194,8 @@ impl Kernel {
 
     fn family(self) -> Family {
         match self {
-            Kernel::Conv2d | Kernel::Conv3x3Stride1 => Family::ConvUniform,
+            Kernel::Conv2d | Kernel::Conv3x3Stride1 | Kernel::Conv3x3Stride2 => Family::ConvUniform,
+            Kernel::Conv3x3Stride1Window | Kernel::Conv3x3Stride2Window => Family::ConvWindow,
             Kernel::Conv2dLarge | Kernel::Conv3x3Stride1Large => Family::ConvStorage,
             Kernel::Affine | Kernel::Relu | Kernel::Add | Kernel::ShortcutA => Family::Elementwise,
             Kernel::GlobalAvgPool | Kernel::Linear => Family::Head,
@@ -180,6 +212,9 @@ impl Kernel {
             | Kernel::Conv3x3Stride1
             | Kernel::Conv2dLarge
             | Kernel::Conv3x3Stride1Large
+            | Kernel::Conv3x3Stride2
+            | Kernel::Conv3x3Stride1Window
+            | Kernel::Conv3x3Stride2Window
             | Kernel::GlobalAvgPool
             | Kernel::Linear => 64,
             Kernel::Affine | Kernel::Relu | Kernel::Add | Kernel::ShortcutA => 256,
@@ -209,15 +244,17 @@ pub struct ConvParams {
     pub padding: u32,
     /// Bit 0: add the residual; bit 1: ReLU.
     pub flags: u32,
-    /// 4-pixel tiles per output row (3x3 stride-1 kernel only).
+    /// 4-pixel tiles per output row (3x3 kernels only).
     pub tiles_per_row: u32,
-    /// Work items of the dispatch: output pixels, or pixel tiles for the 3x3 kernel.
+    /// Work items of the dispatch: output pixels, or pixel tiles for the 3x3 kernels.
     pub items: u32,
-    /// Output channels rounded up to a multiple of 8.
-    pub padded_channels: u32,
+    /// Index (in floats) of the dispatch's first image within the bound input (non-zero
+    /// only for a uniform input window).
+    pub input_offset: u32,
     /// Channel block that `workgroup_id.y == 0` computes (the first of the bound weight window).
     pub first_block: u32,
-    pub _pad: u32,
+    /// Image of the batch that the dispatch's first image is (one dispatch per input window).
+    pub first_image: u32,
 }
 
 /// Shape uniform of the element-wise and head kernels (`ElementwiseParams` in WGSL).
@@ -307,7 +344,7 @@ fn layout_entries(family: Family) -> Vec<wgpu::BindGroupLayoutEntry> {
     let inputs = family.inputs();
     let mut entries = vec![entry(0, wgpu::BufferBindingType::Uniform)];
     entries.extend((1..=inputs).map(|binding| {
-        if family.uniform_input() == Some(binding) {
+        if family.uniform_input(binding) {
             entry(binding, wgpu::BufferBindingType::Uniform)
         } else {
             entry(binding, wgpu::BufferBindingType::Storage { read_only: true })

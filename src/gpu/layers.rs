@@ -11,28 +11,45 @@ use super::{GpuContext, GpuError, GpuStep, Kernel, Kernels};
 
 /// Output channels per conv work item: the kernels hold them as two vec4s.
 pub const CHANNEL_BLOCK: usize = 8;
-/// Adjacent output pixels per work item of the 3x3 stride-1 kernel.
+/// Adjacent output pixels per work item of the 3x3 kernels.
 const TILE_WIDTH: usize = 4;
+/// Floats of the epilogue at the end of each packed channel block: bias, scale, shift.
+const EPILOGUE_FLOATS: usize = 3 * CHANNEL_BLOCK;
 
 fn to_u32(value: usize, what: &str) -> Result<u32, GpuError> {
     u32::try_from(value).map_err(|_| GpuError::InvalidInput(format!("{what} ({value}) does not fit in 32 bits")))
 }
 
+/// Floats of one packed block of 8 output channels: weights, then the epilogue.
+fn block_floats(in_channels: usize, kernel: usize) -> usize {
+    in_channels * kernel * kernel * CHANNEL_BLOCK + EPILOGUE_FLOATS
+}
+
 /// Conv weights repacked to `[channel block][in channel][ky][kx][8 channels]` (zero-padded
-/// to whole blocks), so each input value meets its 8 weights as two consecutive vec4s.
-pub fn pack_conv_weights(conv: &Conv2d) -> Vec<f32> {
+/// to whole blocks), so each input value meets its 8 weights as two consecutive vec4s; each
+/// block ends with its channels' `[bias | scale | shift]` (8 values each), where `affine` =
+/// `(scale, shift)` is applied after the bias, as an unfolded BatchNorm behind the conv
+/// would be (scale 1, shift 0 without it). The kernels read the whole block through one
+/// uniform window, so the epilogue costs no storage loads.
+pub fn pack_conv_weights(conv: &Conv2d, affine: Option<(&[f32], &[f32])>) -> Vec<f32> {
     let taps = conv.kernel * conv.kernel;
     let blocks = conv.out_channels.div_ceil(CHANNEL_BLOCK);
-    let mut packed = vec![0.0f32; blocks * conv.in_channels * taps * CHANNEL_BLOCK];
+    let block_len = block_floats(conv.in_channels, conv.kernel);
+    let mut packed = vec![0.0f32; blocks * block_len];
     for oc in 0..conv.out_channels {
         let (block, lane) = (oc / CHANNEL_BLOCK, oc % CHANNEL_BLOCK);
         for ic in 0..conv.in_channels {
             for tap in 0..taps {
                 let source = (oc * conv.in_channels + ic) * taps + tap;
-                let target = ((block * conv.in_channels + ic) * taps + tap) * CHANNEL_BLOCK + lane;
+                let target = block * block_len + (ic * taps + tap) * CHANNEL_BLOCK + lane;
                 packed[target] = conv.weight[source];
             }
         }
+        let epilogue = block * block_len + block_len - EPILOGUE_FLOATS + lane;
+        let (scale, shift) = affine.map_or((1.0, 0.0), |(scale, shift)| (scale[oc], shift[oc]));
+        packed[epilogue] = conv.bias.as_ref().map_or(0.0, |bias| bias[oc]);
+        packed[epilogue + CHANNEL_BLOCK] = scale;
+        packed[epilogue + 2 * CHANNEL_BLOCK] = shift;
     }
     packed
 }
@@ -46,31 +63,56 @@ pub struct ConvWeights {
     pub kernel: usize,
     pub stride: usize,
     pub padding: usize,
-    /// Packed weights, see [`pack_conv_weights`], followed by one window of zeros when
-    /// they are read through the uniform window.
+    /// Packed weights and epilogue, see [`pack_conv_weights`], followed by one window of
+    /// zeros when they are read through the uniform window.
     pub weight: wgpu::Buffer,
     /// Channel blocks per 64 KiB uniform window; `None` when one block exceeds a window
     /// and the kernels read the weights as a storage buffer.
     blocks_per_window: Option<usize>,
-    /// `[bias | scale | shift]`, each padded to whole channel blocks.
-    pub epilogue: wgpu::Buffer,
+}
+
+/// One dispatch's share of the batch when the input is read through a uniform window:
+/// images `first..first + count`, the window at byte `offset` of the input buffer, image
+/// `first` at float `input_offset` of the window.
+struct InputWindow {
+    offset: u64,
+    first: usize,
+    count: usize,
+    input_offset: usize,
+}
+
+/// Splits `batch` images of `image_floats` into 64 KiB uniform windows of `input`, or
+/// `None` when the input cannot be read that way (a buffer without UNIFORM usage or under
+/// 64 KiB, an image over 64 KiB).
+fn input_windows(ctx: &GpuContext, input: &wgpu::Buffer, image_floats: usize, batch: usize) -> Option<Vec<InputWindow>> {
+    let window = CONV_WEIGHT_WINDOW_BYTES;
+    let image_bytes = image_floats as u64 * 4;
+    let buffer_bytes = input.size();
+    if !input.usage().contains(wgpu::BufferUsages::UNIFORM) || buffer_bytes < window || image_bytes > window {
+        return None;
+    }
+    let alignment = u64::from(ctx.limits.min_uniform_buffer_offset_alignment).max(4);
+    let mut windows = Vec::new();
+    let mut first = 0;
+    while first < batch {
+        let start = first as u64 * image_bytes;
+        // A full window must fit the buffer: the last ones end at its end.
+        let offset = start.min(buffer_bytes - window) / alignment * alignment;
+        let count = (((offset + window - start) / image_bytes) as usize).min(batch - first);
+        if count == 0 {
+            return None;
+        }
+        windows.push(InputWindow { offset, first, count, input_offset: ((start - offset) / 4) as usize });
+        first += count;
+    }
+    Some(windows)
 }
 
 impl ConvWeights {
     /// Uploads `conv`; `affine` = `(scale, shift)` is applied after the bias, as an
     /// unfolded BatchNorm behind the conv would be.
     pub fn upload(ctx: &GpuContext, conv: &Conv2d, affine: Option<(&[f32], &[f32])>) -> Result<ConvWeights, GpuError> {
-        let padded = conv.out_channels.div_ceil(CHANNEL_BLOCK) * CHANNEL_BLOCK;
-        let mut epilogue = vec![0.0f32; 3 * padded];
-        if let Some(bias) = &conv.bias {
-            epilogue[..conv.out_channels].copy_from_slice(bias);
-        }
-        for oc in 0..conv.out_channels {
-            let (scale, shift) = affine.map_or((1.0, 0.0), |(scale, shift)| (scale[oc], shift[oc]));
-            epilogue[padded + oc] = scale;
-            epilogue[2 * padded + oc] = shift;
-        }
-        let block_bytes = (conv.in_channels * conv.kernel * conv.kernel * CHANNEL_BLOCK * 4) as u64;
+        let block_bytes = (block_floats(conv.in_channels, conv.kernel) * 4) as u64;
         let blocks = conv.out_channels.div_ceil(CHANNEL_BLOCK) as u64;
         // Windows start at block boundaries, which must honour the adapter's uniform
         // offset alignment unless all blocks fit the first window.
@@ -78,7 +120,7 @@ impl ConvWeights {
         let windows_fit = blocks * block_bytes <= CONV_WEIGHT_WINDOW_BYTES
             || (block_bytes <= CONV_WEIGHT_WINDOW_BYTES && block_bytes.is_multiple_of(alignment));
         let blocks_per_window = windows_fit.then(|| (CONV_WEIGHT_WINDOW_BYTES / block_bytes.max(1)) as usize);
-        let packed = pack_conv_weights(conv);
+        let packed = pack_conv_weights(conv, affine);
         let weight = match blocks_per_window {
             // Trailing zeros keep the last block's window a full 64 KiB.
             Some(_) => weights_from_f32(ctx, "conv weight", &packed, CONV_WEIGHT_WINDOW_BYTES as usize / 4)?,
@@ -92,7 +134,6 @@ impl ConvWeights {
             padding: conv.padding,
             weight,
             blocks_per_window,
-            epilogue: storage_from_f32(ctx, "conv epilogue", &epilogue)?,
         })
     }
 
@@ -104,7 +145,8 @@ impl ConvWeights {
 
     /// The steps computing this conv over `batch` images of `in_shape` from `input` into
     /// `output`, adding `residual` (output-shaped) and applying ReLU when asked: one per
-    /// window of weights (one step for layers up to 64 KiB of weights).
+    /// window of weights and, when `input` may be bound as a uniform buffer (see
+    /// `buffers`), one per 64 KiB window of input images.
     #[allow(clippy::too_many_arguments)]
     pub fn step(
         &self,
@@ -118,15 +160,24 @@ impl ConvWeights {
         output: &wgpu::Buffer,
     ) -> Result<Vec<GpuStep>, GpuError> {
         let out = self.output_shape(in_shape);
-        let fast = self.kernel == 3 && self.stride == 1;
+        let tiled = self.kernel == 3 && (self.stride == 1 || self.stride == 2);
         let tiles_per_row = out.width.div_ceil(TILE_WIDTH);
-        let items = if fast { batch * out.height * tiles_per_row } else { batch * out.plane() };
-        let kernel = match (fast, self.blocks_per_window.is_some()) {
-            (true, true) => Kernel::Conv3x3Stride1,
-            (false, true) => Kernel::Conv2d,
-            (true, false) => Kernel::Conv3x3Stride1Large,
-            (false, false) => Kernel::Conv2dLarge,
+        let uniform_weights = self.blocks_per_window.is_some();
+        let windows = if tiled && uniform_weights { input_windows(ctx, input, in_shape.len(), batch) } else { None };
+        let kernel = match (self.kernel, self.stride, uniform_weights, windows.is_some()) {
+            (3, 1, true, true) => Kernel::Conv3x3Stride1Window,
+            (3, 2, true, true) => Kernel::Conv3x3Stride2Window,
+            (3, 1, true, false) => Kernel::Conv3x3Stride1,
+            (3, 2, true, false) => Kernel::Conv3x3Stride2,
+            (3, 1, false, _) => Kernel::Conv3x3Stride1Large,
+            (_, _, true, _) => Kernel::Conv2d,
+            (_, _, false, _) => Kernel::Conv2dLarge,
         };
+        // One work item per pixel in the generic kernels (the stride-2 tile has no
+        // storage-weight variant), per 4-pixel tile in the others.
+        let items_per_image =
+            if matches!(kernel, Kernel::Conv2d | Kernel::Conv2dLarge) { out.plane() } else { out.height * tiles_per_row };
+        let windows = windows.unwrap_or_else(|| vec![InputWindow { offset: 0, first: 0, count: batch, input_offset: 0 }]);
         let blocks = self.out_channels.div_ceil(CHANNEL_BLOCK);
         let mut flags = 0;
         if residual.is_some() {
@@ -148,15 +199,16 @@ impl ConvWeights {
             padding: to_u32(self.padding, "padding")?,
             flags,
             tiles_per_row: to_u32(tiles_per_row, "tiles per row")?,
-            items: to_u32(items, "conv work items")?,
-            padded_channels: to_u32(blocks * CHANNEL_BLOCK, "channels")?,
+            items: 0,
+            input_offset: 0,
             first_block: 0,
-            _pad: 0,
+            first_image: 0,
         };
         to_u32(batch * in_shape.len(), "conv input values")?;
         to_u32(batch * out.len(), "conv output values")?;
-        let block_bytes = (self.in_channels * self.kernel * self.kernel * CHANNEL_BLOCK * 4) as u64;
+        let block_bytes = (block_floats(self.in_channels, self.kernel) * 4) as u64;
         let per_dispatch = self.blocks_per_window.unwrap_or(blocks).max(1);
+        let uniform_input = matches!(kernel, Kernel::Conv3x3Stride1Window | Kernel::Conv3x3Stride2Window);
         let mut steps = Vec::new();
         for first_block in (0..blocks).step_by(per_dispatch) {
             let count = per_dispatch.min(blocks - first_block);
@@ -168,21 +220,34 @@ impl ConvWeights {
                 },
                 None => self.weight.as_entire_buffer_binding(),
             };
-            let params = ConvParams { first_block: to_u32(first_block, "channel block")?, ..params };
-            let workgroups = workgroups_for(items, kernel.workgroup_size(), to_u32(count, "channel blocks")?)?;
-            steps.push(kernels.step(
-                ctx,
-                kernel,
-                &params,
-                &[
-                    Some(input.as_entire_buffer_binding()),
-                    Some(weight),
-                    Some(self.epilogue.as_entire_buffer_binding()),
-                    residual.map(wgpu::Buffer::as_entire_buffer_binding),
-                ],
-                output,
-                workgroups,
-            ));
+            for window in &windows {
+                let input_binding = if uniform_input {
+                    wgpu::BufferBinding {
+                        buffer: input,
+                        offset: window.offset,
+                        size: std::num::NonZeroU64::new(CONV_WEIGHT_WINDOW_BYTES),
+                    }
+                } else {
+                    input.as_entire_buffer_binding()
+                };
+                let items = window.count * items_per_image;
+                let params = ConvParams {
+                    items: to_u32(items, "conv work items")?,
+                    input_offset: to_u32(window.input_offset, "input offset")?,
+                    first_block: to_u32(first_block, "channel block")?,
+                    first_image: to_u32(window.first, "image")?,
+                    ..params
+                };
+                let workgroups = workgroups_for(items, kernel.workgroup_size(), to_u32(count, "channel blocks")?)?;
+                steps.push(kernels.step(
+                    ctx,
+                    kernel,
+                    &params,
+                    &[Some(input_binding), Some(weight.clone()), residual.map(wgpu::Buffer::as_entire_buffer_binding)],
+                    output,
+                    workgroups,
+                ));
+            }
         }
         Ok(steps)
     }
