@@ -18,7 +18,7 @@ use spikeconv::convert::threshold::parse_methods;
 use spikeconv::gpu::{GpuContext, GpuError, Kernels};
 use spikeconv::sim::{calibrate, AnnPlan};
 use spikeconv::model::normalize::{parse_mean, parse_std, NormalizePreset};
-use spikeconv::model::{self, LoadOptions, Network};
+use spikeconv::model::{self, BlockForm, LoadOptions, Network};
 
 /// Convert trained CIFAR ResNets into integrate-and-fire spiking networks and simulate
 /// them on the GPU.
@@ -60,12 +60,17 @@ pub struct ModelArgs {
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
     #[command(flatten)]
-    pub normalization: NormalizationArgs,
+    pub load: LoadArgs,
 }
 
-/// How the network's input is normalized, where the checkpoint does not say (or to override it).
+/// How to read a checkpoint where its metadata is missing or to be overridden: input
+/// normalization and residual block form.
 #[derive(Debug, Args)]
-pub struct NormalizationArgs {
+pub struct LoadArgs {
+    /// Residual block form (overrides the checkpoint's `block` metadata; default standard).
+    /// `restructured`: `y = shortcut(x) + ReLU(BN(conv(ReLU(BN(conv(x))))))`, no ReLU after the sum.
+    #[arg(long, value_enum)]
+    pub block: Option<BlockArg>,
     /// Per-channel input mean `r,g,b` (overrides the checkpoint's metadata).
     #[arg(long, value_name = "R,G,B")]
     pub mean: Option<String>,
@@ -75,6 +80,15 @@ pub struct NormalizationArgs {
     /// A named normalization, used where the checkpoint has no metadata and no --mean/--std.
     #[arg(long, value_enum)]
     pub normalize: Option<NormalizeArg>,
+}
+
+/// Residual block forms.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BlockArg {
+    /// He et al.: ReLU after the addition.
+    Standard,
+    /// TTRBR restructuring: ReLU inside the residual branch, none after the addition.
+    Restructured,
 }
 
 /// Named input normalizations.
@@ -128,11 +142,11 @@ const DEFAULT_MAX_BATCH: usize = 256;
 impl ModelArgs {
     /// Loads the checkpoint with the normalization flags applied.
     pub fn load(&self) -> anyhow::Result<Network> {
-        self.normalization.load(&self.model)
+        self.load.load(&self.model)
     }
 }
 
-impl NormalizationArgs {
+impl LoadArgs {
     /// Loads the checkpoint `model` with these normalization flags applied.
     pub fn load(&self, model: &Path) -> anyhow::Result<Network> {
         let file = model.display();
@@ -143,8 +157,10 @@ impl NormalizationArgs {
                 NormalizeArg::Cifar10 => NormalizePreset::Cifar10,
                 NormalizeArg::Imagenet => NormalizePreset::Imagenet,
             }),
-            // From the checkpoint's metadata until the CLI has a --block flag.
-            block: None,
+            block: self.block.map(|block| match block {
+                BlockArg::Standard => BlockForm::Standard,
+                BlockArg::Restructured => BlockForm::Restructured,
+            }),
         };
         Ok(model::load(model, &options)?)
     }

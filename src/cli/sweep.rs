@@ -13,7 +13,7 @@ use spikeconv::model::normalize::Normalization;
 use spikeconv::report::{LayerActivity, LineChart, Series, SnnCurve, SweepReport};
 use spikeconv::sim::{evaluate_ann, evaluate_snn, AnnPlan, SnnPlan};
 
-use super::{compile_with_fallback, open_dataset, progress_bar, CalibrationArgs, DataArgs, GpuArgs, NormalizationArgs};
+use super::{compile_with_fallback, open_dataset, progress_bar, CalibrationArgs, DataArgs, GpuArgs, LoadArgs};
 
 /// Arguments of `spikeconv sweep`.
 #[derive(Debug, Args)]
@@ -22,7 +22,7 @@ pub struct SweepArgs {
     #[arg(long, value_name = "FILE", required_unless_present = "snn", conflicts_with = "snn")]
     pub model: Option<PathBuf>,
     #[command(flatten)]
-    pub normalization: NormalizationArgs,
+    pub load: LoadArgs,
     /// A converted SNN written by `spikeconv convert`; simulated without recalibrating.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["calib", "threshold", "v_init"])]
     pub snn: Option<PathBuf>,
@@ -64,7 +64,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
             (vec![file.snn], normalization, path.display().to_string())
         }
         (None, Some(model)) => {
-            let network = args.normalization.load(model)?;
+            let network = args.load.load(model)?;
             let networks = args.calibration.convert(&ctx, &kernels, &network, &args.gpu)?;
             (networks, network.normalization, model.display().to_string())
         }
