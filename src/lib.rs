@@ -2,7 +2,7 @@
 //! networks and simulate them on the GPU with wgpu.
 //!
 //! Data flows checkpoint → [`model`] (graph) → [`convert`] (BN folding, thresholds) →
-//! [`gpu`] / [`sim`] (compiled plans run on the GPU) → [`report`]. [`reference`] holds the
+//! [`gpu`] / [`sim`] (compiled plans run on the GPU) → [`report`]. [`reference`](mod@reference) holds the
 //! CPU reference of every GPU kernel; [`data`] reads datasets. See `ARCHITECTURE.md`.
 
 pub mod convert;

@@ -1,6 +1,6 @@
 //! The spiking and calibration operations on the GPU: parameter layouts of snn.wgsl,
 //! snn_readout.wgsl and calibration.wgsl and the [`GpuStep`]s that run them. The compiled
-//! plans ([`crate::sim::snn`], [`crate::sim::calibrate`]) and the kernel tests share these.
+//! plans ([`crate::sim::snn`], [`crate::sim::calibrate`](mod@crate::sim::calibrate)) and the kernel tests share these.
 
 use crate::convert::threshold::Thresholds;
 use crate::model::graph::Shape;

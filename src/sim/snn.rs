@@ -329,7 +329,7 @@ impl SnnPlan {
 
     /// Simulates `count <= batch` images (`images`: `count` normalized NCHW images,
     /// `labels`: one per image) for `timesteps` steps from fresh membranes. Every step is
-    /// recorded into GPU submissions of [`TIMESTEPS_PER_SUBMISSION`] steps with no host wait
+    /// recorded into GPU submissions of `TIMESTEPS_PER_SUBMISSION` steps with no host wait
     /// in between; only the per-step correct counts and per-layer spike totals are read back.
     pub fn run(
         &self,
