@@ -7,16 +7,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use common::{assert_fails_with, spikeconv};
 
-fn spikeconv(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spikeconv"))
-        .args(args)
-        .env("NODEVICE_SELECT", "1")
-        .output()
-        .expect("run the spikeconv binary")
-}
+use std::path::{Path, PathBuf};
+
 
 fn weights(data: &Path, file: &str) -> String {
     data.join("weights").join(file).display().to_string()
@@ -61,17 +55,6 @@ fn resnet110_first_256_images() {
     assert_accuracy("resnet110_cifar10_fhempcnn.safetensors", 243);
 }
 
-/// Asserts a failed run with a one-line error on stderr that mentions every `needle`.
-fn assert_fails_with(args: &[&str], needles: &[&str]) {
-    let output = spikeconv(args);
-    assert!(!output.status.success(), "expected failure for {args:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let message = stderr.trim();
-    assert!(!message.contains("panicked"), "panic instead of an error: {message}");
-    for needle in needles {
-        assert!(message.contains(needle), "error for {args:?} should mention `{needle}`: {message}");
-    }
-}
 
 fn scratch(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -3,16 +3,11 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use common::{assert_fails_with, spikeconv};
 
-fn spikeconv(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spikeconv"))
-        .args(args)
-        .env("NODEVICE_SELECT", "1")
-        .output()
-        .expect("run the spikeconv binary")
-}
+use std::path::Path;
+use std::process::Output;
+
 
 fn path(data: &Path, rel: &str) -> String {
     data.join(rel).display().to_string()
@@ -90,15 +85,6 @@ fn resnet20_sweep_converts_simulates_and_round_trips_through_a_file() {
     assert_eq!(from_file[0]["ann_correct"], runs[1]["ann_correct"]);
 }
 
-fn assert_fails_with(args: &[&str], needles: &[&str]) {
-    let output = spikeconv(args);
-    assert!(!output.status.success(), "expected failure for {args:?}");
-    let message = String::from_utf8_lossy(&output.stderr);
-    assert!(!message.contains("panicked"), "panic instead of an error: {message}");
-    for needle in needles {
-        assert!(message.contains(needle), "error for {args:?} should mention `{needle}`: {message}");
-    }
-}
 
 #[test]
 fn bad_sweep_input_gives_one_line_errors() {

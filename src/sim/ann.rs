@@ -424,20 +424,7 @@ impl AnnPlan {
     /// Runs the network on `count` normalized images (`images` holds `count` NCHW images)
     /// in one submission and returns their `count × num_classes` outputs.
     pub fn run(&self, ctx: &GpuContext, images: &[f32], count: usize) -> Result<Vec<f32>, GpuError> {
-        if count > self.batch {
-            return Err(GpuError::InvalidInput(format!(
-                "{count} images given to a plan compiled for batches of {}",
-                self.batch
-            )));
-        }
-        if images.len() != count * self.input_len {
-            return Err(GpuError::InvalidInput(format!(
-                "expected {count} images of {} values ({} values), got {} values",
-                self.input_len,
-                count * self.input_len,
-                images.len()
-            )));
-        }
+        super::check_batch_input(images, count, self.batch, self.input_len)?;
         ctx.checked("running the ANN plan", || {
             let encoder = self.encode(ctx, images, count);
             submit_and_read(ctx, encoder, &self.output, 0, count * self.num_classes)

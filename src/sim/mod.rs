@@ -1,13 +1,32 @@
 //! Compiled plans that run networks on the GPU: [`ann`] runs the (non-spiking) network
-//! itself, compiled once into a list of GPU steps.
+//! itself, compiled once into a list of GPU steps; [`calibrate`](mod@calibrate) gathers
+//! activation statistics through an observed ANN plan; [`snn`] simulates the converted
+//! network over timesteps; [`evaluate`] runs a plan over a whole dataset.
 
 pub mod ann;
 pub mod calibrate;
+pub mod evaluate;
 pub mod snn;
 
 pub use ann::AnnPlan;
 pub use calibrate::calibrate;
-pub use snn::{SnnBatchResult, SnnPlan};
-pub mod evaluate;
-
 pub use evaluate::{evaluate_ann, evaluate_snn, AnnAccuracy, SnnAccuracy};
+pub use snn::{SnnBatchResult, SnnPlan};
+
+use crate::gpu::GpuError;
+
+/// Checks that `images` holds `count` images of `input_len` values and that `count` fits a
+/// plan compiled for `batch` images.
+pub(crate) fn check_batch_input(images: &[f32], count: usize, batch: usize, input_len: usize) -> Result<(), GpuError> {
+    if count > batch {
+        return Err(GpuError::InvalidInput(format!("{count} images given to a plan compiled for batches of {batch}")));
+    }
+    if images.len() != count * input_len {
+        return Err(GpuError::InvalidInput(format!(
+            "expected {count} images of {input_len} values ({} values), got {} values",
+            count * input_len,
+            images.len()
+        )));
+    }
+    Ok(())
+}

@@ -339,20 +339,7 @@ impl SnnPlan {
         count: usize,
         timesteps: usize,
     ) -> Result<SnnBatchResult, GpuError> {
-        if count > self.batch {
-            return Err(GpuError::InvalidInput(format!(
-                "{count} images given to a plan compiled for batches of {}",
-                self.batch
-            )));
-        }
-        if images.len() != count * self.input_len {
-            return Err(GpuError::InvalidInput(format!(
-                "expected {count} images of {} values ({} values), got {} values",
-                self.input_len,
-                count * self.input_len,
-                images.len()
-            )));
-        }
+        super::check_batch_input(images, count, self.batch, self.input_len)?;
         if labels.len() != count {
             return Err(GpuError::InvalidInput(format!("expected {count} labels, got {}", labels.len())));
         }

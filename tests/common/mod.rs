@@ -80,3 +80,24 @@ pub fn gpu() -> Option<&'static (spikeconv::gpu::GpuContext, spikeconv::gpu::Ker
         Err(message) => missing(&format!("a GPU adapter ({message})")),
     }
 }
+
+/// Runs the `spikeconv` binary with `args` (Mesa's device-select layer silenced).
+pub fn spikeconv(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_spikeconv"))
+        .args(args)
+        .env("NODEVICE_SELECT", "1")
+        .output()
+        .expect("run the spikeconv binary")
+}
+
+/// Asserts a failed run whose stderr is an error (not a panic) mentioning every `needle`.
+pub fn assert_fails_with(args: &[&str], needles: &[&str]) {
+    let output = spikeconv(args);
+    assert!(!output.status.success(), "expected failure for {args:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let message = stderr.trim();
+    assert!(!message.contains("panicked"), "panic instead of an error: {message}");
+    for needle in needles {
+        assert!(message.contains(needle), "error for {args:?} should mention `{needle}`: {message}");
+    }
+}
