@@ -95,10 +95,12 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         let batch = args.gpu.batch_size(SnnPlan::max_batch(&ctx, snn), images);
         let plan = compile_with_fallback(batch, |b| SnnPlan::compile(&ctx, &kernels, snn, b))?;
         let done_before = index * images;
+        let simulation = Instant::now();
         let result = evaluate_snn(&ctx, &plan, &dataset, &normalization, images, timesteps, |done| {
             progress.set_position((done_before + done) as u64)
         })?;
-        curves.push(curve(snn, &result.correct, &result.spike_totals, timesteps, images));
+        let seconds = simulation.elapsed().as_secs_f64();
+        curves.push(curve(snn, &result.correct, &result.spike_totals, timesteps, images, seconds));
     }
     let seconds = started.elapsed().as_secs_f64();
     progress.finish_and_clear();
@@ -135,7 +137,14 @@ fn to_rgb(values: &[f32], path: &std::path::Path) -> anyhow::Result<[f32; 3]> {
 }
 
 /// Turns one simulation's counts into a report curve with per-layer activity.
-fn curve(snn: &SpikingNetwork, correct: &[usize], spike_totals: &[u64], timesteps: usize, images: usize) -> SnnCurve {
+fn curve(
+    snn: &SpikingNetwork,
+    correct: &[usize],
+    spike_totals: &[u64],
+    timesteps: usize,
+    images: usize,
+    seconds: f64,
+) -> SnnCurve {
     let layers = snn
         .layer_infos()
         .into_iter()
@@ -153,6 +162,7 @@ fn curve(snn: &SpikingNetwork, correct: &[usize], spike_totals: &[u64], timestep
         v_init: snn.v_init,
         correct: correct.to_vec(),
         layers,
+        seconds,
     }
 }
 

@@ -29,6 +29,8 @@ pub struct SnnCurve {
     /// Correct predictions after t = 1..=T timesteps (index t - 1).
     pub correct: Vec<usize>,
     pub layers: Vec<LayerActivity>,
+    /// Wall-clock seconds of this network's simulation (compilation excluded).
+    pub seconds: f64,
 }
 
 impl SnnCurve {
@@ -72,6 +74,8 @@ struct CurveJson<'a> {
     firing_rate: Vec<f64>,
     synops_per_image: f64,
     layers: &'a [LayerActivity],
+    seconds: f64,
+    image_timesteps_per_second: f64,
 }
 
 impl SweepReport {
@@ -164,6 +168,8 @@ impl SweepReport {
                 firing_rate: curve.layers.iter().map(|l| l.firing_rate).collect(),
                 synops_per_image: curve.synops_per_image(),
                 layers: &curve.layers,
+                seconds: curve.seconds,
+                image_timesteps_per_second: (self.images * self.timesteps) as f64 / curve.seconds,
             };
             out.push_str(&serde_json::to_string(&json)?);
             out.push('\n');
@@ -192,6 +198,7 @@ mod tests {
             v_init: 0.5,
             correct,
             layers: vec![LayerActivity { layer: "relu".into(), neurons: 4, firing_rate: 0.25, synops_per_image: 10.0 }],
+            seconds: 2.0,
         };
         SweepReport {
             model: "m".into(),
@@ -233,5 +240,6 @@ mod tests {
         assert_eq!(objects[0]["accuracy"][4], 0.75);
         assert_eq!(objects[0]["ann_correct"], 3);
         assert_eq!(objects[0]["firing_rate"], serde_json::json!([0.25]));
+        assert_eq!(objects[0]["image_timesteps_per_second"], 10.0);
     }
 }
