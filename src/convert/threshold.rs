@@ -92,6 +92,14 @@ impl FromStr for ThresholdMethod {
 
 /// Parses a comma-separated list of methods, e.g. `max,percentile:99.9`. Empty entries
 /// (as in `max,,channel-max` or an empty string) are errors.
+///
+/// ```
+/// use spikeconv::convert::threshold::{parse_methods, ThresholdMethod};
+///
+/// let methods = parse_methods("max,percentile:99.9").unwrap();
+/// assert_eq!(methods, [ThresholdMethod::Max, ThresholdMethod::Percentile(99.9)]);
+/// assert!(parse_methods("percentile:0").is_err());
+/// ```
 pub fn parse_methods(list: &str) -> Result<Vec<ThresholdMethod>, ConvertError> {
     list.split(',').map(str::parse).collect()
 }

@@ -170,6 +170,16 @@ pub struct GraphError {
 }
 
 /// A feed-forward network in topological order with one input (node 0) and one output.
+///
+/// ```
+/// use spikeconv::model::graph::{Graph, Op, Shape};
+///
+/// let mut graph = Graph::new(Shape::new(16, 32, 32));
+/// let shortcut = graph.push("shortcut", Op::ShortcutA { stride: 2, pad_before: 8, pad_after: 8 }, &[0]).unwrap();
+/// assert_eq!(graph.node(shortcut).shape, Shape::new(32, 16, 16));
+/// // Shapes are checked as nodes are added.
+/// assert!(graph.push("add", Op::Add, &[0, shortcut]).is_err());
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Graph {
     nodes: Vec<Node>,
