@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{cifar_resnet, Rng};
+use common::{cifar_resnet, summary_only, Rng};
 use spikeconv::model::graph::{Conv2d, Shape};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use spikeconv::gpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
@@ -36,10 +36,6 @@ fn selected(group: &str) -> bool {
     std::env::var("SPIKECONV_BENCH").map_or(true, |only| only.split(',').any(|g| g == group))
 }
 
-/// With `SPIKECONV_BENCH_SUMMARY=1` only the one-line summaries run, not criterion's samples.
-fn summary_only() -> bool {
-    std::env::var("SPIKECONV_BENCH_SUMMARY").is_ok_and(|v| v == "1")
-}
 
 fn bench_ann(c: &mut Criterion) {
     if !selected("ann") {

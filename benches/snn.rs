@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{cifar_resnet, Rng};
+use common::{cifar_resnet, summary_only, Rng};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use spikeconv::convert::fold_bn::fold_batch_norm;
 use spikeconv::convert::snn::convert;
@@ -74,7 +74,7 @@ fn bench_snn(c: &mut Criterion) {
         batch as f64 / ann_seconds,
         ctx.describe()
     );
-    if std::env::var_os("SPIKECONV_BENCH_SUMMARY_ONLY").is_some() {
+    if summary_only() {
         return;
     }
 

@@ -75,3 +75,8 @@ pub fn cifar_resnet(n: usize, seed: u64) -> Graph {
     g.push("linear", Op::Linear(linear), &[pooled]).expect("linear");
     g
 }
+
+/// With `SPIKECONV_BENCH_SUMMARY=1` only the one-line summaries run, not criterion's samples.
+pub fn summary_only() -> bool {
+    std::env::var("SPIKECONV_BENCH_SUMMARY").is_ok_and(|v| v == "1")
+}
