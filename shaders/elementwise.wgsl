@@ -2,33 +2,8 @@
 // (an unfolded BatchNorm), ReLU, addition, and He et al.'s option-A shortcut.
 //
 // One invocation per output value. The flat index is spread over workgroup_id.x and .z
-// because one dispatch dimension may hold at most 65535 workgroups.
-
-struct ElementwiseParams {
-    // Output values of the whole batch.
-    total: u32,
-    // Output channels and channel plane (height * width).
-    channels: u32,
-    plane: u32,
-    // bit 1: apply ReLU to the result (affine, add).
-    flags: u32,
-    // Option-A shortcut: the input's shape, the subsampling stride and the channels
-    // zero-padded in front.
-    in_channels: u32,
-    in_height: u32,
-    in_width: u32,
-    stride: u32,
-    pad_before: u32,
-    out_width: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: ElementwiseParams;
-@group(0) @binding(1) var<storage, read> first: array<f32>;
-// affine: [scale | shift], `channels` each; add: the second addend; otherwise unused.
-@group(0) @binding(2) var<storage, read> second: array<f32>;
-@group(0) @binding(3) var<storage, read_write> output: array<f32>;
+// because one dispatch dimension may hold at most 65535 workgroups. The shape uniform and
+// bindings come from elementwise_params.wgsl.
 
 const WORKGROUP: u32 = 256u;
 const FLAG_RELU: u32 = 2u;

@@ -2,30 +2,7 @@
 // Both are tiny (a few thousand values per batch), so one invocation per output value
 // with a plain sequential sum is enough; the sums run in the CPU reference's order.
 
-// Same layout as `ElementwiseParams` in elementwise.wgsl and src/gpu/kernels.rs.
-struct ElementwiseParams {
-    // Output values of the whole batch.
-    total: u32,
-    // global_avg_pool: channels; linear: out_features.
-    channels: u32,
-    // global_avg_pool: values per channel plane; linear: in_features.
-    plane: u32,
-    flags: u32,
-    in_channels: u32,
-    in_height: u32,
-    in_width: u32,
-    stride: u32,
-    pad_before: u32,
-    out_width: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: ElementwiseParams;
-@group(0) @binding(1) var<storage, read> first: array<f32>;
-// linear: [weight (out x in, row-major) | bias (out)]; unused by global_avg_pool.
-@group(0) @binding(2) var<storage, read> second: array<f32>;
-@group(0) @binding(3) var<storage, read_write> output: array<f32>;
+// The shape uniform and bindings come from elementwise_params.wgsl.
 
 const WORKGROUP: u32 = 64u;
 

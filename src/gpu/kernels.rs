@@ -21,8 +21,10 @@ const CONV_WINDOW_SOURCE: &str = concat!(
     include_str!("../../shaders/conv_input_uniform.wgsl"),
     include_str!("../../shaders/conv.wgsl")
 );
-const ELEMENTWISE_SOURCE: &str = include_str!("../../shaders/elementwise.wgsl");
-const HEAD_SOURCE: &str = include_str!("../../shaders/head.wgsl");
+const ELEMENTWISE_SOURCE: &str =
+    concat!(include_str!("../../shaders/elementwise_params.wgsl"), include_str!("../../shaders/elementwise.wgsl"));
+const HEAD_SOURCE: &str =
+    concat!(include_str!("../../shaders/elementwise_params.wgsl"), include_str!("../../shaders/head.wgsl"));
 const SNN_SOURCE: &str = include_str!("../../shaders/snn.wgsl");
 const SNN_READOUT_SOURCE: &str = include_str!("../../shaders/snn_readout.wgsl");
 const CALIBRATION_SOURCE: &str = include_str!("../../shaders/calibration.wgsl");
