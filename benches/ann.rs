@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::{cifar_resnet, summary_only, Rng};
-use spikeconv::model::graph::{Conv2d, Shape};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use spikeconv::gpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
 use spikeconv::gpu::kernels::record_steps;
 use spikeconv::gpu::layers::ConvWeights;
 use spikeconv::gpu::{GpuContext, Kernels};
+use spikeconv::model::graph::{Conv2d, Shape};
 use spikeconv::sim::AnnPlan;
 
 /// User + system time of this process so far (Linux `/proc/self/stat`), if readable.
@@ -36,7 +36,6 @@ fn selected(group: &str) -> bool {
     std::env::var("SPIKECONV_BENCH").map_or(true, |only| only.split(',').any(|g| g == group))
 }
 
-
 fn bench_ann(c: &mut Criterion) {
     if !selected("ann") {
         return;
@@ -51,9 +50,8 @@ fn bench_ann(c: &mut Criterion) {
     let kernels = Kernels::new(&ctx).expect("kernels compile");
     // (name, blocks per stage, batch): ResNet-110 takes seconds per batch on a CPU
     // rasterizer, so it runs a smaller batch to keep the bench short.
-    let batch = |default: usize| {
-        std::env::var("SPIKECONV_BENCH_BATCH").ok().and_then(|b| b.parse().ok()).unwrap_or(default)
-    };
+    let batch =
+        |default: usize| std::env::var("SPIKECONV_BENCH_BATCH").ok().and_then(|b| b.parse().ok()).unwrap_or(default);
     let networks = [("resnet20", 3, batch(64)), ("resnet110", 18, batch(32))];
     let mut group = c.benchmark_group("ann");
     group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
@@ -137,9 +135,8 @@ fn bench_conv(c: &mut Criterion) {
         let input = storage_from_f32(&ctx, "input", &rng.vec(batch * in_shape.len(), -1.0, 1.0)).expect("input");
         let residual = storage_from_f32(&ctx, "residual", &rng.vec(batch * out_shape.len(), -1.0, 1.0)).expect("res");
         let output = storage_zeroed(&ctx, "output", batch * out_shape.len()).expect("output");
-        let steps = weights
-            .step(&ctx, &kernels, in_shape, batch, &input, Some(&residual), true, &output)
-            .expect("conv step");
+        let steps =
+            weights.step(&ctx, &kernels, in_shape, batch, &input, Some(&residual), true, &output).expect("conv step");
         let macs = (batch * out_shape.len() * in_channels * 9) as f64;
         let run = || {
             let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });

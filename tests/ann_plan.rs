@@ -74,7 +74,8 @@ fn small_resnet(seed: u64, size: usize, unfolded_bn: bool) -> Graph {
     x = block(&mut g, &mut rng, x, 8, 2, unfolded_bn);
     x = block(&mut g, &mut rng, x, 8, 1, unfolded_bn);
     x = g.push("pool", Op::GlobalAvgPool, &[x]).unwrap();
-    let linear = Linear { in_features: 8, out_features: 5, weight: rng.vec(40, -0.5, 0.5), bias: rng.vec(5, -0.1, 0.1) };
+    let linear =
+        Linear { in_features: 8, out_features: 5, weight: rng.vec(40, -0.5, 0.5), bias: rng.vec(5, -0.1, 0.1) };
     g.push("linear", Op::Linear(linear), &[x]).unwrap();
     g
 }

@@ -11,7 +11,6 @@ use common::{assert_fails_with, spikeconv};
 
 use std::path::{Path, PathBuf};
 
-
 fn weights(data: &Path, file: &str) -> String {
     data.join("weights").join(file).display().to_string()
 }
@@ -55,7 +54,6 @@ fn resnet110_first_256_images() {
     assert_accuracy("resnet110_cifar10_fhempcnn.safetensors", 243);
 }
 
-
 fn scratch(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join(name);
@@ -90,9 +88,15 @@ fn bad_input_gives_one_line_errors() {
     bad_label[0] = 10;
     let (_dir4, bad_label) = scratch("bad_label.bin", &bad_label);
     let bad_label = bad_label.display().to_string();
-    assert_fails_with(&["ann", "--model", &model, "--data", &bad_label, "--dataset", "cifar10"], &["bad_label.bin", "10"]);
+    assert_fails_with(
+        &["ann", "--model", &model, "--data", &bad_label, "--dataset", "cifar10"],
+        &["bad_label.bin", "10"],
+    );
 
-    assert_fails_with(&["ann", "--model", &model, "--data", &images, "--adapter", "no-such-adapter-xyz"], &["no-such-adapter-xyz"]);
+    assert_fails_with(
+        &["ann", "--model", &model, "--data", &images, "--adapter", "no-such-adapter-xyz"],
+        &["no-such-adapter-xyz"],
+    );
 }
 
 /// A checkpoint "saved straight from PyTorch": the real ResNet-20 rewritten with a
@@ -110,7 +114,12 @@ fn pytorch_style_copy(source: &Path, dir: &Path) -> PathBuf {
             .flat_map(|b| half::f16::from_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]])).to_le_bytes())
             .collect();
         if let Some(prefix) = name.strip_suffix(".running_var") {
-            converted.push((format!("module.{prefix}.num_batches_tracked"), vec![], Dtype::I64, 7i64.to_le_bytes().to_vec()));
+            converted.push((
+                format!("module.{prefix}.num_batches_tracked"),
+                vec![],
+                Dtype::I64,
+                7i64.to_le_bytes().to_vec(),
+            ));
         }
         converted.push((format!("module.{name}"), view.shape().to_vec(), Dtype::F16, halves));
     }
@@ -132,12 +141,25 @@ fn pytorch_style_f16_checkpoint_needs_and_accepts_mean_and_std() {
     let images = test_batch(&data);
 
     // No metadata and no flags: a clear error, never a silent default.
-    assert_fails_with(&["ann", "--model", &model, "--data", &images, "--limit", "8"], &["resnet20_pytorch_f16", "--mean"]);
+    assert_fails_with(
+        &["ann", "--model", &model, "--data", &images, "--limit", "8"],
+        &["resnet20_pytorch_f16", "--mean"],
+    );
 
     // With the normalization the checkpoint was trained with (README: ImageNet statistics).
     let output = spikeconv(&[
-        "ann", "--model", &model, "--data", &images, "--limit", "256", "--json",
-        "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225",
+        "ann",
+        "--model",
+        &model,
+        "--data",
+        &images,
+        "--limit",
+        "256",
+        "--json",
+        "--mean",
+        "0.485,0.456,0.406",
+        "--std",
+        "0.229,0.224,0.225",
     ]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
@@ -146,7 +168,18 @@ fn pytorch_style_f16_checkpoint_needs_and_accepts_mean_and_std() {
     assert!((correct - 233).abs() <= 2, "{correct} correct, expected 233 ± 2");
 
     // The preset naming the same statistics gives the same count.
-    let output = spikeconv(&["ann", "--model", &model, "--data", &images, "--limit", "256", "--json", "--normalize", "imagenet"]);
+    let output = spikeconv(&[
+        "ann",
+        "--model",
+        &model,
+        "--data",
+        &images,
+        "--limit",
+        "256",
+        "--json",
+        "--normalize",
+        "imagenet",
+    ]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let preset: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(preset["correct"], report["correct"]);

@@ -156,7 +156,11 @@ fn conv3x3_tiles_read_through_uniform_input_windows() {
     // Batch 1 of a CIFAR stage-1 image: exactly one window.
     let one = ConvCase { relu: true, ..case(16, 5, (32, 32), (3, 1, 1)) };
     assert_kernels(check_conv(one, 35), Kernel::Conv3x3Stride1Window, 1);
-    assert_kernels(check_conv(ConvCase { bias: true, ..case(16, 9, (32, 32), (3, 2, 1)) }, 36), Kernel::Conv3x3Stride2Window, 1);
+    assert_kernels(
+        check_conv(ConvCase { bias: true, ..case(16, 9, (32, 32), (3, 2, 1)) }, 36),
+        Kernel::Conv3x3Stride2Window,
+        1,
+    );
     // Unaligned images (7 x 9 x 5 = 1260 bytes) whose last one no aligned full window can
     // reach: the whole layer falls back to the storage input.
     let unaligned = ConvCase { batch: 60, bias: true, relu: true, ..case(5, 3, (7, 9), (3, 1, 1)) };
@@ -218,7 +222,8 @@ fn conv_epilogue_applies_batch_norm_before_residual_and_relu() {
     let input_buffer = storage_from_f32(ctx, "input", &input).unwrap();
     let residual_buffer = storage_from_f32(ctx, "residual", &residual).unwrap();
     let output = storage_zeroed(ctx, "output", expected.len()).unwrap();
-    let steps = weights.step(ctx, kernels, in_shape, c.batch, &input_buffer, Some(&residual_buffer), true, &output).unwrap();
+    let steps =
+        weights.step(ctx, kernels, in_shape, c.batch, &input_buffer, Some(&residual_buffer), true, &output).unwrap();
     assert_close("conv+bn+add+relu", &run_all(ctx, &steps, &output, expected.len()), &expected, 1e-4, 1e-5);
 }
 
@@ -298,7 +303,8 @@ fn global_avg_pool_and_linear_match_reference() {
     let step = layers::global_avg_pool_step(ctx, kernels, shape, batch, &input_buffer, &pooled_buffer).unwrap();
     assert_close("global_avg_pool", &run(ctx, step, &pooled_buffer, pooled.len()), &pooled, 1e-5, 1e-6);
 
-    let layer = Linear { in_features: 17, out_features: 10, weight: rng.vec(170, -0.3, 0.3), bias: rng.vec(10, -1.0, 1.0) };
+    let layer =
+        Linear { in_features: 17, out_features: 10, weight: rng.vec(170, -0.3, 0.3), bias: rng.vec(10, -1.0, 1.0) };
     let expected = ops::linear(&layer, &pooled, batch);
     let weight_bias = layers::upload_linear(ctx, &layer).unwrap();
     let output = storage_zeroed(ctx, "logits", expected.len()).unwrap();

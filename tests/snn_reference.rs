@@ -78,7 +78,14 @@ fn if_neuron_edge_cases() {
     assert_eq!(membranes, [1.5, 3.0, 2.0, 1.0]);
 }
 
-fn conv(out_channels: usize, in_channels: usize, kernel: usize, stride: usize, weight: Vec<f32>, bias: Option<Vec<f32>>) -> Op {
+fn conv(
+    out_channels: usize,
+    in_channels: usize,
+    kernel: usize,
+    stride: usize,
+    weight: Vec<f32>,
+    bias: Option<Vec<f32>>,
+) -> Op {
     let padding = kernel / 2;
     Op::Conv2d(Conv2d { out_channels, in_channels, kernel, stride, padding, weight, bias })
 }
@@ -258,7 +265,13 @@ fn file_network() -> SnnFile {
     let mut nodes = Graph::new(Shape::new(3, 8, 8));
     // Rebuild with two extra nodes in front: a bias-free conv and a BatchNorm on the input side.
     let c = nodes.push("stem", conv(3, 3, 3, 1, rng.vec(81, -0.3, 0.3), None), &[0]).unwrap();
-    let bn = BatchNorm { gamma: rng.vec(3, 0.5, 1.5), beta: rng.vec(3, -0.1, 0.1), mean: rng.vec(3, -0.1, 0.1), var: rng.vec(3, 0.5, 1.5), eps: 1e-5 };
+    let bn = BatchNorm {
+        gamma: rng.vec(3, 0.5, 1.5),
+        beta: rng.vec(3, -0.1, 0.1),
+        mean: rng.vec(3, -0.1, 0.1),
+        var: rng.vec(3, 0.5, 1.5),
+        eps: 1e-5,
+    };
     let b = nodes.push("stem_bn", Op::BatchNorm(bn), &[c]).unwrap();
     let offset = b;
     for node in g.nodes().iter().skip(1) {
@@ -266,7 +279,8 @@ fn file_network() -> SnnFile {
         nodes.push(node.name.clone(), node.op.clone(), &inputs).unwrap();
     }
     g = nodes;
-    let relus: Vec<usize> = g.nodes().iter().enumerate().filter(|(_, n)| matches!(n.op, Op::Relu)).map(|(i, _)| i).collect();
+    let relus: Vec<usize> =
+        g.nodes().iter().enumerate().filter(|(_, n)| matches!(n.op, Op::Relu)).map(|(i, _)| i).collect();
     let thresholds = vec![
         (relus[0], Thresholds::Layer(1.25)),
         (relus[1], Thresholds::Channel((0..8).map(|c| 0.5 + c as f32 * 0.1).collect())),
@@ -328,10 +342,14 @@ fn write_parts(path: &std::path::Path, parts: &Parts) {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = parts
         .tensors
         .iter()
-        .map(|(name, shape, values)| (name.clone(), shape.clone(), values.iter().flat_map(|v| v.to_le_bytes()).collect()))
+        .map(|(name, shape, values)| {
+            (name.clone(), shape.clone(), values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        })
         .collect();
-    let views: Vec<(String, TensorView<'_>)> =
-        bytes.iter().map(|(name, shape, data)| (name.clone(), TensorView::new(Dtype::F32, shape.clone(), data).unwrap())).collect();
+    let views: Vec<(String, TensorView<'_>)> = bytes
+        .iter()
+        .map(|(name, shape, data)| (name.clone(), TensorView::new(Dtype::F32, shape.clone(), data).unwrap()))
+        .collect();
     std::fs::write(path, safetensors::serialize(views, Some(parts.metadata.clone())).unwrap()).unwrap();
 }
 
@@ -362,35 +380,72 @@ fn bad_snn_files_give_one_line_errors_naming_the_file() {
         ("wrong format", set("format", "spikeconv-ann"), "format is `spikeconv-ann`"),
         ("other version", set("format_version", "2"), "format_version `2`"),
         ("bad graph JSON", set("graph", "{\"nodes\": ["), "metadata `graph` is not valid"),
-        ("unknown op", Box::new(|p: &mut Parts| {
-            let graph = p.metadata["graph"].replace("global_avg_pool", "max_pool");
-            p.metadata.insert("graph".into(), graph);
-        }), "metadata `graph` is not valid"),
+        (
+            "unknown op",
+            Box::new(|p: &mut Parts| {
+                let graph = p.metadata["graph"].replace("global_avg_pool", "max_pool");
+                p.metadata.insert("graph".into(), graph);
+            }),
+            "metadata `graph` is not valid",
+        ),
         ("bad v_init", set("v_init", "half"), "`v_init`"),
         ("v_init out of range", set("v_init", "1.5"), "v_init = 1.5"),
         ("bad timesteps", set("tuned_for_timesteps", "-3"), "tuned_for_timesteps"),
         ("bad normalization", set("normalization", "{\"mean\": [0.5], \"std\": [1.0]}"), "normalization has 1 means"),
         ("zero std", set("normalization", "{\"mean\": [0,0,0], \"std\": [1,0,1]}"), "stds positive"),
-        ("missing key", Box::new(|p: &mut Parts| {
-            p.metadata.remove("source_model");
-        }), "`source_model` is missing"),
-        ("missing tensor", Box::new(|p: &mut Parts| p.tensors.retain(|t| t.0 != "layer2.0.conv2.weight")), "missing tensor `layer2.0.conv2.weight`"),
-        ("wrong shape", tensor("fc.weight", |t| t.1 = vec![8, 10]), "tensor `fc.weight` has shape [8, 10], expected [10, 8]"),
-        ("negative threshold", tensor("relu.threshold", |t| t.2[0] = -1.0), "IF layer `relu` has threshold -1; thresholds must be positive"),
+        (
+            "missing key",
+            Box::new(|p: &mut Parts| {
+                p.metadata.remove("source_model");
+            }),
+            "`source_model` is missing",
+        ),
+        (
+            "missing tensor",
+            Box::new(|p: &mut Parts| p.tensors.retain(|t| t.0 != "layer2.0.conv2.weight")),
+            "missing tensor `layer2.0.conv2.weight`",
+        ),
+        (
+            "wrong shape",
+            tensor("fc.weight", |t| t.1 = vec![8, 10]),
+            "tensor `fc.weight` has shape [8, 10], expected [10, 8]",
+        ),
+        (
+            "negative threshold",
+            tensor("relu.threshold", |t| t.2[0] = -1.0),
+            "IF layer `relu` has threshold -1; thresholds must be positive",
+        ),
         ("zero channel threshold", tensor("layer2.0.relu1.threshold", |t| t.2[3] = 0.0), "(channel 3)"),
-        ("threshold count", tensor("layer2.0.relu1.threshold", |t| {
-            t.1 = vec![4];
-            t.2.truncate(4);
-        }), "tensor `layer2.0.relu1.threshold` has shape [4], expected [8]"),
-        ("huge size", Box::new(|p: &mut Parts| {
-            let graph = p.metadata["graph"].replacen("\"pad_after\":2", "\"pad_after\":18446744073709551615", 1);
-            p.metadata.insert("graph".into(), graph);
-        }), "above the limit"),
-        ("extra tensor", Box::new(|p: &mut Parts| p.tensors.push(("ghost.weight".into(), vec![1], vec![0.0]))), "unexpected tensor `ghost.weight`"),
-        ("shape mismatch in graph", Box::new(|p: &mut Parts| {
-            let graph = p.metadata["graph"].replacen("\"stride\":2,\"pad_before\":2", "\"stride\":1,\"pad_before\":2", 1);
-            p.metadata.insert("graph".into(), graph);
-        }), "shortcut"),
+        (
+            "threshold count",
+            tensor("layer2.0.relu1.threshold", |t| {
+                t.1 = vec![4];
+                t.2.truncate(4);
+            }),
+            "tensor `layer2.0.relu1.threshold` has shape [4], expected [8]",
+        ),
+        (
+            "huge size",
+            Box::new(|p: &mut Parts| {
+                let graph = p.metadata["graph"].replacen("\"pad_after\":2", "\"pad_after\":18446744073709551615", 1);
+                p.metadata.insert("graph".into(), graph);
+            }),
+            "above the limit",
+        ),
+        (
+            "extra tensor",
+            Box::new(|p: &mut Parts| p.tensors.push(("ghost.weight".into(), vec![1], vec![0.0]))),
+            "unexpected tensor `ghost.weight`",
+        ),
+        (
+            "shape mismatch in graph",
+            Box::new(|p: &mut Parts| {
+                let graph =
+                    p.metadata["graph"].replacen("\"stride\":2,\"pad_before\":2", "\"stride\":1,\"pad_before\":2", 1);
+                p.metadata.insert("graph".into(), graph);
+            }),
+            "shortcut",
+        ),
     ];
     for (what, edit, expected) in cases {
         let mut edited = Parts { tensors: good.tensors.clone(), metadata: good.metadata.clone() };
@@ -414,7 +469,11 @@ fn duplicate_node_names_cannot_be_written() {
     let b = g.push("same", conv(1, 1, 1, 1, vec![1.0], None), &[a]).unwrap();
     let r = g.push("relu", Op::Relu, &[b]).unwrap();
     let snn: SpikingNetwork = convert(&g, vec![(r, Thresholds::Layer(1.0))], 0.5).unwrap();
-    let file = SnnFile { snn, normalization: InputNormalization { mean: vec![0.0], std: vec![1.0] }, source_model: String::new() };
+    let file = SnnFile {
+        snn,
+        normalization: InputNormalization { mean: vec![0.0], std: vec![1.0] },
+        source_model: String::new(),
+    };
     let dir = tempfile::tempdir().unwrap();
     let err = write_snn(&dir.path().join("dup.safetensors"), &file).unwrap_err();
     assert!(err.to_string().contains("`same.weight`"), "{err}");

@@ -8,7 +8,6 @@ use common::{assert_fails_with, spikeconv};
 use std::path::Path;
 use std::process::Output;
 
-
 fn path(data: &Path, rel: &str) -> String {
     data.join(rel).display().to_string()
 }
@@ -40,9 +39,26 @@ fn resnet20_sweep_converts_simulates_and_round_trips_through_a_file() {
     let plot = dir.path().join("sweep.svg").display().to_string();
 
     let output = spikeconv(&[
-        "sweep", "--model", &model, "--calib", &calib, "--calib-images", CALIB_IMAGES,
-        "--threshold", "max,percentile:99.9", "--data", &test, "--limit", IMAGES,
-        "--timesteps", TIMESTEPS, "--json", "--csv", &csv, "--plot", &plot,
+        "sweep",
+        "--model",
+        &model,
+        "--calib",
+        &calib,
+        "--calib-images",
+        CALIB_IMAGES,
+        "--threshold",
+        "max,percentile:99.9",
+        "--data",
+        &test,
+        "--limit",
+        IMAGES,
+        "--timesteps",
+        TIMESTEPS,
+        "--json",
+        "--csv",
+        &csv,
+        "--plot",
+        &plot,
     ]);
     let runs = json_lines(&output);
     assert_eq!(runs.len(), 2, "one object per method");
@@ -74,17 +90,26 @@ fn resnet20_sweep_converts_simulates_and_round_trips_through_a_file() {
     // convert → file → sweep --snn gives the same curve as converting in the sweep.
     let snn = dir.path().join("resnet20_p999.safetensors").display().to_string();
     let output = spikeconv(&[
-        "convert", "--model", &model, "--calib", &calib, "--calib-images", CALIB_IMAGES,
-        "--threshold", "percentile:99.9", "-o", &snn,
+        "convert",
+        "--model",
+        &model,
+        "--calib",
+        &calib,
+        "--calib-images",
+        CALIB_IMAGES,
+        "--threshold",
+        "percentile:99.9",
+        "-o",
+        &snn,
     ]);
     assert!(output.status.success(), "convert failed: {}", String::from_utf8_lossy(&output.stderr));
-    let output = spikeconv(&["sweep", "--snn", &snn, "--data", &test, "--limit", IMAGES, "--timesteps", TIMESTEPS, "--json"]);
+    let output =
+        spikeconv(&["sweep", "--snn", &snn, "--data", &test, "--limit", IMAGES, "--timesteps", TIMESTEPS, "--json"]);
     let from_file = json_lines(&output);
     assert_eq!(from_file.len(), 1);
     assert_eq!(counts(&from_file[0]["correct"]), counts(&runs[1]["correct"]));
     assert_eq!(from_file[0]["ann_correct"], runs[1]["ann_correct"]);
 }
-
 
 #[test]
 fn bad_sweep_input_gives_one_line_errors() {
@@ -93,7 +118,9 @@ fn bad_sweep_input_gives_one_line_errors() {
     let test = path(&data, "cifar10/test_batch.bin");
     let calib = path(&data, "cifar10/data_batch_1.bin");
     let base = ["sweep", "--model", &model, "--calib", &calib, "--data", &test, "--limit", "4"];
-    let with = |extra: &[&'static str]| -> Vec<String> { base.iter().map(|s| s.to_string()).chain(extra.iter().map(|s| s.to_string())).collect() };
+    let with = |extra: &[&'static str]| -> Vec<String> {
+        base.iter().map(|s| s.to_string()).chain(extra.iter().map(|s| s.to_string())).collect()
+    };
     let run = |extra: &[&'static str], needles: &[&str]| {
         let args = with(extra);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

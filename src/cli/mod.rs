@@ -10,15 +10,15 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use spikeconv::data::cifar::{CifarFormat, Dataset};
 use spikeconv::convert::fold_batch_norm;
 use spikeconv::convert::snn::{convert_with, SpikingNetwork, DEFAULT_V_INIT};
 use spikeconv::convert::stats::DEFAULT_BINS;
 use spikeconv::convert::threshold::parse_methods;
+use spikeconv::data::cifar::{CifarFormat, Dataset};
 use spikeconv::gpu::{GpuContext, GpuError, Kernels};
-use spikeconv::sim::{calibrate, AnnPlan};
 use spikeconv::model::normalize::{parse_mean, parse_std, NormalizePreset};
 use spikeconv::model::{self, BlockForm, LoadOptions, Network};
+use spikeconv::sim::{calibrate, AnnPlan};
 
 /// Convert trained CIFAR ResNets into integrate-and-fire spiking networks and simulate
 /// them on the GPU.
@@ -190,7 +190,10 @@ impl GpuArgs {
 
 /// Compiles a GPU plan for `batch` images, halving the batch while the device runs out of
 /// memory or a buffer exceeds the adapter's limits (a smaller batch, not a crash).
-pub fn compile_with_fallback<P>(batch: usize, mut compile: impl FnMut(usize) -> Result<P, GpuError>) -> anyhow::Result<P> {
+pub fn compile_with_fallback<P>(
+    batch: usize,
+    mut compile: impl FnMut(usize) -> Result<P, GpuError>,
+) -> anyhow::Result<P> {
     let mut batch = batch.max(1);
     loop {
         match compile(batch) {
@@ -237,13 +240,22 @@ pub struct CalibrationArgs {
 
 impl CalibrationArgs {
     /// Folds BN, calibrates on the GPU once and converts with every requested method.
-    pub fn convert(&self, ctx: &GpuContext, kernels: &Kernels, network: &Network, gpu: &GpuArgs) -> anyhow::Result<Vec<SpikingNetwork>> {
+    pub fn convert(
+        &self,
+        ctx: &GpuContext,
+        kernels: &Kernels,
+        network: &Network,
+        gpu: &GpuArgs,
+    ) -> anyhow::Result<Vec<SpikingNetwork>> {
         let methods = parse_methods(&self.threshold)?;
         if !(0.0..=1.0).contains(&self.v_init) {
             anyhow::bail!("--v-init {} is outside [0, 1] (it is a fraction of the threshold)", self.v_init);
         }
         let Some(path) = &self.calib else {
-            anyhow::bail!("converting {} needs --calib PATH: training images to calibrate thresholds on", network.path.display());
+            anyhow::bail!(
+                "converting {} needs --calib PATH: training images to calibrate thresholds on",
+                network.path.display()
+            );
         };
         let mut calib = Dataset::open(path, None)?;
         if calib.len() < self.calib_images {
@@ -258,14 +270,19 @@ impl CalibrationArgs {
         let folded = fold_batch_norm(&network.graph);
         let batch = gpu.batch_size(AnnPlan::max_batch(ctx, &folded), calib.len());
         let bar = progress_bar(2 * calib.len() as u64, "calibration images (2 passes)");
-        let stats = calibrate(ctx, kernels, &folded, &calib, &network.normalization, calib.len(), batch, DEFAULT_BINS, |done| {
-            bar.set_position(done as u64)
-        })
+        let stats = calibrate(
+            ctx,
+            kernels,
+            &folded,
+            &calib,
+            &network.normalization,
+            calib.len(),
+            batch,
+            DEFAULT_BINS,
+            |done| bar.set_position(done as u64),
+        )
         .context("calibrating thresholds on the GPU")?;
         bar.finish_and_clear();
-        methods
-            .into_iter()
-            .map(|method| Ok(convert_with(&folded, method, &stats, self.v_init)?))
-            .collect()
+        methods.into_iter().map(|method| Ok(convert_with(&folded, method, &stats, self.v_init)?)).collect()
     }
 }

@@ -56,11 +56,9 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     let (networks, normalization, model) = match (&args.snn, &args.model) {
         (Some(path), _) => {
             let file = read_snn(path)?;
-            let normalization = Normalization::new(
-                to_rgb(&file.normalization.mean, path)?,
-                to_rgb(&file.normalization.std, path)?,
-            )
-            .with_context(|| format!("{}: normalization", path.display()))?;
+            let normalization =
+                Normalization::new(to_rgb(&file.normalization.mean, path)?, to_rgb(&file.normalization.std, path)?)
+                    .with_context(|| format!("{}: normalization", path.display()))?;
             (vec![file.snn], normalization, path.display().to_string())
         }
         (None, Some(model)) => {
@@ -125,7 +123,10 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         print!("{}", report.to_json_lines()?);
     } else {
         print!("{}", report.to_table());
-        eprintln!("simulated {images} images × {timesteps} timesteps × {} network(s) in {seconds:.1} s", networks.len());
+        eprintln!(
+            "simulated {images} images × {timesteps} timesteps × {} network(s) in {seconds:.1} s",
+            networks.len()
+        );
     }
     Ok(())
 }

@@ -273,7 +273,8 @@ mod tests {
     #[test]
     fn convert_checks_every_relu_and_threshold() {
         let g = block();
-        let good = vec![(2, Thresholds::Layer(1.0)), (4, Thresholds::Channel(vec![1.0; 8])), (8, Thresholds::Layer(2.0))];
+        let good =
+            vec![(2, Thresholds::Layer(1.0)), (4, Thresholds::Channel(vec![1.0; 8])), (8, Thresholds::Layer(2.0))];
         let snn = convert(&g, good.clone(), 0.5).unwrap();
         assert_eq!(snn.layers.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["relu1", "relu2", "relu3"]);
         assert_eq!(snn.layer_of(8), Some(2));
@@ -303,8 +304,12 @@ mod tests {
     #[test]
     fn fan_out_follows_routing_to_weighted_layers() {
         let g = block();
-        let snn = convert(&g, vec![(2, Thresholds::Layer(1.0)), (4, Thresholds::Layer(1.0)), (8, Thresholds::Layer(1.0))], 0.5)
-            .unwrap();
+        let snn = convert(
+            &g,
+            vec![(2, Thresholds::Layer(1.0)), (4, Thresholds::Layer(1.0)), (8, Thresholds::Layer(1.0))],
+            0.5,
+        )
+        .unwrap();
         let infos = snn.layer_infos();
         // relu1 (4×8×8) → conv2 (8×4×4 out, 4 in-channels, 3×3): 8·16·4·9 / 256 = 18; the
         // shortcut reaches only relu3, which costs nothing.

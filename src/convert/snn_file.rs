@@ -124,7 +124,11 @@ pub fn to_bytes(file: &SnnFile) -> Result<Vec<u8>, String> {
         let op = match &node.op {
             Op::Input => OpRecord::Input,
             Op::Conv2d(c) => {
-                tensors.push((format!("{name}.weight"), vec![c.out_channels, c.in_channels, c.kernel, c.kernel], &c.weight));
+                tensors.push((
+                    format!("{name}.weight"),
+                    vec![c.out_channels, c.in_channels, c.kernel, c.kernel],
+                    &c.weight,
+                ));
                 if let Some(bias) = &c.bias {
                     tensors.push((format!("{name}.bias"), vec![c.out_channels], bias));
                 }
@@ -193,7 +197,9 @@ pub fn to_bytes(file: &SnnFile) -> Result<Vec<u8>, String> {
     let views = data
         .iter()
         .map(|(name, shape, bytes)| {
-            TensorView::new(Dtype::F32, shape.clone(), bytes).map(|view| (name.clone(), view)).map_err(|e| e.to_string())
+            TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map(|view| (name.clone(), view))
+                .map_err(|e| e.to_string())
         })
         .collect::<Result<Vec<_>, _>>()?;
     safetensors::serialize(views, Some(metadata)).map_err(|e| format!("cannot serialize: {e}"))
@@ -213,11 +219,16 @@ pub fn from_bytes(bytes: &[u8]) -> Result<SnnFile, String> {
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format!("not a safetensors file: {e}"))?;
     let metadata = header.metadata().clone().unwrap_or_default();
     let key = |name: &str| -> Result<&str, String> {
-        metadata.get(name).map(String::as_str).ok_or_else(|| format!("metadata key `{name}` is missing; is this a converted SNN file (format {FORMAT})?"))
+        metadata
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| format!("metadata key `{name}` is missing; is this a converted SNN file (format {FORMAT})?"))
     };
     let format = key("format")?;
     if format != FORMAT {
-        return Err(format!("format is `{format}`, expected `{FORMAT}` (is this a checkpoint rather than a converted SNN?)"));
+        return Err(format!(
+            "format is `{format}`, expected `{FORMAT}` (is this a checkpoint rather than a converted SNN?)"
+        ));
     }
     let version = key("format_version")?;
     if version != FORMAT_VERSION {
@@ -226,7 +237,8 @@ pub fn from_bytes(bytes: &[u8]) -> Result<SnnFile, String> {
     let record: GraphRecord =
         serde_json::from_str(key("graph")?).map_err(|e| format!("metadata `graph` is not valid: {e}"))?;
     let v_init_text = key("v_init")?;
-    let v_init: f32 = v_init_text.trim().parse().map_err(|_| format!("metadata `v_init` = `{v_init_text}` is not a number"))?;
+    let v_init: f32 =
+        v_init_text.trim().parse().map_err(|_| format!("metadata `v_init` = `{v_init_text}` is not a number"))?;
     let threshold_method = key("threshold_method")?.to_string();
     let tuned_for_timesteps: Option<usize> = serde_json::from_str(key("tuned_for_timesteps")?)
         .map_err(|e| format!("metadata `tuned_for_timesteps` is not a count or null: {e}"))?;
@@ -261,7 +273,8 @@ pub fn from_bytes(bytes: &[u8]) -> Result<SnnFile, String> {
             normalization.std.len()
         ));
     }
-    if !normalization.mean.iter().all(|m| m.is_finite()) || !normalization.std.iter().all(|s| s.is_finite() && *s > 0.0) {
+    if !normalization.mean.iter().all(|m| m.is_finite()) || !normalization.std.iter().all(|s| s.is_finite() && *s > 0.0)
+    {
         return Err("normalization means must be finite and stds positive and finite".into());
     }
     let mut snn = convert(&graph, thresholds, v_init).map_err(|e| e.to_string())?;
@@ -296,7 +309,10 @@ type ReadTensor<'r> = dyn FnMut(String, &[usize]) -> Result<Vec<f32>, String> + 
 
 /// Rebuilds the graph node by node (so shapes are re-inferred and checked) and collects the
 /// IF layers' thresholds.
-fn rebuild_graph(record: &GraphRecord, read: &mut ReadTensor<'_>) -> Result<(Graph, Vec<(NodeId, Thresholds)>), String> {
+fn rebuild_graph(
+    record: &GraphRecord,
+    read: &mut ReadTensor<'_>,
+) -> Result<(Graph, Vec<(NodeId, Thresholds)>), String> {
     let Some(first) = record.nodes.first() else {
         return Err("graph has no nodes".into());
     };
@@ -333,7 +349,9 @@ fn rebuild_graph(record: &GraphRecord, read: &mut ReadTensor<'_>) -> Result<(Gra
             OpRecord::Relu { thresholds: kind } => {
                 let values = match kind {
                     ThresholdKind::Layer => Thresholds::Layer(read(format!("{name}.threshold"), &[1])?[0]),
-                    ThresholdKind::Channel => Thresholds::Channel(read(format!("{name}.threshold"), &[node.shape.channels])?),
+                    ThresholdKind::Channel => {
+                        Thresholds::Channel(read(format!("{name}.threshold"), &[node.shape.channels])?)
+                    }
                 };
                 thresholds.push((id, values));
                 Op::Relu

@@ -207,7 +207,10 @@ impl LayerStats {
     /// Adds another batch's counts for the same layer and ranges.
     pub fn merge(&mut self, other: &LayerStats) -> Result<(), ConvertError> {
         if self.node != other.node {
-            return Err(ConvertError::StatsMismatch(format!("statistics of node {} and node {}", self.node, other.node)));
+            return Err(ConvertError::StatsMismatch(format!(
+                "statistics of node {} and node {}",
+                self.node, other.node
+            )));
         }
         self.histogram.merge(&other.histogram)?;
         self.channel_histogram.merge(&other.channel_histogram)
@@ -289,10 +292,7 @@ mod tests {
         assert_eq!(choose(ThresholdMethod::Percentile(60.0), &stats), Thresholds::Layer(4.0));
         // Channel 0: range 4, bins of 0.5 → values in bins 2,4,6,7; 50% → 2nd → edge 2.5.
         // Channel 2 falls back to the layer-wide 50th percentile: 3rd of 5 → bin [3,4) → 4.
-        assert_eq!(
-            choose(ThresholdMethod::ChannelPercentile(50.0), &stats),
-            Thresholds::Channel(vec![2.5, 8.0, 4.0])
-        );
+        assert_eq!(choose(ThresholdMethod::ChannelPercentile(50.0), &stats), Thresholds::Channel(vec![2.5, 8.0, 4.0]));
         let dead = stats_with(&[&[0.0], &[0.0]], 8);
         assert_eq!(choose(ThresholdMethod::Max, &dead), Thresholds::Layer(1.0));
         assert_eq!(choose(ThresholdMethod::Percentile(99.0), &dead), Thresholds::Layer(1.0));

@@ -71,7 +71,8 @@ impl FromStr for ThresholdMethod {
             None => (text, None),
         };
         let percentile = |argument: Option<&str>| -> Result<f64, ConvertError> {
-            let bad = || ConvertError::BadPercentile { method: text.to_string(), value: argument.unwrap_or("").to_string() };
+            let bad =
+                || ConvertError::BadPercentile { method: text.to_string(), value: argument.unwrap_or("").to_string() };
             let value: f64 = argument.ok_or_else(bad)?.trim().parse().map_err(|_| bad())?;
             // `value > 0.0` is false for NaN, so NaN is rejected too.
             if value > 0.0 && value <= 100.0 {
@@ -196,7 +197,15 @@ mod tests {
 
     #[test]
     fn percentile_out_of_range_is_rejected() {
-        for name in ["percentile:0", "percentile:-1", "percentile:100.5", "percentile:", "percentile", "percentile:nan", "channel-percentile:x"] {
+        for name in [
+            "percentile:0",
+            "percentile:-1",
+            "percentile:100.5",
+            "percentile:",
+            "percentile",
+            "percentile:nan",
+            "channel-percentile:x",
+        ] {
             let err = name.parse::<ThresholdMethod>().unwrap_err();
             assert!(matches!(err, ConvertError::BadPercentile { .. }), "{name}: {err}");
         }

@@ -113,13 +113,13 @@ pub fn submit_and_read(
         // The receiver outlives the poll below; a failed send only means we already gave up.
         let _ = sender.send(result);
     });
-    ctx.device
-        .poll(wgpu::PollType::Wait { submission_index: Some(submission), timeout: None })
-        .map_err(|e| match ctx.take_uncaptured_error() {
+    ctx.device.poll(wgpu::PollType::Wait { submission_index: Some(submission), timeout: None }).map_err(
+        |e| match ctx.take_uncaptured_error() {
             // A rejected submission surfaces here; its validation error says why.
             Some(message) => GpuError::Validation { context: "submitting GPU work".into(), message },
             None => GpuError::Readback(format!("waiting for the GPU: {e}")),
-        })?;
+        },
+    )?;
     ctx.check_lost()?;
     match receiver.recv() {
         Ok(Ok(())) => {}

@@ -94,16 +94,14 @@ impl GpuContext {
         let chosen = match &wanted {
             Some(name) => {
                 let needle = name.to_lowercase();
-                adapters.into_iter().find(|a| a.get_info().name.to_lowercase().contains(&needle)).ok_or_else(
-                    || {
-                        let available = list_adapters()
-                            .iter()
-                            .map(|a| format!("`{}` ({}, {})", a.name, a.backend, a.device_type))
-                            .collect::<Vec<_>>()
-                            .join(", ");
-                        GpuError::AdapterNotFound { wanted: name.clone(), available }
-                    },
-                )?
+                adapters.into_iter().find(|a| a.get_info().name.to_lowercase().contains(&needle)).ok_or_else(|| {
+                    let available = list_adapters()
+                        .iter()
+                        .map(|a| format!("`{}` ({}, {})", a.name, a.backend, a.device_type))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    GpuError::AdapterNotFound { wanted: name.clone(), available }
+                })?
             }
             None => adapters
                 .into_iter()

@@ -307,7 +307,8 @@ impl GpuStep {
 /// Records `steps` in order into one compute pass of `encoder`. Within a pass wgpu orders
 /// dispatches that share buffers, so each step sees its predecessors' results.
 pub fn record_steps(encoder: &mut wgpu::CommandEncoder, steps: &[GpuStep]) {
-    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("steps"), timestamp_writes: None });
+    let mut pass =
+        encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("steps"), timestamp_writes: None });
     for step in steps {
         step.record(&mut pass);
     }
@@ -454,7 +455,8 @@ impl Kernels {
         let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
         for (i, input) in inputs.iter().enumerate() {
             let binding = input.clone().unwrap_or_else(|| self.placeholder.as_entire_buffer_binding());
-            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: wgpu::BindingResource::Buffer(binding) });
+            entries
+                .push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: wgpu::BindingResource::Buffer(binding) });
         }
         for (i, output) in outputs.iter().enumerate() {
             let resource = wgpu::BindingResource::Buffer(output.clone());

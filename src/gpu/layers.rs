@@ -84,7 +84,12 @@ struct InputWindow {
 /// Splits `batch` images of `image_floats` into 64 KiB uniform windows of `input`, or
 /// `None` when the input cannot be read that way (a buffer without UNIFORM usage or under
 /// 64 KiB, an image over 64 KiB).
-fn input_windows(ctx: &GpuContext, input: &wgpu::Buffer, image_floats: usize, batch: usize) -> Option<Vec<InputWindow>> {
+fn input_windows(
+    ctx: &GpuContext,
+    input: &wgpu::Buffer,
+    image_floats: usize,
+    batch: usize,
+) -> Option<Vec<InputWindow>> {
     let window = CONV_WEIGHT_WINDOW_BYTES;
     let image_bytes = image_floats as u64 * 4;
     let buffer_bytes = input.size();
@@ -175,9 +180,13 @@ impl ConvWeights {
         };
         // One work item per pixel in the generic kernels (the stride-2 tile has no
         // storage-weight variant), per 4-pixel tile in the others.
-        let items_per_image =
-            if matches!(kernel, Kernel::Conv2d | Kernel::Conv2dLarge) { out.plane() } else { out.height * tiles_per_row };
-        let windows = windows.unwrap_or_else(|| vec![InputWindow { offset: 0, first: 0, count: batch, input_offset: 0 }]);
+        let items_per_image = if matches!(kernel, Kernel::Conv2d | Kernel::Conv2dLarge) {
+            out.plane()
+        } else {
+            out.height * tiles_per_row
+        };
+        let windows =
+            windows.unwrap_or_else(|| vec![InputWindow { offset: 0, first: 0, count: batch, input_offset: 0 }]);
         let blocks = self.out_channels.div_ceil(CHANNEL_BLOCK);
         let mut flags = 0;
         if residual.is_some() {

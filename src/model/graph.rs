@@ -81,19 +81,8 @@ pub struct BatchNorm {
 impl BatchNorm {
     /// The per-channel affine map `y = scale * x + shift` this layer computes.
     pub fn scale_shift(&self) -> (Vec<f32>, Vec<f32>) {
-        let scale: Vec<f32> = self
-            .gamma
-            .iter()
-            .zip(&self.var)
-            .map(|(g, v)| g / (v + self.eps).sqrt())
-            .collect();
-        let shift = self
-            .beta
-            .iter()
-            .zip(&self.mean)
-            .zip(&scale)
-            .map(|((b, m), s)| b - m * s)
-            .collect();
+        let scale: Vec<f32> = self.gamma.iter().zip(&self.var).map(|(g, v)| g / (v + self.eps).sqrt()).collect();
+        let shift = self.beta.iter().zip(&self.mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
         (scale, shift)
     }
 }
@@ -119,7 +108,11 @@ pub enum Op {
     Add,
     /// He et al.'s parameter-free option-A shortcut: `x[:, :, ::stride, ::stride]`, then
     /// `pad_before` zero channels in front and `pad_after` behind.
-    ShortcutA { stride: usize, pad_before: usize, pad_after: usize },
+    ShortcutA {
+        stride: usize,
+        pad_before: usize,
+        pad_after: usize,
+    },
     /// Mean over each channel plane; output shape `C x 1 x 1`.
     GlobalAvgPool,
     /// Fully connected layer over the flattened `C*H*W` input; output `out x 1 x 1`.
@@ -243,12 +236,7 @@ impl Graph {
 
     /// Nodes that read `id`, in order.
     pub fn consumers(&self, id: NodeId) -> Vec<NodeId> {
-        self.nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| n.inputs.contains(&id))
-            .map(|(i, _)| i)
-            .collect()
+        self.nodes.iter().enumerate().filter(|(_, n)| n.inputs.contains(&id)).map(|(i, _)| i).collect()
     }
 
     /// Number of classes: the output node's channel count.
@@ -294,12 +282,16 @@ fn infer_shape(op: &Op, inputs: &[Shape]) -> Result<Shape, String> {
             }
             match (c.output_size(x.height), c.output_size(x.width)) {
                 (Some(h), Some(w)) if h > 0 && w > 0 => Ok(Shape::new(c.out_channels, h, w)),
-                _ => Err(format!("kernel {} stride {} padding {} does not fit input {x}", c.kernel, c.stride, c.padding)),
+                _ => {
+                    Err(format!("kernel {} stride {} padding {} does not fit input {x}", c.kernel, c.stride, c.padding))
+                }
             }
         }
         Op::BatchNorm(bn) => {
             let x = inputs[0];
-            for (what, v) in [("weight", &bn.gamma), ("bias", &bn.beta), ("running_mean", &bn.mean), ("running_var", &bn.var)] {
+            for (what, v) in
+                [("weight", &bn.gamma), ("bias", &bn.beta), ("running_mean", &bn.mean), ("running_var", &bn.var)]
+            {
                 if v.len() != x.channels {
                     return Err(format!("{what} has {} values, its input has {} channels", v.len(), x.channels));
                 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use checkpoint::{Checkpoint, TensorDtype};
-pub use normalize::{NormalizeError, NormalizePreset, Normalization};
+pub use normalize::{Normalization, NormalizeError, NormalizePreset};
 pub use resnet::{BlockForm, ResNetInfo, ShortcutKind, UnknownBlockForm};
 
 use graph::{Graph, GraphError};
@@ -187,7 +187,10 @@ pub fn load_bytes(name: impl Into<String>, bytes: Vec<u8>, options: &LoadOptions
                 ShortcutKind::A => "no projection shortcut tensors (option A)",
                 ShortcutKind::B => "projection shortcut tensors (option B)",
             };
-            return Err(metadata_error(metadata_keys::SHORTCUT, format!("contradicts the tensors, which have {found}")));
+            return Err(metadata_error(
+                metadata_keys::SHORTCUT,
+                format!("contradicts the tensors, which have {found}"),
+            ));
         }
     }
 
@@ -232,8 +235,8 @@ fn resolve_normalization(
     let (Some((mean, mean_option, mean_preset)), Some((std, std_option, std_preset))) = (mean, std) else {
         return Err(LoadError::NoNormalization { path: path.to_string(), missing: missing.unwrap_or_default() });
     };
-    let normalization = Normalization::new(mean, std)
-        .map_err(|source| LoadError::Normalization { path: path.to_string(), source })?;
+    let normalization =
+        Normalization::new(mean, std).map_err(|source| LoadError::Normalization { path: path.to_string(), source })?;
     let source = match (options.preset, mean_option || std_option, mean_preset && std_preset) {
         (_, true, _) => NormalizationSource::Options,
         (Some(p), false, true) => NormalizationSource::Preset(p),

@@ -111,8 +111,11 @@ impl<'a> Simulator<'a> {
                 if matches!(node.op, Op::Input) {
                     input.to_vec()
                 } else {
-                    let args: Vec<&[f32]> =
-                        node.inputs.iter().map(|&i| static_values[i].as_deref().expect("inputs of a static node are static")).collect();
+                    let args: Vec<&[f32]> = node
+                        .inputs
+                        .iter()
+                        .map(|&i| static_values[i].as_deref().expect("inputs of a static node are static"))
+                        .collect();
                     eval_node(graph, node, &args, batch)
                 }
             });
@@ -127,7 +130,16 @@ impl<'a> Simulator<'a> {
             snn.layers.iter().map(|l| initial_membranes(&l.thresholds, shape_of(l.node), batch, snn.v_init)).collect();
         let spike_counts = snn.layers.iter().map(|l| vec![0; batch * shape_of(l.node).len()]).collect();
         let output_accumulated = vec![0.0; batch * graph.num_classes()];
-        Self { snn, batch, static_values, layer_of_node, membranes, spike_counts, output_accumulated, timesteps_done: 0 }
+        Self {
+            snn,
+            batch,
+            static_values,
+            layer_of_node,
+            membranes,
+            spike_counts,
+            output_accumulated,
+            timesteps_done: 0,
+        }
     }
 
     /// Simulates one timestep and returns the predictions after it (one per image).

@@ -101,11 +101,7 @@ impl LineChart {
         root.fill(&WHITE).map_err(text)?;
         let ((x0, x1), (y0, y1)) = self.bounds();
         let mut builder = ChartBuilder::on(&root);
-        builder
-            .caption(&self.title, ("sans-serif", 22))
-            .margin(16)
-            .x_label_area_size(44)
-            .y_label_area_size(60);
+        builder.caption(&self.title, ("sans-serif", 22)).margin(16).x_label_area_size(44).y_label_area_size(60);
         if self.log_x && x0 > 0.0 {
             let mut chart = builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1).map_err(text)?;
             chart
@@ -166,7 +162,10 @@ mod tests {
             title: "accuracy".into(),
             x_label: "timestep".into(),
             y_label: "accuracy (%)".into(),
-            series: vec![Series { name: "max".into(), points: (1..=32).map(|t| (t as f64, 90.0 - 60.0 / t as f64)).collect() }],
+            series: vec![Series {
+                name: "max".into(),
+                points: (1..=32).map(|t| (t as f64, 90.0 - 60.0 / t as f64)).collect(),
+            }],
             reference: Some(("ANN".into(), 91.0)),
             log_x: true,
         }

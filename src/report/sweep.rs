@@ -85,9 +85,8 @@ impl SweepReport {
 
     /// The timesteps shown in the text table: 1, 2, 4, 8, ... and T itself.
     pub fn table_timesteps(&self) -> Vec<usize> {
-        let mut steps: Vec<usize> = std::iter::successors(Some(1usize), |t| t.checked_mul(2))
-            .take_while(|&t| t <= self.timesteps)
-            .collect();
+        let mut steps: Vec<usize> =
+            std::iter::successors(Some(1usize), |t| t.checked_mul(2)).take_while(|&t| t <= self.timesteps).collect();
         if steps.last() != Some(&self.timesteps) {
             steps.push(self.timesteps);
         }
