@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-out}"
 mkdir -p "$OUT"
-if ! ldconfig -p | grep -q libvulkan.so.1; then
+if ! ldconfig -p | grep libvulkan.so.1 >/dev/null; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
 fi
