@@ -19,17 +19,19 @@ fn test_batch(data: &Path) -> String {
     data.join("cifar10/test_batch.bin").display().to_string()
 }
 
-/// Runs `spikeconv ann --json` and returns the parsed report.
-fn ann_json(model: &str, data: &str, limit: usize) -> serde_json::Value {
+/// Runs `spikeconv ann --json` (plus `extra` flags) and returns the parsed report.
+fn ann_json(model: &str, data: &str, limit: usize, extra: &[&str]) -> serde_json::Value {
     let limit = limit.to_string();
-    let output = spikeconv(&["ann", "--model", model, "--data", data, "--limit", &limit, "--json"]);
+    let mut args = vec!["ann", "--model", model, "--data", data, "--limit", &limit, "--json"];
+    args.extend_from_slice(extra);
+    let output = spikeconv(&args);
     assert!(output.status.success(), "spikeconv ann failed: {}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).expect("--json prints one JSON object")
 }
 
 fn assert_accuracy(file: &str, expected_correct: i64) {
     let Some(data) = common::data_dir() else { return };
-    let report = ann_json(&weights(&data, file), &test_batch(&data), 256);
+    let report = ann_json(&weights(&data, file), &test_batch(&data), 256, &[]);
     assert_eq!(report["images"], 256);
     let correct = report["correct"].as_i64().expect("correct is a number");
     assert!((correct - expected_correct).abs() <= 1, "{file}: {correct} correct, expected {expected_correct} ± 1");
@@ -147,40 +149,12 @@ fn pytorch_style_f16_checkpoint_needs_and_accepts_mean_and_std() {
     );
 
     // With the normalization the checkpoint was trained with (README: ImageNet statistics).
-    let output = spikeconv(&[
-        "ann",
-        "--model",
-        &model,
-        "--data",
-        &images,
-        "--limit",
-        "256",
-        "--json",
-        "--mean",
-        "0.485,0.456,0.406",
-        "--std",
-        "0.229,0.224,0.225",
-    ]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let report = ann_json(&model, &images, 256, &["--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225"]);
     let correct = report["correct"].as_i64().expect("correct");
     // F16 rounding of the weights may flip a near-tie or two on top of summation order.
     assert!((correct - 233).abs() <= 2, "{correct} correct, expected 233 ± 2");
 
     // The preset naming the same statistics gives the same count.
-    let output = spikeconv(&[
-        "ann",
-        "--model",
-        &model,
-        "--data",
-        &images,
-        "--limit",
-        "256",
-        "--json",
-        "--normalize",
-        "imagenet",
-    ]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let preset: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let preset = ann_json(&model, &images, 256, &["--normalize", "imagenet"]);
     assert_eq!(preset["correct"], report["correct"]);
 }
