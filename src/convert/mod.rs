@@ -4,13 +4,16 @@
 //! ANN→SNN conversion runs: [`fold_bn`] (merge BatchNorm into convolutions) → calibration
 //! ([`stats`], computed by [`crate::reference::calibration`] or a GPU kernel) → threshold
 //! choice ([`threshold`]) → [`snn::convert`] (every ReLU becomes a layer of integrate-and-fire
-//! neurons) → [`snn_file`] (write the converted network to disk).
+//! neurons) → optionally threshold tuning ([`ttrbr`]: the candidate grid and the choice;
+//! the measurements run in [`crate::sim::tune`](mod@crate::sim::tune)) → [`snn_file`]
+//! (write the converted network to disk).
 
 pub mod fold_bn;
 pub mod snn;
 pub mod snn_file;
 pub mod stats;
 pub mod threshold;
+pub mod ttrbr;
 
 pub use fold_bn::fold_batch_norm;
 pub use snn::{convert, IfLayer, SpikingNetwork};
@@ -19,7 +22,7 @@ pub use threshold::{choose, ThresholdMethod, Thresholds};
 
 /// Valid threshold method names, for error messages and help text.
 pub const THRESHOLD_METHOD_NAMES: &str =
-    "max, percentile:P, channel-max, channel-percentile:P (P in (0, 100], e.g. percentile:99.9)";
+    "max, percentile:P, channel-max, channel-percentile:P, ttrbr[:P], channel-ttrbr[:P] (P in (0, 100], e.g. percentile:99.9)";
 
 /// A conversion stage could not proceed: bad option, statistics that do not fit, a
 /// threshold that is not usable, or an invalid converted-SNN file.

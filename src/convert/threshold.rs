@@ -7,6 +7,12 @@
 //! | `percentile:P`           | one per layer: P-th percentile of positive activations  |
 //! | `channel-max`            | one per channel: the channel's largest activation       |
 //! | `channel-percentile:P`   | one per channel: P-th percentile within the channel     |
+//! | `ttrbr`, `ttrbr:P`       | one per layer: `percentile:P` (default 99.9), then tuned |
+//! | `channel-ttrbr[:P]`      | one per channel: `channel-percentile:P`, then tuned     |
+//!
+//! The `ttrbr` methods start from the percentile thresholds and are then tuned layer by
+//! layer for a target number of timesteps on the GPU (see [`super::ttrbr`] and
+//! docs/METHOD.md); [`choose`] gives their starting point.
 //!
 //! Percentiles follow Rueckauer et al. (2017) and their SNN toolbox, which take the
 //! percentile over the *nonzero* activations of a layer; they are read from histograms
@@ -26,10 +32,13 @@ use super::ConvertError;
 /// Threshold of a layer (or channel) that had no positive activation during calibration.
 pub const FALLBACK_THRESHOLD: f32 = 1.0;
 
+/// Percentile the `ttrbr` methods start from unless one is given (`ttrbr:P`).
+pub const TTRBR_START_PERCENTILE: f64 = 99.9;
+
 /// How thresholds are chosen from calibration statistics.
 ///
-/// Extensible: later methods (e.g. a TTRBR-style search) add variants here and a name in
-/// [`FromStr`] / [`fmt::Display`] and [`super::THRESHOLD_METHOD_NAMES`].
+/// Extensible: a method adds a variant here and a name in [`FromStr`] / [`fmt::Display`]
+/// and [`super::THRESHOLD_METHOD_NAMES`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ThresholdMethod {
     /// One threshold per layer: the largest calibration activation.
@@ -40,12 +49,21 @@ pub enum ThresholdMethod {
     ChannelMax,
     /// One threshold per channel: the given percentile of the channel's positive activations.
     ChannelPercentile(f64),
+    /// Threshold tuning (TTRBR): start from `percentile:start` (per layer) or
+    /// `channel-percentile:start` (per channel), then tune for a number of timesteps.
+    Ttrbr { per_channel: bool, start: f64 },
 }
 
 impl ThresholdMethod {
     /// Whether this method gives one threshold per channel.
     pub fn is_per_channel(&self) -> bool {
-        matches!(self, Self::ChannelMax | Self::ChannelPercentile(_))
+        matches!(self, Self::ChannelMax | Self::ChannelPercentile(_) | Self::Ttrbr { per_channel: true, .. })
+    }
+
+    /// Whether the thresholds are tuned on spiking activity for a number of timesteps
+    /// after [`choose`] gives their starting point.
+    pub fn is_tuned(&self) -> bool {
+        matches!(self, Self::Ttrbr { .. })
     }
 }
 
@@ -56,6 +74,14 @@ impl fmt::Display for ThresholdMethod {
             Self::Percentile(p) => write!(f, "percentile:{p}"),
             Self::ChannelMax => write!(f, "channel-max"),
             Self::ChannelPercentile(p) => write!(f, "channel-percentile:{p}"),
+            Self::Ttrbr { per_channel, start } => {
+                let prefix = if *per_channel { "channel-" } else { "" };
+                if *start == TTRBR_START_PERCENTILE {
+                    write!(f, "{prefix}ttrbr")
+                } else {
+                    write!(f, "{prefix}ttrbr:{start}")
+                }
+            }
         }
     }
 }
@@ -63,7 +89,8 @@ impl fmt::Display for ThresholdMethod {
 impl FromStr for ThresholdMethod {
     type Err = ConvertError;
 
-    /// Parses `max`, `percentile:P`, `channel-max` or `channel-percentile:P`, P in (0, 100].
+    /// Parses `max`, `percentile:P`, `channel-max`, `channel-percentile:P`, `ttrbr[:P]` or
+    /// `channel-ttrbr[:P]`, P in (0, 100].
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim();
         let (name, argument) = match text.split_once(':') {
@@ -86,6 +113,10 @@ impl FromStr for ThresholdMethod {
             ("channel-max", None) => Ok(Self::ChannelMax),
             ("percentile", argument) => Ok(Self::Percentile(percentile(argument)?)),
             ("channel-percentile", argument) => Ok(Self::ChannelPercentile(percentile(argument)?)),
+            ("ttrbr", None) => Ok(Self::Ttrbr { per_channel: false, start: TTRBR_START_PERCENTILE }),
+            ("channel-ttrbr", None) => Ok(Self::Ttrbr { per_channel: true, start: TTRBR_START_PERCENTILE }),
+            ("ttrbr", argument) => Ok(Self::Ttrbr { per_channel: false, start: percentile(argument)? }),
+            ("channel-ttrbr", argument) => Ok(Self::Ttrbr { per_channel: true, start: percentile(argument)? }),
             _ => Err(ConvertError::UnknownThresholdMethod { name: text.to_string() }),
         }
     }
@@ -144,6 +175,11 @@ impl Thresholds {
 /// positive values when the statistics are finite (see the module docs for fallbacks);
 /// [`super::snn::convert`] rejects anything that is not positive and finite.
 pub fn choose(method: ThresholdMethod, stats: &LayerStats) -> Thresholds {
+    let method = match method {
+        ThresholdMethod::Ttrbr { per_channel: false, start } => ThresholdMethod::Percentile(start),
+        ThresholdMethod::Ttrbr { per_channel: true, start } => ThresholdMethod::ChannelPercentile(start),
+        other => other,
+    };
     let layer_threshold = |value: Option<f32>| value.filter(|v| *v > 0.0).unwrap_or(FALLBACK_THRESHOLD);
     match method {
         ThresholdMethod::Max => Thresholds::Layer(layer_threshold(Some(stats.max))),
@@ -161,6 +197,7 @@ pub fn choose(method: ThresholdMethod, stats: &LayerStats) -> Thresholds {
                     .collect(),
             )
         }
+        ThresholdMethod::Ttrbr { .. } => unreachable!("mapped to its starting percentile above"),
     }
 }
 
@@ -170,7 +207,17 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for name in ["max", "percentile:99.9", "percentile:100", "channel-max", "channel-percentile:99.99"] {
+        for name in [
+            "max",
+            "percentile:99.9",
+            "percentile:100",
+            "channel-max",
+            "channel-percentile:99.99",
+            "ttrbr",
+            "ttrbr:99.99",
+            "channel-ttrbr",
+            "channel-ttrbr:99",
+        ] {
             let method: ThresholdMethod = name.parse().unwrap();
             assert_eq!(method.to_string(), name);
         }
@@ -205,6 +252,8 @@ mod tests {
             "percentile",
             "percentile:nan",
             "channel-percentile:x",
+            "ttrbr:0",
+            "channel-ttrbr:101",
         ] {
             let err = name.parse::<ThresholdMethod>().unwrap_err();
             assert!(matches!(err, ConvertError::BadPercentile { .. }), "{name}: {err}");

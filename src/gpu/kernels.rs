@@ -28,6 +28,7 @@ const HEAD_SOURCE: &str =
 const SNN_SOURCE: &str = include_str!("../../shaders/snn.wgsl");
 const SNN_READOUT_SOURCE: &str = include_str!("../../shaders/snn_readout.wgsl");
 const CALIBRATION_SOURCE: &str = include_str!("../../shaders/calibration.wgsl");
+const LAYERWISE_SOURCE: &str = include_str!("../../shaders/layerwise.wgsl");
 
 /// Most workgroups one dispatch dimension may hold (WebGPU's and lavapipe's limit).
 pub const MAX_WORKGROUPS_PER_DIMENSION: u32 = 65_535;
@@ -76,6 +77,12 @@ pub enum Kernel {
     ChannelMax,
     /// Calibration pass 2: layer and per-channel histograms (calibration.wgsl).
     Histogram,
+    /// All timesteps of one IF layer, layer-major (layerwise.wgsl).
+    IfScan,
+    /// Per-neuron quantization and deviation errors, reduced per workgroup (layerwise.wgsl).
+    ErrorAnalysis,
+    /// Squared errors under candidate thresholds, reduced per workgroup (layerwise.wgsl).
+    ThresholdSearch,
 }
 
 /// The WGSL file a kernel lives in.
@@ -89,10 +96,11 @@ enum Family {
     Snn,
     SnnReadout,
     Calibration,
+    Layerwise,
 }
 
 impl Family {
-    const ALL: [Family; 8] = [
+    const ALL: [Family; 9] = [
         Family::ConvUniform,
         Family::ConvStorage,
         Family::ConvWindow,
@@ -101,6 +109,7 @@ impl Family {
         Family::Snn,
         Family::SnnReadout,
         Family::Calibration,
+        Family::Layerwise,
     ];
 
     fn source(self) -> &'static str {
@@ -113,6 +122,7 @@ impl Family {
             Family::Snn => SNN_SOURCE,
             Family::SnnReadout => SNN_READOUT_SOURCE,
             Family::Calibration => CALIBRATION_SOURCE,
+            Family::Layerwise => LAYERWISE_SOURCE,
         }
     }
 
@@ -121,7 +131,7 @@ impl Family {
         match self {
             Family::ConvUniform | Family::ConvStorage | Family::ConvWindow => 3,
             Family::Elementwise | Family::Head | Family::Snn | Family::SnnReadout => 2,
-            Family::Calibration => 3,
+            Family::Calibration | Family::Layerwise => 3,
         }
     }
 
@@ -151,7 +161,7 @@ impl Family {
 
 impl Kernel {
     /// Every kernel, in declaration order.
-    pub const ALL: [Kernel; 19] = [
+    pub const ALL: [Kernel; 22] = [
         Kernel::Conv2d,
         Kernel::Conv3x3Stride1,
         Kernel::Conv2dLarge,
@@ -171,6 +181,9 @@ impl Kernel {
         Kernel::SpikeTotals,
         Kernel::ChannelMax,
         Kernel::Histogram,
+        Kernel::IfScan,
+        Kernel::ErrorAnalysis,
+        Kernel::ThresholdSearch,
     ];
 
     /// The WGSL entry point's name.
@@ -191,6 +204,9 @@ impl Kernel {
             Kernel::SpikeTotals => "spike_totals",
             Kernel::ChannelMax => "channel_max",
             Kernel::Histogram => "histogram",
+            Kernel::IfScan => "if_scan",
+            Kernel::ErrorAnalysis => "error_analysis",
+            Kernel::ThresholdSearch => "threshold_search",
         }
     }
 
@@ -204,6 +220,7 @@ impl Kernel {
             Kernel::IfUpdate | Kernel::IfReset => Family::Snn,
             Kernel::Readout | Kernel::SpikeTotals => Family::SnnReadout,
             Kernel::ChannelMax | Kernel::Histogram => Family::Calibration,
+            Kernel::IfScan | Kernel::ErrorAnalysis | Kernel::ThresholdSearch => Family::Layerwise,
         }
     }
 
@@ -221,7 +238,7 @@ impl Kernel {
             | Kernel::Linear => 64,
             Kernel::Affine | Kernel::Relu | Kernel::Add | Kernel::ShortcutA => 256,
             Kernel::IfUpdate | Kernel::IfReset | Kernel::SpikeTotals | Kernel::ChannelMax | Kernel::Histogram => 256,
-            Kernel::Readout => 64,
+            Kernel::Readout | Kernel::IfScan | Kernel::ErrorAnalysis | Kernel::ThresholdSearch => 64,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod buffers;
 pub mod context;
 pub mod kernels;
 pub mod layers;
+pub mod layerwise_layers;
 pub mod snn_layers;
 
 pub use buffers::{read_buffer, submit_and_read};

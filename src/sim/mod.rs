@@ -1,12 +1,17 @@
 //! Compiled plans that run networks on the GPU: [`ann`] runs the (non-spiking) network
 //! itself, compiled once into a list of GPU steps; [`calibrate`](mod@calibrate) gathers
 //! activation statistics through an observed ANN plan; [`snn`] simulates the converted
-//! network over timesteps; [`evaluate`] runs a plan over a whole dataset.
+//! network over timesteps; [`layerwise`] walks it layer by layer over all timesteps at once
+//! for [`analyze`](mod@analyze) (conversion errors per layer) and [`tune`](mod@tune) (TTRBR
+//! threshold tuning); [`evaluate`] runs a plan over a whole dataset.
 
+pub mod analyze;
 pub mod ann;
 pub mod calibrate;
 pub mod evaluate;
+pub mod layerwise;
 pub mod snn;
+pub mod tune;
 
 pub use ann::AnnPlan;
 pub use calibrate::calibrate;

@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+pub mod dyadic;
+
 /// Small deterministic generator (SplitMix64) so tests need no extra crate.
 pub struct Rng(u64);
 

@@ -1,0 +1,184 @@
+//! The layer-major IF kernels (layerwise.wgsl) on the GPU: their parameter layout and the
+//! [`GpuStep`]s that scan one IF layer over all timesteps, measure its conversion errors or
+//! score candidate thresholds. [`crate::sim::layerwise`] and the kernel tests share these.
+
+use crate::model::graph::Shape;
+
+use super::kernels::workgroups_for;
+use super::{GpuContext, GpuError, GpuStep, Kernel, Kernels};
+
+/// Partial sums the error analysis writes per workgroup, in this order:
+/// `|quantization|, |deviation|, |total|, total², variance, spikes, deviation, quantization`.
+pub const ERROR_STATS: usize = 8;
+/// Most candidate thresholds one search scores per channel (the kernel's private arrays).
+pub const MAX_CANDIDATES: usize = 32;
+/// Neurons per workgroup; a workgroup stays inside one channel plane of one image.
+const NEURONS_PER_GROUP: usize = 64;
+
+/// Uniform of the layer-major kernels (`ScanParams` in layerwise.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ScanParams {
+    pub images: u32,
+    pub channels: u32,
+    pub plane: u32,
+    pub timesteps: u32,
+    /// Values between consecutive timesteps of the current; 0 for a constant current.
+    pub time_stride: u32,
+    pub candidates: u32,
+    pub v_init: f32,
+    pub _pad: u32,
+}
+
+/// One IF layer of `shape` over `images` images and `timesteps` steps, as the kernels see it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScanShape {
+    pub shape: Shape,
+    pub images: usize,
+    pub timesteps: usize,
+    /// The current is the same every step (stored for one step only).
+    pub constant_current: bool,
+    pub v_init: f32,
+}
+
+impl ScanShape {
+    /// Workgroups of every layer-major kernel: one per 64 neurons of a channel plane.
+    pub fn groups(&self) -> usize {
+        self.images * self.shape.channels * self.shape.plane().div_ceil(NEURONS_PER_GROUP)
+    }
+
+    /// Channel of each workgroup's partial sums, in output order.
+    pub fn group_channel(&self, group: usize) -> usize {
+        (group / self.shape.plane().div_ceil(NEURONS_PER_GROUP)) % self.shape.channels
+    }
+
+    /// Values of one timestep over the batch.
+    pub fn step_values(&self) -> usize {
+        self.images * self.shape.len()
+    }
+
+    fn params(&self, candidates: usize) -> Result<ScanParams, GpuError> {
+        let u32_of = |value: usize, what: &str| {
+            u32::try_from(value)
+                .map_err(|_| GpuError::InvalidInput(format!("{what} ({value}) does not fit in 32 bits")))
+        };
+        let total = self.step_values().checked_mul(self.timesteps).unwrap_or(usize::MAX);
+        u32_of(total, "values of all timesteps")?;
+        if self.timesteps == 0 || self.shape.is_empty() {
+            return Err(GpuError::InvalidInput("an IF scan needs at least one timestep and one neuron".into()));
+        }
+        Ok(ScanParams {
+            images: u32_of(self.images, "images")?,
+            channels: u32_of(self.shape.channels, "channels")?,
+            plane: u32_of(self.shape.plane(), "plane")?,
+            timesteps: u32_of(self.timesteps, "timesteps")?,
+            time_stride: if self.constant_current { 0 } else { u32_of(self.step_values(), "values per step")? },
+            candidates: u32_of(candidates, "candidates")?,
+            v_init: self.v_init,
+            _pad: 0,
+        })
+    }
+
+    fn current_len(&self) -> usize {
+        if self.constant_current {
+            self.step_values()
+        } else {
+            self.step_values() * self.timesteps
+        }
+    }
+}
+
+fn check_size(buffer: &wgpu::Buffer, floats: usize, what: &str) -> Result<(), GpuError> {
+    let bytes = floats as u64 * 4;
+    if buffer.size() < bytes {
+        return Err(GpuError::InvalidInput(format!(
+            "layer-major {what} buffer holds {} bytes, {bytes} needed",
+            buffer.size()
+        )));
+    }
+    Ok(())
+}
+
+fn step(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    kernel: Kernel,
+    scan: &ScanShape,
+    candidates: usize,
+    buffers: [&wgpu::Buffer; 4],
+) -> Result<GpuStep, GpuError> {
+    let [current, thresholds, reference, output] = buffers;
+    check_size(current, scan.current_len(), "current")?;
+    check_size(thresholds, scan.shape.channels * candidates, "thresholds")?;
+    let params = scan.params(candidates)?;
+    let workgroups = workgroups_for(scan.groups(), 1, 1)?;
+    let inputs = [current, thresholds, reference].map(|b| Some(b.as_entire_buffer_binding()));
+    Ok(kernels.step(ctx, kernel, &params, &inputs, output, workgroups))
+}
+
+/// Runs the IF neurons over every timestep of `current` with one threshold per channel,
+/// writing each step's values (`threshold` or 0) to `output` (`timesteps × step_values`).
+pub fn if_scan_step(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    scan: &ScanShape,
+    current: &wgpu::Buffer,
+    thresholds: &wgpu::Buffer,
+    output: &wgpu::Buffer,
+) -> Result<GpuStep, GpuError> {
+    check_size(output, scan.step_values() * scan.timesteps, "output")?;
+    // `reference` is unused by if_scan; the thresholds fill its binding.
+    step(ctx, kernels, Kernel::IfScan, scan, 1, [current, thresholds, thresholds, output])
+}
+
+/// Measures every neuron's errors against `reference` (the ANN activations, one step's
+/// values) and writes [`ERROR_STATS`] partial sums per workgroup to `output`.
+pub fn error_analysis_step(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    scan: &ScanShape,
+    current: &wgpu::Buffer,
+    thresholds: &wgpu::Buffer,
+    reference: &wgpu::Buffer,
+    output: &wgpu::Buffer,
+) -> Result<GpuStep, GpuError> {
+    check_size(reference, scan.step_values(), "reference")?;
+    check_size(output, scan.groups() * ERROR_STATS, "error statistics")?;
+    step(ctx, kernels, Kernel::ErrorAnalysis, scan, 1, [current, thresholds, reference, output])
+}
+
+/// Scores `candidates` thresholds per channel (`thresholds`: channel-major) by the squared
+/// error against `reference`, writing `candidates` partial sums per workgroup to `output`.
+#[allow(clippy::too_many_arguments)]
+pub fn threshold_search_step(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    scan: &ScanShape,
+    candidates: usize,
+    current: &wgpu::Buffer,
+    thresholds: &wgpu::Buffer,
+    reference: &wgpu::Buffer,
+    output: &wgpu::Buffer,
+) -> Result<GpuStep, GpuError> {
+    if candidates == 0 || candidates > MAX_CANDIDATES {
+        return Err(GpuError::InvalidInput(format!(
+            "{candidates} candidate thresholds; the search takes 1 to {MAX_CANDIDATES}"
+        )));
+    }
+    check_size(reference, scan.step_values(), "reference")?;
+    check_size(output, scan.groups() * candidates, "candidate errors")?;
+    step(ctx, kernels, Kernel::ThresholdSearch, scan, candidates, [current, thresholds, reference, output])
+}
+
+/// Adds workgroup partial sums (`values_per_group` each) per channel, in workgroup order
+/// (deterministic), in f64: `channels × values_per_group`.
+pub fn sum_partials_by_channel(scan: &ScanShape, partials: &[f32], values_per_group: usize) -> Vec<f64> {
+    let mut sums = vec![0.0f64; scan.shape.channels * values_per_group];
+    for (group, values) in partials.chunks_exact(values_per_group).take(scan.groups()).enumerate() {
+        let channel = scan.group_channel(group);
+        for (sum, &value) in sums[channel * values_per_group..].iter_mut().zip(values) {
+            *sum += f64::from(value);
+        }
+    }
+    sums
+}

@@ -1,0 +1,145 @@
+//! CPU reference of the layer-major IF kernels (shaders/layerwise.wgsl): one neuron over
+//! all its timesteps, its conversion errors against the ANN, and its squared error under
+//! candidate thresholds. Definitions (also in docs/METHOD.md), for a neuron with ANN
+//! activation `a`, threshold `θ`, input currents `I_1..I_T` and `n` spikes in T steps:
+//!
+//! - SNN value `n θ / T` (the activation the spikes stand for);
+//! - constant-current value `m θ / T`, `m` the spikes of the same neuron fed its mean
+//!   current `μ = ΣI / T` every step;
+//! - quantization error `m θ / T − clamp(a, 0, θ)`: what discretizing into at most T
+//!   spikes costs even with a perfectly steady input;
+//! - deviation error `n θ / T − m θ / T`: what the input's variation over time costs;
+//! - total error `n θ / T − a` (the sum of the two minus the clipping `a − clamp(a, 0, θ)`).
+
+use super::snn::if_step;
+
+/// Spike train of one IF neuron: `currents[t]` integrated from `v_init × threshold`; the
+/// value of each step (`threshold` or 0), as [`if_step`] would give.
+pub fn if_scan(currents: &[f32], threshold: f32, v_init: f32) -> Vec<f32> {
+    let mut membrane = v_init * threshold;
+    currents.iter().map(|&current| if if_step(&mut membrane, current, threshold) { threshold } else { 0.0 }).collect()
+}
+
+/// Spikes of one IF neuron over `currents`.
+pub fn spike_count(currents: &[f32], threshold: f32, v_init: f32) -> u32 {
+    if_scan(currents, threshold, v_init).iter().filter(|&&v| v > 0.0).count() as u32
+}
+
+/// One neuron's conversion errors (see the module documentation), in activation units.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct NeuronErrors {
+    pub spikes: u32,
+    /// Spikes under the constant mean current.
+    pub constant_spikes: u32,
+    pub quantization: f32,
+    pub deviation: f32,
+    pub total: f32,
+    /// Variance of the input current over the T steps (population variance).
+    pub variance: f32,
+}
+
+/// The errors of one neuron with ANN activation `activation`. `constant_input` says the
+/// current is the same every step by construction (a layer fed by the direct input): its
+/// mean is then that value exactly and its variance 0, as the GPU kernel takes it.
+pub fn neuron_errors(
+    currents: &[f32],
+    activation: f32,
+    threshold: f32,
+    v_init: f32,
+    constant_input: bool,
+) -> NeuronErrors {
+    assert!(!currents.is_empty(), "at least one timestep");
+    let steps = currents.len() as f32;
+    let first = currents[0];
+    let (mut shifted_sum, mut shifted_squares) = (0.0f32, 0.0f32);
+    for &current in currents {
+        shifted_sum += current - first;
+        shifted_squares += (current - first) * (current - first);
+    }
+    let (mean, variance) = if constant_input {
+        (first, 0.0)
+    } else {
+        let shifted_mean = shifted_sum / steps;
+        (first + shifted_mean, (shifted_squares / steps - shifted_mean * shifted_mean).max(0.0))
+    };
+    let spikes = spike_count(currents, threshold, v_init);
+    let constant_spikes = spike_count(&vec![mean; currents.len()], threshold, v_init);
+    let value = spikes as f32 * threshold / steps;
+    let constant = constant_spikes as f32 * threshold / steps;
+    NeuronErrors {
+        spikes,
+        constant_spikes,
+        quantization: constant - activation.clamp(0.0, threshold),
+        deviation: value - constant,
+        total: value - activation,
+        variance,
+    }
+}
+
+/// Squared error `(n_k θ_k / T − a)²` of one neuron under each candidate threshold `θ_k`.
+pub fn candidate_errors(currents: &[f32], activation: f32, candidates: &[f32], v_init: f32) -> Vec<f32> {
+    let steps = currents.len() as f32;
+    candidates
+        .iter()
+        .map(|&threshold| {
+            let error = spike_count(currents, threshold, v_init) as f32 * threshold / steps - activation;
+            error * error
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_current_has_no_deviation_error() {
+        // 0.375 per step for 8 steps from v_init 0.5: v = 0.875, 1.25 s, 0.625, 1.0 s, 0.375,
+        // 0.75, 1.125 s, 0.5 → 3 spikes, value 0.375.
+        let currents = [0.375f32; 8];
+        for constant_input in [false, true] {
+            let errors = neuron_errors(&currents, 0.3125, 1.0, 0.5, constant_input);
+            assert_eq!((errors.spikes, errors.constant_spikes), (3, 3));
+            assert_eq!(errors.deviation, 0.0);
+            assert_eq!(errors.variance, 0.0);
+            // Against an ANN activation of 0.3125 the whole error is quantization.
+            assert_eq!(errors.quantization, 0.0625);
+            assert_eq!(errors.total, errors.quantization);
+        }
+    }
+
+    #[test]
+    fn alternating_current_by_hand() {
+        // Mean 0.5, alternating 1.5, -0.5; threshold 1, v_init 0, 4 steps.
+        // Actual: v = 1.5 → spike (0.5), 0.0, 1.5 → spike (0.5), 0.0: 2 spikes.
+        // Constant 0.5: v = 0.5, 1.0 → spike (0), 0.5, 1.0 → spike: 2 spikes. Deviation 0.
+        let errors = neuron_errors(&[1.5, -0.5, 1.5, -0.5], 0.5, 1.0, 0.0, false);
+        assert_eq!((errors.spikes, errors.constant_spikes), (2, 2));
+        assert_eq!(errors.deviation, 0.0);
+        assert_eq!(errors.variance, 1.0);
+        // Starting low instead: -0.5, 1.5, ...: v = -0.5, 1.0 → spike (0), -0.5, 1.0 → spike:
+        // 2 spikes again. With 3 steps (-0.5, 1.5, -0.5; mean 1/6): actual 1 spike,
+        // constant 1/6 never reaches 1 in 3 steps: 0 spikes → deviation +1/3.
+        let errors = neuron_errors(&[-0.5, 1.5, -0.5], 1.0 / 6.0, 1.0, 0.0, false);
+        assert_eq!((errors.spikes, errors.constant_spikes), (1, 0));
+        assert!((errors.deviation - 1.0 / 3.0).abs() < 1e-6);
+        // Quantization: 0 spikes for an activation of 1/6.
+        assert!((errors.quantization + 1.0 / 6.0).abs() < 1e-6);
+        // A current that arrives late: 0, 0, 0, 2 (mean 0.5), threshold 1, v_init 0.5.
+        // Actual: 0.5, 0.5, 0.5, 2.5 → one spike (at most one per step) → value 0.25.
+        // Constant 0.5: 1.0 s, 0.5, 1.0 s, 0.5 → 2 spikes → 0.5. Deviation −0.25.
+        let errors = neuron_errors(&[0.0, 0.0, 0.0, 2.0], 0.5, 1.0, 0.5, false);
+        assert_eq!((errors.spikes, errors.constant_spikes), (1, 2));
+        assert_eq!(errors.deviation, -0.25);
+        assert_eq!(errors.quantization, 0.0);
+        assert_eq!(errors.variance, 0.75);
+    }
+
+    #[test]
+    fn candidates_score_each_threshold() {
+        // 0.25 per step, 4 steps, v_init 0.5: threshold 1 → v 0.75, 1.0 s, 0.25, 0.5 → 1 spike
+        // (value 0.25, exact); threshold 0.125 spikes every step → value 0.125, error −0.125.
+        let errors = candidate_errors(&[0.25; 4], 0.25, &[1.0, 0.125], 0.5);
+        assert_eq!(errors, [0.0, 0.015625]);
+    }
+}

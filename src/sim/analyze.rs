@@ -1,0 +1,87 @@
+//! Conversion-error analysis on the GPU: a layer-major walk ([`super::layerwise`]) that
+//! measures, at every IF layer, the quantization and deviation errors of its neurons on
+//! the layer's real spiking input (definitions in [`crate::reference::layerwise`] and
+//! docs/METHOD.md), reduced per channel by the `error_analysis` kernel.
+
+use crate::convert::snn::{firing_rate, SpikingNetwork};
+use crate::gpu::layerwise_layers::ERROR_STATS;
+use crate::gpu::{GpuContext, GpuError, Kernels};
+
+use super::layerwise::walk;
+
+/// One IF layer's conversion errors, averaged over its neurons and the analysed images.
+/// Errors are in activation units (the value a neuron's spikes stand for is
+/// `spikes × threshold / T`); "mean |x|" columns average absolute values.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LayerErrors {
+    pub layer: String,
+    /// 1 for the first IF layer, in topological order.
+    pub depth: usize,
+    pub neurons: usize,
+    /// Mean threshold over the layer's channels.
+    pub threshold: f64,
+    /// Mean |quantization error|: constant-current value minus the clipped ANN activation.
+    pub quantization: f64,
+    /// Mean |deviation error|: actual value minus constant-current value.
+    pub deviation: f64,
+    /// Mean |SNN value − ANN activation|.
+    pub total: f64,
+    /// Mean squared SNN value − ANN activation (the tuning objective).
+    pub squared: f64,
+    /// Signed means of the deviation and quantization errors (a bias shows up here).
+    pub mean_deviation: f64,
+    pub mean_quantization: f64,
+    /// Mean over neurons of the input current's variance over the T steps.
+    pub input_variance: f64,
+    /// Spikes per neuron per timestep.
+    pub firing_rate: f64,
+}
+
+/// Measures every IF layer of `snn` over `timesteps` steps on `count` normalized images
+/// (`images`, NCHW), with the network's own thresholds. `progress` gets the layers done.
+pub fn analyze(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    snn: &SpikingNetwork,
+    images: &[f32],
+    count: usize,
+    timesteps: usize,
+    mut progress: impl FnMut(usize),
+) -> Result<Vec<LayerErrors>, GpuError> {
+    let mut rows = Vec::with_capacity(snn.layers.len());
+    walk(ctx, kernels, snn, images, count, timesteps, |probe| {
+        let layer = &snn.layers[probe.layer];
+        let channels = probe.scan.shape.channels;
+        let sums = probe.error_sums(&layer.thresholds)?;
+        let mut totals = [0.0f64; ERROR_STATS];
+        for channel in sums.chunks_exact(ERROR_STATS) {
+            for (total, value) in totals.iter_mut().zip(channel) {
+                *total += value;
+            }
+        }
+        let per_image = probe.scan.shape.len();
+        let neurons = (count * per_image) as f64;
+        let values = layer.thresholds.values();
+        rows.push(LayerErrors {
+            layer: layer.name.clone(),
+            depth: probe.layer + 1,
+            neurons: per_image,
+            threshold: if values.len() == 1 {
+                f64::from(values[0])
+            } else {
+                (0..channels).map(|c| f64::from(layer.thresholds.for_channel(c))).sum::<f64>() / channels as f64
+            },
+            quantization: totals[0] / neurons,
+            deviation: totals[1] / neurons,
+            total: totals[2] / neurons,
+            squared: totals[3] / neurons,
+            input_variance: totals[4] / neurons,
+            firing_rate: firing_rate(totals[5].round() as u64, per_image, timesteps, count),
+            mean_deviation: totals[6] / neurons,
+            mean_quantization: totals[7] / neurons,
+        });
+        progress(rows.len());
+        Ok(None)
+    })?;
+    Ok(rows)
+}

@@ -1,0 +1,268 @@
+//! Layer-major simulation of a [`SpikingNetwork`]: the network is walked once in
+//! topological order and each node is computed for all T timesteps at once, next to the
+//! ANN on the same images. This is what error analysis and threshold tuning need: when an
+//! IF layer is reached, its input current for every timestep (the real spiking input of the
+//! layers already converted) and the ANN's activation are both on the GPU, so the layer can
+//! be measured, or its thresholds chosen, before any later layer sees its spikes.
+//!
+//! Why it is exact: every node other than an IF layer is linear and time-independent, so a
+//! node's values at all timesteps are that node applied to a batch of `T × images` inputs
+//! (timestep-major: `(t × images + b)`); only the IF layers carry state across time, and
+//! [`if_scan_step`] runs each neuron's T steps in order with the update of the time-major
+//! plan. Spike counts therefore equal [`super::SnnPlan`]'s (the tests check it).
+//!
+//! Memory: a value of every timestep is `T × images × neurons` floats, so one walk takes as
+//! many images as fit one storage binding ([`max_images`]); ResNet values are dropped as
+//! soon as their last reader has run.
+
+use crate::convert::snn::{static_nodes, validate_thresholds, SpikingNetwork};
+use crate::convert::threshold::Thresholds;
+use crate::gpu::buffers::{storage_from_f32, storage_zeroed, submit_and_read};
+use crate::gpu::kernels::record_steps;
+use crate::gpu::layerwise_layers::{
+    error_analysis_step, if_scan_step, sum_partials_by_channel, threshold_search_step, ScanShape, ERROR_STATS,
+};
+use crate::gpu::snn_layers::channel_thresholds;
+use crate::gpu::{GpuContext, GpuError, Kernels};
+use crate::model::graph::{NodeId, Op};
+
+use super::ann::{node_steps, plan_fusions};
+use super::check_batch_input;
+
+/// The IF layer a walk has reached: its current for every timestep and the ANN's activation
+/// are on the GPU; [`LayerProbe::error_sums`] and [`LayerProbe::search`] measure it.
+pub struct LayerProbe<'a> {
+    ctx: &'a GpuContext,
+    kernels: &'a Kernels,
+    /// Index of the layer in [`SpikingNetwork::layers`].
+    pub layer: usize,
+    /// The layer, its images and timesteps.
+    pub scan: ScanShape,
+    current: &'a wgpu::Buffer,
+    reference: &'a wgpu::Buffer,
+}
+
+impl LayerProbe<'_> {
+    /// The layer's error statistics with `thresholds`: per channel, the [`ERROR_STATS`] sums
+    /// over its neurons and images (`channels × ERROR_STATS`, see
+    /// [`crate::reference::layerwise::neuron_errors`]).
+    pub fn error_sums(&self, thresholds: &Thresholds) -> Result<Vec<f64>, GpuError> {
+        let channels = self.scan.shape.channels;
+        let thresholds = storage_from_f32(self.ctx, "analysed thresholds", &channel_thresholds(thresholds, channels))?;
+        let partials = storage_zeroed(self.ctx, "error partial sums", self.scan.groups() * ERROR_STATS)?;
+        let step = error_analysis_step(
+            self.ctx,
+            self.kernels,
+            &self.scan,
+            self.current,
+            &thresholds,
+            self.reference,
+            &partials,
+        )?;
+        let values = self.run(&[step], &partials, self.scan.groups() * ERROR_STATS)?;
+        Ok(sum_partials_by_channel(&self.scan, &values, ERROR_STATS))
+    }
+
+    /// Sum of squared errors against the ANN under each candidate threshold:
+    /// `candidates` holds `per_channel` thresholds for every channel (channel-major); the
+    /// result is `channels × per_channel` sums over the channel's neurons and images.
+    pub fn search(&self, candidates: &[f32], per_channel: usize) -> Result<Vec<f64>, GpuError> {
+        if candidates.len() != self.scan.shape.channels * per_channel {
+            return Err(GpuError::InvalidInput(format!(
+                "{} candidate thresholds for {} channels × {per_channel}",
+                candidates.len(),
+                self.scan.shape.channels
+            )));
+        }
+        let thresholds = storage_from_f32(self.ctx, "candidate thresholds", candidates)?;
+        let partials = storage_zeroed(self.ctx, "candidate partial sums", self.scan.groups() * per_channel)?;
+        let step = threshold_search_step(
+            self.ctx,
+            self.kernels,
+            &self.scan,
+            per_channel,
+            self.current,
+            &thresholds,
+            self.reference,
+            &partials,
+        )?;
+        let values = self.run(&[step], &partials, self.scan.groups() * per_channel)?;
+        Ok(sum_partials_by_channel(&self.scan, &values, per_channel))
+    }
+
+    fn run(&self, steps: &[crate::gpu::GpuStep], partials: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, GpuError> {
+        let mut encoder =
+            self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("layer probe") });
+        record_steps(&mut encoder, steps);
+        submit_and_read(self.ctx, encoder, partials, 0, len)
+    }
+}
+
+/// The most images one walk of `snn` over `timesteps` steps can take: every node's values
+/// for all timesteps must fit one storage binding of the adapter.
+pub fn max_images(ctx: &GpuContext, snn: &SpikingNetwork, timesteps: usize) -> usize {
+    let largest = snn.graph.nodes().iter().map(|n| n.shape.len()).max().unwrap_or(1).max(1);
+    let per_image = (largest * timesteps.max(1) * 4) as u64;
+    let by_binding = (ctx.max_binding_bytes() / per_image) as usize;
+    by_binding.min(u32::MAX as usize / (largest * timesteps.max(1)))
+}
+
+/// Walks `snn` layer by layer over `count` normalized images (`images`, NCHW) for
+/// `timesteps` steps. At every IF layer, `at_layer` gets a [`LayerProbe`] and may return
+/// new thresholds for that layer (`None` keeps the network's); the layer then spikes with
+/// them for all later layers. Returns the thresholds every layer spiked with, in
+/// [`SpikingNetwork::layers`] order.
+pub fn walk(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    snn: &SpikingNetwork,
+    images: &[f32],
+    count: usize,
+    timesteps: usize,
+    mut at_layer: impl FnMut(&LayerProbe<'_>) -> Result<Option<Thresholds>, GpuError>,
+) -> Result<Vec<Thresholds>, GpuError> {
+    let graph = &snn.graph;
+    check_batch_input(images, count, count, graph.input_shape().len())?;
+    if count == 0 || timesteps == 0 {
+        return Err(GpuError::InvalidInput("a layer-major walk needs at least one image and one timestep".into()));
+    }
+    let fits = max_images(ctx, snn, timesteps);
+    if count > fits {
+        return Err(GpuError::InvalidInput(format!(
+            "{count} images × {timesteps} timesteps do not fit one storage binding; at most {fits} images"
+        )));
+    }
+    ctx.checked("walking the SNN layer by layer", || {
+        walk_checked(ctx, kernels, snn, images, count, timesteps, &mut at_layer)
+    })
+}
+
+fn walk_checked(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    snn: &SpikingNetwork,
+    images: &[f32],
+    count: usize,
+    timesteps: usize,
+    at_layer: &mut dyn FnMut(&LayerProbe<'_>) -> Result<Option<Thresholds>, GpuError>,
+) -> Result<Vec<Thresholds>, GpuError> {
+    let graph = &snn.graph;
+    let nodes = graph.nodes();
+    let fusions = plan_fusions(graph, false);
+    let constant = static_nodes(graph);
+    // A fused group runs at the position of its last node and produces that node's value.
+    let mut step_at: Vec<Option<NodeId>> = vec![None; nodes.len()];
+    for (start, fusion) in fusions.iter().enumerate() {
+        if let Some(f) = fusion {
+            step_at[f.last] = Some(start);
+        }
+    }
+    let group_inputs =
+        |start: NodeId| fusions[start].as_ref().expect("a step starts at a fused group").inputs(graph, start);
+    let mut last_read: Vec<Option<NodeId>> = vec![None; nodes.len()];
+    for (position, start) in step_at.iter().enumerate() {
+        if let Some(start) = *start {
+            for input in group_inputs(start) {
+                last_read[input] = Some(position);
+            }
+        }
+    }
+
+    // `ann[id]`: the ANN's value over the images (also the SNN's for static nodes);
+    // `spiking[id]`: the SNN's value at every timestep; `repeated[id]`: a static value
+    // copied for every timestep, for a per-timestep node that reads it.
+    let mut ann: Vec<Option<wgpu::Buffer>> = vec![None; nodes.len()];
+    let mut spiking: Vec<Option<wgpu::Buffer>> = vec![None; nodes.len()];
+    let mut repeated: Vec<Option<wgpu::Buffer>> = vec![None; nodes.len()];
+    ann[0] = Some(storage_from_f32(ctx, "layer-major input", images)?);
+    let mut chosen: Vec<Option<Thresholds>> = vec![None; snn.layers.len()];
+    let missing =
+        |id: NodeId| GpuError::InvalidInput(format!("node `{}` is read before it is computed", nodes[id].name));
+
+    for position in 0..nodes.len() {
+        let Some(start) = step_at[position] else { continue };
+        let fusion = fusions[start].as_ref().expect("a step starts at a fused group");
+        let node = &nodes[start];
+        let shape = nodes[position].shape;
+        let label = |what: &str| format!("{what} of {}", nodes[position].name);
+        let new_encoder = || ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("walk") });
+
+        let ann_value = storage_zeroed(ctx, &label("ANN value"), count * shape.len())?;
+        let ann_steps = node_steps(
+            ctx,
+            kernels,
+            graph,
+            start,
+            fusion,
+            count,
+            &|id| ann[id].as_ref().ok_or_else(|| missing(id)),
+            &ann_value,
+        )?;
+        let mut encoder = new_encoder();
+        record_steps(&mut encoder, &ann_steps);
+
+        if !constant[position] {
+            let spiking_value =
+                storage_zeroed(ctx, &label("values of every timestep"), timesteps * count * shape.len())?;
+            if matches!(node.op, Op::Relu) {
+                let index = snn.layer_of(position).ok_or_else(|| {
+                    GpuError::InvalidInput(format!("ReLU node `{}` has no IF layer (no thresholds)", node.name))
+                })?;
+                // The ANN activation must be computed before the probe reads it.
+                ctx.queue.submit([std::mem::replace(&mut encoder, new_encoder()).finish()]);
+                let source = node.inputs[0];
+                let constant_current = constant[source];
+                let current = if constant_current { ann[source].as_ref() } else { spiking[source].as_ref() }
+                    .ok_or_else(|| missing(source))?;
+                let scan = ScanShape { shape, images: count, timesteps, constant_current, v_init: snn.v_init };
+                let probe = LayerProbe { ctx, kernels, layer: index, scan, current, reference: &ann_value };
+                let thresholds = at_layer(&probe)?.unwrap_or_else(|| snn.layers[index].thresholds.clone());
+                validate_thresholds(&snn.layers[index].name, &thresholds, shape.channels)
+                    .map_err(|e| GpuError::InvalidInput(e.to_string()))?;
+                let buffer = storage_from_f32(ctx, "IF thresholds", &channel_thresholds(&thresholds, shape.channels))?;
+                let step = if_scan_step(ctx, kernels, &scan, current, &buffer, &spiking_value)?;
+                record_steps(&mut encoder, &[step]);
+                chosen[index] = Some(thresholds);
+            } else {
+                for id in group_inputs(start) {
+                    if constant[id] && repeated[id].is_none() {
+                        let value = ann[id].as_ref().ok_or_else(|| missing(id))?;
+                        let bytes = (count * nodes[id].shape.len() * 4) as u64;
+                        let copies = storage_zeroed(
+                            ctx,
+                            "static value per timestep",
+                            timesteps * count * nodes[id].shape.len(),
+                        )?;
+                        for t in 0..timesteps as u64 {
+                            encoder.copy_buffer_to_buffer(value, 0, &copies, t * bytes, bytes);
+                        }
+                        repeated[id] = Some(copies);
+                    }
+                }
+                let buffer_of = |id: NodeId| {
+                    if constant[id] { repeated[id].as_ref() } else { spiking[id].as_ref() }.ok_or_else(|| missing(id))
+                };
+                let steps =
+                    node_steps(ctx, kernels, graph, start, fusion, timesteps * count, &buffer_of, &spiking_value)?;
+                record_steps(&mut encoder, &steps);
+            }
+            spiking[position] = Some(spiking_value);
+        }
+        ctx.queue.submit([encoder.finish()]);
+        ann[position] = Some(ann_value);
+        for id in group_inputs(start) {
+            if last_read[id] == Some(position) {
+                ann[id] = None;
+                spiking[id] = None;
+                repeated[id] = None;
+            }
+        }
+    }
+    chosen
+        .into_iter()
+        .zip(&snn.layers)
+        .map(|(thresholds, layer)| {
+            thresholds.ok_or_else(|| GpuError::InvalidInput(format!("IF layer `{}` is never reached", layer.name)))
+        })
+        .collect()
+}

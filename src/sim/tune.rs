@@ -1,0 +1,67 @@
+//! Threshold tuning on the GPU (TTRBR's threshold tuning): a layer-major walk
+//! ([`super::layerwise`]) that stops at every IF layer, scores candidate thresholds on the
+//! layer's real spiking input and the ANN's activation, and lets the layer spike with the
+//! winner before moving on. The candidates and the choice are [`crate::convert::ttrbr`].
+
+use crate::convert::snn::SpikingNetwork;
+use crate::convert::threshold::Thresholds;
+use crate::convert::ttrbr::{per_channel, pick, thresholds_from, Round};
+use crate::gpu::{GpuContext, GpuError, Kernels};
+
+use super::layerwise::walk;
+
+/// What tuning did to one IF layer. Objectives are mean squared errors per neuron of the
+/// layer's SNN value (`spikes × threshold / T`) against the ANN activation, on the tuning
+/// images, given the tuned layers before it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerTuning {
+    pub layer: String,
+    pub start: Thresholds,
+    pub tuned: Thresholds,
+    pub start_objective: f64,
+    pub objective: f64,
+}
+
+/// Tunes every IF layer of `snn` in topological order for `timesteps` steps on `count`
+/// normalized calibration images (`images`, NCHW), starting from its thresholds: one
+/// threshold per layer, or per channel when `per_channel_thresholds`. Returns the tuned
+/// network (`tuned_for_timesteps` set; the method name is the caller's) and a record per
+/// layer. `progress` gets the number of layers done.
+#[allow(clippy::too_many_arguments)]
+pub fn tune(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    snn: &SpikingNetwork,
+    images: &[f32],
+    count: usize,
+    timesteps: usize,
+    per_channel_thresholds: bool,
+    mut progress: impl FnMut(usize),
+) -> Result<(SpikingNetwork, Vec<LayerTuning>), GpuError> {
+    let mut records = Vec::with_capacity(snn.layers.len());
+    let tuned = walk(ctx, kernels, snn, images, count, timesteps, |probe| {
+        let layer = &snn.layers[probe.layer];
+        let channels = probe.scan.shape.channels;
+        let neurons = (probe.scan.images * probe.scan.shape.len()) as f64;
+        let coarse = Round::coarse(&per_channel(&layer.thresholds, channels));
+        let first = pick(&coarse, &probe.search(&coarse.candidates, coarse.per_channel)?, per_channel_thresholds);
+        let fine = Round::fine(&first.thresholds);
+        let second = pick(&fine, &probe.search(&fine.candidates, fine.per_channel)?, per_channel_thresholds);
+        let thresholds = thresholds_from(second.thresholds, per_channel_thresholds);
+        records.push(LayerTuning {
+            layer: layer.name.clone(),
+            start: layer.thresholds.clone(),
+            tuned: thresholds.clone(),
+            start_objective: first.incumbent_objective / neurons,
+            objective: second.objective / neurons,
+        });
+        progress(records.len());
+        Ok(Some(thresholds))
+    })?;
+    let mut network = snn.clone();
+    for (layer, thresholds) in network.layers.iter_mut().zip(tuned) {
+        layer.thresholds = thresholds;
+    }
+    network.tuned_for_timesteps = Some(timesteps);
+    Ok((network, records))
+}

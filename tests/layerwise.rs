@@ -1,0 +1,239 @@
+//! The layer-major kernels and walks (error analysis, threshold tuning) against the CPU
+//! reference (`reference::layerwise`) and against the time-major SNN plan.
+
+mod common;
+
+use common::dyadic::{dyadic_images, dyadic_snn};
+use common::{gpu, Rng};
+use spikeconv::convert::snn::SpikingNetwork;
+use spikeconv::convert::threshold::Thresholds;
+use spikeconv::gpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
+use spikeconv::gpu::kernels::record_steps;
+use spikeconv::gpu::layerwise_layers::{
+    error_analysis_step, if_scan_step, sum_partials_by_channel, threshold_search_step, ScanShape, ERROR_STATS,
+};
+use spikeconv::gpu::{GpuContext, GpuStep};
+use spikeconv::model::graph::Shape;
+use spikeconv::reference::layerwise::{candidate_errors, if_scan, neuron_errors};
+use spikeconv::sim::analyze::analyze;
+use spikeconv::sim::layerwise::walk;
+use spikeconv::sim::tune::tune;
+use spikeconv::sim::SnnPlan;
+
+fn run(ctx: &GpuContext, step: GpuStep) {
+    let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("test") });
+    record_steps(&mut encoder, &[step]);
+    ctx.queue.submit([encoder.finish()]);
+}
+
+fn close(got: f64, expected: f64, what: &str) {
+    assert!((got - expected).abs() <= 1e-4 * expected.abs().max(1.0), "{what}: GPU {got}, CPU {expected}");
+}
+
+#[test]
+fn kernels_match_reference_on_random_inputs() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let mut rng = Rng::new(42);
+    // Planes of 21 (one partial chunk) and 81 (a full and a partial chunk), both current kinds.
+    for (images, shape, timesteps, constant_current, v_init) in [
+        (3, Shape::new(5, 3, 7), 13, false, 0.5),
+        (2, Shape::new(2, 9, 9), 9, true, 0.0),
+        (1, Shape::new(3, 8, 8), 32, false, 0.25),
+    ] {
+        let scan = ScanShape { shape, images, timesteps, constant_current, v_init };
+        let case = format!("{images} images of {shape}, T = {timesteps}, constant {constant_current}");
+        let step_values = scan.step_values();
+        let current_steps = if constant_current { 1 } else { timesteps };
+        let currents = rng.vec(step_values * current_steps, -0.6, 1.4);
+        let activations = rng.vec(step_values, 0.0, 1.5);
+        let thresholds = rng.vec(shape.channels, 0.3, 1.5);
+        let current_at = |t: usize, i: usize| currents[if constant_current { i } else { t * step_values + i }];
+        let neuron = |i: usize| (0..timesteps).map(|t| current_at(t, i)).collect::<Vec<f32>>();
+        let channel = |i: usize| (i / shape.plane()) % shape.channels;
+
+        let current = storage_from_f32(ctx, "current", &currents).unwrap();
+        let threshold_buffer = storage_from_f32(ctx, "thresholds", &thresholds).unwrap();
+        let reference = storage_from_f32(ctx, "reference", &activations).unwrap();
+
+        // The scan: every step's value, exactly.
+        let output = storage_zeroed(ctx, "spikes", step_values * timesteps).unwrap();
+        run(ctx, if_scan_step(ctx, kernels, &scan, &current, &threshold_buffer, &output).unwrap());
+        let got = read_buffer(ctx, &output, 0, step_values * timesteps).unwrap();
+        for i in 0..step_values {
+            let expected = if_scan(&neuron(i), thresholds[channel(i)], v_init);
+            let trace: Vec<f32> = (0..timesteps).map(|t| got[t * step_values + i]).collect();
+            assert_eq!(trace, expected, "{case}: neuron {i}");
+        }
+
+        // The error analysis: per-channel sums; spike counts exactly.
+        let partials = storage_zeroed(ctx, "partials", scan.groups() * ERROR_STATS).unwrap();
+        run(ctx, error_analysis_step(ctx, kernels, &scan, &current, &threshold_buffer, &reference, &partials).unwrap());
+        let sums = sum_partials_by_channel(
+            &scan,
+            &read_buffer(ctx, &partials, 0, scan.groups() * ERROR_STATS).unwrap(),
+            ERROR_STATS,
+        );
+        let mut expected = vec![0.0f64; shape.channels * ERROR_STATS];
+        for i in 0..step_values {
+            let e = neuron_errors(&neuron(i), activations[i], thresholds[channel(i)], v_init, constant_current);
+            let values = [
+                e.quantization.abs(),
+                e.deviation.abs(),
+                e.total.abs(),
+                e.total * e.total,
+                e.variance,
+                e.spikes as f32,
+                e.deviation,
+                e.quantization,
+            ];
+            for (k, value) in values.into_iter().enumerate() {
+                expected[channel(i) * ERROR_STATS + k] += f64::from(value);
+            }
+        }
+        for c in 0..shape.channels {
+            assert_eq!(sums[c * ERROR_STATS + 5], expected[c * ERROR_STATS + 5], "{case}: spikes of channel {c}");
+            for k in 0..ERROR_STATS {
+                close(
+                    sums[c * ERROR_STATS + k],
+                    expected[c * ERROR_STATS + k],
+                    &format!("{case}: stat {k} channel {c}"),
+                );
+            }
+        }
+        if constant_current {
+            assert!((0..shape.channels).all(|c| sums[c * ERROR_STATS + 1] == 0.0), "{case}: no deviation error");
+        } else {
+            assert!(sums.chunks(ERROR_STATS).any(|s| s[1] > 0.0), "{case}: some deviation error (test strength)");
+        }
+
+        // The search: squared errors per candidate.
+        let per_channel = 5;
+        let candidates = rng.vec(shape.channels * per_channel, 0.2, 2.0);
+        let candidate_buffer = storage_from_f32(ctx, "candidates", &candidates).unwrap();
+        let partials = storage_zeroed(ctx, "partials", scan.groups() * per_channel).unwrap();
+        run(
+            ctx,
+            threshold_search_step(ctx, kernels, &scan, per_channel, &current, &candidate_buffer, &reference, &partials)
+                .unwrap(),
+        );
+        let sums = sum_partials_by_channel(
+            &scan,
+            &read_buffer(ctx, &partials, 0, scan.groups() * per_channel).unwrap(),
+            per_channel,
+        );
+        let mut expected = vec![0.0f64; shape.channels * per_channel];
+        for i in 0..step_values {
+            let c = channel(i);
+            let errors =
+                candidate_errors(&neuron(i), activations[i], &candidates[c * per_channel..][..per_channel], v_init);
+            for (k, error) in errors.into_iter().enumerate() {
+                expected[c * per_channel + k] += f64::from(error);
+            }
+        }
+        for (k, (&g, &e)) in sums.iter().zip(&expected).enumerate() {
+            close(g, e, &format!("{case}: candidate {k}"));
+        }
+    }
+}
+
+/// Spikes per IF layer of a walk that only measures.
+fn walk_spike_totals(
+    ctx: &GpuContext,
+    kernels: &spikeconv::gpu::Kernels,
+    snn: &SpikingNetwork,
+    images: &[f32],
+    count: usize,
+    timesteps: usize,
+) -> Vec<u64> {
+    let mut totals = Vec::new();
+    let used = walk(ctx, kernels, snn, images, count, timesteps, |probe| {
+        let thresholds = &snn.layers[probe.layer].thresholds;
+        let sums = probe.error_sums(thresholds)?;
+        totals.push(sums.chunks_exact(ERROR_STATS).map(|s| s[5]).sum::<f64>() as u64);
+        Ok(None)
+    })
+    .unwrap();
+    let own: Vec<Thresholds> = snn.layers.iter().map(|l| l.thresholds.clone()).collect();
+    assert_eq!(used, own, "a walk that changes nothing spikes with the network's thresholds");
+    totals
+}
+
+#[test]
+fn walk_spikes_like_the_time_major_plan() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    for (seed, per_channel, v_init, count, timesteps) in [(1, false, 0.5, 5, 24), (2, true, 0.0, 3, 17)] {
+        let snn = dyadic_snn(seed, per_channel, v_init);
+        let mut rng = Rng::new(seed + 7);
+        let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
+        let labels = vec![0u32; count];
+        let plan = SnnPlan::compile(ctx, kernels, &snn, count).unwrap();
+        let expected = plan.run(ctx, &images, &labels, count, timesteps).unwrap().spike_totals;
+        let got = walk_spike_totals(ctx, kernels, &snn, &images, count, timesteps);
+        assert_eq!(got, expected, "seed {seed}");
+        assert!(got.iter().all(|&t| t > 0), "every layer spikes (test strength)");
+
+        // `analyze` reports the same activity as firing rates.
+        let rows = analyze(ctx, kernels, &snn, &images, count, timesteps, |_| {}).unwrap();
+        for ((row, &spikes), info) in rows.iter().zip(&expected).zip(snn.layer_infos()) {
+            let rate = spikes as f64 / (info.neurons * timesteps * count) as f64;
+            assert!((row.firing_rate - rate).abs() < 1e-12, "{}: {} vs {rate}", row.layer, row.firing_rate);
+            assert!(row.quantization >= 0.0 && row.deviation >= 0.0 && row.input_variance >= 0.0);
+        }
+        assert_eq!(rows[0].deviation, 0.0, "the first layer's current (the direct input) is constant");
+        assert_eq!(rows[0].input_variance, 0.0);
+    }
+}
+
+#[test]
+fn thresholds_chosen_at_a_layer_drive_the_layers_after_it() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let snn = dyadic_snn(3, false, 0.5);
+    let mut rng = Rng::new(11);
+    let count = 4;
+    let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
+    let mut changed = snn.clone();
+    changed.layers[1].thresholds = Thresholds::Layer(0.125);
+    let expected = walk_spike_totals(ctx, kernels, &changed, &images, count, 16);
+    let mut totals = Vec::new();
+    let used = walk(ctx, kernels, &snn, &images, count, 16, |probe| {
+        let thresholds =
+            if probe.layer == 1 { Thresholds::Layer(0.125) } else { snn.layers[probe.layer].thresholds.clone() };
+        let sums = probe.error_sums(&thresholds)?;
+        totals.push(sums.chunks_exact(ERROR_STATS).map(|s| s[5]).sum::<f64>() as u64);
+        Ok((probe.layer == 1).then_some(thresholds))
+    })
+    .unwrap();
+    assert_eq!(used[1], Thresholds::Layer(0.125));
+    assert_eq!(totals, expected);
+    let original = walk_spike_totals(ctx, kernels, &snn, &images, count, 16);
+    assert_ne!(original[2..], expected[2..], "the change reaches later layers (test strength)");
+}
+
+#[test]
+fn tuning_never_loses_to_its_start_and_is_deterministic() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let mut rng = Rng::new(5);
+    for per_channel in [false, true] {
+        let snn = dyadic_snn(4, per_channel, 0.5);
+        let count = 6;
+        let images = rng.vec(count * snn.graph.input_shape().len(), -1.0, 1.0);
+        let (tuned, records) = tune(ctx, kernels, &snn, &images, count, 8, per_channel, |_| {}).unwrap();
+        assert_eq!(tuned.tuned_for_timesteps, Some(8));
+        assert_eq!(records.len(), snn.layers.len());
+        for (record, layer) in records.iter().zip(&tuned.layers) {
+            assert!(record.objective <= record.start_objective, "{}: {record:?}", record.layer);
+            assert!(layer.thresholds.values().iter().all(|t| t.is_finite() && *t > 0.0), "{record:?}");
+            assert_eq!(matches!(layer.thresholds, Thresholds::Channel(_)), per_channel);
+            assert_eq!(record.tuned, layer.thresholds);
+        }
+        assert!(records.iter().any(|r| r.objective < r.start_objective), "tuning improves something (test strength)");
+        let (again, again_records) = tune(ctx, kernels, &snn, &images, count, 8, per_channel, |_| {}).unwrap();
+        assert_eq!(again, tuned, "deterministic");
+        assert_eq!(again_records, records);
+        // The tuned thresholds measured again give the objective tuning reported.
+        let rows = analyze(ctx, kernels, &tuned, &images, count, 8, |_| {}).unwrap();
+        for (row, record) in rows.iter().zip(&records) {
+            close(row.squared, record.objective, &row.layer);
+        }
+    }
+}
