@@ -43,7 +43,7 @@ struct ScanParams {
 @group(0) @binding(4) var<storage, read_write> output: array<f32>;
 
 const WORKGROUP: u32 = 64u;
-const STATS: u32 = 8u;
+const STATS: u32 = 9u;
 const MAX_CANDIDATES: u32 = 32u;
 
 var<workgroup> partial: array<f32, 2048>; // WORKGROUP * MAX_CANDIDATES
@@ -118,9 +118,10 @@ fn reduce_workgroup(local: u32, per_invocation: u32) {
 // Per neuron, with a = ANN activation, theta = threshold, n = spikes in T steps,
 // mu = mean current, m = spikes a constant current mu would give in T steps:
 //   value = n theta / T, constant = m theta / T, clipped = clamp(a, 0, theta)
-//   quantization q = constant - clipped, deviation d = value - constant, error e = value - a
-// and the input current's variance over time. Partial sums per workgroup:
-//   [|q|, |d|, |e|, e^2, variance, n, d, q]
+//   quantization q = constant - clipped, deviation d = value - constant, error e = value - a,
+// the input current's variance over time and the tracking error of threshold_search with
+// the neuron's own threshold. Partial sums per workgroup:
+//   [|q|, |d|, |e|, e^2, variance, n, d, q, tracking]
 @compute @workgroup_size(64)
 fn error_analysis(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -128,7 +129,7 @@ fn error_analysis(
     @builtin(local_invocation_index) local: u32,
 ) {
     let neuron = locate(wg, groups, local);
-    var stats: array<f32, 8>;
+    var stats: array<f32, 9>;
     if neuron.valid {
         let threshold = thresholds[neuron.channel];
         let steps = f32(params.timesteps);
@@ -138,6 +139,8 @@ fn error_analysis(
         let first = current_at(neuron, 0u);
         var shifted_sum = 0.0;
         var shifted_squares = 0.0;
+        var tracking = 0.0;
+        let activation = reference[neuron.index];
         for (var t = 0u; t < params.timesteps; t++) {
             let input = current_at(neuron, t);
             shifted_sum += input - first;
@@ -146,6 +149,8 @@ fn error_analysis(
             let spike = membrane >= threshold;
             membrane = select(membrane, membrane - threshold, spike);
             spikes += select(0u, 1u, spike);
+            let lag = f32(spikes) * threshold - f32(t + 1u) * activation;
+            tracking += lag * lag;
         }
         var mean = first + shifted_sum / steps;
         var variance = max(shifted_squares / steps - (shifted_sum / steps) * (shifted_sum / steps), 0.0);
@@ -161,13 +166,12 @@ fn error_analysis(
             constant_membrane = select(constant_membrane, constant_membrane - threshold, spike);
             constant_spikes += select(0u, 1u, spike);
         }
-        let activation = reference[neuron.index];
         let value = f32(spikes) * threshold / steps;
         let constant = f32(constant_spikes) * threshold / steps;
         let quantization = constant - clamp(activation, 0.0, threshold);
         let deviation = value - constant;
         let error = value - activation;
-        stats = array<f32, 8>(
+        stats = array<f32, 9>(
             abs(quantization),
             abs(deviation),
             abs(error),
@@ -176,6 +180,7 @@ fn error_analysis(
             f32(spikes),
             deviation,
             quantization,
+            tracking / (steps * steps * steps),
         );
     }
     for (var k = 0u; k < STATS; k++) {
@@ -190,8 +195,10 @@ fn error_analysis(
 }
 
 // For each of the channel's `candidates` thresholds theta_k, the neuron's T steps with that
-// threshold on the same current, and the squared error (n_k theta_k / T - a)^2 against the
-// ANN activation a. Partial sums per workgroup: one per candidate.
+// threshold on the same current, scored by the tracking error of its cumulative output
+// against the ANN activation a: J_k = (1/T) sum_{t=1..T} ((S_t theta_k - t a) / T)^2, with
+// S_t the spikes up to step t (see tracking_error). Partial sums per workgroup: one per
+// candidate.
 @compute @workgroup_size(64)
 fn threshold_search(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -203,27 +210,32 @@ fn threshold_search(
     var candidates: array<f32, 32>;
     var membranes: array<f32, 32>;
     var spikes: array<u32, 32>;
+    var tracking: array<f32, 32>;
     if neuron.valid {
         let first = neuron.channel * params.candidates;
         for (var k = 0u; k < count; k++) {
             candidates[k] = thresholds[first + k];
             membranes[k] = params.v_init * candidates[k];
             spikes[k] = 0u;
+            tracking[k] = 0.0;
         }
+        let activation = reference[neuron.index];
         for (var t = 0u; t < params.timesteps; t++) {
             let input = current_at(neuron, t);
+            let steady = f32(t + 1u) * activation;
             for (var k = 0u; k < count; k++) {
                 let threshold = candidates[k];
                 let membrane = membranes[k] + input;
                 let spike = membrane >= threshold;
                 membranes[k] = select(membrane, membrane - threshold, spike);
                 spikes[k] += select(0u, 1u, spike);
+                let lag = f32(spikes[k]) * threshold - steady;
+                tracking[k] += lag * lag;
             }
         }
-        let activation = reference[neuron.index];
+        let steps = f32(params.timesteps);
         for (var k = 0u; k < count; k++) {
-            let error = f32(spikes[k]) * candidates[k] / f32(params.timesteps) - activation;
-            partial[local * count + k] = error * error;
+            partial[local * count + k] = tracking[k] / (steps * steps * steps);
         }
     } else {
         for (var k = 0u; k < count; k++) {

@@ -85,6 +85,7 @@ fn kernels_match_reference_on_random_inputs() {
                 e.spikes as f32,
                 e.deviation,
                 e.quantization,
+                e.tracking,
             ];
             for (k, value) in values.into_iter().enumerate() {
                 expected[channel(i) * ERROR_STATS + k] += f64::from(value);
@@ -106,7 +107,7 @@ fn kernels_match_reference_on_random_inputs() {
             assert!(sums.chunks(ERROR_STATS).any(|s| s[1] > 0.0), "{case}: some deviation error (test strength)");
         }
 
-        // The search: squared errors per candidate.
+        // The search: tracking errors per candidate.
         let per_channel = 5;
         let candidates = rng.vec(shape.channels * per_channel, 0.2, 2.0);
         let candidate_buffer = storage_from_f32(ctx, "candidates", &candidates).unwrap();
@@ -122,10 +123,10 @@ fn kernels_match_reference_on_random_inputs() {
             per_channel,
         );
         let mut expected = vec![0.0f64; shape.channels * per_channel];
-        for i in 0..step_values {
+        for (i, &activation) in activations.iter().enumerate() {
             let c = channel(i);
             let errors =
-                candidate_errors(&neuron(i), activations[i], &candidates[c * per_channel..][..per_channel], v_init);
+                candidate_errors(&neuron(i), activation, &candidates[c * per_channel..][..per_channel], v_init);
             for (k, error) in errors.into_iter().enumerate() {
                 expected[c * per_channel + k] += f64::from(error);
             }
@@ -233,7 +234,7 @@ fn tuning_never_loses_to_its_start_and_is_deterministic() {
         // The tuned thresholds measured again give the objective tuning reported.
         let rows = analyze(ctx, kernels, &tuned, &images, count, 8, |_| {}).unwrap();
         for (row, record) in rows.iter().zip(&records) {
-            close(row.squared, record.objective, &row.layer);
+            close(row.tracking, record.objective, &row.layer);
         }
     }
 }

@@ -30,7 +30,7 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
     let network = args.model.load()?;
     let ctx = GpuContext::new(args.gpu.adapter.as_deref())?;
     let kernels = Kernels::new(&ctx)?;
-    let snn = args.calibration.convert(&ctx, &kernels, &network, &args.gpu)?.remove(0);
+    let snn = args.calibration.convert(&ctx, &kernels, &network, &args.gpu, None)?.remove(0);
     println!("{:<24} {:>9} {:>12}", "IF layer", "neurons", "threshold");
     for (layer, info) in snn.layers.iter().zip(snn.layer_infos()) {
         let values = layer.thresholds.values();
@@ -48,6 +48,7 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
         snn,
     };
     write_snn(&args.output, &file)?;
-    eprintln!("wrote {} ({}, v_init {})", args.output.display(), file.snn.threshold_method, file.snn.v_init);
+    let tuned = file.snn.tuned_for_timesteps.map(|t| format!(", tuned for T = {t}")).unwrap_or_default();
+    eprintln!("wrote {} ({}{tuned}, v_init {})", args.output.display(), file.snn.threshold_method, file.snn.v_init);
     Ok(())
 }

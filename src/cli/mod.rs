@@ -1,5 +1,6 @@
 //! Command-line interface: one clap subcommand per job.
 
+mod analyze;
 mod ann;
 mod convert;
 mod devices;
@@ -18,6 +19,8 @@ use spikeconv::data::cifar::{CifarFormat, Dataset};
 use spikeconv::gpu::{GpuContext, GpuError, Kernels};
 use spikeconv::model::normalize::{parse_mean, parse_std, NormalizePreset};
 use spikeconv::model::{self, BlockForm, LoadOptions, Network};
+use spikeconv::sim::layerwise::max_images;
+use spikeconv::sim::tune::tune;
 use spikeconv::sim::{calibrate, AnnPlan};
 
 /// Convert trained CIFAR ResNets into integrate-and-fire spiking networks and simulate
@@ -40,6 +43,9 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Calibrate a checkpoint, choose thresholds and write the converted SNN to a file.
     Convert(convert::ConvertArgs),
+    /// Measure each IF layer's quantization and deviation errors, input variance and
+    /// firing rate on calibration images, for one or more threshold methods.
+    Analyze(analyze::AnalyzeArgs),
 }
 
 /// Parses the command line and runs the chosen job.
@@ -50,6 +56,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Ann(args) => ann::run(&args),
         Command::Sweep(args) => sweep::run(&args),
         Command::Convert(args) => convert::run(&args),
+        Command::Analyze(args) => analyze::run(&args),
     }
 }
 
@@ -218,6 +225,8 @@ pub fn progress_bar(total: u64, unit: &str) -> ProgressBar {
 
 /// Default number of calibration images.
 const DEFAULT_CALIB_IMAGES: usize = 2048;
+/// Default number of calibration images threshold tuning runs on.
+const DEFAULT_TUNE_IMAGES: usize = 128;
 
 /// How a checkpoint is converted: calibration images, threshold methods, initial membrane.
 #[derive(Debug, Args)]
@@ -229,25 +238,41 @@ pub struct CalibrationArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_CALIB_IMAGES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub calib_images: usize,
     /// Threshold method(s), comma-separated: max, percentile:P (0 < P <= 100),
-    /// channel-max, channel-percentile:P. Percentiles come from 4096-bin histograms over
-    /// [0, layer max] (resolution max/4096).
+    /// channel-max, channel-percentile:P, ttrbr[:P], channel-ttrbr[:P]. Percentiles come
+    /// from 4096-bin histograms over [0, layer max] (resolution max/4096). ttrbr starts
+    /// from percentile:P (default 99.9) and tunes each layer's threshold for
+    /// --tune-timesteps on the first --tune-images calibration images (docs/METHOD.md).
     #[arg(long, value_name = "METHODS", default_value = "percentile:99.9")]
     pub threshold: String,
     /// Initial membrane potential as a fraction of the threshold, in [0, 1].
     #[arg(long, value_name = "V", default_value_t = DEFAULT_V_INIT)]
     pub v_init: f32,
+    /// Timesteps the ttrbr methods tune thresholds for (default: --timesteps where the
+    /// command has it).
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub tune_timesteps: Option<u64>,
+    /// Calibration images the ttrbr methods tune on (the first of --calib; fewer when
+    /// their values for every timestep do not fit one GPU buffer, with a note).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_TUNE_IMAGES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub tune_images: usize,
 }
 
 impl CalibrationArgs {
-    /// Folds BN, calibrates on the GPU once and converts with every requested method.
+    /// Folds BN, calibrates on the GPU once and converts with every requested method;
+    /// tuned methods are tuned for --tune-timesteps, else `timesteps` (the command's own).
     pub fn convert(
         &self,
         ctx: &GpuContext,
         kernels: &Kernels,
         network: &Network,
         gpu: &GpuArgs,
+        timesteps: Option<usize>,
     ) -> anyhow::Result<Vec<SpikingNetwork>> {
         let methods = parse_methods(&self.threshold)?;
+        let tune_timesteps = self.tune_timesteps.map(|t| t as usize).or(timesteps);
+        if methods.iter().any(|m| m.is_tuned()) && tune_timesteps.is_none() {
+            anyhow::bail!("--threshold {}: tuned methods need --tune-timesteps T", self.threshold);
+        }
         if !(0.0..=1.0).contains(&self.v_init) {
             anyhow::bail!("--v-init {} is outside [0, 1] (it is a fraction of the threshold)", self.v_init);
         }
@@ -283,6 +308,53 @@ impl CalibrationArgs {
         )
         .context("calibrating thresholds on the GPU")?;
         bar.finish_and_clear();
-        methods.into_iter().map(|method| Ok(convert_with(&folded, method, &stats, self.v_init)?)).collect()
+        let mut tuning_images = None;
+        let mut networks = Vec::with_capacity(methods.len());
+        for method in methods {
+            let snn = convert_with(&folded, method, &stats, self.v_init)?;
+            let Some(timesteps) = tune_timesteps.filter(|_| method.is_tuned()) else {
+                networks.push(snn);
+                continue;
+            };
+            let (images, count) = match &tuning_images {
+                Some(loaded) => loaded,
+                None => tuning_images.insert(self.tuning_images(ctx, &snn, &calib, network, timesteps)?),
+            };
+            let bar = progress_bar(snn.layers.len() as u64, &format!("layers tuned ({method}, T = {timesteps})"));
+            let (mut tuned, _) = tune(ctx, kernels, &snn, images, *count, timesteps, method.is_per_channel(), |done| {
+                bar.set_position(done as u64)
+            })
+            .with_context(|| format!("tuning thresholds ({method}) on the GPU"))?;
+            bar.finish_and_clear();
+            tuned.threshold_method = method.to_string();
+            networks.push(tuned);
+        }
+        Ok(networks)
+    }
+
+    /// The first --tune-images calibration images, normalized, as many as one layer-major
+    /// walk over `timesteps` fits (with a note when that is fewer).
+    fn tuning_images(
+        &self,
+        ctx: &GpuContext,
+        snn: &SpikingNetwork,
+        calib: &Dataset,
+        network: &Network,
+        timesteps: usize,
+    ) -> anyhow::Result<(Vec<f32>, usize)> {
+        let fits = max_images(ctx, snn, timesteps);
+        let mut count = self.tune_images.min(calib.len());
+        if count > fits {
+            eprintln!(
+                "note: tuning on {fits} images instead of {count}: their values for {timesteps} timesteps fill one GPU buffer"
+            );
+            count = fits;
+        }
+        if count == 0 {
+            anyhow::bail!("tuning for {timesteps} timesteps: not even one image fits one GPU buffer");
+        }
+        let mut images = Vec::new();
+        calib.normalized_batch(0, count, &network.normalization, &mut images);
+        Ok((images, count))
     }
 }

@@ -24,7 +24,7 @@ pub struct SweepArgs {
     #[command(flatten)]
     pub load: LoadArgs,
     /// A converted SNN written by `spikeconv convert`; simulated without recalibrating.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["calib", "threshold", "v_init"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["calib", "threshold", "v_init", "tune_timesteps"])]
     pub snn: Option<PathBuf>,
     #[command(flatten)]
     pub calibration: CalibrationArgs,
@@ -63,7 +63,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         }
         (None, Some(model)) => {
             let network = args.load.load(model)?;
-            let networks = args.calibration.convert(&ctx, &kernels, &network, &args.gpu)?;
+            let networks = args.calibration.convert(&ctx, &kernels, &network, &args.gpu, Some(timesteps))?;
             (networks, network.normalization, model.display().to_string())
         }
         (None, None) => anyhow::bail!("give --model FILE (with --calib) or --snn FILE"),

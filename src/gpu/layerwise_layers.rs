@@ -8,8 +8,9 @@ use super::kernels::workgroups_for;
 use super::{GpuContext, GpuError, GpuStep, Kernel, Kernels};
 
 /// Partial sums the error analysis writes per workgroup, in this order:
-/// `|quantization|, |deviation|, |total|, total², variance, spikes, deviation, quantization`.
-pub const ERROR_STATS: usize = 8;
+/// `|quantization|, |deviation|, |total|, total², variance, spikes, deviation, quantization,
+/// tracking` (see [`crate::reference::layerwise`]).
+pub const ERROR_STATS: usize = 9;
 /// Most candidate thresholds one search scores per channel (the kernel's private arrays).
 pub const MAX_CANDIDATES: usize = 32;
 /// Neurons per workgroup; a workgroup stays inside one channel plane of one image.
@@ -62,7 +63,7 @@ impl ScanShape {
             u32::try_from(value)
                 .map_err(|_| GpuError::InvalidInput(format!("{what} ({value}) does not fit in 32 bits")))
         };
-        let total = self.step_values().checked_mul(self.timesteps).unwrap_or(usize::MAX);
+        let total = self.step_values().saturating_mul(self.timesteps);
         u32_of(total, "values of all timesteps")?;
         if self.timesteps == 0 || self.shape.is_empty() {
             return Err(GpuError::InvalidInput("an IF scan needs at least one timestep and one neuron".into()));
@@ -147,8 +148,9 @@ pub fn error_analysis_step(
     step(ctx, kernels, Kernel::ErrorAnalysis, scan, 1, [current, thresholds, reference, output])
 }
 
-/// Scores `candidates` thresholds per channel (`thresholds`: channel-major) by the squared
-/// error against `reference`, writing `candidates` partial sums per workgroup to `output`.
+/// Scores `candidates` thresholds per channel (`thresholds`: channel-major) by the tracking
+/// error against `reference` (see [`crate::reference::layerwise::tracking_error`]), writing
+/// `candidates` partial sums per workgroup to `output`.
 #[allow(clippy::too_many_arguments)]
 pub fn threshold_search_step(
     ctx: &GpuContext,

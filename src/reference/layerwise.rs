@@ -9,7 +9,13 @@
 //! - quantization error `m θ / T − clamp(a, 0, θ)`: what discretizing into at most T
 //!   spikes costs even with a perfectly steady input;
 //! - deviation error `n θ / T − m θ / T`: what the input's variation over time costs;
-//! - total error `n θ / T − a` (the sum of the two minus the clipping `a − clamp(a, 0, θ)`).
+//! - total error `n θ / T − a` (the sum of the two minus the clipping `a − clamp(a, 0, θ)`);
+//! - tracking error `(1/T) Σ_{t=1..T} ((S_t θ − t a) / T)²`, `S_t` the spikes up to step
+//!   t: how far the layer's cumulative output strays from the steady `t a` the ANN stands
+//!   for, at every step. Its last term is the squared total error; the others are what the
+//!   next IF layer integrates, so an output that arrives in bursts (the source of the next
+//!   layer's deviation error) scores badly even when its final count is right. Threshold
+//!   tuning minimizes it.
 
 use super::snn::if_step;
 
@@ -36,6 +42,7 @@ pub struct NeuronErrors {
     pub total: f32,
     /// Variance of the input current over the T steps (population variance).
     pub variance: f32,
+    pub tracking: f32,
 }
 
 /// The errors of one neuron with ANN activation `activation`. `constant_input` says the
@@ -73,19 +80,27 @@ pub fn neuron_errors(
         deviation: value - constant,
         total: value - activation,
         variance,
+        tracking: tracking_error(currents, activation, threshold, v_init),
     }
 }
 
-/// Squared error `(n_k θ_k / T − a)²` of one neuron under each candidate threshold `θ_k`.
-pub fn candidate_errors(currents: &[f32], activation: f32, candidates: &[f32], v_init: f32) -> Vec<f32> {
+/// The tracking error of one neuron with `threshold` (see the module documentation), in
+/// the kernel's f32 order.
+pub fn tracking_error(currents: &[f32], activation: f32, threshold: f32, v_init: f32) -> f32 {
     let steps = currents.len() as f32;
-    candidates
-        .iter()
-        .map(|&threshold| {
-            let error = spike_count(currents, threshold, v_init) as f32 * threshold / steps - activation;
-            error * error
-        })
-        .collect()
+    let mut sum = 0.0f32;
+    let mut spikes = 0u32;
+    for (t, value) in if_scan(currents, threshold, v_init).into_iter().enumerate() {
+        spikes += u32::from(value > 0.0);
+        let lag = spikes as f32 * threshold - (t + 1) as f32 * activation;
+        sum += lag * lag;
+    }
+    sum / (steps * steps * steps)
+}
+
+/// The tracking error of one neuron under each candidate threshold `θ_k`.
+pub fn candidate_errors(currents: &[f32], activation: f32, candidates: &[f32], v_init: f32) -> Vec<f32> {
+    candidates.iter().map(|&threshold| tracking_error(currents, activation, threshold, v_init)).collect()
 }
 
 #[cfg(test)]
@@ -136,10 +151,17 @@ mod tests {
     }
 
     #[test]
-    fn candidates_score_each_threshold() {
-        // 0.25 per step, 4 steps, v_init 0.5: threshold 1 → v 0.75, 1.0 s, 0.25, 0.5 → 1 spike
-        // (value 0.25, exact); threshold 0.125 spikes every step → value 0.125, error −0.125.
+    fn candidates_score_the_tracking_of_each_threshold() {
+        // 0.25 per step, 4 steps, v_init 0.5, ANN activation 0.25 (target t × 0.25).
+        // Threshold 1: v 0.75, 1.0 s, 0.25, 0.5 → S = 0, 1, 1, 1; S θ − t a = −0.25, 0.5,
+        // 0.25, 0 → Σ² = 0.375, / 4³ → 0.005859375 although the final count is exact.
+        // Threshold 0.125 spikes every step: S θ − t a = −0.125 t → Σ² = 0.46875, / 64.
         let errors = candidate_errors(&[0.25; 4], 0.25, &[1.0, 0.125], 0.5);
-        assert_eq!(errors, [0.0, 0.015625]);
+        assert_eq!(errors, [0.005859375, 0.0073242188]);
+        // A steady output that matches at every step scores 0: threshold 0.25, v_init 0.
+        assert_eq!(candidate_errors(&[0.25; 4], 0.25, &[0.25], 0.0), [0.0]);
+        let errors = neuron_errors(&[0.25; 4], 0.25, 1.0, 0.5, false);
+        assert_eq!(errors.tracking, 0.005859375);
+        assert_eq!(errors.total, 0.0);
     }
 }

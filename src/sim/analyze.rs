@@ -26,8 +26,11 @@ pub struct LayerErrors {
     pub deviation: f64,
     /// Mean |SNN value − ANN activation|.
     pub total: f64,
-    /// Mean squared SNN value − ANN activation (the tuning objective).
+    /// Mean squared SNN value − ANN activation.
     pub squared: f64,
+    /// Mean tracking error (the threshold-tuning objective, see
+    /// [`crate::reference::layerwise::tracking_error`]).
+    pub tracking: f64,
     /// Signed means of the deviation and quantization errors (a bias shows up here).
     pub mean_deviation: f64,
     pub mean_quantization: f64,
@@ -75,6 +78,7 @@ pub fn analyze(
             deviation: totals[1] / neurons,
             total: totals[2] / neurons,
             squared: totals[3] / neurons,
+            tracking: totals[8] / neurons,
             input_variance: totals[4] / neurons,
             firing_rate: firing_rate(totals[5].round() as u64, per_image, timesteps, count),
             mean_deviation: totals[6] / neurons,

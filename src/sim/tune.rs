@@ -10,9 +10,9 @@ use crate::gpu::{GpuContext, GpuError, Kernels};
 
 use super::layerwise::walk;
 
-/// What tuning did to one IF layer. Objectives are mean squared errors per neuron of the
-/// layer's SNN value (`spikes × threshold / T`) against the ANN activation, on the tuning
-/// images, given the tuned layers before it.
+/// What tuning did to one IF layer. Objectives are mean tracking errors per neuron
+/// ([`crate::reference::layerwise::tracking_error`]) of the layer's spiking output against
+/// the ANN activation, on the tuning images, given the tuned layers before it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerTuning {
     pub layer: String,

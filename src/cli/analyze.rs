@@ -1,0 +1,112 @@
+//! `spikeconv analyze`: convert a checkpoint with one or more threshold methods and
+//! measure every IF layer's quantization and deviation errors, input variance and firing
+//! rate over calibration images, layer by layer on the GPU.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use spikeconv::data::cifar::Dataset;
+use spikeconv::gpu::{GpuContext, Kernels};
+use spikeconv::report::analysis::{AnalysisReport, NetworkErrors};
+use spikeconv::sim::analyze::analyze;
+use spikeconv::sim::layerwise::max_images;
+
+use super::{progress_bar, CalibrationArgs, GpuArgs, ModelArgs};
+
+/// Default number of images the errors are measured on.
+const DEFAULT_ANALYSIS_IMAGES: usize = 64;
+
+/// Arguments of `spikeconv analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub calibration: CalibrationArgs,
+    /// Timesteps each IF layer runs for (ttrbr methods are tuned for these unless
+    /// --tune-timesteps says otherwise).
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub timesteps: u64,
+    /// Calibration images the errors are measured on (the first of --calib; fewer when
+    /// their values for every timestep do not fit one GPU buffer, with a note).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_ANALYSIS_IMAGES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub images: usize,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+    /// Print one JSON object per threshold method (JSON lines) instead of the tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Write every layer's errors as CSV (one row per method and layer).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Draw mean |deviation| and |quantization| error against layer depth (`.svg` or `.png`).
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+}
+
+pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
+    let timesteps = usize::try_from(args.timesteps)?;
+    let network = args.model.load()?;
+    let ctx = GpuContext::new(args.gpu.adapter.as_deref())?;
+    let kernels = Kernels::new(&ctx)?;
+    let networks = args.calibration.convert(&ctx, &kernels, &network, &args.gpu, Some(timesteps))?;
+    let calib_path = args.calibration.calib.as_ref().context("analyze needs --calib")?;
+    let calib = Dataset::open(calib_path, None)?;
+
+    let fits = max_images(&ctx, &networks[0], timesteps);
+    let mut count = args.images.min(calib.len());
+    if count > fits {
+        eprintln!("note: analysing {fits} images instead of {count}: their values for {timesteps} timesteps fill one GPU buffer");
+        count = fits;
+    }
+    if count == 0 {
+        anyhow::bail!("analysing {timesteps} timesteps: not even one image fits one GPU buffer");
+    }
+    let mut images = Vec::new();
+    calib.normalized_batch(0, count, &network.normalization, &mut images);
+
+    let layers: usize = networks.iter().map(|n| n.layers.len()).sum();
+    let bar = progress_bar(layers as u64, "layers analysed");
+    let mut results = Vec::with_capacity(networks.len());
+    let mut done_before = 0;
+    for snn in &networks {
+        bar.set_message(snn.threshold_method.clone());
+        let rows = analyze(&ctx, &kernels, snn, &images, count, timesteps, |done| {
+            bar.set_position((done_before + done) as u64)
+        })
+        .with_context(|| format!("analysing {} on the GPU", snn.threshold_method))?;
+        done_before += snn.layers.len();
+        results.push(NetworkErrors {
+            threshold_method: snn.threshold_method.clone(),
+            tuned_for_timesteps: snn.tuned_for_timesteps,
+            v_init: snn.v_init,
+            block: network.info.block.name().into(),
+            layers: rows,
+        });
+    }
+    bar.finish_and_clear();
+
+    let model = network.path.display().to_string();
+    let report = AnalysisReport {
+        model: model.clone(),
+        calib: calib_path.display().to_string(),
+        adapter: ctx.describe(),
+        images: count,
+        timesteps,
+        networks: results,
+    };
+    if let Some(path) = &args.csv {
+        std::fs::write(path, report.to_csv()).with_context(|| format!("{}: cannot write the CSV", path.display()))?;
+    }
+    if let Some(path) = &args.plot {
+        let name = network.path.file_stem().and_then(|s| s.to_str()).unwrap_or(&model);
+        report.chart(name).write(path)?;
+    }
+    if args.json {
+        print!("{}", report.to_json_lines()?);
+    } else {
+        print!("{}", report.to_table());
+    }
+    Ok(())
+}
