@@ -1,0 +1,133 @@
+//! End to end through `spikeconv analyze`, `sweep --threshold ttrbr` and `convert` with a
+//! tuned method, on ResNet-20 and the reference data (sizes kept small for CI).
+
+mod common;
+
+use common::{assert_fails_with, spikeconv};
+
+use std::path::Path;
+use std::process::Output;
+
+fn path(data: &Path, rel: &str) -> String {
+    data.join(rel).display().to_string()
+}
+
+fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    assert!(output.status.success(), "spikeconv failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect()
+}
+
+#[test]
+fn resnet20_analyze_reports_every_layer_and_the_first_has_no_deviation() {
+    let Some(data) = common::data_dir() else { return };
+    let model = path(&data, "weights/resnet20_cifar10_akamaster.safetensors");
+    let calib = path(&data, "cifar10/data_batch_1.bin");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("analyze.csv");
+    let plot = dir.path().join("analyze.svg");
+    let output = spikeconv(&[
+        "analyze",
+        "--model",
+        &model,
+        "--calib",
+        &calib,
+        "--calib-images",
+        "128",
+        "--threshold",
+        "percentile:99.9,ttrbr",
+        "--timesteps",
+        "8",
+        "--images",
+        "8",
+        "--tune-images",
+        "8",
+        "--json",
+        "--csv",
+        csv.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 2, "one object per method");
+    assert_eq!(lines[1]["threshold_method"], "ttrbr");
+    assert_eq!(lines[1]["tuned_for_timesteps"], 8);
+    for line in &lines {
+        assert_eq!(line["images"], 8);
+        let layers = line["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 19, "ResNet-20 has 19 IF layers");
+        // The first IF layer's current is the (constant) direct input: no deviation error.
+        assert_eq!(layers[0]["deviation"], 0.0);
+        assert_eq!(layers[0]["input_variance"], 0.0);
+        // Every later layer's input varies over time and deviates.
+        assert!(layers[1..].iter().all(|l| l["input_variance"].as_f64().unwrap() > 0.0));
+        assert!(layers[1..].iter().all(|l| l["deviation"].as_f64().unwrap() > 0.0));
+        for layer in layers {
+            let rate = layer["firing_rate"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&rate) && layer["quantization"].as_f64().unwrap() >= 0.0);
+        }
+    }
+    let csv = std::fs::read_to_string(csv).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 19);
+    assert!(std::fs::read_to_string(plot).unwrap().contains("deviation, ttrbr"));
+}
+
+#[test]
+fn resnet20_ttrbr_sweep_and_tuned_file_round_trip() {
+    let Some(data) = common::data_dir() else { return };
+    let model = path(&data, "weights/resnet20_cifar10_akamaster.safetensors");
+    let calib = path(&data, "cifar10/data_batch_1.bin");
+    let test = path(&data, "cifar10/test_batch.bin");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("tuned.safetensors").display().to_string();
+    let common_args = ["--calib", &calib, "--calib-images", "128", "--tune-images", "16"];
+
+    let mut args = vec!["sweep", "--model", &model, "--threshold", "channel-ttrbr"];
+    args.extend(common_args);
+    args.extend(["--data", &test, "--limit", "16", "--timesteps", "8", "--json"]);
+    let sweep = json_lines(&spikeconv(&args));
+    assert_eq!(sweep[0]["threshold_method"], "channel-ttrbr");
+    assert_eq!(sweep[0]["tuned_for_timesteps"], 8);
+
+    let mut args = vec!["convert", "--model", &model, "--threshold", "channel-ttrbr", "--tune-timesteps", "8"];
+    args.extend(common_args);
+    args.extend(["-o", &file]);
+    let output = spikeconv(&args);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("tuned for T = 8"));
+
+    // The file holds the same tuned network: simulating it gives the same counts.
+    let from_file = json_lines(&spikeconv(&[
+        "sweep",
+        "--snn",
+        &file,
+        "--data",
+        &test,
+        "--limit",
+        "16",
+        "--timesteps",
+        "8",
+        "--json",
+    ]));
+    assert_eq!(from_file[0]["tuned_for_timesteps"], 8);
+    assert_eq!(from_file[0]["correct"], sweep[0]["correct"], "tuning is deterministic");
+}
+
+#[test]
+fn bad_tuning_input_gives_one_line_errors() {
+    let Some(data) = common::data_dir() else { return };
+    let model = path(&data, "weights/resnet20_cifar10_akamaster.safetensors");
+    let calib = path(&data, "cifar10/data_batch_1.bin");
+    let out = std::env::temp_dir().join("spikeconv-never-written.safetensors").display().to_string();
+    assert_fails_with(
+        &["convert", "--model", &model, "--calib", &calib, "--calib-images", "8", "--threshold", "ttrbr", "-o", &out],
+        &["--tune-timesteps"],
+    );
+    assert_fails_with(
+        &["analyze", "--model", &model, "--calib", &calib, "--threshold", "ttrbr:0", "--timesteps", "8"],
+        &["ttrbr:0", "(0, 100]"],
+    );
+    assert_fails_with(&["analyze", "--model", &model, "--calib", &calib, "--timesteps", "0"], &["timesteps"]);
+}
