@@ -238,3 +238,31 @@ fn tuning_never_loses_to_its_start_and_is_deterministic() {
         }
     }
 }
+
+#[test]
+fn walk_repeats_static_values_read_every_timestep() {
+    use common::dyadic::{dyadic_conv, relu_nodes};
+    use spikeconv::convert::snn::convert;
+    use spikeconv::model::graph::{Graph, Linear, Op};
+    let Some((ctx, kernels)) = gpu() else { return };
+    // The second block adds the (static) first convolution to a spiking branch, so a
+    // per-timestep node reads a value computed once.
+    let mut rng = Rng::new(21);
+    let mut g = Graph::new(Shape::new(3, 8, 8));
+    let stem = g.push("conv1", dyadic_conv(&mut rng, 3, 4, 1), &[0]).unwrap();
+    let r1 = g.push("relu1", Op::Relu, &[stem]).unwrap();
+    let branch = g.push("conv2", dyadic_conv(&mut rng, 4, 4, 1), &[r1]).unwrap();
+    let sum = g.push("add", Op::Add, &[branch, stem]).unwrap();
+    let r2 = g.push("relu2", Op::Relu, &[sum]).unwrap();
+    let pool = g.push("pool", Op::GlobalAvgPool, &[r2]).unwrap();
+    let linear = Linear { in_features: 4, out_features: 2, weight: vec![0.5; 8], bias: vec![0.0; 2] };
+    g.push("fc", Op::Linear(linear), &[pool]).unwrap();
+    let thresholds = relu_nodes(&g).into_iter().map(|id| (id, Thresholds::Layer(0.25))).collect();
+    let snn = convert(&g, thresholds, 0.5).unwrap();
+    let count = 3;
+    let images = dyadic_images(&mut rng, count * g.input_shape().len());
+    let plan = SnnPlan::compile(ctx, kernels, &snn, count).unwrap();
+    let expected = plan.run(ctx, &images, &[0; 3], count, 12).unwrap().spike_totals;
+    assert!(expected.iter().all(|&t| t > 0), "both layers spike (test strength)");
+    assert_eq!(walk_spike_totals(ctx, kernels, &snn, &images, count, 12), expected);
+}
