@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::dyadic::{dyadic_images, dyadic_snn};
+use common::dyadic::{dyadic_images, dyadic_restructured_snn, dyadic_snn};
 use common::{gpu, Rng};
 use spikeconv::convert::snn::SpikingNetwork;
 use spikeconv::convert::threshold::Thresholds;
@@ -162,8 +162,14 @@ fn walk_spike_totals(
 #[test]
 fn walk_spikes_like_the_time_major_plan() {
     let Some((ctx, kernels)) = gpu() else { return };
-    for (seed, per_channel, v_init, count, timesteps) in [(1, false, 0.5, 5, 24), (2, true, 0.0, 3, 17)] {
-        let snn = dyadic_snn(seed, per_channel, v_init);
+    for (seed, per_channel, v_init, count, timesteps, restructured) in
+        [(1, false, 0.5, 5, 24, false), (2, true, 0.0, 3, 17, false), (3, false, 0.5, 4, 20, true)]
+    {
+        let snn = if restructured {
+            dyadic_restructured_snn(seed, per_channel, v_init)
+        } else {
+            dyadic_snn(seed, per_channel, v_init)
+        };
         let mut rng = Rng::new(seed + 7);
         let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
         let labels = vec![0u32; count];

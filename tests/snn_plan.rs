@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::dyadic::{dyadic_images, dyadic_snn};
+use common::dyadic::{dyadic_images, dyadic_restructured_snn, dyadic_snn};
 use common::{gpu, Rng};
 use spikeconv::convert::snn::convert;
 use spikeconv::convert::threshold::Thresholds;
@@ -205,6 +205,32 @@ fn plan_matches_reference_exactly_on_dyadic_networks() {
         // A second run on the same plan starts from fresh state (and fewer steps work).
         let again = plan.run(ctx, &images, &labels, count, 5).unwrap();
         assert_eq!(again.correct, expected_correct[..5], "{case}: rerun");
+    }
+}
+
+#[test]
+fn restructured_blocks_convert_and_match_reference_exactly() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    for (seed, per_channel, v_init) in [(5, false, 0.5), (6, true, 0.0)] {
+        let snn = dyadic_restructured_snn(seed, per_channel, v_init);
+        // Stem, and two IF layers inside each of the two blocks; none after the sums.
+        assert_eq!(snn.layers.len(), 5);
+        assert!(snn.layers.iter().all(|l| !snn.graph.node(snn.graph.node(l.node).inputs[0]).name.ends_with(".add")));
+        let count = 4;
+        let mut rng = Rng::new(seed + 7);
+        let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
+        let reference = simulate(&snn, &images, count, 32);
+        let labels: Vec<u32> = (0..count).map(|n| reference.predictions_per_step[5][n] as u32).collect();
+        let plan = SnnPlan::compile(ctx, kernels, &snn, count).unwrap();
+        let (result, counts) = plan.run_with_spike_counts(ctx, &images, &labels, count, 32).unwrap();
+        assert_eq!(counts, reference.spike_counts, "seed {seed}: spike counts per neuron");
+        assert!(reference.spike_totals().iter().all(|&t| t > 0), "every layer spikes (test strength)");
+        let expected: Vec<u32> =
+            correct_per_step(&reference.predictions_per_step, &labels.iter().map(|&l| l as usize).collect::<Vec<_>>())
+                .into_iter()
+                .map(|c| c as u32)
+                .collect();
+        assert_eq!(result.correct, expected, "seed {seed}");
     }
 }
 

@@ -17,12 +17,24 @@ pub fn dyadic_conv(rng: &mut Rng, in_channels: usize, out_channels: usize, strid
     Op::Conv2d(Conv2d { out_channels, in_channels, kernel: 3, stride, padding: 1, weight, bias: Some(bias) })
 }
 
-/// relu(conv2(relu(conv1(x))) + shortcut(x)).
-pub fn dyadic_block(g: &mut Graph, rng: &mut Rng, x: NodeId, planes: usize, stride: usize, tag: &str) -> NodeId {
+/// Standard: relu(conv2(relu(conv1(x))) + shortcut(x)); restructured:
+/// shortcut(x) + relu(conv2(relu(conv1(x)))), no ReLU after the sum.
+fn block(
+    g: &mut Graph,
+    rng: &mut Rng,
+    x: NodeId,
+    planes: usize,
+    stride: usize,
+    tag: &str,
+    restructured: bool,
+) -> NodeId {
     let in_channels = g.node(x).shape.channels;
     let h = g.push(format!("{tag}.conv1"), dyadic_conv(rng, in_channels, planes, stride), &[x]).unwrap();
     let h = g.push(format!("{tag}.relu1"), Op::Relu, &[h]).unwrap();
-    let h = g.push(format!("{tag}.conv2"), dyadic_conv(rng, planes, planes, 1), &[h]).unwrap();
+    let mut h = g.push(format!("{tag}.conv2"), dyadic_conv(rng, planes, planes, 1), &[h]).unwrap();
+    if restructured {
+        h = g.push(format!("{tag}.relu2"), Op::Relu, &[h]).unwrap();
+    }
     let shortcut = if stride != 1 || in_channels != planes {
         let pad = (planes - in_channels) / 2;
         let op = Op::ShortcutA { stride, pad_before: pad, pad_after: planes - in_channels - pad };
@@ -31,18 +43,31 @@ pub fn dyadic_block(g: &mut Graph, rng: &mut Rng, x: NodeId, planes: usize, stri
         x
     };
     let sum = g.push(format!("{tag}.add"), Op::Add, &[h, shortcut]).unwrap();
-    g.push(format!("{tag}.relu2"), Op::Relu, &[sum]).unwrap()
+    if restructured {
+        sum
+    } else {
+        g.push(format!("{tag}.relu2"), Op::Relu, &[sum]).unwrap()
+    }
 }
 
 /// Stem, a block of 3 channels, a downsampling block to 6 channels (option A, stride 2),
 /// pooling over a 4x4 plane (1/16: exact) and a dyadic linear layer to 4 classes.
 pub fn dyadic_resnet(seed: u64) -> Graph {
+    resnet(seed, false)
+}
+
+/// [`dyadic_resnet`] with restructured blocks (the stem keeps its ReLU).
+pub fn dyadic_restructured_resnet(seed: u64) -> Graph {
+    resnet(seed, true)
+}
+
+fn resnet(seed: u64, restructured: bool) -> Graph {
     let mut rng = Rng::new(seed);
     let mut g = Graph::new(Shape::new(3, 8, 8));
     let x = g.push("conv1", dyadic_conv(&mut rng, 3, 3, 1), &[0]).unwrap();
     let x = g.push("relu", Op::Relu, &[x]).unwrap();
-    let x = dyadic_block(&mut g, &mut rng, x, 3, 1, "layer1");
-    let x = dyadic_block(&mut g, &mut rng, x, 6, 2, "layer2");
+    let x = block(&mut g, &mut rng, x, 3, 1, "layer1", restructured);
+    let x = block(&mut g, &mut rng, x, 6, 2, "layer2", restructured);
     let x = g.push("pool", Op::GlobalAvgPool, &[x]).unwrap();
     let weight = (0..24).map(|_| (rng.below(9) as f32 - 4.0) / 4.0).collect();
     let bias = (0..4).map(|_| (rng.below(3) as f32 - 1.0) / 8.0).collect();
@@ -55,7 +80,15 @@ pub fn relu_nodes(g: &Graph) -> Vec<NodeId> {
 }
 
 pub fn dyadic_snn(seed: u64, per_channel: bool, v_init: f32) -> SpikingNetwork {
-    let graph = dyadic_resnet(seed);
+    snn_of(dyadic_resnet(seed), seed, per_channel, v_init)
+}
+
+/// [`dyadic_snn`] of the restructured network.
+pub fn dyadic_restructured_snn(seed: u64, per_channel: bool, v_init: f32) -> SpikingNetwork {
+    snn_of(dyadic_restructured_resnet(seed), seed, per_channel, v_init)
+}
+
+fn snn_of(graph: Graph, seed: u64, per_channel: bool, v_init: f32) -> SpikingNetwork {
     let mut rng = Rng::new(seed + 100);
     let power = |rng: &mut Rng| [0.25f32, 0.5, 1.0][rng.below(3)];
     let thresholds = relu_nodes(&graph)
