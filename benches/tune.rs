@@ -1,0 +1,78 @@
+//! Throughput of TTRBR threshold tuning and of the error analysis (layer-major walks,
+//! src/sim/layerwise.rs) on a random-weight CIFAR ResNet-20 (BN folded, per-layer
+//! thresholds of 1), in image-timesteps/s: one walk computes every node for all T steps
+//! of its images; tuning adds two candidate searches (32 and 17 thresholds) per IF layer.
+//!
+//! Run with `WGPU_BACKEND=vulkan cargo bench --bench tune`. Before criterion's samples a
+//! one-line summary is printed. `SPIKECONV_BENCH_IMAGES` and `SPIKECONV_BENCH_TIMESTEPS`
+//! override 32 images and T = 16.
+
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{cifar_resnet, summary_only, Rng};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use spikeconv::convert::fold_bn::fold_batch_norm;
+use spikeconv::convert::snn::convert;
+use spikeconv::convert::threshold::Thresholds;
+use spikeconv::gpu::{GpuContext, Kernels};
+use spikeconv::model::graph::Op;
+use spikeconv::sim::analyze::analyze;
+use spikeconv::sim::tune::tune;
+
+fn bench_tune(c: &mut Criterion) {
+    let ctx = match GpuContext::new(None) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("skipping the tuning benchmark: {e}");
+            return;
+        }
+    };
+    let kernels = Kernels::new(&ctx).expect("kernels compile");
+    let setting = |name: &str, default: usize| std::env::var(name).ok().and_then(|b| b.parse().ok()).unwrap_or(default);
+    let images = setting("SPIKECONV_BENCH_IMAGES", 32);
+    let timesteps = setting("SPIKECONV_BENCH_TIMESTEPS", 16);
+
+    let graph = fold_batch_norm(&cifar_resnet(3, 7));
+    let thresholds = graph
+        .nodes()
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| matches!(n.op, Op::Relu))
+        .map(|(id, _)| (id, Thresholds::Layer(1.0)))
+        .collect();
+    let snn = convert(&graph, thresholds, 0.5).expect("converts");
+    let input = Rng(11).vec(images * graph.input_shape().len(), -2.0, 2.0);
+    let image_steps = (images * timesteps) as f64;
+
+    let run_tune = || tune(&ctx, &kernels, &snn, &input, images, timesteps, true, |_| {}).expect("tuning runs");
+    let run_analyze = || analyze(&ctx, &kernels, &snn, &input, images, timesteps, |_| {}).expect("analysis runs");
+    run_analyze(); // lazily built driver state
+    let start = Instant::now();
+    run_analyze();
+    let analyze_seconds = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    run_tune();
+    let tune_seconds = start.elapsed().as_secs_f64();
+    println!(
+        "resnet20 layer-major, {images} images, T {timesteps}: analyze {:.1} image-timesteps/s ({analyze_seconds:.1} s), \
+         channel tuning {:.1} image-timesteps/s ({tune_seconds:.1} s) on {}",
+        image_steps / analyze_seconds,
+        image_steps / tune_seconds,
+        ctx.describe()
+    );
+    if summary_only() {
+        return;
+    }
+
+    let mut group = c.benchmark_group("layerwise");
+    group.sample_size(10).warm_up_time(Duration::from_millis(100)).measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Elements((images * timesteps) as u64));
+    group.bench_function(format!("analyze_resnet20_{images}_t{timesteps}"), |b| b.iter(run_analyze));
+    group.bench_function(format!("tune_resnet20_{images}_t{timesteps}"), |b| b.iter(run_tune));
+    group.finish();
+}
+
+criterion_group!(benches, bench_tune);
+criterion_main!(benches);
