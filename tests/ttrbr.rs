@@ -56,6 +56,7 @@ fn resnet20_analyze_reports_every_layer_and_the_first_has_no_deviation() {
     assert_eq!(lines[1]["tuned_for_timesteps"], 8);
     for line in &lines {
         assert_eq!(line["images"], 8);
+        assert_eq!(line["first_image"], 8, "analysed images follow the tuning images");
         let layers = line["layers"].as_array().unwrap();
         assert_eq!(layers.len(), 19, "ResNet-20 has 19 IF layers");
         // The first IF layer's current is the (constant) direct input: no deviation error.

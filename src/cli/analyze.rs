@@ -28,8 +28,10 @@ pub struct AnalyzeArgs {
     /// --tune-timesteps says otherwise).
     #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub timesteps: u64,
-    /// Calibration images the errors are measured on (the first of --calib; fewer when
-    /// their values for every timestep do not fit one GPU buffer, with a note).
+    /// Calibration images the errors are measured on: those right after the first
+    /// --tune-images of --calib, so tuned methods are measured on images they were not
+    /// tuned on (fewer when their values for every timestep do not fit one GPU buffer,
+    /// with a note).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_ANALYSIS_IMAGES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub images: usize,
     #[command(flatten)]
@@ -54,8 +56,16 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
     let calib_path = args.calibration.calib.as_ref().context("analyze needs --calib")?;
     let calib = Dataset::open(calib_path, None)?;
 
+    let first = args.calibration.tune_images;
+    if calib.len() <= first {
+        anyhow::bail!(
+            "{}: holds {} images; analysis takes those after the first --tune-images {first}",
+            calib_path.display(),
+            calib.len()
+        );
+    }
     let fits = max_images(&ctx, &networks[0], timesteps);
-    let mut count = args.images.min(calib.len());
+    let mut count = args.images.min(calib.len() - first);
     if count > fits {
         eprintln!("note: analysing {fits} images instead of {count}: their values for {timesteps} timesteps fill one GPU buffer");
         count = fits;
@@ -64,7 +74,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
         anyhow::bail!("analysing {timesteps} timesteps: not even one image fits one GPU buffer");
     }
     let mut images = Vec::new();
-    calib.normalized_batch(0, count, &network.normalization, &mut images);
+    calib.normalized_batch(first, count, &network.normalization, &mut images);
 
     let layers: usize = networks.iter().map(|n| n.layers.len()).sum();
     let bar = progress_bar(layers as u64, "layers analysed");
@@ -92,6 +102,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
         model: model.clone(),
         calib: calib_path.display().to_string(),
         adapter: ctx.describe(),
+        first_image: first,
         images: count,
         timesteps,
         networks: results,

@@ -26,6 +26,8 @@ pub struct AnalysisReport {
     pub model: String,
     pub calib: String,
     pub adapter: String,
+    /// Index in the calibration file of the first analysed image.
+    pub first_image: usize,
     pub images: usize,
     pub timesteps: usize,
     pub networks: Vec<NetworkErrors>,
@@ -36,6 +38,7 @@ struct NetworkJson<'a> {
     model: &'a str,
     calib: &'a str,
     adapter: &'a str,
+    first_image: usize,
     images: usize,
     timesteps: usize,
     #[serde(flatten)]
@@ -55,8 +58,8 @@ impl AnalysisReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{}: {} calibration images, T = {}, adapter {}; errors in activation units (mean over neurons)",
-            self.model, self.images, self.timesteps, self.adapter
+            "{}: {} calibration images from #{}, T = {}, adapter {}; errors in activation units (mean over neurons)",
+            self.model, self.images, self.first_image, self.timesteps, self.adapter
         );
         for network in &self.networks {
             let _ = writeln!(out, "\n{} ({} blocks, v_init {})", method_label(network), network.block, network.v_init);
@@ -125,6 +128,7 @@ impl AnalysisReport {
                 model: &self.model,
                 calib: &self.calib,
                 adapter: &self.adapter,
+                first_image: self.first_image,
                 images: self.images,
                 timesteps: self.timesteps,
                 network,
@@ -190,6 +194,7 @@ mod tests {
             model: "m.safetensors".into(),
             calib: "c.bin".into(),
             adapter: "test".into(),
+            first_image: 128,
             images: 8,
             timesteps: 16,
             networks: vec![NetworkErrors {
