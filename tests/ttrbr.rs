@@ -85,12 +85,20 @@ fn resnet20_ttrbr_sweep_and_tuned_file_round_trip() {
     let file = dir.path().join("tuned.safetensors").display().to_string();
     let common_args = ["--calib", &calib, "--calib-images", "128", "--tune-images", "16"];
 
-    let mut args = vec!["sweep", "--model", &model, "--threshold", "channel-ttrbr"];
+    // One run tunes for two T (the method × T comparison); both curves run 8 steps.
+    let csv = dir.path().join("sweep.csv");
+    let mut args = vec!["sweep", "--model", &model, "--threshold", "channel-ttrbr", "--tune-timesteps", "4,8"];
     args.extend(common_args);
-    args.extend(["--data", &test, "--limit", "16", "--timesteps", "8", "--json"]);
-    let sweep = json_lines(&spikeconv(&args));
+    args.extend(["--data", &test, "--limit", "16", "--timesteps", "8", "--json", "--csv", csv.to_str().unwrap()]);
+    let curves = json_lines(&spikeconv(&args));
+    assert_eq!(curves.len(), 2);
+    assert_eq!(curves[0]["tuned_for_timesteps"], 4);
+    assert_eq!(curves[1]["tuned_for_timesteps"], 8);
+    assert_ne!(curves[0]["firing_rate"], curves[1]["firing_rate"], "thresholds depend on T");
+    let header = std::fs::read_to_string(&csv).unwrap().lines().next().unwrap().to_string();
+    assert_eq!(header, "t,channel-ttrbr (T=4),channel-ttrbr (T=8),ann");
+    let sweep = &curves[1..];
     assert_eq!(sweep[0]["threshold_method"], "channel-ttrbr");
-    assert_eq!(sweep[0]["tuned_for_timesteps"], 8);
 
     let mut args = vec!["convert", "--model", &model, "--threshold", "channel-ttrbr", "--tune-timesteps", "8"];
     args.extend(common_args);
@@ -131,6 +139,22 @@ fn bad_tuning_input_gives_one_line_errors() {
         &["ttrbr:0", "(0, 100]"],
     );
     assert_fails_with(&["analyze", "--model", &model, "--calib", &calib, "--timesteps", "0"], &["timesteps"]);
+    assert_fails_with(
+        &[
+            "convert",
+            "--model",
+            &model,
+            "--calib",
+            &calib,
+            "--threshold",
+            "ttrbr",
+            "--tune-timesteps",
+            "8,16",
+            "-o",
+            &out,
+        ],
+        &["--tune-timesteps", "one T"],
+    );
 }
 
 #[test]

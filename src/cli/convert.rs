@@ -27,6 +27,9 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
     if args.calibration.threshold.contains(',') {
         anyhow::bail!("--threshold: convert writes one network; give one method (sweep accepts several)");
     }
+    if args.calibration.tune_timesteps.len() > 1 {
+        anyhow::bail!("--tune-timesteps: convert writes one network; give one T (sweep accepts several)");
+    }
     let network = args.model.load()?;
     let ctx = GpuContext::new(args.gpu.adapter.as_deref())?;
     let kernels = Kernels::new(&ctx)?;

@@ -248,9 +248,10 @@ pub struct CalibrationArgs {
     #[arg(long, value_name = "V", default_value_t = DEFAULT_V_INIT)]
     pub v_init: f32,
     /// Timesteps the ttrbr methods tune thresholds for (default: --timesteps where the
-    /// command has it).
-    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..=4096))]
-    pub tune_timesteps: Option<u64>,
+    /// command has it). Several, comma-separated (e.g. 8,16,32), give one tuned network
+    /// per T and method: the method × T comparison in one run.
+    #[arg(long, value_name = "T[,T...]", value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub tune_timesteps: Vec<u64>,
     /// Calibration images the ttrbr methods tune on (the first of --calib; fewer when
     /// their values for every timestep do not fit one GPU buffer, with a note).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_TUNE_IMAGES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
@@ -259,7 +260,8 @@ pub struct CalibrationArgs {
 
 impl CalibrationArgs {
     /// Folds BN, calibrates on the GPU once and converts with every requested method;
-    /// tuned methods are tuned for --tune-timesteps, else `timesteps` (the command's own).
+    /// tuned methods are tuned for each --tune-timesteps, else for `timesteps` (the
+    /// command's own).
     pub fn convert(
         &self,
         ctx: &GpuContext,
@@ -269,8 +271,12 @@ impl CalibrationArgs {
         timesteps: Option<usize>,
     ) -> anyhow::Result<Vec<SpikingNetwork>> {
         let methods = parse_methods(&self.threshold)?;
-        let tune_timesteps = self.tune_timesteps.map(|t| t as usize).or(timesteps);
-        if methods.iter().any(|m| m.is_tuned()) && tune_timesteps.is_none() {
+        let tune_timesteps: Vec<usize> = if self.tune_timesteps.is_empty() {
+            timesteps.into_iter().collect()
+        } else {
+            self.tune_timesteps.iter().map(|&t| t as usize).collect()
+        };
+        if methods.iter().any(|m| m.is_tuned()) && tune_timesteps.is_empty() {
             anyhow::bail!("--threshold {}: tuned methods need --tune-timesteps T", self.threshold);
         }
         if !(0.0..=1.0).contains(&self.v_init) {
@@ -308,26 +314,25 @@ impl CalibrationArgs {
         )
         .context("calibrating thresholds on the GPU")?;
         bar.finish_and_clear();
-        let mut tuning_images = None;
         let mut networks = Vec::with_capacity(methods.len());
         for method in methods {
             let snn = convert_with(&folded, method, &stats, self.v_init)?;
-            let Some(timesteps) = tune_timesteps.filter(|_| method.is_tuned()) else {
+            if !method.is_tuned() {
                 networks.push(snn);
                 continue;
-            };
-            let (images, count) = match &tuning_images {
-                Some(loaded) => loaded,
-                None => tuning_images.insert(self.tuning_images(ctx, &snn, &calib, network, timesteps)?),
-            };
-            let bar = progress_bar(snn.layers.len() as u64, &format!("layers tuned ({method}, T = {timesteps})"));
-            let (mut tuned, _) = tune(ctx, kernels, &snn, images, *count, timesteps, method.is_per_channel(), |done| {
-                bar.set_position(done as u64)
-            })
-            .with_context(|| format!("tuning thresholds ({method}) on the GPU"))?;
-            bar.finish_and_clear();
-            tuned.threshold_method = method.to_string();
-            networks.push(tuned);
+            }
+            for &timesteps in &tune_timesteps {
+                let (images, count) = self.tuning_images(ctx, &snn, &calib, network, timesteps)?;
+                let bar = progress_bar(snn.layers.len() as u64, &format!("layers tuned ({method}, T = {timesteps})"));
+                let per_channel = method.is_per_channel();
+                let (mut tuned, _) = tune(ctx, kernels, &snn, &images, count, timesteps, per_channel, |done| {
+                    bar.set_position(done as u64)
+                })
+                .with_context(|| format!("tuning thresholds ({method}, T = {timesteps}) on the GPU"))?;
+                bar.finish_and_clear();
+                tuned.threshold_method = method.to_string();
+                networks.push(tuned);
+            }
         }
         Ok(networks)
     }

@@ -178,7 +178,7 @@ fn accuracy_chart(report: &SweepReport) -> LineChart {
             .curves
             .iter()
             .map(|c| Series {
-                name: c.threshold_method.clone(),
+                name: c.label(),
                 points: c.correct.iter().enumerate().map(|(t, &n)| ((t + 1) as f64, percent(n))).collect(),
             })
             .collect(),

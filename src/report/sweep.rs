@@ -34,6 +34,15 @@ pub struct SnnCurve {
 }
 
 impl SnnCurve {
+    /// The method's name, with the timesteps its thresholds were tuned for if any, e.g.
+    /// `channel-ttrbr (T=16)`: how tables, CSV headers and plots name the curve.
+    pub fn label(&self) -> String {
+        match self.tuned_for_timesteps {
+            Some(t) => format!("{} (T={t})", self.threshold_method),
+            None => self.threshold_method.clone(),
+        }
+    }
+
     /// Total synaptic operations per image over all timesteps.
     pub fn synops_per_image(&self) -> f64 {
         self.layers.iter().map(|l| l.synops_per_image).sum()
@@ -106,14 +115,7 @@ impl SweepReport {
             100.0 * self.accuracy(self.ann_correct),
             self.adapter
         );
-        let headers: Vec<String> = self
-            .curves
-            .iter()
-            .map(|c| match c.tuned_for_timesteps {
-                Some(t) => format!("{} (T={t})", c.threshold_method),
-                None => c.threshold_method.clone(),
-            })
-            .collect();
+        let headers: Vec<String> = self.curves.iter().map(SnnCurve::label).collect();
         let width = headers.iter().map(String::len).max().unwrap_or(0).max(9);
         let _ = write!(out, "{:>6}", "t");
         for header in &headers {
@@ -134,7 +136,7 @@ impl SweepReport {
     pub fn to_csv(&self) -> String {
         let mut out = String::from("t");
         for curve in &self.curves {
-            let _ = write!(out, ",{}", csv_field(&curve.threshold_method));
+            let _ = write!(out, ",{}", csv_field(&curve.label()));
         }
         out.push_str(",ann\n");
         for t in 1..=self.timesteps {
