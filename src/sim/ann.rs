@@ -118,6 +118,18 @@ pub(crate) fn plan_fusions(graph: &Graph, fuse_relu: bool) -> Vec<Option<Fusion>
     fusions
 }
 
+/// Where each fused group runs: `step_at[position]` is the first node of the group whose
+/// last node is `position` (a step runs there, once every value it reads exists).
+pub(crate) fn step_positions(fusions: &[Option<Fusion>]) -> Vec<Option<NodeId>> {
+    let mut step_at = vec![None; fusions.len()];
+    for (start, fusion) in fusions.iter().enumerate() {
+        if let Some(f) = fusion {
+            step_at[f.last] = Some(start);
+        }
+    }
+    step_at
+}
+
 /// Activation buffers, reused once their value is dead.
 pub(crate) struct BufferPool {
     free: Vec<(u64, wgpu::Buffer)>,
@@ -315,12 +327,7 @@ impl AnnPlan {
         let fusions = plan_fusions(graph, true);
 
         // Steps run at the position of their group's last node; inputs are read there.
-        let mut step_at: Vec<Option<NodeId>> = vec![None; nodes.len()];
-        for (start, fusion) in fusions.iter().enumerate() {
-            if let Some(f) = fusion {
-                step_at[f.last] = Some(start);
-            }
-        }
+        let step_at = step_positions(&fusions);
         let step_inputs = |start: NodeId, fusion: &Fusion| fusion.inputs(graph, start);
         if let Some(&hidden) = observe.iter().find(|&&id| step_at.get(id).is_none_or(Option::is_none)) {
             let name = nodes.get(hidden).map_or("<no such node>", |n| n.name.as_str());

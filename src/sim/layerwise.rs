@@ -26,7 +26,7 @@ use crate::gpu::snn_layers::channel_thresholds;
 use crate::gpu::{GpuContext, GpuError, Kernels};
 use crate::model::graph::{NodeId, Op};
 
-use super::ann::{node_steps, plan_fusions};
+use super::ann::{node_steps, plan_fusions, step_positions};
 use super::check_batch_input;
 
 /// The IF layer a walk has reached: its current for every timestep and the ANN's activation
@@ -151,12 +151,7 @@ fn walk_checked(
     let fusions = plan_fusions(graph, false);
     let constant = static_nodes(graph);
     // A fused group runs at the position of its last node and produces that node's value.
-    let mut step_at: Vec<Option<NodeId>> = vec![None; nodes.len()];
-    for (start, fusion) in fusions.iter().enumerate() {
-        if let Some(f) = fusion {
-            step_at[f.last] = Some(start);
-        }
-    }
+    let step_at = step_positions(&fusions);
     let group_inputs =
         |start: NodeId| fusions[start].as_ref().expect("a step starts at a fused group").inputs(graph, start);
     let mut last_read: Vec<Option<NodeId>> = vec![None; nodes.len()];

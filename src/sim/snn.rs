@@ -25,7 +25,7 @@ use crate::gpu::snn_layers::{self, channel_thresholds, if_padded_len, IfBuffers,
 use crate::gpu::{GpuContext, GpuError, GpuStep, Kernels};
 use crate::model::graph::{NodeId, Op};
 
-use super::ann::{node_steps, plan_fusions, BufferPool};
+use super::ann::{node_steps, plan_fusions, step_positions, BufferPool};
 
 /// Timesteps recorded into one command buffer before it is submitted. Submitting in chunks
 /// lets the GPU start while the host records the rest and keeps command buffers small
@@ -141,12 +141,7 @@ impl SnnPlan {
         let fusions = plan_fusions(graph, false);
         let constant = static_nodes(graph);
 
-        let mut step_at: Vec<Option<NodeId>> = vec![None; nodes.len()];
-        for (start, fusion) in fusions.iter().enumerate() {
-            if let Some(f) = fusion {
-                step_at[f.last] = Some(start);
-            }
-        }
+        let step_at = step_positions(&fusions);
         let step_inputs =
             |start: NodeId| fusions[start].as_ref().expect("a step starts at a fused group").inputs(graph, start);
         // Last static reader of each value, and whether any per-timestep step reads it: a
