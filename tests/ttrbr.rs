@@ -3,22 +3,7 @@
 
 mod common;
 
-use common::{assert_fails_with, spikeconv};
-
-use std::path::Path;
-use std::process::Output;
-
-fn path(data: &Path, rel: &str) -> String {
-    data.join(rel).display().to_string()
-}
-
-fn json_lines(output: &Output) -> Vec<serde_json::Value> {
-    assert!(output.status.success(), "spikeconv failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
-        .collect()
-}
+use common::{assert_fails_with, json_lines, path, spikeconv};
 
 #[test]
 fn resnet20_analyze_reports_every_layer_and_the_first_has_no_deviation() {

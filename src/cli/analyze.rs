@@ -2,17 +2,16 @@
 //! measure every IF layer's quantization and deviation errors, input variance and firing
 //! rate over calibration images, layer by layer on the GPU.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use clap::Args;
 use spikeconv::data::cifar::Dataset;
 use spikeconv::gpu::{GpuContext, Kernels};
 use spikeconv::report::analysis::{AnalysisReport, NetworkErrors};
+use spikeconv::report::LineChart;
 use spikeconv::sim::analyze::analyze;
 use spikeconv::sim::layerwise::max_images;
 
-use super::{progress_bar, CalibrationArgs, GpuArgs, ModelArgs};
+use super::{progress_bar, short_name, CalibrationArgs, GpuArgs, ModelArgs, OutputArgs, Report};
 
 /// Default number of images the errors are measured on.
 const DEFAULT_ANALYSIS_IMAGES: usize = 64;
@@ -36,15 +35,8 @@ pub struct AnalyzeArgs {
     pub images: usize,
     #[command(flatten)]
     pub gpu: GpuArgs,
-    /// Print one JSON object per threshold method (JSON lines) instead of the tables.
-    #[arg(long)]
-    pub json: bool,
-    /// Write every layer's errors as CSV (one row per method and layer).
-    #[arg(long, value_name = "FILE")]
-    pub csv: Option<PathBuf>,
-    /// Draw mean |deviation| and |quantization| error against layer depth (`.svg` or `.png`).
-    #[arg(long, value_name = "FILE")]
-    pub plot: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
@@ -99,7 +91,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
 
     let model = network.path.display().to_string();
     let report = AnalysisReport {
-        model: model.clone(),
+        model,
         calib: calib_path.display().to_string(),
         adapter: ctx.describe(),
         first_image: first,
@@ -107,17 +99,23 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
         timesteps,
         networks: results,
     };
-    if let Some(path) = &args.csv {
-        std::fs::write(path, report.to_csv()).with_context(|| format!("{}: cannot write the CSV", path.display()))?;
+    args.output.emit(&report)
+}
+
+impl Report for AnalysisReport {
+    fn table(&self) -> String {
+        self.to_table()
     }
-    if let Some(path) = &args.plot {
-        let name = network.path.file_stem().and_then(|s| s.to_str()).unwrap_or(&model);
-        report.chart(name).write(path)?;
+
+    fn csv(&self) -> String {
+        self.to_csv()
     }
-    if args.json {
-        print!("{}", report.to_json_lines()?);
-    } else {
-        print!("{}", report.to_table());
+
+    fn json_lines(&self) -> Result<String, serde_json::Error> {
+        self.to_json_lines()
     }
-    Ok(())
+
+    fn chart(&self) -> LineChart {
+        AnalysisReport::chart(self, short_name(&self.model))
+    }
 }

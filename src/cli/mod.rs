@@ -19,6 +19,7 @@ use spikeconv::data::cifar::{CifarFormat, Dataset};
 use spikeconv::gpu::{GpuContext, GpuError, Kernels};
 use spikeconv::model::normalize::{parse_mean, parse_std, NormalizePreset};
 use spikeconv::model::{self, BlockForm, LoadOptions, Network};
+use spikeconv::report::LineChart;
 use spikeconv::sim::layerwise::max_images;
 use spikeconv::sim::tune::tune;
 use spikeconv::sim::{calibrate, AnnPlan};
@@ -128,6 +129,54 @@ pub enum DatasetArg {
     Cifar10,
     /// 2 label bytes (coarse, fine; fine is used) + 3072 pixel bytes per record.
     Cifar100,
+}
+
+/// Where a report goes: the terminal (a table, or JSON lines), a CSV file and a chart.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Print one JSON object per threshold method (JSON lines) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the report as CSV (sweep: accuracy at every timestep, one column per
+    /// method plus the ANN; analyze: one row per method and layer).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Also draw the report's chart, `.svg` or `.png` (sweep: accuracy against timestep,
+    /// the ANN as a reference line; analyze: mean |deviation| and |quantization| error
+    /// against layer depth).
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+}
+
+/// A report that [`OutputArgs`] can print and save.
+pub trait Report {
+    fn table(&self) -> String;
+    fn csv(&self) -> String;
+    fn json_lines(&self) -> Result<String, serde_json::Error>;
+    fn chart(&self) -> LineChart;
+}
+
+/// A model path's file name without its extension, for chart titles.
+fn short_name(path: &str) -> &str {
+    Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or(path)
+}
+
+impl OutputArgs {
+    /// Writes the CSV and the chart when asked, then prints the JSON lines or the table.
+    pub fn emit(&self, report: &impl Report) -> anyhow::Result<()> {
+        if let Some(path) = &self.csv {
+            std::fs::write(path, report.csv()).with_context(|| format!("{}: cannot write the CSV", path.display()))?;
+        }
+        if let Some(path) = &self.plot {
+            report.chart().write(path)?;
+        }
+        if self.json {
+            print!("{}", report.json_lines()?);
+        } else {
+            print!("{}", report.table());
+        }
+        Ok(())
+    }
 }
 
 /// Which GPU runs the job.

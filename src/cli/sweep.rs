@@ -13,7 +13,10 @@ use spikeconv::model::normalize::Normalization;
 use spikeconv::report::{LayerActivity, LineChart, Series, SnnCurve, SweepReport};
 use spikeconv::sim::{evaluate_ann, evaluate_snn, AnnPlan, SnnPlan};
 
-use super::{compile_with_fallback, open_dataset, progress_bar, CalibrationArgs, DataArgs, GpuArgs, LoadArgs};
+use super::{
+    compile_with_fallback, open_dataset, progress_bar, short_name, CalibrationArgs, DataArgs, GpuArgs, LoadArgs,
+    OutputArgs, Report,
+};
 
 /// Arguments of `spikeconv sweep`.
 #[derive(Debug, Args)]
@@ -35,16 +38,8 @@ pub struct SweepArgs {
     pub timesteps: u64,
     #[command(flatten)]
     pub gpu: GpuArgs,
-    /// Print one JSON object per threshold method (JSON lines) instead of the table.
-    #[arg(long)]
-    pub json: bool,
-    /// Write accuracy at every timestep as CSV (one column per method, plus the ANN).
-    #[arg(long, value_name = "FILE")]
-    pub csv: Option<PathBuf>,
-    /// Draw accuracy against timestep, one curve per method, the ANN as a reference line
-    /// (`.svg` or `.png`).
-    #[arg(long, value_name = "FILE")]
-    pub plot: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
@@ -113,16 +108,8 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         curves,
         seconds,
     };
-    if let Some(path) = &args.csv {
-        std::fs::write(path, report.to_csv()).with_context(|| format!("{}: cannot write the CSV", path.display()))?;
-    }
-    if let Some(path) = &args.plot {
-        accuracy_chart(&report).write(path)?;
-    }
-    if args.json {
-        print!("{}", report.to_json_lines()?);
-    } else {
-        print!("{}", report.to_table());
+    args.output.emit(&report)?;
+    if !args.output.json {
         eprintln!(
             "simulated {images} images × {timesteps} timesteps × {} network(s) in {seconds:.1} s",
             networks.len()
@@ -167,6 +154,24 @@ fn curve(
     }
 }
 
+impl Report for SweepReport {
+    fn table(&self) -> String {
+        self.to_table()
+    }
+
+    fn csv(&self) -> String {
+        self.to_csv()
+    }
+
+    fn json_lines(&self) -> Result<String, serde_json::Error> {
+        self.to_json_lines()
+    }
+
+    fn chart(&self) -> LineChart {
+        accuracy_chart(self)
+    }
+}
+
 /// Accuracy (%) against timestep, one series per method, the ANN as the reference line.
 fn accuracy_chart(report: &SweepReport) -> LineChart {
     let percent = |correct: usize| 100.0 * correct as f64 / report.images.max(1) as f64;
@@ -185,8 +190,4 @@ fn accuracy_chart(report: &SweepReport) -> LineChart {
         reference: Some((format!("ANN {:.2} %", percent(report.ann_correct)), percent(report.ann_correct))),
         log_x: report.timesteps >= 16,
     }
-}
-
-fn short_name(path: &str) -> &str {
-    std::path::Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or(path)
 }

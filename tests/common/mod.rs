@@ -103,3 +103,17 @@ pub fn assert_fails_with(args: &[&str], needles: &[&str]) {
         assert!(message.contains(needle), "error for {args:?} should mention `{needle}`: {message}");
     }
 }
+
+/// `rel` inside the data folder `data`, as a command-line argument.
+pub fn path(data: &std::path::Path, rel: &str) -> String {
+    data.join(rel).display().to_string()
+}
+
+/// The JSON objects a successful `--json` run printed, one per line.
+pub fn json_lines(output: &std::process::Output) -> Vec<serde_json::Value> {
+    assert!(output.status.success(), "spikeconv failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect()
+}
