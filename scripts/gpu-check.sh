@@ -45,16 +45,20 @@ sweep() { # name file limit timesteps
 }
 sweep resnet20 resnet20_cifar10_akamaster.safetensors 1000 128
 sweep resnet110 resnet110_cifar10_fhempcnn.safetensors 256 256
-tuned() { # name file limit timesteps: TTRBR threshold tuning for T, next to the percentile start
+tuned() { # name model-path limit timesteps: TTRBR threshold tuning for T, next to the percentile start
     local start end name="$1_ttrbr_$3_T$4"
     start=$(date +%s.%N)
-    $B sweep --model "$W/$2" --calib "$C" --threshold percentile:99.9,channel-percentile:99.9,ttrbr,channel-ttrbr \
+    $B sweep --model "$2" --calib "$C" --threshold percentile:99.9,channel-percentile:99.9,ttrbr,channel-ttrbr \
         --tune-images 256 --data "$T" --limit "$3" --timesteps "$4" --json --csv "$OUT/$name.csv" \
         > "$OUT/$name.jsonl" 2>>"$OUT/sweep.log" || { echo "$1 ttrbr | FAILED |" >> "$table"; return; }
     end=$(date +%s.%N)
     echo "$1 ttrbr $3 images T=$4 | $(tail -n +2 "$OUT/$name.csv" | tail -1) | $(echo "$end - $start" | bc)" >> "$table"
 }
 for steps in 8 16 32; do
-    tuned resnet110 resnet110_cifar10_fhempcnn.safetensors 256 "$steps"
+    tuned resnet110 "$W/resnet110_cifar10_fhempcnn.safetensors" 256 "$steps"
+done
+for steps in 8 16 32; do
+    tuned resnet20 "$W/resnet20_cifar10_akamaster.safetensors" 1000 "$steps"
+    tuned resnet20_restructured assets/resnet20_restructured.safetensors 1000 "$steps"
 done
 column -t -s '|' "$table"
