@@ -12,13 +12,12 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{cifar_resnet, summary_only, Rng};
+use common::{cifar_resnet, gpu, random_conv, setting, summary_only, Rng};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use spikeconv::gpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
 use spikeconv::gpu::kernels::record_steps;
 use spikeconv::gpu::layers::ConvWeights;
-use spikeconv::gpu::{GpuContext, Kernels};
-use spikeconv::model::graph::{Conv2d, Shape};
+use spikeconv::model::graph::Shape;
 use spikeconv::sim::AnnPlan;
 
 /// User + system time of this process so far (Linux `/proc/self/stat`), if readable.
@@ -40,18 +39,10 @@ fn bench_ann(c: &mut Criterion) {
     if !selected("ann") {
         return;
     }
-    let ctx = match GpuContext::new(None) {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            eprintln!("skipping the ANN benchmark: {e}");
-            return;
-        }
-    };
-    let kernels = Kernels::new(&ctx).expect("kernels compile");
+    let Some((ctx, kernels)) = gpu("ANN") else { return };
     // (name, blocks per stage, batch): ResNet-110 takes seconds per batch on a CPU
     // rasterizer, so it runs a smaller batch to keep the bench short.
-    let batch =
-        |default: usize| std::env::var("SPIKECONV_BENCH_BATCH").ok().and_then(|b| b.parse().ok()).unwrap_or(default);
+    let batch = |default: usize| setting("SPIKECONV_BENCH_BATCH", default);
     let networks = [("resnet20", 3, batch(64)), ("resnet110", 18, batch(32))];
     let mut group = c.benchmark_group("ann");
     group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
@@ -104,31 +95,15 @@ fn bench_conv(c: &mut Criterion) {
     if !selected("conv") {
         return;
     }
-    let ctx = match GpuContext::new(None) {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            eprintln!("skipping the conv benchmark: {e}");
-            return;
-        }
-    };
-    let kernels = Kernels::new(&ctx).expect("kernels compile");
-    let batch = std::env::var("SPIKECONV_BENCH_BATCH").ok().and_then(|b| b.parse().ok()).unwrap_or(64);
+    let Some((ctx, kernels)) = gpu("conv") else { return };
+    let batch = setting("SPIKECONV_BENCH_BATCH", 64);
     // (in channels, out channels, input size, stride)
     let layers = [(16, 16, 32, 1), (32, 32, 16, 1), (64, 64, 8, 1), (16, 32, 32, 2), (32, 64, 16, 2)];
     let mut group = c.benchmark_group("conv");
     group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
     let mut rng = Rng(5);
     for (in_channels, out_channels, size, stride) in layers {
-        let bound = (2.0 / (in_channels * 9) as f32).sqrt();
-        let conv = Conv2d {
-            out_channels,
-            in_channels,
-            kernel: 3,
-            stride,
-            padding: 1,
-            weight: rng.vec(out_channels * in_channels * 9, -bound, bound),
-            bias: Some(rng.vec(out_channels, -0.1, 0.1)),
-        };
+        let conv = random_conv(&mut rng, in_channels, out_channels, stride, true);
         let weights = ConvWeights::upload(&ctx, &conv, None).expect("conv uploads");
         let in_shape = Shape::new(in_channels, size, size);
         let out_shape = weights.output_shape(in_shape);
@@ -158,13 +133,21 @@ fn bench_conv(c: &mut Criterion) {
                 start.elapsed().as_secs_f64()
             })
             .collect();
-        let cpu = cpu_start.zip(process_cpu_seconds()).map(|(start, end)| (end - start) / seconds.len() as f64);
+        // Below ten clock ticks (0.1 s) the CPU time is too coarse to divide by.
+        let cpu = cpu_start
+            .zip(process_cpu_seconds())
+            .map(|(start, end)| end - start)
+            .filter(|&cpu| cpu >= 0.1)
+            .map(|cpu| cpu / seconds.len() as f64);
         seconds.sort_by(f64::total_cmp);
         println!(
-            "conv {name}: median {:.2} GMAC/s, best {:.2} GMAC/s, {} GMAC per CPU-second",
+            "conv {name}: median {:.2} GMAC/s, best {:.2} GMAC/s, {}",
             macs / seconds[seconds.len() / 2] / 1e9,
             macs / seconds[0] / 1e9,
-            cpu.map_or("?".into(), |cpu| format!("{:.2}", macs / cpu / 1e9)),
+            cpu.map_or("CPU time too short to measure".into(), |cpu| format!(
+                "{:.2} GMAC per CPU-second",
+                macs / cpu / 1e9
+            )),
         );
         if summary_only() {
             continue;

@@ -13,25 +13,13 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{cifar_resnet, summary_only, Rng};
+use common::{gpu, setting, summary_only, unit_threshold_snn, Rng};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use spikeconv::convert::fold_bn::fold_batch_norm;
-use spikeconv::convert::snn::convert;
-use spikeconv::convert::threshold::Thresholds;
 use spikeconv::gpu::{GpuContext, Kernels};
-use spikeconv::model::graph::Op;
 use spikeconv::sim::{AnnPlan, SnnPlan};
 
 fn bench_snn(c: &mut Criterion) {
-    let ctx = match GpuContext::new(None) {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            eprintln!("skipping the SNN benchmark: {e}");
-            return;
-        }
-    };
-    let kernels = Kernels::new(&ctx).expect("kernels compile");
-    let setting = |name: &str, default: usize| std::env::var(name).ok().and_then(|b| b.parse().ok()).unwrap_or(default);
+    let Some((ctx, kernels)) = gpu("SNN") else { return };
     let batch = setting("SPIKECONV_BENCH_BATCH", 64);
     let timesteps = setting("SPIKECONV_BENCH_TIMESTEPS", 32);
     bench_network(c, &ctx, &kernels, "resnet20", 3, batch, timesteps);
@@ -47,15 +35,7 @@ fn bench_network(
     batch: usize,
     timesteps: usize,
 ) {
-    let graph = fold_batch_norm(&cifar_resnet(blocks_per_stage, 7));
-    let thresholds = graph
-        .nodes()
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| matches!(n.op, Op::Relu))
-        .map(|(id, _)| (id, Thresholds::Layer(1.0)))
-        .collect();
-    let snn = convert(&graph, thresholds, 0.5).expect("converts");
+    let (graph, snn) = unit_threshold_snn(blocks_per_stage, 7);
     let plan = SnnPlan::compile(ctx, kernels, &snn, batch).expect("plan compiles");
     let images = Rng(11).vec(batch * graph.input_shape().len(), -2.0, 2.0);
     let labels: Vec<u32> = (0..batch as u32).map(|n| n % 10).collect();

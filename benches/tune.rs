@@ -11,38 +11,17 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{cifar_resnet, summary_only, Rng};
+use common::{gpu, setting, summary_only, unit_threshold_snn, Rng};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use spikeconv::convert::fold_bn::fold_batch_norm;
-use spikeconv::convert::snn::convert;
-use spikeconv::convert::threshold::Thresholds;
-use spikeconv::gpu::{GpuContext, Kernels};
-use spikeconv::model::graph::Op;
 use spikeconv::sim::analyze::analyze;
 use spikeconv::sim::tune::tune;
 
 fn bench_tune(c: &mut Criterion) {
-    let ctx = match GpuContext::new(None) {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            eprintln!("skipping the tuning benchmark: {e}");
-            return;
-        }
-    };
-    let kernels = Kernels::new(&ctx).expect("kernels compile");
-    let setting = |name: &str, default: usize| std::env::var(name).ok().and_then(|b| b.parse().ok()).unwrap_or(default);
+    let Some((ctx, kernels)) = gpu("tuning") else { return };
     let images = setting("SPIKECONV_BENCH_IMAGES", 32);
     let timesteps = setting("SPIKECONV_BENCH_TIMESTEPS", 16);
 
-    let graph = fold_batch_norm(&cifar_resnet(3, 7));
-    let thresholds = graph
-        .nodes()
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| matches!(n.op, Op::Relu))
-        .map(|(id, _)| (id, Thresholds::Layer(1.0)))
-        .collect();
-    let snn = convert(&graph, thresholds, 0.5).expect("converts");
+    let (graph, snn) = unit_threshold_snn(3, 7);
     let input = Rng(11).vec(images * graph.input_shape().len(), -2.0, 2.0);
     let image_steps = (images * timesteps) as f64;
 

@@ -2,6 +2,10 @@
 //! weights (the throughput of dense kernels does not depend on the weights' values).
 #![allow(dead_code)]
 
+use spikeconv::convert::fold_bn::fold_batch_norm;
+use spikeconv::convert::snn::{convert, SpikingNetwork};
+use spikeconv::convert::threshold::Thresholds;
+use spikeconv::gpu::{GpuContext, Kernels};
 use spikeconv::model::graph::{BatchNorm, Conv2d, Graph, Linear, NodeId, Op, Shape};
 
 /// Small deterministic generator (SplitMix64), as in the tests.
@@ -24,16 +28,7 @@ impl Rng {
 
 fn conv_bn(g: &mut Graph, rng: &mut Rng, x: NodeId, out_channels: usize, stride: usize, name: &str) -> NodeId {
     let in_channels = g.node(x).shape.channels;
-    let bound = (2.0 / (in_channels * 9) as f32).sqrt();
-    let conv = Conv2d {
-        out_channels,
-        in_channels,
-        kernel: 3,
-        stride,
-        padding: 1,
-        weight: rng.vec(out_channels * in_channels * 9, -bound, bound),
-        bias: None,
-    };
+    let conv = random_conv(rng, in_channels, out_channels, stride, false);
     let c = g.push(format!("{name}.conv"), Op::Conv2d(conv), &[x]).expect("conv fits");
     let bn = BatchNorm {
         gamma: rng.vec(out_channels, 0.8, 1.2),
@@ -79,4 +74,52 @@ pub fn cifar_resnet(n: usize, seed: u64) -> Graph {
 /// With `SPIKECONV_BENCH_SUMMARY=1` only the one-line summaries run, not criterion's samples.
 pub fn summary_only() -> bool {
     std::env::var("SPIKECONV_BENCH_SUMMARY").is_ok_and(|v| v == "1")
+}
+
+/// The GPU context and compiled kernels, or `None` with a note naming the skipped `bench`.
+pub fn gpu(bench: &str) -> Option<(GpuContext, Kernels)> {
+    match GpuContext::new(None) {
+        Ok(ctx) => {
+            let kernels = Kernels::new(&ctx).expect("kernels compile");
+            Some((ctx, kernels))
+        }
+        Err(e) => {
+            eprintln!("skipping the {bench} benchmark: {e}");
+            None
+        }
+    }
+}
+
+/// A size read from the environment variable `name`, else `default`.
+pub fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|b| b.parse().ok()).unwrap_or(default)
+}
+
+/// A random 3x3 convolution (He-uniform weights), with a small random bias when `bias`.
+pub fn random_conv(rng: &mut Rng, in_channels: usize, out_channels: usize, stride: usize, bias: bool) -> Conv2d {
+    let bound = (2.0 / (in_channels * 9) as f32).sqrt();
+    Conv2d {
+        out_channels,
+        in_channels,
+        kernel: 3,
+        stride,
+        padding: 1,
+        weight: rng.vec(out_channels * in_channels * 9, -bound, bound),
+        bias: bias.then(|| rng.vec(out_channels, -0.1, 0.1)),
+    }
+}
+
+/// [`cifar_resnet`] with folded BatchNorms converted to IF neurons, every threshold 1
+/// (throughput does not depend on the thresholds' values, only on how often neurons fire).
+pub fn unit_threshold_snn(n: usize, seed: u64) -> (Graph, SpikingNetwork) {
+    let graph = fold_batch_norm(&cifar_resnet(n, seed));
+    let thresholds = graph
+        .nodes()
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| matches!(n.op, Op::Relu))
+        .map(|(id, _)| (id, Thresholds::Layer(1.0)))
+        .collect();
+    let snn = convert(&graph, thresholds, 0.5).expect("converts");
+    (graph, snn)
 }
