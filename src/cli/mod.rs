@@ -4,6 +4,7 @@ mod analyze;
 mod ann;
 mod convert;
 mod devices;
+mod plot;
 mod sweep;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,9 @@ enum Command {
     /// Measure each IF layer's quantization and deviation errors, input variance and
     /// firing rate on calibration images, for one or more threshold methods.
     Analyze(analyze::AnalyzeArgs),
+    /// Draw the `--json` output of several sweeps or analyses in one chart (e.g. standard
+    /// against restructured blocks).
+    Plot(plot::PlotArgs),
 }
 
 /// Parses the command line and runs the chosen job.
@@ -58,6 +62,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Sweep(args) => sweep::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Analyze(args) => analyze::run(&args),
+        Command::Plot(args) => plot::run(&args),
     }
 }
 

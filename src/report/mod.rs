@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod ann;
+pub mod compare;
 pub mod plot;
 pub mod sweep;
 

@@ -108,13 +108,18 @@ impl LineChart {
                 .configure_mesh()
                 .x_desc(&self.x_label)
                 .y_desc(&self.y_label)
-                .x_label_formatter(&|x| format!("{x:.0}"))
+                .x_label_formatter(&whole_number_label)
                 .draw()
                 .map_err(text)?;
             self.draw_series(&mut chart, x0, x1).map_err(text)?;
         } else {
             let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(text)?;
-            chart.configure_mesh().x_desc(&self.x_label).y_desc(&self.y_label).draw().map_err(text)?;
+            let mut mesh = chart.configure_mesh();
+            mesh.x_desc(&self.x_label).y_desc(&self.y_label);
+            if x1 - x0 >= 5.0 {
+                mesh.x_label_formatter(&whole_number_label);
+            }
+            mesh.draw().map_err(text)?;
             self.draw_series(&mut chart, x0, x1).map_err(text)?;
         }
         root.present().map_err(text)
@@ -150,6 +155,16 @@ impl LineChart {
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
             .draw()
+    }
+}
+
+/// Axis labels at whole numbers only (timesteps, layer depths): `8`, not `8.0`; the
+/// fractional ticks a log axis places between them (9.5 next to 10) stay unlabelled.
+fn whole_number_label(x: &f64) -> String {
+    if (x - x.round()).abs() < 1e-6 {
+        format!("{x:.0}")
+    } else {
+        String::new()
     }
 }
 
