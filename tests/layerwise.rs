@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::dyadic::{dyadic_images, dyadic_restructured_snn, dyadic_snn};
+use common::dyadic::{dyadic_images, dyadic_preact_snn, dyadic_restructured_snn, dyadic_snn};
 use common::{gpu, Rng};
 use spikeconv::convert::snn::SpikingNetwork;
 use spikeconv::convert::threshold::Thresholds;
@@ -162,22 +162,24 @@ fn walk_spike_totals(
 #[test]
 fn walk_spikes_like_the_time_major_plan() {
     let Some((ctx, kernels)) = gpu() else { return };
-    for (seed, per_channel, v_init, count, timesteps, restructured) in
-        [(1, false, 0.5, 5, 24, false), (2, true, 0.0, 3, 17, false), (3, false, 0.5, 4, 20, true)]
-    {
-        let snn = if restructured {
-            dyadic_restructured_snn(seed, per_channel, v_init)
-        } else {
-            dyadic_snn(seed, per_channel, v_init)
-        };
+    type Network = fn(u64, bool, f32) -> SpikingNetwork;
+    let (standard, restructured, preact): (Network, Network, Network) =
+        (dyadic_snn, dyadic_restructured_snn, dyadic_preact_snn);
+    for (seed, per_channel, v_init, count, timesteps, (form, network)) in [
+        (1, false, 0.5, 5, 24, ("standard", standard)),
+        (2, true, 0.0, 3, 17, ("standard", standard)),
+        (3, false, 0.5, 4, 20, ("restructured", restructured)),
+        (4, true, 0.5, 3, 19, ("preact", preact)),
+    ] {
+        let snn = network(seed, per_channel, v_init);
         let mut rng = Rng::new(seed + 7);
         let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
         let labels = vec![0u32; count];
         let plan = SnnPlan::compile(ctx, kernels, &snn, count).unwrap();
         let expected = plan.run(ctx, &images, &labels, count, timesteps).unwrap().spike_totals;
         let got = walk_spike_totals(ctx, kernels, &snn, &images, count, timesteps);
-        assert_eq!(got, expected, "seed {seed}");
-        assert!(got.iter().all(|&t| t > 0), "every layer spikes (test strength)");
+        assert_eq!(got, expected, "{form}, seed {seed}");
+        assert!(got.iter().all(|&t| t > 0), "{form}: every layer spikes (test strength)");
 
         // `analyze` reports the same activity as firing rates.
         let rows = analyze(ctx, kernels, &snn, &images, count, timesteps, |_| {}).unwrap();

@@ -62,6 +62,9 @@ struct Spec {
     /// `Some("shortcut")` / `Some("downsample")` for option B, `None` for option A.
     projection: Option<&'static str>,
     classifier: &'static str,
+    /// Pre-activation layout: stem conv only, `bn1` over the block input, projection
+    /// without BatchNorm, a final `bn`.
+    preact: bool,
 }
 
 impl Spec {
@@ -74,6 +77,7 @@ impl Spec {
             classes: 10,
             projection: None,
             classifier: "linear",
+            preact: false,
         }
     }
 
@@ -92,24 +96,36 @@ impl Spec {
             out.push((format!("{name}.running_var"), vec![c], rng.vec(c, 0.5, 1.5)));
         };
         conv(&mut out, &mut rng, "conv1".into(), self.stem, 3, 3);
-        bn(&mut out, &mut rng, "bn1".into(), self.stem);
+        if !self.preact {
+            bn(&mut out, &mut rng, "bn1".into(), self.stem);
+        }
         let mut channels = self.stem;
         for (s, (&width, &blocks)) in self.widths.iter().zip(&self.blocks).enumerate() {
             for b in 0..blocks {
                 let name = format!("layer{}.{b}", s + 1);
                 let stride = if s > 0 && b == 0 { 2 } else { 1 };
+                if self.preact {
+                    bn(&mut out, &mut rng, format!("{name}.bn1"), channels);
+                }
                 conv(&mut out, &mut rng, format!("{name}.conv1"), width, channels, 3);
-                bn(&mut out, &mut rng, format!("{name}.bn1"), width);
+                bn(&mut out, &mut rng, format!("{name}.{}", if self.preact { "bn2" } else { "bn1" }), width);
                 conv(&mut out, &mut rng, format!("{name}.conv2"), width, width, 3);
-                bn(&mut out, &mut rng, format!("{name}.bn2"), width);
+                if !self.preact {
+                    bn(&mut out, &mut rng, format!("{name}.bn2"), width);
+                }
                 if let Some(form) = self.projection {
                     if stride != 1 || width != channels {
                         conv(&mut out, &mut rng, format!("{name}.{form}.0"), width, channels, 1);
-                        bn(&mut out, &mut rng, format!("{name}.{form}.1"), width);
+                        if !self.preact {
+                            bn(&mut out, &mut rng, format!("{name}.{form}.1"), width);
+                        }
                     }
                 }
                 channels = width;
             }
+        }
+        if self.preact {
+            bn(&mut out, &mut rng, "bn".into(), channels);
         }
         let bound = 1.0 / (channels as f32).sqrt();
         out.push((
@@ -516,8 +532,14 @@ impl Weights {
 /// The forward pass of `spec`'s network, each block's arithmetic written out with
 /// `reference::ops`:
 /// - standard:     `x = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`;
-/// - restructured: `x = relu(bn2(conv2(relu(bn1(conv1(x)))))) + shortcut(x)`.
+/// - restructured: `x = relu(bn2(conv2(relu(bn1(conv1(x)))))) + shortcut(x)`;
+/// - preact (`spec.preact`): no stem BatchNorm/ReLU,
+///   `x = conv2(relu(bn2(conv1(relu(bn1(x)))))) + shortcut(x)`, the projection reading
+///   `relu(bn1(x))`, and `relu(bn(x))` before the pool.
 fn hand_forward(spec: &Spec, seed: u64, form: BlockForm, input: &[f32], batch: usize) -> Vec<f32> {
+    if form == BlockForm::PreActivation {
+        return hand_forward_preact(spec, seed, input, batch);
+    }
     let weights = Weights(spec.tensors(seed));
     let conv = |x: &[f32], shape: Shape, name: &str, stride: usize| {
         ops::conv2d(&weights.conv(name, stride), x, shape, batch, None, false)
@@ -546,11 +568,49 @@ fn hand_forward(spec: &Spec, seed: u64, form: BlockForm, input: &[f32], batch: u
             x = match form {
                 BlockForm::Standard => ops::relu(&ops::add(&branch, &identity)),
                 BlockForm::Restructured => ops::add(&ops::relu(&branch), &identity),
+                BlockForm::PreActivation => unreachable!("hand_forward_preact"),
             };
             shape = out_shape;
         }
     }
-    let pooled = ops::global_avg_pool(&x, shape, batch);
+    classify(spec, &weights, &x, shape, batch)
+}
+
+fn hand_forward_preact(spec: &Spec, seed: u64, input: &[f32], batch: usize) -> Vec<f32> {
+    let weights = Weights(spec.tensors(seed));
+    let conv = |x: &[f32], shape: Shape, name: &str, stride: usize| {
+        ops::conv2d(&weights.conv(name, stride), x, shape, batch, None, false)
+    };
+    let bn = |x: &[f32], shape: Shape, name: &str| ops::batch_norm(&weights.bn(name), x, shape, batch);
+
+    let (mut x, mut shape) = conv(input, Shape::new(3, 32, 32), "conv1", 1);
+    for (stage, &blocks) in spec.blocks.iter().enumerate() {
+        for block in 0..blocks {
+            let name = format!("layer{}.{block}", stage + 1);
+            let stride = if stage > 0 && block == 0 { 2 } else { 1 };
+            let activated = ops::relu(&bn(&x, shape, &format!("{name}.bn1")));
+            let (h, h_shape) = conv(&activated, shape, &format!("{name}.conv1"), stride);
+            let h = ops::relu(&bn(&h, h_shape, &format!("{name}.bn2")));
+            let (branch, out_shape) = conv(&h, h_shape, &format!("{name}.conv2"), 1);
+            let identity = if stride == 1 && out_shape.channels == shape.channels {
+                x.clone()
+            } else if let Some(form) = spec.projection {
+                conv(&activated, shape, &format!("{name}.{form}.0"), stride).0
+            } else {
+                let diff = out_shape.channels - shape.channels;
+                ops::shortcut_a(&x, shape, batch, stride, diff / 2, diff - diff / 2).0
+            };
+            x = ops::add(&branch, &identity);
+            shape = out_shape;
+        }
+    }
+    let x = ops::relu(&bn(&x, shape, "bn"));
+    classify(spec, &weights, &x, shape, batch)
+}
+
+/// Global average pool and the final linear layer.
+fn classify(spec: &Spec, weights: &Weights, x: &[f32], shape: Shape, batch: usize) -> Vec<f32> {
+    let pooled = ops::global_avg_pool(x, shape, batch);
     let (_, weight) = weights.get(&format!("{}.weight", spec.classifier));
     let (_, bias) = weights.get(&format!("{}.bias", spec.classifier));
     let linear = Linear {
@@ -628,7 +688,7 @@ fn restructured_blocks_end_in_the_sum_with_no_relu_after_it() {
 }
 
 #[test]
-fn both_block_forms_match_a_hand_computed_forward_pass() {
+fn standard_and_restructured_forms_match_a_hand_computed_forward_pass() {
     let scratch = Scratch::new();
     let batch = 2;
     for (label, spec) in [
@@ -637,7 +697,7 @@ fn both_block_forms_match_a_hand_computed_forward_pass() {
     ] {
         let tensors = spec.raw(21, Dtype::F32);
         let mut logits_by_form = Vec::new();
-        for form in BlockForm::ALL {
+        for form in [BlockForm::Standard, BlockForm::Restructured] {
             let file = format!("{label}_{form}.safetensors");
             let mut meta = with_block(standard_metadata(), form.name());
             meta.retain(|(k, _)| *k != "shortcut"); // read from the tensors: A or B
@@ -659,6 +719,61 @@ fn both_block_forms_match_a_hand_computed_forward_pass() {
 }
 
 #[test]
+fn preactivation_form_matches_a_hand_computed_forward_pass() {
+    let scratch = Scratch::new();
+    let batch = 2;
+    for (label, spec) in [
+        ("option_a", Spec { blocks: vec![2, 1, 2], preact: true, ..Spec::tiny() }),
+        ("option_b", Spec { projection: Some("shortcut"), preact: true, ..Spec::tiny() }),
+        ("downsample", Spec { projection: Some("downsample"), preact: true, ..Spec::tiny() }),
+    ] {
+        let file = format!("{label}_preact.safetensors");
+        let mut meta = with_block(standard_metadata(), "preact");
+        meta.retain(|(k, _)| *k != "shortcut");
+        let path = scratch.write(&file, &serialize(&spec.raw(23, Dtype::F32), &meta));
+        let network = model::load(&path, &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(network.info.block, BlockForm::PreActivation, "{file}");
+        let g = &network.graph;
+        // One IF layer (ReLU) before each conv of a block, one before the pool; none after a sum.
+        let blocks: usize = spec.blocks.iter().sum();
+        assert_eq!(g.nodes().iter().filter(|n| matches!(n.op, Op::Relu)).count(), 2 * blocks + 1, "{file}");
+        assert_eq!(g.node(node(g, "relu").inputs[0]).name, "bn", "{file}");
+        assert_eq!(g.node(node(g, "layer1.0.bn1").inputs[0]).name, "conv1", "{file}");
+        let input = random_input(g, batch, 5);
+        // The same ops in the same order: equal to the bit.
+        assert_eq!(
+            reference::forward(g, &input, batch),
+            hand_forward(&spec, 23, BlockForm::PreActivation, &input, batch),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn preactivation_and_standard_layouts_do_not_load_as_each_other() {
+    let scratch = Scratch::new();
+    let preact = Spec { preact: true, ..Spec::tiny() }.raw(3, Dtype::F32);
+    let standard = Spec::tiny().raw(3, Dtype::F32);
+    let preact_file =
+        scratch.write("preact.safetensors", &serialize(&preact, &with_block(standard_metadata(), "preact")));
+    let standard_file = scratch.write("standard.safetensors", &serialize(&standard, &standard_metadata()));
+    let load = |path: &PathBuf, block: BlockForm| {
+        model::load(path, &LoadOptions { block: Some(block), ..LoadOptions::default() })
+    };
+
+    // A pre-activation file read as standard lacks the stem BatchNorm.
+    let message = load_error(load(&preact_file, BlockForm::Standard), "preact.safetensors");
+    assert!(message.contains("bn1.weight"), "{message}");
+    // A standard file read as pre-activation: layer2.0.bn1 has the block's output width,
+    // not its input width.
+    let result = load(&standard_file, BlockForm::PreActivation);
+    assert!(
+        matches!(result, Err(LoadError::WrongShape { ref tensor, .. }) if tensor == "layer2.0.bn1.weight"),
+        "{result:?}"
+    );
+}
+
+#[test]
 fn block_form_comes_from_metadata_unless_the_option_overrides_it() {
     let scratch = Scratch::new();
     let tensors = Spec::tiny().raw(8, Dtype::F32);
@@ -673,7 +788,7 @@ fn block_form_comes_from_metadata_unless_the_option_overrides_it() {
     let standard = write("standard.safetensors", Some("standard"));
     let restructured = write("restructured.safetensors", Some("restructured"));
     let spaced = write("spaced.safetensors", Some(" Restructured "));
-    let unknown = write("unknown.safetensors", Some("preact"));
+    let unknown = write("unknown.safetensors", Some("bottleneck"));
 
     let load = |path: &PathBuf, block: Option<BlockForm>| {
         model::load(path, &LoadOptions { block, ..LoadOptions::default() }).unwrap_or_else(|e| panic!("{e}"))
@@ -702,14 +817,14 @@ fn block_form_comes_from_metadata_unless_the_option_overrides_it() {
 fn unknown_block_form_names_the_file_and_the_valid_forms() {
     let scratch = Scratch::new();
     let tensors = Spec::tiny().raw(8, Dtype::F32);
-    for (index, block) in ["preact", "", "standard,restructured"].into_iter().enumerate() {
+    for (index, block) in ["pre-activation", "", "standard,restructured"].into_iter().enumerate() {
         let file = format!("block{index}.safetensors");
         let path = scratch.write(&file, &serialize(&tensors, &with_block(standard_metadata(), block)));
         let result = model::load(&path, &LoadOptions::default());
         assert!(matches!(result, Err(LoadError::UnknownBlock { block: ref b, .. }) if b == block), "{block:?}");
         let message = load_error(result, &file);
         assert!(message.contains(&format!("{block:?}")), "{message}");
-        assert!(message.contains("expected one of: standard, restructured"), "{message}");
+        assert!(message.contains("expected one of: standard, restructured, preact"), "{message}");
         assert!(message.contains("--block"), "{message}");
     }
 }
@@ -722,10 +837,10 @@ fn block_form_names_parse_and_print() {
         assert_eq!(form.name().to_uppercase().parse::<BlockForm>(), Ok(form));
         assert_eq!(serde_json::to_string(&form).unwrap(), format!("\"{}\"", form.name()));
     }
-    assert_eq!(BlockForm::names(), "standard, restructured");
+    assert_eq!(BlockForm::names(), "standard, restructured, preact");
     let err = "bottleneck".parse::<BlockForm>().unwrap_err();
     assert_eq!(err.name, "bottleneck");
-    assert_eq!(err.to_string(), "unknown block form \"bottleneck\", expected one of: standard, restructured");
+    assert_eq!(err.to_string(), "unknown block form \"bottleneck\", expected one of: standard, restructured, preact");
 }
 
 // ---------------------------------------------------------------- bad files

@@ -10,14 +10,14 @@
 
 mod common;
 
-use common::dyadic::{dyadic_images, dyadic_restructured_snn, dyadic_snn};
+use common::dyadic::{dyadic_images, dyadic_preact_snn, dyadic_restructured_snn, dyadic_snn};
 use common::{gpu, Rng};
-use spikeconv::convert::snn::convert;
+use spikeconv::convert::snn::{convert, IfLayer, SpikingNetwork};
 use spikeconv::convert::threshold::Thresholds;
 use spikeconv::gpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
 use spikeconv::gpu::kernels::record_steps;
 use spikeconv::gpu::snn_layers::{self, channel_thresholds, IfBuffers, COUNT_SLOT, STEP_SLOT, TOTALS_SLOT};
-use spikeconv::gpu::{GpuContext, GpuError, GpuStep};
+use spikeconv::gpu::{GpuContext, GpuError, GpuStep, Kernels};
 use spikeconv::model::graph::{Conv2d, Graph, Linear, Op, Shape};
 use spikeconv::reference::forward::{forward, forward_all};
 use spikeconv::reference::ops::argmax_rows;
@@ -208,6 +208,26 @@ fn plan_matches_reference_exactly_on_dyadic_networks() {
     }
 }
 
+/// Runs `snn` on the plan and on the CPU reference (32 steps, 4 images): spike counts per
+/// neuron and correct counts per step must be equal.
+fn assert_plan_matches_reference(ctx: &GpuContext, kernels: &Kernels, snn: &SpikingNetwork, seed: u64) {
+    let count = 4;
+    let mut rng = Rng::new(seed + 7);
+    let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
+    let reference = simulate(snn, &images, count, 32);
+    let labels: Vec<u32> = (0..count).map(|n| reference.predictions_per_step[5][n] as u32).collect();
+    let plan = SnnPlan::compile(ctx, kernels, snn, count).unwrap();
+    let (result, counts) = plan.run_with_spike_counts(ctx, &images, &labels, count, 32).unwrap();
+    assert_eq!(counts, reference.spike_counts, "seed {seed}: spike counts per neuron");
+    assert!(reference.spike_totals().iter().all(|&t| t > 0), "seed {seed}: every layer spikes (test strength)");
+    let expected: Vec<u32> =
+        correct_per_step(&reference.predictions_per_step, &labels.iter().map(|&l| l as usize).collect::<Vec<_>>())
+            .into_iter()
+            .map(|c| c as u32)
+            .collect();
+    assert_eq!(result.correct, expected, "seed {seed}");
+}
+
 #[test]
 fn restructured_blocks_convert_and_match_reference_exactly() {
     let Some((ctx, kernels)) = gpu() else { return };
@@ -216,21 +236,22 @@ fn restructured_blocks_convert_and_match_reference_exactly() {
         // Stem, and two IF layers inside each of the two blocks; none after the sums.
         assert_eq!(snn.layers.len(), 5);
         assert!(snn.layers.iter().all(|l| !snn.graph.node(snn.graph.node(l.node).inputs[0]).name.ends_with(".add")));
-        let count = 4;
-        let mut rng = Rng::new(seed + 7);
-        let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
-        let reference = simulate(&snn, &images, count, 32);
-        let labels: Vec<u32> = (0..count).map(|n| reference.predictions_per_step[5][n] as u32).collect();
-        let plan = SnnPlan::compile(ctx, kernels, &snn, count).unwrap();
-        let (result, counts) = plan.run_with_spike_counts(ctx, &images, &labels, count, 32).unwrap();
-        assert_eq!(counts, reference.spike_counts, "seed {seed}: spike counts per neuron");
-        assert!(reference.spike_totals().iter().all(|&t| t > 0), "every layer spikes (test strength)");
-        let expected: Vec<u32> =
-            correct_per_step(&reference.predictions_per_step, &labels.iter().map(|&l| l as usize).collect::<Vec<_>>())
-                .into_iter()
-                .map(|c| c as u32)
-                .collect();
-        assert_eq!(result.correct, expected, "seed {seed}");
+        assert_plan_matches_reference(ctx, kernels, &snn, seed);
+    }
+}
+
+#[test]
+fn preactivation_blocks_convert_and_match_reference_exactly() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    for (seed, per_channel, v_init) in [(7, false, 0.5), (8, true, 0.0)] {
+        let snn = dyadic_preact_snn(seed, per_channel, v_init);
+        // Two IF layers in each block and one before the pool; the first of each block and
+        // the last read a BatchNorm of the running sum, which stays an affine node.
+        assert_eq!(snn.layers.len(), 5);
+        let source = |l: &IfLayer| snn.graph.node(snn.graph.node(l.node).inputs[0]);
+        let after_bn = snn.layers.iter().filter(|l| matches!(source(l).op, Op::BatchNorm(_))).count();
+        assert_eq!(after_bn, 3);
+        assert_plan_matches_reference(ctx, kernels, &snn, seed);
     }
 }
 

@@ -81,7 +81,8 @@ pub struct ModelArgs {
 #[derive(Debug, Args)]
 pub struct LoadArgs {
     /// Residual block form (overrides the checkpoint's `block` metadata; default standard).
-    /// `restructured`: `y = shortcut(x) + ReLU(BN(conv(ReLU(BN(conv(x))))))`, no ReLU after the sum.
+    /// `restructured`: `y = shortcut(x) + ReLU(BN(conv(ReLU(BN(conv(x))))))`, no ReLU after the sum;
+    /// `preact`: `y = shortcut(x) + conv(ReLU(BN(conv(ReLU(BN(x))))))` (its own tensor layout).
     #[arg(long, value_enum)]
     pub block: Option<BlockArg>,
     /// Per-channel input mean `r,g,b` (overrides the checkpoint's metadata).
@@ -102,6 +103,8 @@ pub enum BlockArg {
     Standard,
     /// TTRBR restructuring: ReLU inside the residual branch, none after the addition.
     Restructured,
+    /// Pre-activation (He et al. 2016b): BN-ReLU before each conv, none after the addition.
+    Preact,
 }
 
 /// Named input normalizations.
@@ -221,6 +224,7 @@ impl LoadArgs {
             block: self.block.map(|block| match block {
                 BlockArg::Standard => BlockForm::Standard,
                 BlockArg::Restructured => BlockForm::Restructured,
+                BlockArg::Preact => BlockForm::PreActivation,
             }),
         };
         Ok(model::load(model, &options)?)

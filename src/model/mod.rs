@@ -27,7 +27,7 @@ pub mod metadata_keys {
     pub const NUM_CLASSES: &str = "num_classes";
     /// Shortcut option, `"A"` or `"B"`, checked against the tensors.
     pub const SHORTCUT: &str = "shortcut";
-    /// Block form, `"standard"` or `"restructured"` ([`BlockForm`](super::BlockForm));
+    /// Block form, `"standard"`, `"restructured"` or `"preact"` ([`BlockForm`](super::BlockForm));
     /// absent means standard.
     pub const BLOCK: &str = "block";
 }
@@ -69,7 +69,7 @@ pub enum LoadError {
     /// The metadata names a block form this version does not know.
     #[error(
         "{path}: metadata block = {block:?} is not a known block form, expected one of: {}; \
-         override with --block standard|restructured",
+         override with --block standard|restructured|preact",
         BlockForm::names()
     )]
     UnknownBlock { path: String, block: String },
@@ -98,7 +98,7 @@ pub struct LoadOptions {
     pub std: Option<[f32; normalize::CHANNELS]>,
     /// `--normalize cifar10|imagenet`.
     pub preset: Option<NormalizePreset>,
-    /// `--block standard|restructured`: the block form, whatever the metadata says.
+    /// `--block standard|restructured|preact`: the block form, whatever the metadata says.
     pub block: Option<BlockForm>,
 }
 

@@ -10,6 +10,11 @@
 //!   ReLU follows the sum; in the [`BlockForm::Restructured`] form a ReLU follows `bn2` and
 //!   the sum is the block's output (no ReLU after the addition). Both forms have the same
 //!   tensors: the form is not visible in a checkpoint's tensors, only in its metadata;
+//! - [`BlockForm::PreActivation`] (He et al., 2016, "Identity mappings in deep residual
+//!   networks") has its own layout: the stem is `conv1` alone; block `layerK.i` is `bn1`
+//!   (over the block's input channels) - ReLU - `conv1` - `bn2` - ReLU - `conv2`, added to
+//!   the shortcut; after the last block `bn` - ReLU; an option-B projection (a 1x1 conv,
+//!   no BatchNorm) reads the block's activated input;
 //! - shortcut option B: `layerK.i.shortcut.{0,1}` or torchvision's `layerK.i.downsample.{0,1}`,
 //!   a 1x1 conv with stride s and a BatchNorm; option A (no shortcut tensors anywhere):
 //!   where the block's stride is not 1 or its channels change, `x[:, :, ::s, ::s]` zero-padded
@@ -57,21 +62,29 @@ pub enum BlockForm {
     /// depth. Block inputs stay non-negative (the stem ends in a ReLU, every branch adds a
     /// ReLU output).
     Restructured,
+    /// Pre-activation (He et al., 2016b): `y = shortcut(x) + conv2(ReLU(BN2(conv1(ReLU(BN1(x))))))`,
+    /// with BN-ReLU after the last block. Nothing is re-spiked on the identity path either,
+    /// but every IF layer reads a BatchNorm of the running sum (not a convolution's
+    /// output), and branches add unspiked currents. Its tensors differ from the other two
+    /// forms' (stem without BatchNorm, a final `bn`, `bn1` over the input channels).
+    #[serde(rename = "preact")]
+    PreActivation,
 }
 
 impl BlockForm {
     /// Every block form, in the order messages list them.
-    pub const ALL: [BlockForm; 2] = [BlockForm::Standard, BlockForm::Restructured];
+    pub const ALL: [BlockForm; 3] = [BlockForm::Standard, BlockForm::Restructured, BlockForm::PreActivation];
 
     /// The name used in `__metadata__["block"]` and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             BlockForm::Standard => "standard",
             BlockForm::Restructured => "restructured",
+            BlockForm::PreActivation => "preact",
         }
     }
 
-    /// The valid names, `"standard, restructured"`, for messages and help texts.
+    /// The valid names, `"standard, restructured, preact"`, for messages and help texts.
     pub fn names() -> String {
         Self::ALL.map(BlockForm::name).join(", ")
     }
@@ -154,8 +167,10 @@ pub fn build(checkpoint: &mut Checkpoint, block: BlockForm) -> Result<(Graph, Re
     };
     let mut x = graph.input();
     x = push_conv(&mut graph, checkpoint, "conv1", stem_width, 3, 3, 1, x)?;
-    x = push_bn(&mut graph, checkpoint, "bn1", stem_width, x)?;
-    x = graph.push("relu", Op::Relu, &[x]).map_err(graph_error)?;
+    if block != BlockForm::PreActivation {
+        x = push_bn(&mut graph, checkpoint, "bn1", stem_width, x)?;
+        x = graph.push("relu", Op::Relu, &[x]).map_err(graph_error)?;
+    }
     let mut channels = stem_width;
 
     let mut stage_widths = Vec::with_capacity(stage_blocks.len());
@@ -174,7 +189,12 @@ pub fn build(checkpoint: &mut Checkpoint, block: BlockForm) -> Result<(Graph, Re
             if planes == 0 {
                 return Err(wrong_shape(checkpoint, &conv1, &conv1_shape, &[1, channels, 3, 3]));
             }
-            x = push_block(&mut graph, checkpoint, &name, x, channels, planes, stride, shortcut, block)?;
+            x = match block {
+                BlockForm::PreActivation => {
+                    push_preact_block(&mut graph, checkpoint, &name, x, channels, planes, stride, shortcut)?
+                }
+                _ => push_block(&mut graph, checkpoint, &name, x, channels, planes, stride, shortcut, block)?,
+            };
             channels = planes;
         }
         stage_widths.push(channels);
@@ -188,6 +208,10 @@ pub fn build(checkpoint: &mut Checkpoint, block: BlockForm) -> Result<(Graph, Re
         (false, true) => "fc",
         _ => "linear",
     };
+    if block == BlockForm::PreActivation {
+        x = push_bn(&mut graph, checkpoint, "bn", channels, x)?;
+        x = graph.push("relu", Op::Relu, &[x]).map_err(graph_error)?;
+    }
     x = graph.push("avgpool", Op::GlobalAvgPool, &[x]).map_err(graph_error)?;
     let weight_name = format!("{classifier}.weight");
     if !checkpoint.contains(&weight_name) {
@@ -251,12 +275,67 @@ fn push_block(
         y = graph.push(format!("{name}.relu2"), Op::Relu, &[y]).map_err(graph_error)?;
     }
 
+    let identity = push_shortcut(graph, checkpoint, name, x, x, in_channels, planes, stride, shortcut, true)?;
+    let sum = graph.push(format!("{name}.add"), Op::Add, &[y, identity]).map_err(graph_error)?;
+    match block {
+        BlockForm::Standard => graph.push(format!("{name}.relu2"), Op::Relu, &[sum]).map_err(graph_error),
+        // No ReLU after the sum: the identity path passes through unchanged.
+        BlockForm::Restructured => Ok(sum),
+        BlockForm::PreActivation => unreachable!("pre-activation blocks are built by push_preact_block"),
+    }
+}
+
+/// Pushes one pre-activation block reading `x` (`in_channels` wide); returns its sum:
+/// `shortcut + conv2(relu2(bn2(conv1(relu1(bn1(x))))))`.
+#[allow(clippy::too_many_arguments)]
+fn push_preact_block(
+    graph: &mut Graph,
+    checkpoint: &mut Checkpoint,
+    name: &str,
+    x: NodeId,
+    in_channels: usize,
+    planes: usize,
+    stride: usize,
+    shortcut: ShortcutKind,
+) -> Result<NodeId, LoadError> {
+    let path = checkpoint.path().to_string();
+    let graph_error = |source| LoadError::Graph { path: path.clone(), source };
+
+    let mut h = push_bn(graph, checkpoint, &format!("{name}.bn1"), in_channels, x)?;
+    h = graph.push(format!("{name}.relu1"), Op::Relu, &[h]).map_err(graph_error)?;
+    let activated = h;
+    h = push_conv(graph, checkpoint, &format!("{name}.conv1"), planes, in_channels, 3, stride, h)?;
+    h = push_bn(graph, checkpoint, &format!("{name}.bn2"), planes, h)?;
+    h = graph.push(format!("{name}.relu2"), Op::Relu, &[h]).map_err(graph_error)?;
+    h = push_conv(graph, checkpoint, &format!("{name}.conv2"), planes, planes, 3, 1, h)?;
+    let identity = push_shortcut(graph, checkpoint, name, x, activated, in_channels, planes, stride, shortcut, false)?;
+    graph.push(format!("{name}.add"), Op::Add, &[h, identity]).map_err(graph_error)
+}
+
+/// A block's identity path: an option-B projection of `projected` (a 1x1 conv with the
+/// block's stride, then a BatchNorm when `with_bn`), an option-A subsample-and-pad of `x`
+/// where the shape changes, else `x` itself.
+#[allow(clippy::too_many_arguments)]
+fn push_shortcut(
+    graph: &mut Graph,
+    checkpoint: &mut Checkpoint,
+    name: &str,
+    x: NodeId,
+    projected: NodeId,
+    in_channels: usize,
+    planes: usize,
+    stride: usize,
+    shortcut: ShortcutKind,
+    with_bn: bool,
+) -> Result<NodeId, LoadError> {
+    let path = checkpoint.path().to_string();
+    let graph_error = |source| LoadError::Graph { path: path.clone(), source };
     let needs_shortcut = stride != 1 || planes != in_channels;
     let projection = ["shortcut", "downsample"]
         .into_iter()
         .filter(|form| checkpoint.contains(&format!("{name}.{form}.0.weight")))
         .collect::<Vec<_>>();
-    let identity = match (shortcut, projection.as_slice()) {
+    Ok(match (shortcut, projection.as_slice()) {
         (_, [_, _, ..]) => {
             return Err(LoadError::Architecture {
                 path,
@@ -264,8 +343,13 @@ fn push_block(
             })
         }
         (ShortcutKind::B, [form]) => {
-            let sc = push_conv(graph, checkpoint, &format!("{name}.{form}.0"), planes, in_channels, 1, stride, x)?;
-            push_bn(graph, checkpoint, &format!("{name}.{form}.1"), planes, sc)?
+            let sc =
+                push_conv(graph, checkpoint, &format!("{name}.{form}.0"), planes, in_channels, 1, stride, projected)?;
+            if with_bn {
+                push_bn(graph, checkpoint, &format!("{name}.{form}.1"), planes, sc)?
+            } else {
+                sc
+            }
         }
         (ShortcutKind::B, []) if needs_shortcut => {
             // Option-B file, but this shape-changing block lacks its projection.
@@ -288,13 +372,7 @@ fn push_block(
             graph.push(format!("{name}.shortcut"), op, &[x]).map_err(graph_error)?
         }
         _ => x,
-    };
-    let sum = graph.push(format!("{name}.add"), Op::Add, &[y, identity]).map_err(graph_error)?;
-    match block {
-        BlockForm::Standard => graph.push(format!("{name}.relu2"), Op::Relu, &[sum]).map_err(graph_error),
-        // No ReLU after the sum: the identity path passes through unchanged.
-        BlockForm::Restructured => Ok(sum),
-    }
+    })
 }
 
 /// Reads `{name}.weight` (`[out, in, k, k]`, no bias) and pushes the convolution.

@@ -15,7 +15,7 @@ pub struct NetworkErrors {
     pub threshold_method: String,
     pub tuned_for_timesteps: Option<usize>,
     pub v_init: f32,
-    /// Residual block form of the checkpoint (`standard` or `restructured`).
+    /// Residual block form of the checkpoint (`standard`, `restructured` or `preact`).
     pub block: String,
     pub layers: Vec<LayerErrors>,
 }
