@@ -1,4 +1,4 @@
-"""Fine-tunes a standard CIFAR ResNet into the restructured block form and exports it.
+"""Fine-tunes a standard CIFAR ResNet into the restructured (or pre-activation) block form and exports it.
 
 Residual block restructuring (Meng et al., 2022, "Training much deeper spiking neural
 networks with a small number of time-steps"): every block's ReLU moves from after the
@@ -6,10 +6,15 @@ addition into the residual branch, ``y = shortcut(x) + ReLU(BN2(conv2(...)))``. 
 tensors are the same, so the standard weights are the starting point; a few epochs of
 SGD recover the accuracy the change of graph costs.
 
+``--form preact`` fine-tunes into pre-activation blocks instead,
+``y = shortcut(x) + conv2(ReLU(BN2(conv1(ReLU(BN1(x))))))``: the convolutions start from
+the standard ones (``resnet_cifar.preact_state_from_standard``), BatchNorm statistics are
+recomputed on 2048 training images, then the same SGD schedule runs.
+
 Reads the checkpoint (safetensors; normalization, shortcut and source from its
-``__metadata__``), evaluates it as it is and restructured, fine-tunes on the training
+``__metadata__``), evaluates it as it is and in the new form, fine-tunes on the training
 batches, evaluates on ``test_batch.bin`` and writes a safetensors file with the metadata
-spikeconv reads (``block = "restructured"``). Run from the repository root:
+spikeconv reads (``block = "restructured"`` or ``"preact"``). Run from the repository root:
 
     nice -n 19 python python/finetune_restructured.py \\
         --checkpoint ../shared/data/weights/resnet20_cifar10_akamaster.safetensors \\
@@ -38,9 +43,11 @@ import resnet_cifar  # noqa: E402
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", type=Path, required=True, help="standard-form checkpoint (.safetensors)")
-    p.add_argument("--out", type=Path, required=True, help="restructured checkpoint to write (.safetensors)")
+    p.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
     p.add_argument("--data-dir", type=Path, default=Path("../shared/data/cifar10"), help="CIFAR-10 binary batches")
     p.add_argument("--train-batches", default="data_batch_1.bin,data_batch_2.bin", help="comma-separated")
+    p.add_argument("--form", choices=["restructured", "preact"], default="restructured",
+                   help="block form to fine-tune into")
     p.add_argument("--epochs", type=int, default=4, help="0: evaluate and export without training")
     p.add_argument("--lr", type=float, default=0.02, help="initial learning rate (cosine to 0)")
     p.add_argument("--momentum", type=float, default=0.9)
@@ -86,10 +93,10 @@ def save(args, model, metadata, arch, mean_text, std_text, n_train, epochs, corr
         "normalize_std": std_text,
         "num_classes": str(arch["num_classes"]),
         "shortcut": arch["shortcut"],
-        "block": "restructured",
+        "block": args.form,
         "source": (
-            f"{args.checkpoint.name} ({metadata.get('source', 'no source metadata')}) restructured and fine-tuned "
-            f"by spikeconv python/finetune_restructured.py: {epochs} of {args.epochs} epoch(s) on the first "
+            f"{args.checkpoint.name} ({metadata.get('source', 'no source metadata')}) turned into {args.form} blocks "
+            f"and fine-tuned by spikeconv python/finetune_restructured.py --form {args.form}: {epochs} of {args.epochs} epoch(s) on the first "
             f"{n_train} CIFAR-10 training images ({args.train_batches}), random crop pad 4 + flip, SGD momentum "
             f"{args.momentum} lr {args.lr} cosine over {args.epochs} epoch(s), weight decay {args.weight_decay}, "
             f"batch {args.batch_size}, seed {args.seed}, torch {torch.__version__}"
@@ -126,7 +133,10 @@ def main(argv=None) -> int:
     mean, std = cifar10.parse_triple(mean_text), cifar10.parse_triple(std_text)
 
     standard = resnet_cifar.from_state_dict(state, "standard")
-    model = resnet_cifar.from_state_dict(state, "restructured")
+    if args.form == "preact":
+        model = resnet_cifar.from_state_dict(resnet_cifar.preact_state_from_standard(state), "preact")
+    else:
+        model = resnet_cifar.from_state_dict(state, "restructured")
     arch = resnet_cifar.infer_architecture(resnet_cifar.strip_module_prefix(state))
     depth = resnet_cifar.depth_of(arch["blocks_per_stage"], len(arch["widths"]))
 
@@ -137,12 +147,16 @@ def main(argv=None) -> int:
     log(f"ResNet-{depth} ({arch}) from {args.checkpoint}; {n_train} training, {n_test} test images; "
         f"{args.threads} thread(s)")
 
+    if args.form == "preact":
+        # Running statistics of the re-arranged BatchNorms are a guess until recomputed.
+        calib = cifar10.normalize(train_x[:2048], mean, std)
+        resnet_cifar.recalibrate_batch_norm(model, calib.split(256))
     t0 = time.time()
     before_standard = evaluate(standard, test_x, test_y, mean, std)
     before = evaluate(model, test_x, test_y, mean, std)
     epoch_eval = min(args.epoch_eval_limit, n_test)
     before_epoch_eval = evaluate(model, test_x[:epoch_eval], test_y[:epoch_eval], mean, std)
-    log(f"test: standard {before_standard}/{n_test}, restructured before fine-tuning {before}/{n_test} "
+    log(f"test: standard {before_standard}/{n_test}, {args.form} before fine-tuning {before}/{n_test} "
         f"({time.time() - t0:.0f} s for both)")
 
     steps_per_epoch = math.ceil(n_train / args.batch_size)
@@ -189,7 +203,7 @@ def main(argv=None) -> int:
 
     final = evaluate(model, test_x, test_y, mean, std)
     save(args, model, metadata, arch, mean_text, std_text, n_train, args.epochs, final, n_test, before)
-    log(f"test: restructured after fine-tuning {final}/{n_test} ({final / n_test:.2%}); "
+    log(f"test: {args.form} after fine-tuning {final}/{n_test} ({final / n_test:.2%}); "
         f"standard was {before_standard}/{n_test}; wrote {args.out}")
     return 0
 

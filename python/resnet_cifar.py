@@ -10,6 +10,11 @@ Two block forms over the same tensors:
 - ``restructured``: y = shortcut(x) + ReLU(BN2(conv2(ReLU(BN1(conv1(x))))))
   (residual block restructuring of Meng et al., 2022: no ReLU after the addition, so a
   converted spiking network never re-spikes the identity path).
+and a third with its own tensors:
+- ``preact``:       y = shortcut(x) + conv2(ReLU(BN2(conv1(ReLU(BN1(x))))))
+  (pre-activation, He et al., 2016b): the stem is ``conv1`` alone, ``bn1`` normalizes the
+  block input (``in_planes`` channels), option B is a 1x1 conv (``shortcut.0``, no BN) on
+  the activated input, and ``bn`` + ReLU follow the last block.
 
 Shortcut option A (parameter-free: ``x[:, :, ::s, ::s]`` then zero channels, ``diff // 2``
 in front and the rest behind, as spikeconv does) or B (1x1 conv with stride + BN, names
@@ -22,7 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-BLOCK_FORMS = ("standard", "restructured")
+BLOCK_FORMS = ("standard", "restructured", "preact")
 SHORTCUTS = ("A", "B")
 
 
@@ -70,6 +75,31 @@ class BasicBlock(nn.Module):
         return self.shortcut(x) + F.relu(branch)
 
 
+class PreActBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int, shortcut: str):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.shortcut: nn.Module = nn.Identity()
+        self.projects = False
+        if stride != 1 or in_planes != planes:
+            if shortcut == "A":
+                diff = planes - in_planes
+                self.shortcut = ShortcutA(stride, diff // 2, diff - diff // 2)
+            elif shortcut == "B":
+                self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False))
+                self.projects = True
+            else:
+                raise ValueError(f"shortcut must be one of {SHORTCUTS}, got {shortcut!r}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        activated = F.relu(self.bn1(x))
+        branch = self.conv2(F.relu(self.bn2(self.conv1(activated))))
+        return branch + self.shortcut(activated if self.projects else x)
+
+
 class ResNetCifar(nn.Module):
     def __init__(
         self,
@@ -82,23 +112,35 @@ class ResNetCifar(nn.Module):
         super().__init__()
         self.block = block
         self.shortcut_kind = shortcut
+        if block not in BLOCK_FORMS:
+            raise ValueError(f"block must be one of {BLOCK_FORMS}, got {block!r}")
         self.conv1 = nn.Conv2d(3, widths[0], 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(widths[0])
+        if block != "preact":
+            self.bn1 = nn.BatchNorm2d(widths[0])
         in_planes = widths[0]
         for stage, planes in enumerate(widths):
             layers = []
             for index in range(blocks_per_stage):
                 stride = 2 if stage > 0 and index == 0 else 1
-                layers.append(BasicBlock(in_planes, planes, stride, shortcut, block))
+                if block == "preact":
+                    layers.append(PreActBlock(in_planes, planes, stride, shortcut))
+                else:
+                    layers.append(BasicBlock(in_planes, planes, stride, shortcut, block))
                 in_planes = planes
             self.add_module(f"layer{stage + 1}", nn.Sequential(*layers))
+        if block == "preact":
+            self.bn = nn.BatchNorm2d(in_planes)
         self.num_stages = len(widths)
         self.linear = nn.Linear(in_planes, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.conv1(x)
+        if self.block != "preact":
+            x = F.relu(self.bn1(x))
         for stage in range(self.num_stages):
             x = getattr(self, f"layer{stage + 1}")(x)
+        if self.block == "preact":
+            x = F.relu(self.bn(x))
         x = F.adaptive_avg_pool2d(x, 1).flatten(1)
         return self.linear(x)
 
@@ -151,3 +193,64 @@ def from_state_dict(state: dict[str, torch.Tensor], block: str = "standard") -> 
     if missing or unexpected:
         raise ValueError(f"state_dict does not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
     return model
+
+
+def _identity_bn(channels: int) -> dict[str, torch.Tensor]:
+    return {
+        "weight": torch.ones(channels),
+        "bias": torch.zeros(channels),
+        "running_mean": torch.zeros(channels),
+        "running_var": torch.ones(channels),
+    }
+
+
+def preact_state_from_standard(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A starting point for fine-tuning a standard network into the pre-activation form.
+
+    Each block keeps its convolutions; the standard ``bn1`` (after ``conv1``) becomes the
+    pre-activation ``bn2`` (same place); the standard ``bn2`` scale is folded into
+    ``conv2`` (its shift has no place: pre-activation convs have no bias); the stem's BN
+    becomes the first block's ``bn1``; every other ``bn1``, the final ``bn`` and option-B
+    projections' BNs start as identities. Running statistics are then only a guess:
+    recompute them (see ``recalibrate_batch_norm``) before training.
+    """
+    state = strip_module_prefix(state)
+    state = {k.replace(".downsample.", ".shortcut."): v for k, v in state.items()}
+    if "fc.weight" in state:
+        state = {("linear." + k[3:] if k.startswith("fc.") else k): v for k, v in state.items()}
+    arch = infer_architecture(state)
+    out = {"conv1.weight": state["conv1.weight"], "linear.weight": state["linear.weight"],
+           "linear.bias": state["linear.bias"]}
+    in_planes = arch["widths"][0]
+    for s, planes in enumerate(arch["widths"], start=1):
+        for i in range(arch["blocks_per_stage"]):
+            name = f"layer{s}.{i}"
+            if s == 1 and i == 0:
+                bn1 = {p: state[f"bn1.{p}"] for p in ("weight", "bias", "running_mean", "running_var")}
+            else:
+                bn1 = _identity_bn(in_planes)
+            out.update({f"{name}.bn1.{p}": v for p, v in bn1.items()})
+            out[f"{name}.conv1.weight"] = state[f"{name}.conv1.weight"]
+            for p in ("weight", "bias", "running_mean", "running_var"):
+                out[f"{name}.bn2.{p}"] = state[f"{name}.bn1.{p}"]
+            scale = state[f"{name}.bn2.weight"] / torch.sqrt(state[f"{name}.bn2.running_var"] + 1e-5)
+            out[f"{name}.conv2.weight"] = state[f"{name}.conv2.weight"] * scale[:, None, None, None]
+            if f"{name}.shortcut.0.weight" in state:
+                out[f"{name}.shortcut.0.weight"] = state[f"{name}.shortcut.0.weight"]
+            in_planes = planes
+    out.update({f"bn.{p}": v for p, v in _identity_bn(in_planes).items()})
+    return out
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(model: nn.Module, batches) -> None:
+    """Replaces every BN's running statistics by their average over ``batches`` (inputs)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.train()
+    for x in batches:
+        model(x)
+    for m in norms:
+        m.momentum = 0.1
