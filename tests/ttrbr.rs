@@ -143,32 +143,37 @@ fn bad_tuning_input_gives_one_line_errors() {
 }
 
 #[test]
-fn restructured_resnet20_from_assets_loads_runs_and_converts() {
+fn restructured_and_preact_resnet20_from_assets_load_run_and_convert() {
     let Some(data) = common::data_dir() else { return };
-    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/resnet20_restructured.safetensors");
     let test = path(&data, "cifar10/test_batch.bin");
     let calib = path(&data, "cifar10/data_batch_1.bin");
-    let ann = json_lines(&spikeconv(&["ann", "--model", model, "--data", &test, "--limit", "256", "--json"]));
-    let correct = ann[0]["correct"].as_i64().unwrap();
-    assert!((correct - 240).abs() <= 1, "restructured ResNet-20: {correct}/256, recorded 240");
+    // (file, block form, correct of the first 256 test images when recorded in assets/README.md)
+    for (file, block, recorded) in
+        [("resnet20_restructured.safetensors", "restructured", 240), ("resnet20_preact.safetensors", "preact", 234)]
+    {
+        let model = format!("{}/assets/{file}", env!("CARGO_MANIFEST_DIR"));
+        let ann = json_lines(&spikeconv(&["ann", "--model", &model, "--data", &test, "--limit", "256", "--json"]));
+        let correct = ann[0]["correct"].as_i64().unwrap();
+        assert!((correct - recorded).abs() <= 1, "{block} ResNet-20: {correct}/256, recorded {recorded}");
 
-    // 19 IF layers as in the standard network, but none reads a residual sum.
-    let output = spikeconv(&[
-        "analyze",
-        "--model",
-        model,
-        "--calib",
-        &calib,
-        "--calib-images",
-        "64",
-        "--timesteps",
-        "8",
-        "--images",
-        "4",
-        "--json",
-    ]);
-    let lines = json_lines(&output);
-    assert_eq!(lines[0]["block"], "restructured");
-    let layers = lines[0]["layers"].as_array().unwrap();
-    assert_eq!(layers.len(), 19);
+        // 19 IF layers, as in the standard network; the block form reaches the report.
+        let output = spikeconv(&[
+            "analyze",
+            "--model",
+            &model,
+            "--calib",
+            &calib,
+            "--calib-images",
+            "64",
+            "--timesteps",
+            "8",
+            "--images",
+            "4",
+            "--json",
+        ]);
+        let lines = json_lines(&output);
+        assert_eq!(lines[0]["block"], block);
+        let layers = lines[0]["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 19, "{block}");
+    }
 }
