@@ -33,6 +33,11 @@ pub enum MetricArg {
     Quantization,
     /// Mean |SNN value − ANN activation|.
     Total,
+    /// Mean |deviation error| divided by the layer's mean threshold (networks whose
+    /// activations have different scales become comparable).
+    RelativeDeviation,
+    /// Mean |SNN value − ANN activation| divided by the layer's mean threshold.
+    RelativeTotal,
     /// Input current variance over the timesteps.
     InputVariance,
     /// Spikes per neuron per step.
@@ -45,6 +50,8 @@ impl From<MetricArg> for LayerMetric {
             MetricArg::Deviation => LayerMetric::Deviation,
             MetricArg::Quantization => LayerMetric::Quantization,
             MetricArg::Total => LayerMetric::Total,
+            MetricArg::RelativeDeviation => LayerMetric::RelativeDeviation,
+            MetricArg::RelativeTotal => LayerMetric::RelativeTotal,
             MetricArg::InputVariance => LayerMetric::InputVariance,
             MetricArg::FiringRate => LayerMetric::FiringRate,
         }

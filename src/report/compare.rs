@@ -38,6 +38,8 @@ pub struct AnalysisRun {
 #[derive(Clone, Debug, Deserialize)]
 pub struct LayerRow {
     pub depth: usize,
+    /// Mean threshold over the layer's channels.
+    pub threshold: f64,
     pub deviation: f64,
     pub quantization: f64,
     pub total: f64,
@@ -51,6 +53,11 @@ pub enum LayerMetric {
     Deviation,
     Quantization,
     Total,
+    /// Deviation divided by the layer's mean threshold: comparable across networks whose
+    /// activations are on different scales.
+    RelativeDeviation,
+    /// Total error divided by the layer's mean threshold.
+    RelativeTotal,
     InputVariance,
     FiringRate,
 }
@@ -61,6 +68,8 @@ impl LayerMetric {
             LayerMetric::Deviation => row.deviation,
             LayerMetric::Quantization => row.quantization,
             LayerMetric::Total => row.total,
+            LayerMetric::RelativeDeviation => row.deviation / row.threshold,
+            LayerMetric::RelativeTotal => row.total / row.threshold,
             LayerMetric::InputVariance => row.input_variance,
             LayerMetric::FiringRate => row.firing_rate,
         }
@@ -71,6 +80,8 @@ impl LayerMetric {
             LayerMetric::Deviation => "mean |deviation error| (activation units)",
             LayerMetric::Quantization => "mean |quantization error| (activation units)",
             LayerMetric::Total => "mean |SNN - ANN| (activation units)",
+            LayerMetric::RelativeDeviation => "mean |deviation error| / threshold",
+            LayerMetric::RelativeTotal => "mean |SNN - ANN| / threshold",
             LayerMetric::InputVariance => "input current variance over time",
             LayerMetric::FiringRate => "spikes per neuron per step",
         }
@@ -271,7 +282,7 @@ mod tests {
             .enumerate()
             .map(|(i, d)| {
                 serde_json::json!({
-                    "layer": format!("relu{i}"), "depth": i + 1, "neurons": 4, "threshold": 1.0,
+                    "layer": format!("relu{i}"), "depth": i + 1, "neurons": 4, "threshold": 2.0,
                     "quantization": 0.1, "deviation": d, "total": 0.2, "squared": 0.1, "tracking": 0.1,
                     "mean_deviation": d, "mean_quantization": 0.0, "input_variance": 2.0, "firing_rate": 0.1,
                 })
@@ -328,6 +339,8 @@ mod tests {
         assert_eq!(chart.series[1].name, "restr channel-ttrbr (T=16)");
         let variance = analysis_chart(&runs, LayerMetric::InputVariance, "x");
         assert_eq!(variance.series[1].points, vec![(1.0, 2.0), (2.0, 2.0)]);
+        let relative = analysis_chart(&runs, LayerMetric::RelativeDeviation, "x");
+        assert_eq!(relative.series[0].points, vec![(1.0, 0.0), (2.0, 0.01), (3.0, 0.025)]);
         assert_eq!(variance.title, "x (T = 16)");
     }
 
