@@ -7,11 +7,10 @@ use clap::Args;
 use spikeconv::data::cifar::Dataset;
 use spikeconv::gpu::{GpuContext, Kernels};
 use spikeconv::report::analysis::{AnalysisReport, NetworkErrors};
-use spikeconv::report::LineChart;
 use spikeconv::sim::analyze::analyze;
 use spikeconv::sim::layerwise::max_images;
 
-use super::{progress_bar, short_name, CalibrationArgs, GpuArgs, ModelArgs, OutputArgs, Report};
+use super::{progress_bar, CalibrationArgs, GpuArgs, ModelArgs, OutputArgs};
 
 /// Default number of images the errors are measured on.
 const DEFAULT_ANALYSIS_IMAGES: usize = 64;
@@ -100,22 +99,4 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
         networks: results,
     };
     args.output.emit(&report)
-}
-
-impl Report for AnalysisReport {
-    fn table(&self) -> String {
-        self.to_table()
-    }
-
-    fn csv(&self) -> String {
-        self.to_csv()
-    }
-
-    fn json_lines(&self) -> Result<String, serde_json::Error> {
-        self.to_json_lines()
-    }
-
-    fn chart(&self) -> LineChart {
-        AnalysisReport::chart(self, short_name(&self.model))
-    }
 }

@@ -20,7 +20,7 @@ use spikeconv::data::cifar::{CifarFormat, Dataset};
 use spikeconv::gpu::{GpuContext, GpuError, Kernels};
 use spikeconv::model::normalize::{parse_mean, parse_std, NormalizePreset};
 use spikeconv::model::{self, BlockForm, LoadOptions, Network};
-use spikeconv::report::LineChart;
+use spikeconv::report::Report;
 use spikeconv::sim::layerwise::max_images;
 use spikeconv::sim::tune::tune;
 use spikeconv::sim::{calibrate, AnnPlan};
@@ -156,32 +156,20 @@ pub struct OutputArgs {
     pub plot: Option<PathBuf>,
 }
 
-/// A report that [`OutputArgs`] can print and save.
-pub trait Report {
-    fn table(&self) -> String;
-    fn csv(&self) -> String;
-    fn json_lines(&self) -> Result<String, serde_json::Error>;
-    fn chart(&self) -> LineChart;
-}
-
-/// A model path's file name without its extension, for chart titles.
-fn short_name(path: &str) -> &str {
-    Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or(path)
-}
-
 impl OutputArgs {
     /// Writes the CSV and the chart when asked, then prints the JSON lines or the table.
     pub fn emit(&self, report: &impl Report) -> anyhow::Result<()> {
         if let Some(path) = &self.csv {
-            std::fs::write(path, report.csv()).with_context(|| format!("{}: cannot write the CSV", path.display()))?;
+            std::fs::write(path, report.to_csv())
+                .with_context(|| format!("{}: cannot write the CSV", path.display()))?;
         }
         if let Some(path) = &self.plot {
             report.chart().write(path)?;
         }
         if self.json {
-            print!("{}", report.json_lines()?);
+            print!("{}", report.to_json_lines()?);
         } else {
-            print!("{}", report.table());
+            print!("{}", report.to_table());
         }
         Ok(())
     }

@@ -10,12 +10,11 @@ use spikeconv::convert::snn::{firing_rate, SpikingNetwork};
 use spikeconv::convert::snn_file::read_snn;
 use spikeconv::gpu::{GpuContext, Kernels};
 use spikeconv::model::normalize::Normalization;
-use spikeconv::report::{LayerActivity, LineChart, Series, SnnCurve, SweepReport};
+use spikeconv::report::{LayerActivity, SnnCurve, SweepReport};
 use spikeconv::sim::{evaluate_ann, evaluate_snn, AnnPlan, SnnPlan};
 
 use super::{
-    compile_with_fallback, open_dataset, progress_bar, short_name, CalibrationArgs, DataArgs, GpuArgs, LoadArgs,
-    OutputArgs, Report,
+    compile_with_fallback, open_dataset, progress_bar, CalibrationArgs, DataArgs, GpuArgs, LoadArgs, OutputArgs,
 };
 
 /// Arguments of `spikeconv sweep`.
@@ -151,43 +150,5 @@ fn curve(
         correct: correct.to_vec(),
         layers,
         seconds,
-    }
-}
-
-impl Report for SweepReport {
-    fn table(&self) -> String {
-        self.to_table()
-    }
-
-    fn csv(&self) -> String {
-        self.to_csv()
-    }
-
-    fn json_lines(&self) -> Result<String, serde_json::Error> {
-        self.to_json_lines()
-    }
-
-    fn chart(&self) -> LineChart {
-        accuracy_chart(self)
-    }
-}
-
-/// Accuracy (%) against timestep, one series per method, the ANN as the reference line.
-fn accuracy_chart(report: &SweepReport) -> LineChart {
-    let percent = |correct: usize| 100.0 * correct as f64 / report.images.max(1) as f64;
-    LineChart {
-        title: format!("{} ({} images)", short_name(&report.model), report.images),
-        x_label: "timestep".into(),
-        y_label: "accuracy (%)".into(),
-        series: report
-            .curves
-            .iter()
-            .map(|c| Series {
-                name: c.label(),
-                points: c.correct.iter().enumerate().map(|(t, &n)| ((t + 1) as f64, percent(n))).collect(),
-            })
-            .collect(),
-        reference: Some((format!("ANN {:.2} %", percent(report.ann_correct)), percent(report.ann_correct))),
-        log_x: report.timesteps >= 16,
     }
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::sim::analyze::LayerErrors;
 
 use super::plot::{LineChart, Series};
+use super::{model_name, Report};
 
 /// One converted network's per-layer errors.
 #[derive(Clone, Debug, Serialize)]
@@ -52,9 +53,9 @@ fn method_label(network: &NetworkErrors) -> String {
     }
 }
 
-impl AnalysisReport {
+impl Report for AnalysisReport {
     /// One table per network: a row per IF layer with its mean errors.
-    pub fn to_table(&self) -> String {
+    fn to_table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -88,7 +89,7 @@ impl AnalysisReport {
     }
 
     /// Long-format CSV: one row per (network, layer).
-    pub fn to_csv(&self) -> String {
+    fn to_csv(&self) -> String {
         let mut out = String::from(
             "threshold_method,tuned_for_timesteps,block,depth,layer,neurons,threshold,quantization,deviation,total,\
              squared,tracking,mean_deviation,mean_quantization,input_variance,firing_rate\n",
@@ -121,7 +122,7 @@ impl AnalysisReport {
     }
 
     /// One JSON object per network, one per line.
-    pub fn to_json_lines(&self) -> Result<String, serde_json::Error> {
+    fn to_json_lines(&self) -> Result<String, serde_json::Error> {
         let mut out = String::new();
         for network in &self.networks {
             let json = NetworkJson {
@@ -140,8 +141,9 @@ impl AnalysisReport {
     }
 
     /// Mean |deviation error| and |quantization error| against layer depth, two series
-    /// per network.
-    pub fn chart(&self, title: &str) -> LineChart {
+    /// per network, titled with the model's file name.
+    fn chart(&self) -> LineChart {
+        let title = model_name(&self.model);
         let series = self
             .networks
             .iter()
@@ -226,7 +228,8 @@ mod tests {
 
     #[test]
     fn chart_has_two_series_per_network() {
-        let chart = report().chart("m");
+        let chart = report().chart();
+        assert!(chart.title.starts_with("m: "), "{}", chart.title);
         assert_eq!(chart.series.len(), 2);
         assert_eq!(chart.series[0].points, [(1.0, 0.0), (2.0, 0.25)]);
         assert!(report().to_table().contains("relu2"));

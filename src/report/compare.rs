@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::model_name;
 use super::plot::{LineChart, Series};
 
 /// One line of `spikeconv sweep --json`: a converted network's accuracy after every step.
@@ -167,10 +168,6 @@ pub fn read_runs(paths: &[&Path]) -> Result<Runs, CompareError> {
         Some("sweep") => Ok(Runs::Sweeps(sweeps)),
         Some(_) => Ok(Runs::Analyses(analyses)),
     }
-}
-
-fn model_name(path: &str) -> &str {
-    Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or(path)
 }
 
 fn method_label(method: &str, tuned_for: Option<usize>) -> String {

@@ -11,3 +11,18 @@ pub use analysis::{AnalysisReport, NetworkErrors};
 pub use ann::AnnReport;
 pub use plot::{LineChart, Series};
 pub use sweep::{LayerActivity, SnnCurve, SweepReport};
+
+/// A result that prints as a text table and saves as CSV, JSON lines and a chart (what
+/// the commands' `--json`, `--csv` and `--plot` write).
+pub trait Report {
+    fn to_table(&self) -> String;
+    fn to_csv(&self) -> String;
+    fn to_json_lines(&self) -> Result<String, serde_json::Error>;
+    fn chart(&self) -> LineChart;
+}
+
+/// A model path's file name without its extension (`resnet20_cifar10_akamaster`), for
+/// chart titles and series names.
+pub fn model_name(path: &str) -> &str {
+    std::path::Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or(path)
+}

@@ -5,6 +5,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::plot::{LineChart, Series};
+use super::{model_name, Report};
+
 /// Activity of one IF layer during a run.
 #[derive(Clone, Debug, Serialize)]
 pub struct LayerActivity {
@@ -101,10 +104,12 @@ impl SweepReport {
         }
         steps
     }
+}
 
+impl Report for SweepReport {
     /// Accuracy (%) at t = 1, 2, 4, ..., T: one row per timestep, one column per method,
     /// with the ANN's accuracy on the same images in the header.
-    pub fn to_table(&self) -> String {
+    fn to_table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -133,7 +138,7 @@ impl SweepReport {
     }
 
     /// CSV with a row for every timestep: `t`, one accuracy column per method, `ann`.
-    pub fn to_csv(&self) -> String {
+    fn to_csv(&self) -> String {
         let mut out = String::from("t");
         for curve in &self.curves {
             let _ = write!(out, ",{}", csv_field(&curve.label()));
@@ -150,7 +155,7 @@ impl SweepReport {
     }
 
     /// One JSON object per threshold method, one per line (a single method gives one object).
-    pub fn to_json_lines(&self) -> Result<String, serde_json::Error> {
+    fn to_json_lines(&self) -> Result<String, serde_json::Error> {
         let mut out = String::new();
         for curve in &self.curves {
             let json = CurveJson {
@@ -176,6 +181,26 @@ impl SweepReport {
             out.push('\n');
         }
         Ok(out)
+    }
+
+    /// Accuracy (%) against timestep, one series per method, the ANN as the reference line.
+    fn chart(&self) -> LineChart {
+        let percent = |correct: usize| 100.0 * correct as f64 / self.images.max(1) as f64;
+        LineChart {
+            title: format!("{} ({} images)", model_name(&self.model), self.images),
+            x_label: "timestep".into(),
+            y_label: "accuracy (%)".into(),
+            series: self
+                .curves
+                .iter()
+                .map(|c| Series {
+                    name: c.label(),
+                    points: c.correct.iter().enumerate().map(|(t, &n)| ((t + 1) as f64, percent(n))).collect(),
+                })
+                .collect(),
+            reference: Some((format!("ANN {:.2} %", percent(self.ann_correct)), percent(self.ann_correct))),
+            log_x: self.timesteps >= 16,
+        }
     }
 }
 
