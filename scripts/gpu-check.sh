@@ -60,5 +60,6 @@ done
 for steps in 8 16 32; do
     tuned resnet20 "$W/resnet20_cifar10_akamaster.safetensors" 1000 "$steps"
     tuned resnet20_restructured assets/resnet20_restructured.safetensors 1000 "$steps"
+    tuned resnet20_preact assets/resnet20_preact.safetensors 1000 "$steps"
 done
 column -t -s '|' "$table"
