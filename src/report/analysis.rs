@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::sim::analyze::LayerErrors;
 
 use super::plot::{LineChart, Series};
-use super::{model_name, Report};
+use super::{method_label, model_name, Report};
 
 /// One converted network's per-layer errors.
 #[derive(Clone, Debug, Serialize)]
@@ -46,13 +46,6 @@ struct NetworkJson<'a> {
     network: &'a NetworkErrors,
 }
 
-fn method_label(network: &NetworkErrors) -> String {
-    match network.tuned_for_timesteps {
-        Some(t) => format!("{} (T={t})", network.threshold_method),
-        None => network.threshold_method.clone(),
-    }
-}
-
 impl Report for AnalysisReport {
     /// One table per network: a row per IF layer with its mean errors.
     fn to_table(&self) -> String {
@@ -63,7 +56,13 @@ impl Report for AnalysisReport {
             self.model, self.images, self.first_image, self.timesteps, self.adapter
         );
         for network in &self.networks {
-            let _ = writeln!(out, "\n{} ({} blocks, v_init {})", method_label(network), network.block, network.v_init);
+            let _ = writeln!(
+                out,
+                "\n{} ({} blocks, v_init {})",
+                method_label(&network.threshold_method, network.tuned_for_timesteps),
+                network.block,
+                network.v_init
+            );
             let _ = writeln!(
                 out,
                 "{:>5}  {:<22} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}",
@@ -148,7 +147,7 @@ impl Report for AnalysisReport {
             .networks
             .iter()
             .flat_map(|network| {
-                let label = method_label(network);
+                let label = method_label(&network.threshold_method, network.tuned_for_timesteps);
                 let points = |value: fn(&LayerErrors) -> f64| {
                     network.layers.iter().map(|row| (row.depth as f64, value(row))).collect::<Vec<_>>()
                 };

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::model_name;
 use super::plot::{LineChart, Series};
+use super::{method_label, model_name};
 
 /// One line of `spikeconv sweep --json`: a converted network's accuracy after every step.
 #[derive(Clone, Debug, Deserialize)]
@@ -167,13 +167,6 @@ pub fn read_runs(paths: &[&Path]) -> Result<Runs, CompareError> {
         }
         Some("sweep") => Ok(Runs::Sweeps(sweeps)),
         Some(_) => Ok(Runs::Analyses(analyses)),
-    }
-}
-
-fn method_label(method: &str, tuned_for: Option<usize>) -> String {
-    match tuned_for {
-        Some(t) => format!("{method} (T={t})"),
-        None => method.to_string(),
     }
 }
 

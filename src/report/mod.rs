@@ -21,6 +21,15 @@ pub trait Report {
     fn chart(&self) -> LineChart;
 }
 
+/// How tables, CSV headers and charts name a converted network: its threshold method, with
+/// the timesteps its thresholds were tuned for if any, e.g. `channel-ttrbr (T=16)`.
+pub fn method_label(method: &str, tuned_for_timesteps: Option<usize>) -> String {
+    match tuned_for_timesteps {
+        Some(t) => format!("{method} (T={t})"),
+        None => method.to_string(),
+    }
+}
+
 /// A model path's file name without its extension (`resnet20_cifar10_akamaster`), for
 /// chart titles and series names.
 pub fn model_name(path: &str) -> &str {

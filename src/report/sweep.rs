@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::plot::{LineChart, Series};
-use super::{model_name, Report};
+use super::compare::{sweep_chart, SweepRun};
+use super::plot::LineChart;
+use super::{method_label, model_name, Report};
 
 /// Activity of one IF layer during a run.
 #[derive(Clone, Debug, Serialize)]
@@ -40,10 +41,7 @@ impl SnnCurve {
     /// The method's name, with the timesteps its thresholds were tuned for if any, e.g.
     /// `channel-ttrbr (T=16)`: how tables, CSV headers and plots name the curve.
     pub fn label(&self) -> String {
-        match self.tuned_for_timesteps {
-            Some(t) => format!("{} (T={t})", self.threshold_method),
-            None => self.threshold_method.clone(),
-        }
+        method_label(&self.threshold_method, self.tuned_for_timesteps)
     }
 
     /// Total synaptic operations per image over all timesteps.
@@ -183,24 +181,22 @@ impl Report for SweepReport {
         Ok(out)
     }
 
-    /// Accuracy (%) against timestep, one series per method, the ANN as the reference line.
+    /// Accuracy (%) against timestep, one series per method, the ANN as the reference line:
+    /// [`sweep_chart`] of this report's curves, titled with the model's file name.
     fn chart(&self) -> LineChart {
-        let percent = |correct: usize| 100.0 * correct as f64 / self.images.max(1) as f64;
-        LineChart {
-            title: format!("{} ({} images)", model_name(&self.model), self.images),
-            x_label: "timestep".into(),
-            y_label: "accuracy (%)".into(),
-            series: self
-                .curves
-                .iter()
-                .map(|c| Series {
-                    name: c.label(),
-                    points: c.correct.iter().enumerate().map(|(t, &n)| ((t + 1) as f64, percent(n))).collect(),
-                })
-                .collect(),
-            reference: Some((format!("ANN {:.2} %", percent(self.ann_correct)), percent(self.ann_correct))),
-            log_x: self.timesteps >= 16,
-        }
+        let runs: Vec<SweepRun> = self
+            .curves
+            .iter()
+            .map(|curve| SweepRun {
+                model: self.model.clone(),
+                images: self.images,
+                ann_correct: self.ann_correct,
+                threshold_method: curve.threshold_method.clone(),
+                tuned_for_timesteps: curve.tuned_for_timesteps,
+                correct: curve.correct.clone(),
+            })
+            .collect();
+        sweep_chart(&runs, model_name(&self.model))
     }
 }
 
