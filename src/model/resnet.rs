@@ -189,11 +189,11 @@ pub fn build(checkpoint: &mut Checkpoint, block: BlockForm) -> Result<(Graph, Re
             if planes == 0 {
                 return Err(wrong_shape(checkpoint, &conv1, &conv1_shape, &[1, channels, 3, 3]));
             }
+            let spec = BlockSpec { name: &name, in_channels: channels, planes, stride, shortcut };
             x = match block {
-                BlockForm::PreActivation => {
-                    push_preact_block(&mut graph, checkpoint, &name, x, channels, planes, stride, shortcut)?
-                }
-                _ => push_block(&mut graph, checkpoint, &name, x, channels, planes, stride, shortcut, block)?,
+                BlockForm::Standard => push_block(&mut graph, checkpoint, &spec, x, false)?,
+                BlockForm::Restructured => push_block(&mut graph, checkpoint, &spec, x, true)?,
+                BlockForm::PreActivation => push_preact_block(&mut graph, checkpoint, &spec, x)?,
             };
             channels = planes;
         }
@@ -248,86 +248,93 @@ pub fn build(checkpoint: &mut Checkpoint, block: BlockForm) -> Result<(Graph, Re
     Ok((graph, info))
 }
 
-/// Pushes one basic block of the given form reading `x` (`in_channels` wide); returns the
-/// block's output node: `relu2` in the standard form, `add` in the restructured form.
-#[allow(clippy::too_many_arguments)]
-fn push_block(
-    graph: &mut Graph,
-    checkpoint: &mut Checkpoint,
-    name: &str,
-    x: NodeId,
+/// Where a residual block sits and how wide it is: what each block form's builder needs
+/// besides the graph and the checkpoint.
+struct BlockSpec<'a> {
+    /// Tensor-name prefix, e.g. `layer2.0`.
+    name: &'a str,
     in_channels: usize,
     planes: usize,
     stride: usize,
     shortcut: ShortcutKind,
-    block: BlockForm,
-) -> Result<NodeId, LoadError> {
-    let path = checkpoint.path().to_string();
-    let graph_error = |source| LoadError::Graph { path: path.clone(), source };
+}
 
-    let mut y = push_conv(graph, checkpoint, &format!("{name}.conv1"), planes, in_channels, 3, stride, x)?;
-    y = push_bn(graph, checkpoint, &format!("{name}.bn1"), planes, y)?;
-    y = graph.push(format!("{name}.relu1"), Op::Relu, &[y]).map_err(graph_error)?;
-    y = push_conv(graph, checkpoint, &format!("{name}.conv2"), planes, planes, 3, 1, y)?;
-    y = push_bn(graph, checkpoint, &format!("{name}.bn2"), planes, y)?;
-    if block == BlockForm::Restructured {
-        // The branch ends in its own ReLU (an IF layer after conversion).
-        y = graph.push(format!("{name}.relu2"), Op::Relu, &[y]).map_err(graph_error)?;
-    }
-
-    let identity = push_shortcut(graph, checkpoint, name, x, x, in_channels, planes, stride, shortcut, true)?;
-    let sum = graph.push(format!("{name}.add"), Op::Add, &[y, identity]).map_err(graph_error)?;
-    match block {
-        BlockForm::Standard => graph.push(format!("{name}.relu2"), Op::Relu, &[sum]).map_err(graph_error),
-        // No ReLU after the sum: the identity path passes through unchanged.
-        BlockForm::Restructured => Ok(sum),
-        BlockForm::PreActivation => unreachable!("pre-activation blocks are built by push_preact_block"),
+impl BlockSpec<'_> {
+    /// The block's node or tensor-name prefix `part`, e.g. `layer2.0.conv1`.
+    fn part(&self, part: &str) -> String {
+        format!("{}.{part}", self.name)
     }
 }
 
-/// Pushes one pre-activation block reading `x` (`in_channels` wide); returns its sum:
-/// `shortcut + conv2(relu2(bn2(conv1(relu1(bn1(x))))))`.
-#[allow(clippy::too_many_arguments)]
-fn push_preact_block(
+/// Pushes one basic block reading `x`; returns the block's output node. Standard form:
+/// `relu2(bn2(conv2(relu1(bn1(conv1(x))))) + shortcut(x))`. Restructured form
+/// (`restructured`): the ReLU moves into the branch and nothing follows the sum, so the
+/// identity path passes through unchanged: `relu2(bn2(conv2(…))) + shortcut(x)`.
+fn push_block(
     graph: &mut Graph,
     checkpoint: &mut Checkpoint,
-    name: &str,
+    spec: &BlockSpec,
     x: NodeId,
-    in_channels: usize,
-    planes: usize,
-    stride: usize,
-    shortcut: ShortcutKind,
+    restructured: bool,
 ) -> Result<NodeId, LoadError> {
     let path = checkpoint.path().to_string();
     let graph_error = |source| LoadError::Graph { path: path.clone(), source };
+    let (in_channels, planes) = (spec.in_channels, spec.planes);
 
-    let mut h = push_bn(graph, checkpoint, &format!("{name}.bn1"), in_channels, x)?;
-    h = graph.push(format!("{name}.relu1"), Op::Relu, &[h]).map_err(graph_error)?;
+    let mut y = push_conv(graph, checkpoint, &spec.part("conv1"), planes, in_channels, 3, spec.stride, x)?;
+    y = push_bn(graph, checkpoint, &spec.part("bn1"), planes, y)?;
+    y = graph.push(spec.part("relu1"), Op::Relu, &[y]).map_err(graph_error)?;
+    y = push_conv(graph, checkpoint, &spec.part("conv2"), planes, planes, 3, 1, y)?;
+    y = push_bn(graph, checkpoint, &spec.part("bn2"), planes, y)?;
+    if restructured {
+        // The branch ends in its own ReLU (an IF layer after conversion).
+        y = graph.push(spec.part("relu2"), Op::Relu, &[y]).map_err(graph_error)?;
+    }
+
+    let identity = push_shortcut(graph, checkpoint, spec, x, x, true)?;
+    let sum = graph.push(spec.part("add"), Op::Add, &[y, identity]).map_err(graph_error)?;
+    if restructured {
+        Ok(sum)
+    } else {
+        graph.push(spec.part("relu2"), Op::Relu, &[sum]).map_err(graph_error)
+    }
+}
+
+/// Pushes one pre-activation block reading `x`; returns its sum:
+/// `shortcut + conv2(relu2(bn2(conv1(relu1(bn1(x))))))`.
+fn push_preact_block(
+    graph: &mut Graph,
+    checkpoint: &mut Checkpoint,
+    spec: &BlockSpec,
+    x: NodeId,
+) -> Result<NodeId, LoadError> {
+    let path = checkpoint.path().to_string();
+    let graph_error = |source| LoadError::Graph { path: path.clone(), source };
+    let (in_channels, planes) = (spec.in_channels, spec.planes);
+
+    let mut h = push_bn(graph, checkpoint, &spec.part("bn1"), in_channels, x)?;
+    h = graph.push(spec.part("relu1"), Op::Relu, &[h]).map_err(graph_error)?;
     let activated = h;
-    h = push_conv(graph, checkpoint, &format!("{name}.conv1"), planes, in_channels, 3, stride, h)?;
-    h = push_bn(graph, checkpoint, &format!("{name}.bn2"), planes, h)?;
-    h = graph.push(format!("{name}.relu2"), Op::Relu, &[h]).map_err(graph_error)?;
-    h = push_conv(graph, checkpoint, &format!("{name}.conv2"), planes, planes, 3, 1, h)?;
-    let identity = push_shortcut(graph, checkpoint, name, x, activated, in_channels, planes, stride, shortcut, false)?;
-    graph.push(format!("{name}.add"), Op::Add, &[h, identity]).map_err(graph_error)
+    h = push_conv(graph, checkpoint, &spec.part("conv1"), planes, in_channels, 3, spec.stride, h)?;
+    h = push_bn(graph, checkpoint, &spec.part("bn2"), planes, h)?;
+    h = graph.push(spec.part("relu2"), Op::Relu, &[h]).map_err(graph_error)?;
+    h = push_conv(graph, checkpoint, &spec.part("conv2"), planes, planes, 3, 1, h)?;
+    let identity = push_shortcut(graph, checkpoint, spec, x, activated, false)?;
+    graph.push(spec.part("add"), Op::Add, &[h, identity]).map_err(graph_error)
 }
 
 /// A block's identity path: an option-B projection of `projected` (a 1x1 conv with the
 /// block's stride, then a BatchNorm when `with_bn`), an option-A subsample-and-pad of `x`
 /// where the shape changes, else `x` itself.
-#[allow(clippy::too_many_arguments)]
 fn push_shortcut(
     graph: &mut Graph,
     checkpoint: &mut Checkpoint,
-    name: &str,
+    spec: &BlockSpec,
     x: NodeId,
     projected: NodeId,
-    in_channels: usize,
-    planes: usize,
-    stride: usize,
-    shortcut: ShortcutKind,
     with_bn: bool,
 ) -> Result<NodeId, LoadError> {
+    let &BlockSpec { name, in_channels, planes, stride, shortcut } = spec;
     let path = checkpoint.path().to_string();
     let graph_error = |source| LoadError::Graph { path: path.clone(), source };
     let needs_shortcut = stride != 1 || planes != in_channels;
