@@ -67,23 +67,49 @@ impl Round {
     }
 }
 
-/// What a round chose: one threshold per channel (all equal for a layer-wide choice) and
-/// the objective (sum of squared errors over the layer) before and after.
+/// What a round chose: one threshold per channel (all equal for a layer-wide choice), the
+/// objective (weighted sum of squared errors over the layer, see [`pick`]) before and after,
+/// and the unweighted sum after.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Choice {
     pub thresholds: Vec<f32>,
     pub incumbent_objective: f64,
     pub objective: f64,
+    pub error: f64,
+}
+
+/// Smallest weight denominator of [`relative_weights`], as a fraction of the mean start
+/// error: a channel the start thresholds already reproduce (almost) exactly, such as one
+/// that is zero on every tuning image, must not take over the layer's objective.
+const RELATIVE_FLOOR: f64 = 1e-3;
+
+/// Channel weights of a layer-wide choice: `1 / e_c`, `e_c` the channel's error under the
+/// starting thresholds (floored at [`RELATIVE_FLOOR`] × the channels' mean), so the
+/// objective is the sum over channels of each channel's error relative to its start. With
+/// plain sums a layer-wide threshold trades channels against each other by their squared
+/// size: a few channels of large activations outweigh many small ones, and the threshold
+/// they choose can silence the rest (measured: docs/RESULTS.md, docs/METHOD.md).
+pub fn relative_weights(start_errors: &[f64]) -> Vec<f64> {
+    let mean = start_errors.iter().sum::<f64>() / start_errors.len().max(1) as f64;
+    let floor = (RELATIVE_FLOOR * mean).max(f64::MIN_POSITIVE);
+    start_errors.iter().map(|&e| 1.0 / e.max(floor)).collect()
+}
+
+/// The incumbent's score in every channel of a round.
+pub fn incumbent_scores(round: &Round, sums: &[f64]) -> Vec<f64> {
+    sums.chunks_exact(round.per_channel).map(|scores| scores[round.incumbent]).collect()
 }
 
 /// Picks from a round's scores (`sums`: `channels × per_channel` sums of squared errors):
 /// per channel the lowest sum, or, layer-wide, the candidate index with the lowest total
-/// (candidates of a layer-wide round are the same in every channel). Ties keep the
-/// incumbent, then the lower index.
-pub fn pick(round: &Round, sums: &[f64], per_channel_thresholds: bool) -> Choice {
+/// weighted by `weights` (one per channel; candidates of a layer-wide round are the same in
+/// every channel). Ties keep the incumbent, then the lower index. Weights do not change a
+/// per-channel choice, only the objective it reports.
+pub fn pick(round: &Round, sums: &[f64], weights: &[f64], per_channel_thresholds: bool) -> Choice {
     let k = round.per_channel;
     assert_eq!(sums.len(), round.candidates.len(), "one score per candidate");
     let channels = sums.len() / k;
+    assert_eq!(weights.len(), channels, "one weight per channel");
     let better = |a: f64, b: f64| a < b || (a.is_finite() && b.is_nan());
     let best_of = |scores: &[f64]| {
         let mut best = round.incumbent;
@@ -94,22 +120,18 @@ pub fn pick(round: &Round, sums: &[f64], per_channel_thresholds: bool) -> Choice
         }
         best
     };
-    let incumbent_objective: f64 = (0..channels).map(|c| sums[c * k + round.incumbent]).sum();
-    if per_channel_thresholds {
-        let picks: Vec<usize> = (0..channels).map(|c| best_of(&sums[c * k..(c + 1) * k])).collect();
-        Choice {
-            thresholds: picks.iter().enumerate().map(|(c, &i)| round.candidates[c * k + i]).collect(),
-            incumbent_objective,
-            objective: picks.iter().enumerate().map(|(c, &i)| sums[c * k + i]).sum(),
-        }
+    let picks: Vec<usize> = if per_channel_thresholds {
+        (0..channels).map(|c| best_of(&sums[c * k..(c + 1) * k])).collect()
     } else {
-        let totals: Vec<f64> = (0..k).map(|i| (0..channels).map(|c| sums[c * k + i]).sum()).collect();
-        let best = best_of(&totals);
-        Choice {
-            thresholds: (0..channels).map(|c| round.candidates[c * k + best]).collect(),
-            incumbent_objective,
-            objective: totals[best],
-        }
+        let totals: Vec<f64> = (0..k).map(|i| (0..channels).map(|c| weights[c] * sums[c * k + i]).sum()).collect();
+        vec![best_of(&totals); channels]
+    };
+    let weighted = |pick: &dyn Fn(usize) -> usize| (0..channels).map(|c| weights[c] * sums[c * k + pick(c)]).sum();
+    Choice {
+        thresholds: picks.iter().enumerate().map(|(c, &i)| round.candidates[c * k + i]).collect(),
+        incumbent_objective: weighted(&|_| round.incumbent),
+        objective: weighted(&|c| picks[c]),
+        error: picks.iter().enumerate().map(|(c, &i)| sums[c * k + i]).sum(),
     }
 }
 
@@ -149,14 +171,23 @@ mod tests {
     fn layer_choice_minimizes_the_total_and_keeps_ties() {
         let round = Round { per_channel: 3, candidates: vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0], incumbent: 1 };
         // Channel 0 prefers 1.0, channel 1 prefers 3.0; the totals are 5, 4, 4.5.
-        let choice = pick(&round, &[1.0, 2.0, 4.0, 4.0, 2.0, 0.5], false);
+        let ones = [1.0, 1.0];
+        let choice = pick(&round, &[1.0, 2.0, 4.0, 4.0, 2.0, 0.5], &ones, false);
         assert_eq!(choice.thresholds, [2.0, 2.0]);
-        assert_eq!((choice.incumbent_objective, choice.objective), (4.0, 4.0));
-        let choice = pick(&round, &[1.0, 2.0, 4.0, 4.0, 2.0, 0.5], true);
+        assert_eq!((choice.incumbent_objective, choice.objective, choice.error), (4.0, 4.0, 4.0));
+        let choice = pick(&round, &[1.0, 2.0, 4.0, 4.0, 2.0, 0.5], &ones, true);
         assert_eq!(choice.thresholds, [1.0, 3.0]);
-        assert_eq!(choice.objective, 1.5);
+        assert_eq!((choice.objective, choice.error), (1.5, 1.5));
+        // Weights move a layer-wide choice (channel 1 now counts 4×: totals 17, 10, 6)
+        // but not a per-channel one.
+        let choice = pick(&round, &[1.0, 2.0, 4.0, 4.0, 2.0, 0.5], &[1.0, 4.0], false);
+        assert_eq!(choice.thresholds, [3.0, 3.0]);
+        assert_eq!((choice.incumbent_objective, choice.objective, choice.error), (10.0, 6.0, 4.5));
+        let choice = pick(&round, &[1.0, 2.0, 4.0, 4.0, 2.0, 0.5], &[1.0, 4.0], true);
+        assert_eq!(choice.thresholds, [1.0, 3.0]);
+        assert_eq!((choice.objective, choice.error), (3.0, 1.5));
         // A tie with the incumbent keeps it.
-        let choice = pick(&round, &[2.0, 2.0, 2.0, 2.0, 2.0, 2.0], true);
+        let choice = pick(&round, &[2.0, 2.0, 2.0, 2.0, 2.0, 2.0], &ones, true);
         assert_eq!(choice.thresholds, [2.0, 2.0]);
     }
 
@@ -172,11 +203,31 @@ mod tests {
             let start: Vec<f32> = (0..4).map(|_| 0.1 + next() as f32).collect();
             let round = if trial % 2 == 0 { Round::coarse(&start) } else { Round::fine(&start) };
             let sums: Vec<f64> = round.candidates.iter().map(|_| next()).collect();
+            let weights = relative_weights(&incumbent_scores(&round, &sums));
             for per_channel_thresholds in [false, true] {
-                let choice = pick(&round, &sums, per_channel_thresholds);
+                let choice = pick(&round, &sums, &weights, per_channel_thresholds);
                 assert!(choice.objective <= choice.incumbent_objective);
                 assert!(choice.thresholds.iter().all(|t| t.is_finite() && *t > 0.0));
             }
         }
+    }
+
+    #[test]
+    fn relative_weights_make_a_layer_choice_blind_to_channel_scale() {
+        // Channel 1's errors are channel 0's shape times 1000: with plain sums it decides
+        // alone; relative to their starts both count alike.
+        let round = Round { per_channel: 3, candidates: vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0], incumbent: 1 };
+        let sums = [1.0, 4.0, 6.0, 9000.0, 4000.0, 3000.0];
+        assert_eq!(pick(&round, &sums, &[1.0, 1.0], false).thresholds, [3.0, 3.0]);
+        let weights = relative_weights(&incumbent_scores(&round, &sums));
+        assert_eq!(weights, [0.25, 0.00025]);
+        let choice = pick(&round, &sums, &weights, false);
+        // Relative totals: 0.25 + 2.25 = 2.5, 1 + 1 = 2, 1.5 + 0.75 = 2.25.
+        assert_eq!(choice.thresholds, [2.0, 2.0]);
+        assert_eq!(choice.incumbent_objective, 2.0);
+        // A channel its start reproduces exactly is floored, not divided by zero.
+        let weights = relative_weights(&[0.0, 2.0, 4.0]);
+        assert!(weights.iter().all(|w| w.is_finite() && *w > 0.0));
+        assert_eq!(weights[0], 1.0 / (1e-3 * 2.0));
     }
 }

@@ -5,21 +5,27 @@
 
 use crate::convert::snn::SpikingNetwork;
 use crate::convert::threshold::Thresholds;
-use crate::convert::ttrbr::{per_channel, pick, thresholds_from, Round};
+use crate::convert::ttrbr::{incumbent_scores, per_channel, pick, relative_weights, thresholds_from, Round};
 use crate::gpu::{GpuContext, GpuError, Kernels};
 
 use super::layerwise::walk;
 
-/// What tuning did to one IF layer. Objectives are mean tracking errors per neuron
-/// ([`crate::reference::layerwise::tracking_error`]) of the layer's spiking output against
-/// the ANN activation, on the tuning images, given the tuned layers before it.
+/// What tuning did to one IF layer, on the tuning images, given the tuned layers before it.
+/// Errors are tracking errors ([`crate::reference::layerwise::tracking_error`]) of the
+/// layer's spiking output against the ANN activation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerTuning {
     pub layer: String,
     pub start: Thresholds,
     pub tuned: Thresholds,
+    /// The objective tuning minimized, under the start and the tuned thresholds: with
+    /// per-channel thresholds the mean tracking error per neuron; with one threshold per
+    /// layer the mean over channels of each channel's tracking error relative to its
+    /// error under the start ([`relative_weights`]), so the start scores 1.
     pub start_objective: f64,
     pub objective: f64,
+    /// Mean tracking error per neuron under the tuned thresholds.
+    pub tracking: f64,
 }
 
 /// Tunes every IF layer of `snn` in topological order for `timesteps` steps on `count`
@@ -44,16 +50,25 @@ pub fn tune(
         let channels = probe.scan.shape.channels;
         let neurons = (probe.scan.images * probe.scan.shape.len()) as f64;
         let coarse = Round::coarse(&per_channel(&layer.thresholds, channels));
-        let first = pick(&coarse, &probe.search(&coarse.candidates, coarse.per_channel)?, per_channel_thresholds);
+        let coarse_sums = probe.search(&coarse.candidates, coarse.per_channel)?;
+        // Per channel, each channel is its own choice and plain sums are the objective; one
+        // threshold for the layer weighs each channel by its start (see `relative_weights`).
+        let (weights, scale) = if per_channel_thresholds {
+            (vec![1.0; channels], neurons)
+        } else {
+            (relative_weights(&incumbent_scores(&coarse, &coarse_sums)), channels as f64)
+        };
+        let first = pick(&coarse, &coarse_sums, &weights, per_channel_thresholds);
         let fine = Round::fine(&first.thresholds);
-        let second = pick(&fine, &probe.search(&fine.candidates, fine.per_channel)?, per_channel_thresholds);
+        let second = pick(&fine, &probe.search(&fine.candidates, fine.per_channel)?, &weights, per_channel_thresholds);
         let thresholds = thresholds_from(second.thresholds, per_channel_thresholds);
         records.push(LayerTuning {
             layer: layer.name.clone(),
             start: layer.thresholds.clone(),
             tuned: thresholds.clone(),
-            start_objective: first.incumbent_objective / neurons,
-            objective: second.objective / neurons,
+            start_objective: first.incumbent_objective / scale,
+            objective: second.objective / scale,
+            tracking: second.error / neurons,
         });
         progress(records.len());
         Ok(Some(thresholds))
