@@ -126,12 +126,12 @@ pub fn pick(round: &Round, sums: &[f64], weights: &[f64], per_channel_thresholds
         let totals: Vec<f64> = (0..k).map(|i| (0..channels).map(|c| weights[c] * sums[c * k + i]).sum()).collect();
         vec![best_of(&totals); channels]
     };
-    let weighted = |pick: &dyn Fn(usize) -> usize| (0..channels).map(|c| weights[c] * sums[c * k + pick(c)]).sum();
+    let chosen = |c: usize| sums[c * k + picks[c]];
     Choice {
         thresholds: picks.iter().enumerate().map(|(c, &i)| round.candidates[c * k + i]).collect(),
-        incumbent_objective: weighted(&|_| round.incumbent),
-        objective: weighted(&|c| picks[c]),
-        error: picks.iter().enumerate().map(|(c, &i)| sums[c * k + i]).sum(),
+        incumbent_objective: (0..channels).map(|c| weights[c] * sums[c * k + round.incumbent]).sum(),
+        objective: (0..channels).map(|c| weights[c] * chosen(c)).sum(),
+        error: (0..channels).map(chosen).sum(),
     }
 }
 
