@@ -103,7 +103,8 @@ impl LineChart {
         let mut builder = ChartBuilder::on(&root);
         builder.caption(&self.title, ("sans-serif", 22)).margin(16).x_label_area_size(44).y_label_area_size(60);
         if self.log_x && x0 > 0.0 {
-            let mut chart = builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1).map_err(text)?;
+            let x = (x0..x1).log_scale().with_key_points(log_ticks(x0, x1));
+            let mut chart = builder.build_cartesian_2d(x, y0..y1).map_err(text)?;
             chart
                 .configure_mesh()
                 .x_desc(&self.x_label)
@@ -191,6 +192,22 @@ impl LineChart {
     }
 }
 
+/// Ticks of a log-scaled timestep axis: the powers of two in `[x0, x1]`, and `x1` itself
+/// when it is well past the last of them (a sweep of 100 steps ends at 100, not 64).
+/// Timestep sweeps double (8, 16, 32), so these are the steps a reader looks for; the
+/// decade ticks the axis would otherwise choose crowd 6 to 10 and can label 10 twice.
+fn log_ticks(x0: f64, x1: f64) -> Vec<f64> {
+    let mut ticks: Vec<f64> = (0..64)
+        .map(|k| 2f64.powi(k))
+        .skip_while(|&x| x < x0 * (1.0 - 1e-9))
+        .take_while(|&x| x <= x1 * (1.0 + 1e-9))
+        .collect();
+    if ticks.last().is_none_or(|&last| x1 > last * 1.25) {
+        ticks.push(x1);
+    }
+    ticks
+}
+
 /// Axis labels at whole numbers only (timesteps, layer depths): `8`, not `8.0`; the
 /// fractional ticks a log axis places between them (9.5 next to 10) stay unlabelled.
 fn whole_number_label(x: &f64) -> String {
@@ -251,6 +268,34 @@ mod tests {
         let png = dir.path().join("a.png");
         chart().write(&png).unwrap();
         assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
+    }
+
+    #[test]
+    fn log_axis_ticks_double() {
+        assert_eq!(log_ticks(1.0, 32.0), [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]);
+        assert_eq!(log_ticks(1.0, 40.0), [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]);
+        assert_eq!(log_ticks(1.0, 100.0), [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 100.0]);
+        assert_eq!(log_ticks(3.0, 7.0), [4.0, 7.0]);
+        assert_eq!(log_ticks(5.0, 7.0), [7.0]);
+    }
+
+    #[test]
+    fn log_axis_labels_each_tick_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let svg = dir.path().join("a.svg");
+        chart().write(&svg).unwrap();
+        let text = std::fs::read_to_string(&svg).unwrap();
+        // Axis labels are the texts that are whole numbers; y labels are multiples of 10 here.
+        let labels: Vec<&str> = text
+            .split("</text>")
+            .filter_map(|chunk| chunk.rsplit('>').next())
+            .map(str::trim)
+            .filter(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_digit()))
+            .collect();
+        for tick in ["1", "2", "4", "8", "16", "32"] {
+            assert_eq!(labels.iter().filter(|&&l| l == tick).count(), 1, "x label {tick} in {labels:?}");
+        }
+        assert!(!labels.contains(&"3") && !labels.contains(&"9"), "{labels:?}");
     }
 
     #[test]
