@@ -72,9 +72,11 @@ fn resnet20_ttrbr_sweep_and_tuned_file_round_trip() {
 
     // One run tunes for two T (the method × T comparison); both curves run 8 steps.
     let csv = dir.path().join("sweep.csv");
+    let tuning = dir.path().join("tuning.csv");
     let mut args = vec!["sweep", "--model", &model, "--threshold", "channel-ttrbr", "--tune-timesteps", "4,8"];
     args.extend(common_args);
     args.extend(["--data", &test, "--limit", "16", "--timesteps", "8", "--json", "--csv", csv.to_str().unwrap()]);
+    args.extend(["--tuning-csv", tuning.to_str().unwrap()]);
     let curves = json_lines(&spikeconv(&args));
     assert_eq!(curves.len(), 2);
     assert_eq!(curves[0]["tuned_for_timesteps"], 4);
@@ -84,6 +86,19 @@ fn resnet20_ttrbr_sweep_and_tuned_file_round_trip() {
     assert_eq!(header, "t,channel-ttrbr (T=4),channel-ttrbr (T=8),ann");
     let sweep = &curves[1..];
     assert_eq!(sweep[0]["threshold_method"], "channel-ttrbr");
+
+    // The tuning record: a row per T and IF layer (19 in ResNet-20), every layer's objective
+    // no worse than its start's, every threshold positive and finite.
+    let tuning = std::fs::read_to_string(&tuning).expect("--tuning-csv written");
+    let rows: Vec<Vec<&str>> = tuning.lines().skip(1).map(|line| line.split(',').collect()).collect();
+    assert_eq!(rows.len(), 2 * 19, "{tuning}");
+    assert_eq!((rows[0][1], rows[0][2], rows[0][3]), ("4", "1", "relu"));
+    assert_eq!((rows[19][1], rows[37][3]), ("8", "layer3.2.relu2"));
+    for row in &rows {
+        let number = |i: usize| row[i].parse::<f64>().unwrap_or_else(|_| panic!("column {i} of {row:?}"));
+        assert!([5, 6, 7, 8].iter().all(|&i| number(i) > 0.0 && number(i).is_finite()), "{row:?}");
+        assert!(number(10) <= number(9), "objective above its start: {row:?}");
+    }
 
     let mut args = vec!["convert", "--model", &model, "--threshold", "channel-ttrbr", "--tune-timesteps", "8"];
     args.extend(common_args);

@@ -20,7 +20,7 @@ use spikeconv::data::cifar::{CifarFormat, Dataset};
 use spikeconv::gpu::{GpuContext, GpuError, Kernels};
 use spikeconv::model::normalize::{parse_mean, parse_std, NormalizePreset};
 use spikeconv::model::{self, BlockForm, LoadOptions, Network};
-use spikeconv::report::Report;
+use spikeconv::report::{Report, TuningReport, TuningRun};
 use spikeconv::sim::layerwise::max_images;
 use spikeconv::sim::tune::tune;
 use spikeconv::sim::{calibrate, AnnPlan};
@@ -302,6 +302,10 @@ pub struct CalibrationArgs {
     /// their values for every timestep do not fit one GPU buffer, with a note).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_TUNE_IMAGES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub tune_images: usize,
+    /// Write what tuning did to every IF layer (start and tuned threshold, objective before
+    /// and after, tracking error) as CSV, one row per tuned network and layer.
+    #[arg(long, value_name = "FILE")]
+    pub tuning_csv: Option<PathBuf>,
 }
 
 impl CalibrationArgs {
@@ -361,6 +365,7 @@ impl CalibrationArgs {
         .context("calibrating thresholds on the GPU")?;
         bar.finish_and_clear();
         let mut networks = Vec::with_capacity(methods.len());
+        let mut tuning = TuningReport::default();
         for method in methods {
             let snn = convert_with(&folded, method, &stats, self.v_init)?;
             if !method.is_tuned() {
@@ -371,13 +376,25 @@ impl CalibrationArgs {
                 let (images, count) = self.tuning_images(ctx, &snn, &calib, network, timesteps)?;
                 let bar = progress_bar(snn.layers.len() as u64, &format!("layers tuned ({method}, T = {timesteps})"));
                 let per_channel = method.is_per_channel();
-                let (mut tuned, _) = tune(ctx, kernels, &snn, &images, count, timesteps, per_channel, |done| {
+                let (mut tuned, layers) = tune(ctx, kernels, &snn, &images, count, timesteps, per_channel, |done| {
                     bar.set_position(done as u64)
                 })
                 .with_context(|| format!("tuning thresholds ({method}, T = {timesteps}) on the GPU"))?;
                 bar.finish_and_clear();
                 tuned.threshold_method = method.to_string();
+                tuning.runs.push(TuningRun { method: method.to_string(), timesteps, layers });
                 networks.push(tuned);
+            }
+        }
+        if let Some(path) = &self.tuning_csv {
+            if tuning.runs.is_empty() {
+                eprintln!(
+                    "note: --tuning-csv {}: no tuned method (ttrbr, channel-ttrbr), nothing written",
+                    path.display()
+                );
+            } else {
+                std::fs::write(path, tuning.to_csv()).with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("wrote {} ({} tuned networks)", path.display(), tuning.runs.len());
             }
         }
         Ok(networks)

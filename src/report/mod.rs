@@ -6,11 +6,13 @@ pub mod ann;
 pub mod compare;
 pub mod plot;
 pub mod sweep;
+pub mod tuning;
 
 pub use analysis::{AnalysisReport, NetworkErrors};
 pub use ann::AnnReport;
 pub use plot::{LineChart, Series};
 pub use sweep::{LayerActivity, SnnCurve, SweepReport};
+pub use tuning::{TuningReport, TuningRun};
 
 /// A result that prints as a text table and saves as CSV, JSON lines and a chart (what
 /// the commands' `--json`, `--csv` and `--plot` write).

@@ -201,7 +201,7 @@ impl Report for SweepReport {
 }
 
 /// Quotes a CSV field when it holds a separator or quote.
-fn csv_field(text: &str) -> String {
+pub(crate) fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
