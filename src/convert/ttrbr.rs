@@ -5,16 +5,13 @@
 //! pure part, so the search itself is tested without a GPU. docs/METHOD.md explains the
 //! objective and why it covers both quantization and deviation error.
 //!
-//! Search: rounds of scale factors applied to the starting (percentile) thresholds.
+//! Search: two rounds of scale factors applied to the starting (percentile) thresholds.
 //! - coarse: `2^((k − 20) / 8)` for k = 0..31, from 0.18× to 2.6× in eighth-octave steps;
-//!   while a winner is the round's smallest or largest candidate ([`Round::at_edge`]),
-//!   another coarse round around it, up to [`MAX_COARSE_ROUNDS`] in all (deep layers at
-//!   small T want thresholds below 0.18× their percentile start: docs/METHOD.md);
 //! - fine: `best × 2^((j − 8) / 64)` for j = 0..16 around the coarse winner.
 //!
-//! Every round contains the current best exactly (scale 1 in a coarse round, the coarse
-//! winner in the fine one), and ties keep it, so the chosen thresholds never score worse
-//! than the starting ones on the objective. Everything is deterministic.
+//! Both rounds contain the current best exactly (scale 1 in the coarse round, the coarse
+//! winner in the fine one), and ties keep the lower index, so the chosen thresholds never
+//! score worse than the starting ones on the objective. Everything is deterministic.
 
 use super::threshold::Thresholds;
 
@@ -29,10 +26,6 @@ pub const FINE_CANDIDATES: usize = 17;
 /// Index of the coarse winner in the fine round.
 const FINE_ONE: usize = 8;
 const FINE_STEPS_PER_OCTAVE: f64 = 64.0;
-/// Most coarse rounds one layer's search takes: the first around the start and up to four
-/// more that follow a winner over the edge, reaching scales from `0.18^5 ≈ 2 × 10⁻⁴` to
-/// `2.6^5 ≈ 120` of the start.
-pub const MAX_COARSE_ROUNDS: usize = 5;
 
 /// The scale factors of a round: `2^((k − one) / steps_per_octave)`, exactly 1 at `one`.
 fn scales(count: usize, one: usize, steps_per_octave: f64) -> Vec<f64> {
@@ -63,17 +56,9 @@ impl Round {
         Round { per_channel: scales.len(), candidates, incumbent }
     }
 
-    /// A coarse round around `centres` (one per channel): the starting thresholds, or the
-    /// winner of a coarse round that chose an edge.
-    pub fn coarse(centres: &[f32]) -> Round {
-        Round::around(centres, &scales(COARSE_CANDIDATES, COARSE_ONE, COARSE_STEPS_PER_OCTAVE), COARSE_ONE)
-    }
-
-    /// Whether some channel's `chosen` threshold is its smallest or largest candidate of
-    /// this round: the objective may keep falling beyond it, so the search goes on there.
-    pub fn at_edge(&self, chosen: &[f32]) -> bool {
-        let k = self.per_channel;
-        self.candidates.chunks_exact(k).zip(chosen).any(|(own, &t)| t == own[0] || t == own[k - 1])
+    /// The coarse round around the starting thresholds (one per channel).
+    pub fn coarse(start: &[f32]) -> Round {
+        Round::around(start, &scales(COARSE_CANDIDATES, COARSE_ONE, COARSE_STEPS_PER_OCTAVE), COARSE_ONE)
     }
 
     /// The fine round around the thresholds a previous round chose (one per channel).
@@ -180,21 +165,6 @@ mod tests {
         let fine = Round::fine(&[0.9]);
         assert_eq!(fine.candidates[FINE_ONE], 0.9);
         assert!(fine.candidates.iter().all(|&t| t > 0.9 * 0.9 && t < 0.9 * 1.1));
-    }
-
-    #[test]
-    fn a_choice_at_either_end_of_a_round_is_at_its_edge() {
-        let round = Round::coarse(&[1.0, 4.0]);
-        let k = round.per_channel;
-        let (lowest, highest) = (round.candidates[0], round.candidates[2 * k - 1]);
-        assert!(!round.at_edge(&[1.0, 4.0]), "the incumbents");
-        assert!(round.at_edge(&[lowest, 4.0]));
-        assert!(round.at_edge(&[1.0, highest]));
-        assert!(!round.at_edge(&[round.candidates[1], round.candidates[2 * k - 2]]));
-        // The next round around an edge winner reaches past it and keeps it as incumbent.
-        let next = Round::coarse(&[lowest, 4.0]);
-        assert_eq!(next.candidates[next.incumbent], lowest);
-        assert!(next.candidates[0] < lowest && !next.at_edge(&[lowest, 4.0]));
     }
 
     #[test]

@@ -34,7 +34,7 @@ impl TuningReport {
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
             "method,tuned_for_timesteps,depth,layer,channels,start_threshold,tuned_threshold,\
-             scale_min,scale_max,start_objective,objective,tracking_error,coarse_rounds\n",
+             scale_min,scale_max,start_objective,objective,tracking_error\n",
         );
         for run in &self.runs {
             for (depth, layer) in run.layers.iter().enumerate() {
@@ -47,7 +47,7 @@ impl TuningReport {
                 let scale_max = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let _ = writeln!(
                     out,
-                    "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{},{},{}",
                     csv_field(&run.method),
                     run.timesteps,
                     depth + 1,
@@ -60,7 +60,6 @@ impl TuningReport {
                     layer.start_objective,
                     layer.objective,
                     layer.tracking,
-                    layer.coarse_rounds,
                 );
             }
         }
@@ -82,7 +81,6 @@ mod tests {
             start_objective: 1.0,
             objective: 0.5,
             tracking: 0.25,
-            coarse_rounds: 1,
         };
         let report = TuningReport {
             runs: vec![TuningRun {
@@ -98,7 +96,7 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("method,tuned_for_timesteps,depth,layer,channels"));
-        assert_eq!(lines[1], "channel-ttrbr,8,1,relu,1,2,3,1.5,1.5,1,0.5,0.25,1");
-        assert_eq!(lines[2], "channel-ttrbr,8,2,layer1.0.relu1,2,1.5,2.25,0.5,2,1,0.5,0.25,1");
+        assert_eq!(lines[1], "channel-ttrbr,8,1,relu,1,2,3,1.5,1.5,1,0.5,0.25");
+        assert_eq!(lines[2], "channel-ttrbr,8,2,layer1.0.relu1,2,1.5,2.25,0.5,2,1,0.5,0.25");
     }
 }

@@ -5,9 +5,7 @@
 
 use crate::convert::snn::SpikingNetwork;
 use crate::convert::threshold::Thresholds;
-use crate::convert::ttrbr::{
-    incumbent_scores, per_channel, pick, relative_weights, thresholds_from, Round, MAX_COARSE_ROUNDS,
-};
+use crate::convert::ttrbr::{incumbent_scores, per_channel, pick, relative_weights, thresholds_from, Round};
 use crate::gpu::{GpuContext, GpuError, Kernels};
 
 use super::layerwise::walk;
@@ -28,8 +26,6 @@ pub struct LayerTuning {
     pub objective: f64,
     /// Mean tracking error per neuron under the tuned thresholds.
     pub tracking: f64,
-    /// Coarse rounds the search took (more than 1 when a winner lay at a round's edge).
-    pub coarse_rounds: usize,
 }
 
 /// Tunes every IF layer of `snn` in topological order for `timesteps` steps on `count`
@@ -63,25 +59,16 @@ pub fn tune(
             (relative_weights(&incumbent_scores(&coarse, &coarse_sums)), channels as f64)
         };
         let first = pick(&coarse, &coarse_sums, &weights, per_channel_thresholds);
-        let start_objective = first.incumbent_objective;
-        // Follow a winner over the edge of its round (weights stay those of the start).
-        let (mut round, mut best, mut coarse_rounds) = (coarse, first, 1);
-        while coarse_rounds < MAX_COARSE_ROUNDS && round.at_edge(&best.thresholds) {
-            round = Round::coarse(&best.thresholds);
-            best = pick(&round, &probe.search(&round.candidates, round.per_channel)?, &weights, per_channel_thresholds);
-            coarse_rounds += 1;
-        }
-        let fine = Round::fine(&best.thresholds);
+        let fine = Round::fine(&first.thresholds);
         let second = pick(&fine, &probe.search(&fine.candidates, fine.per_channel)?, &weights, per_channel_thresholds);
         let thresholds = thresholds_from(second.thresholds, per_channel_thresholds);
         records.push(LayerTuning {
             layer: layer.name.clone(),
             start: layer.thresholds.clone(),
             tuned: thresholds.clone(),
-            start_objective: start_objective / scale,
+            start_objective: first.incumbent_objective / scale,
             objective: second.objective / scale,
             tracking: second.error / neurons,
-            coarse_rounds,
         });
         progress(records.len());
         Ok(Some(thresholds))
