@@ -285,7 +285,7 @@ mod tests {
         let svg = dir.path().join("a.svg");
         chart().write(&svg).unwrap();
         let text = std::fs::read_to_string(&svg).unwrap();
-        // Axis labels are the texts that are whole numbers; y labels are multiples of 10 here.
+        // The x labels are the texts of digits only (y labels print with a decimal point).
         let labels: Vec<&str> = text
             .split("</text>")
             .filter_map(|chunk| chunk.rsplit('>').next())
