@@ -162,6 +162,12 @@ impl Thresholds {
         }
     }
 
+    /// The layer's threshold, or the mean over channels: one number per layer for tables.
+    pub fn mean(&self) -> f64 {
+        let values = self.values();
+        values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64
+    }
+
     /// `"layer"` or `"channel"`, as stored in converted-SNN files.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -22,11 +22,6 @@ pub struct TuningRun {
     pub layers: Vec<LayerTuning>,
 }
 
-/// Mean of a layer's thresholds (the one threshold, or the mean over channels).
-fn mean(values: &[f32]) -> f64 {
-    values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len().max(1) as f64
-}
-
 impl TuningReport {
     /// One CSV row per tuned network and IF layer, in topological order. Thresholds are
     /// the layer's one threshold or, per channel, the mean over channels; `scale_min` and
@@ -53,8 +48,8 @@ impl TuningReport {
                     depth + 1,
                     csv_field(&layer.layer),
                     channels,
-                    mean(start),
-                    mean(tuned),
+                    layer.start.mean(),
+                    layer.tuned.mean(),
                     scale_min,
                     scale_max,
                     layer.start_objective,

@@ -54,7 +54,6 @@ pub fn analyze(
     let mut rows = Vec::with_capacity(snn.layers.len());
     walk(ctx, kernels, snn, images, count, timesteps, |probe| {
         let layer = &snn.layers[probe.layer];
-        let channels = probe.scan.shape.channels;
         let sums = probe.error_sums(&layer.thresholds)?;
         let mut totals = [0.0f64; ERROR_STATS];
         for channel in sums.chunks_exact(ERROR_STATS) {
@@ -64,16 +63,11 @@ pub fn analyze(
         }
         let per_image = probe.scan.shape.len();
         let neurons = (count * per_image) as f64;
-        let values = layer.thresholds.values();
         rows.push(LayerErrors {
             layer: layer.name.clone(),
             depth: probe.layer + 1,
             neurons: per_image,
-            threshold: if values.len() == 1 {
-                f64::from(values[0])
-            } else {
-                (0..channels).map(|c| f64::from(layer.thresholds.for_channel(c))).sum::<f64>() / channels as f64
-            },
+            threshold: layer.thresholds.mean(),
             quantization: totals[0] / neurons,
             deviation: totals[1] / neurons,
             total: totals[2] / neurons,
