@@ -258,12 +258,18 @@ mod tests {
         assert!(matches!(falling.legend_corner(), SeriesLabelPosition::LowerLeft));
     }
 
-    #[test]
-    fn writes_svg_and_png() {
+    /// The SVG text `chart()` writes, and the directory it lies in.
+    fn written_svg() -> (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().unwrap();
         let svg = dir.path().join("a.svg");
         chart().write(&svg).unwrap();
         let text = std::fs::read_to_string(&svg).unwrap();
+        (dir, text)
+    }
+
+    #[test]
+    fn writes_svg_and_png() {
+        let (dir, text) = written_svg();
         assert!(text.contains("<svg") && text.contains("ANN") && text.contains("max"));
         let png = dir.path().join("a.png");
         chart().write(&png).unwrap();
@@ -281,10 +287,7 @@ mod tests {
 
     #[test]
     fn log_axis_labels_each_tick_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let svg = dir.path().join("a.svg");
-        chart().write(&svg).unwrap();
-        let text = std::fs::read_to_string(&svg).unwrap();
+        let (_dir, text) = written_svg();
         // The x labels are the texts of digits only (y labels print with a decimal point).
         let labels: Vec<&str> = text
             .split("</text>")
