@@ -201,10 +201,12 @@ fn plan_matches_reference_exactly_on_dyadic_networks() {
         assert!(reference.spike_totals().iter().all(|&t| t > 0), "{case}: every layer spikes (test strength)");
         assert_eq!(result.spike_totals, reference.spike_totals(), "{case}");
         assert_eq!(result.correct, expected_correct, "{case}");
+        assert_eq!(result.predictions, as_u32(&reference.predictions_per_step[timesteps - 1]), "{case}: predictions");
 
         // A second run on the same plan starts from fresh state (and fewer steps work).
         let again = plan.run(ctx, &images, &labels, count, 5).unwrap();
         assert_eq!(again.correct, expected_correct[..5], "{case}: rerun");
+        assert_eq!(again.predictions, as_u32(&reference.predictions_per_step[4]), "{case}: rerun predictions");
     }
 }
 
@@ -226,6 +228,11 @@ fn assert_plan_matches_reference(ctx: &GpuContext, kernels: &Kernels, snn: &Spik
             .map(|c| c as u32)
             .collect();
     assert_eq!(result.correct, expected, "seed {seed}");
+    assert_eq!(result.predictions, as_u32(&reference.predictions_per_step[31]), "seed {seed}: predictions");
+}
+
+fn as_u32(classes: &[usize]) -> Vec<u32> {
+    classes.iter().map(|&class| class as u32).collect()
 }
 
 #[test]
@@ -267,15 +274,21 @@ fn plan_matches_reference_step_counts_over_64_steps() {
     let plan = SnnPlan::compile(ctx, kernels, &snn, batch).unwrap();
     let result = plan.run(ctx, &images, &labels, batch, 64).unwrap();
     // 64 steps = 4 submissions of 16 (the ring of correct counts wraps 3 times).
+    let mut last = Vec::new();
     let expected: Vec<u32> = (0..64)
-        .map(|_| simulator.step().iter().zip(&labels).filter(|(&p, &l)| p == l as usize).count() as u32)
+        .map(|_| {
+            last = simulator.step();
+            last.iter().zip(&labels).filter(|(&p, &l)| p == l as usize).count() as u32
+        })
         .collect();
     assert_eq!(result.correct, expected);
+    assert_eq!(result.predictions, as_u32(&last));
     let totals: Vec<u64> = simulator.spike_counts.iter().map(|c| c.iter().map(|&v| u64::from(v)).sum()).collect();
     assert_eq!(result.spike_totals, totals);
     // Zero steps: nothing counted.
     let empty = plan.run(ctx, &images, &labels, batch, 0).unwrap();
     assert!(empty.correct.is_empty());
+    assert!(empty.predictions.is_empty());
     assert_eq!(empty.spike_totals, vec![0; snn.layers.len()]);
 }
 
@@ -313,6 +326,7 @@ fn exactly_representable_network_gives_ann_predictions() {
     let plan = SnnPlan::compile(ctx, kernels, &snn, batch).unwrap();
     let (result, counts) = plan.run_with_spike_counts(ctx, &images, &labels, batch, timesteps).unwrap();
     assert_eq!(result.correct, vec![batch as u32; timesteps]);
+    assert_eq!(result.predictions, labels);
     // Spike counts are T × (ANN value / threshold) per neuron.
     let values = forward_all(&g, &images, batch);
     for ((layer, node), threshold) in counts.iter().zip([r1, r2]).zip([1.0, 2.0]) {

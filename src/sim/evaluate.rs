@@ -56,6 +56,9 @@ pub struct SnnAccuracy {
     pub correct: Vec<usize>,
     /// Spikes per IF layer over all images and timesteps.
     pub spike_totals: Vec<u64>,
+    /// Predicted class of every image after the last timestep, in dataset order (empty
+    /// after 0 timesteps).
+    pub predictions: Vec<usize>,
 }
 
 /// Simulates `plan` for `timesteps` steps over the first `limit` images of `dataset`, one
@@ -73,6 +76,7 @@ pub fn evaluate_snn(
     let mut images = Vec::new();
     let mut correct = vec![0usize; timesteps];
     let mut spike_totals: Vec<u64> = Vec::new();
+    let mut predictions = Vec::with_capacity(if timesteps == 0 { 0 } else { total });
     let mut start = 0;
     while start < total {
         let count = dataset.normalized_batch(start, plan.batch().min(total - start), normalization, &mut images);
@@ -87,8 +91,9 @@ pub fn evaluate_snn(
         for (sum, &s) in spike_totals.iter_mut().zip(&result.spike_totals) {
             *sum += s;
         }
+        predictions.extend(result.predictions.iter().map(|&class| class as usize));
         start += count;
         progress(start);
     }
-    Ok(SnnAccuracy { images: total, correct, spike_totals })
+    Ok(SnnAccuracy { images: total, correct, spike_totals, predictions })
 }

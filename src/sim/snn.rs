@@ -1,6 +1,7 @@
 //! The spiking network on the GPU: a [`SpikingNetwork`] compiled once into GPU steps for a
 //! fixed batch, then simulated for any number of timesteps with every step recorded into
-//! GPU submissions and only per-step correct counts and per-layer spike totals read back.
+//! GPU submissions; only per-step correct counts, per-layer spike totals and the final
+//! accumulated output (the predictions) are read back.
 //!
 //! Semantics are those of [`crate::convert::snn`] (CPU reference:
 //! [`crate::reference::snn::Simulator`]). The compiled plan has three step lists:
@@ -24,6 +25,7 @@ use crate::gpu::buffers::{read_buffer, storage_bytes, storage_from_f32, storage_
 use crate::gpu::snn_layers::{self, channel_thresholds, if_padded_len, IfBuffers, COUNT_SLOT, TOTALS_SLOT};
 use crate::gpu::{GpuContext, GpuError, GpuStep, Kernels};
 use crate::model::graph::{NodeId, Op};
+use crate::reference::ops::argmax_rows;
 
 use super::ann::{node_steps, plan_fusions, step_positions, BufferPool};
 
@@ -42,6 +44,9 @@ pub struct SnnBatchResult {
     /// Spikes per IF layer (in [`SpikingNetwork::layers`] order) over all steps, summed over
     /// the `count` images only.
     pub spike_totals: Vec<u64>,
+    /// Class of each of the `count` images after the last step: the argmax of the
+    /// accumulated output, first index on ties (the readout's rule); empty after 0 steps.
+    pub predictions: Vec<u32>,
 }
 
 /// The GPU state of one IF layer.
@@ -325,7 +330,8 @@ impl SnnPlan {
     /// Simulates `count <= batch` images (`images`: `count` normalized NCHW images,
     /// `labels`: one per image) for `timesteps` steps from fresh membranes. Every step is
     /// recorded into GPU submissions of `TIMESTEPS_PER_SUBMISSION` steps with no host wait
-    /// in between; only the per-step correct counts and per-layer spike totals are read back.
+    /// in between; only the per-step correct counts, per-layer spike totals and the
+    /// accumulated output after the last step are read back.
     pub fn run(
         &self,
         ctx: &GpuContext,
@@ -388,8 +394,10 @@ impl SnnPlan {
         let mut counters = vec![0u32; correct_slot + TIMESTEPS_PER_SUBMISSION];
         counters[COUNT_SLOT] = count as u32;
         ctx.queue.write_buffer(&self.counters, 0, bytemuck::cast_slice(&counters));
-        // `[correct per step | (low, high) spike total per layer]`, filled by copies.
-        let results_len = timesteps + 2 * layers;
+        // `[correct per step | (low, high) spike total per layer | accumulated output of the
+        // `count` images]`, filled by copies.
+        let outputs = count * self.num_classes;
+        let results_len = timesteps + 2 * layers + outputs;
         let results = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("SNN results"),
             size: (results_len.max(1) * 4) as u64,
@@ -425,12 +433,21 @@ impl SnnPlan {
                 word(2 * layers),
             );
         }
-        let words: Vec<u32> =
-            submit_and_read(ctx, encoder, &results, 0, results_len)?.into_iter().map(f32::to_bits).collect();
+        if outputs > 0 {
+            encoder.copy_buffer_to_buffer(&self.accumulated, 0, &results, word(timesteps + 2 * layers), word(outputs));
+        }
+        let values = submit_and_read(ctx, encoder, &results, 0, results_len)?;
+        let (counts, accumulated) = values.split_at(timesteps + 2 * layers);
+        let words: Vec<u32> = counts.iter().map(|v| v.to_bits()).collect();
         let correct = words[..timesteps].to_vec();
         let spike_totals =
             words[timesteps..].chunks_exact(2).map(|pair| u64::from(pair[0]) | (u64::from(pair[1]) << 32)).collect();
-        Ok(SnnBatchResult { correct, spike_totals })
+        let predictions = if timesteps == 0 {
+            Vec::new()
+        } else {
+            argmax_rows(accumulated, self.num_classes).into_iter().map(|class| class as u32).collect()
+        };
+        Ok(SnnBatchResult { correct, spike_totals, predictions })
     }
 }
 
