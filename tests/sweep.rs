@@ -22,6 +22,7 @@ fn resnet20_sweep_converts_simulates_and_round_trips_through_a_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let csv = dir.path().join("sweep.csv").display().to_string();
     let plot = dir.path().join("sweep.svg").display().to_string();
+    let predictions = dir.path().join("predictions.csv").display().to_string();
 
     let output = spikeconv(&[
         "sweep",
@@ -44,6 +45,8 @@ fn resnet20_sweep_converts_simulates_and_round_trips_through_a_file() {
         &csv,
         "--plot",
         &plot,
+        "--predictions",
+        &predictions,
     ]);
     let runs = json_lines(&output);
     assert_eq!(runs.len(), 2, "one object per method");
@@ -71,6 +74,19 @@ fn resnet20_sweep_converts_simulates_and_round_trips_through_a_file() {
     assert_eq!(csv.lines().count(), 33);
     assert!(csv.starts_with("t,max,percentile:99.9,ann"));
     assert!(std::fs::read_to_string(&plot).expect("plot written").contains("<svg"));
+
+    // Per-image predictions agree with the totals: each network's column matches the label
+    // as often as its last correct count says, the ANN's as often as ann_correct.
+    let predictions = std::fs::read_to_string(&predictions).expect("predictions written");
+    let mut rows = predictions.lines();
+    assert_eq!(rows.next(), Some("image,label,ann,max t=32,percentile:99.9 t=32"));
+    let rows: Vec<Vec<u64>> = rows.map(|row| row.split(',').map(|v| v.parse().expect("a number")).collect()).collect();
+    assert_eq!(rows.len(), 32);
+    assert!(rows.iter().enumerate().all(|(i, row)| row.len() == 5 && row[0] == i as u64 && row[1] < 10));
+    let matches = |column: usize| rows.iter().filter(|row| row[column] == row[1]).count() as u64;
+    assert_eq!(matches(2), runs[0]["ann_correct"].as_u64().unwrap());
+    assert_eq!(matches(3), counts(&runs[0]["correct"])[31]);
+    assert_eq!(matches(4), counts(&runs[1]["correct"])[31]);
 
     // convert → file → sweep --snn gives the same curve as converting in the sweep.
     let snn = dir.path().join("resnet20_p999.safetensors").display().to_string();

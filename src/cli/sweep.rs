@@ -10,7 +10,7 @@ use spikeconv::convert::snn::{firing_rate, SpikingNetwork};
 use spikeconv::convert::snn_file::read_snn;
 use spikeconv::gpu::{GpuContext, Kernels};
 use spikeconv::model::normalize::Normalization;
-use spikeconv::report::{LayerActivity, SnnCurve, SweepReport};
+use spikeconv::report::{method_label, LayerActivity, PredictionTable, SnnCurve, SweepReport};
 use spikeconv::sim::{evaluate_ann, evaluate_snn, AnnPlan, SnnPlan};
 
 use super::{
@@ -39,6 +39,11 @@ pub struct SweepArgs {
     pub gpu: GpuArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// Also write every image's predicted class after the last timestep as CSV: one row
+    /// per image (index, label, the ANN's class), one column per network, for comparing
+    /// methods image by image.
+    #[arg(long, value_name = "FILE")]
+    pub predictions: Option<PathBuf>,
 }
 
 pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
@@ -82,6 +87,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     let progress = progress_bar((images * networks.len()) as u64, "images");
     let started = Instant::now();
     let mut curves = Vec::with_capacity(networks.len());
+    let mut predictions = Vec::with_capacity(networks.len());
     for (index, snn) in networks.iter().enumerate() {
         progress.set_message(snn.threshold_method.clone());
         let batch = args.gpu.batch_size(SnnPlan::max_batch(&ctx, snn), images);
@@ -93,10 +99,21 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         })?;
         let seconds = simulation.elapsed().as_secs_f64();
         curves.push(curve(snn, &result.correct, &result.spike_totals, timesteps, images, seconds));
+        predictions.push((method_label(&snn.threshold_method, snn.tuned_for_timesteps), result.predictions));
     }
     let seconds = started.elapsed().as_secs_f64();
     progress.finish_and_clear();
 
+    if let Some(path) = &args.predictions {
+        let table = PredictionTable {
+            timesteps,
+            labels: dataset.labels[..images].iter().map(|&label| label as usize).collect(),
+            ann: ann.predictions.clone(),
+            networks: predictions,
+        };
+        std::fs::write(path, table.to_csv())
+            .with_context(|| format!("{}: cannot write the predictions CSV", path.display()))?;
+    }
     let report = SweepReport {
         model,
         data: args.data.data.display().to_string(),

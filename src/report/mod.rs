@@ -5,12 +5,14 @@ pub mod analysis;
 pub mod ann;
 pub mod compare;
 pub mod plot;
+pub mod predictions;
 pub mod sweep;
 pub mod tuning;
 
 pub use analysis::{AnalysisReport, NetworkErrors};
 pub use ann::AnnReport;
 pub use plot::{LineChart, Series};
+pub use predictions::PredictionTable;
 pub use sweep::{LayerActivity, SnnCurve, SweepReport};
 pub use tuning::{TuningReport, TuningRun};
 
