@@ -70,14 +70,16 @@ fn resnet20_sweep_converts_simulates_and_round_trips_through_a_file() {
     }
     assert_eq!(runs[0]["threshold_method"], "max");
     assert_eq!(runs[1]["threshold_method"], "percentile:99.9");
-    let csv = std::fs::read_to_string(&csv).expect("csv written");
+    let csv_path = csv;
+    let csv = std::fs::read_to_string(&csv_path).expect("csv written");
     assert_eq!(csv.lines().count(), 33);
     assert!(csv.starts_with("t,max,percentile:99.9,ann"));
     assert!(std::fs::read_to_string(&plot).expect("plot written").contains("<svg"));
 
     // Per-image predictions agree with the totals: each network's column matches the label
     // as often as its last correct count says, the ANN's as often as ann_correct.
-    let predictions = std::fs::read_to_string(&predictions).expect("predictions written");
+    let predictions_path = predictions;
+    let predictions = std::fs::read_to_string(&predictions_path).expect("predictions written");
     let mut rows = predictions.lines();
     assert_eq!(rows.next(), Some("image,label,ann,max t=32,percentile:99.9 t=32"));
     let rows: Vec<Vec<u64>> = rows.map(|row| row.split(',').map(|v| v.parse().expect("a number")).collect()).collect();
@@ -87,6 +89,16 @@ fn resnet20_sweep_converts_simulates_and_round_trips_through_a_file() {
     assert_eq!(matches(2), runs[0]["ann_correct"].as_u64().unwrap());
     assert_eq!(matches(3), counts(&runs[0]["correct"])[31]);
     assert_eq!(matches(4), counts(&runs[1]["correct"])[31]);
+    // `spikeconv paired` reads the file back: the last pair is max against percentile:99.9.
+    let output = spikeconv(&["paired", &predictions_path]);
+    assert!(output.status.success(), "paired failed: {}", String::from_utf8_lossy(&output.stderr));
+    let table = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(table.starts_with("32 images, predictions after t = 32"), "{table}");
+    let last: Vec<&str> = table.lines().last().expect("a pair").split_whitespace().collect();
+    let only = |a: usize, b: usize| rows.iter().filter(|row| row[a] == row[1] && row[b] != row[1]).count().to_string();
+    assert_eq!(last[..2], ["max", "percentile:99.9"], "{table}");
+    assert_eq!(last[2..6], [matches(3).to_string(), matches(4).to_string(), only(3, 4), only(4, 3)], "{table}");
+    assert_fails_with(&["paired", &csv_path], &["sweep.csv", "image,label,ann"]);
 
     // convert → file → sweep --snn gives the same curve as converting in the sweep.
     let snn = dir.path().join("resnet20_p999.safetensors").display().to_string();

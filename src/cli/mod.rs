@@ -4,6 +4,7 @@ mod analyze;
 mod ann;
 mod convert;
 mod devices;
+mod paired;
 mod plot;
 mod sweep;
 
@@ -51,6 +52,9 @@ enum Command {
     /// Draw the `--json` output of several sweeps or analyses in one chart (e.g. standard
     /// against restructured blocks).
     Plot(plot::PlotArgs),
+    /// Compare the networks of a `sweep --predictions` file on the same images: for every
+    /// pair, images only one gets right and the exact McNemar p-value.
+    Paired(paired::PairedArgs),
 }
 
 /// Parses the command line and runs the chosen job.
@@ -63,6 +67,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Convert(args) => convert::run(&args),
         Command::Analyze(args) => analyze::run(&args),
         Command::Plot(args) => plot::run(&args),
+        Command::Paired(args) => paired::run(&args),
     }
 }
 
