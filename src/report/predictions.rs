@@ -71,9 +71,7 @@ impl PredictionTable {
         }
         out
     }
-}
 
-impl PredictionTable {
     /// Reads what [`PredictionTable::to_csv`] writes; `Err` says what is wrong (the caller
     /// names the file).
     pub fn from_csv(text: &str) -> Result<Self, String> {
@@ -144,9 +142,7 @@ impl PredictionTable {
         }
         pairs
     }
-}
 
-impl PredictionTable {
     /// [`PredictionTable::paired`] as a text table: accuracy of each column, then every pair.
     pub fn paired_table(&self) -> String {
         let images = self.labels.len();
