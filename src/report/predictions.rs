@@ -49,7 +49,8 @@ pub struct PredictionTable {
     pub timesteps: usize,
     pub labels: Vec<usize>,
     pub ann: Vec<usize>,
-    /// One column per network: its name (e.g. `channel-ttrbr (T=16)`) and its predictions.
+    /// One column per network: its name (e.g. `channel-ttrbr (T=16)`) and its predictions,
+    /// one per label (as for `ann`).
     pub networks: Vec<(String, Vec<usize>)>,
 }
 
