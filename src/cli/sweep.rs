@@ -108,7 +108,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         let table = PredictionTable {
             timesteps,
             labels: dataset.labels[..images].iter().map(|&label| label as usize).collect(),
-            ann: ann.predictions.clone(),
+            ann: ann.predictions,
             networks: predictions,
         };
         std::fs::write(path, table.to_csv())

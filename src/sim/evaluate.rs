@@ -76,7 +76,7 @@ pub fn evaluate_snn(
     let mut images = Vec::new();
     let mut correct = vec![0usize; timesteps];
     let mut spike_totals: Vec<u64> = Vec::new();
-    let mut predictions = Vec::with_capacity(if timesteps == 0 { 0 } else { total });
+    let mut predictions = Vec::with_capacity(total);
     let mut start = 0;
     while start < total {
         let count = dataset.normalized_batch(start, plan.batch().min(total - start), normalization, &mut images);
@@ -91,7 +91,7 @@ pub fn evaluate_snn(
         for (sum, &s) in spike_totals.iter_mut().zip(&result.spike_totals) {
             *sum += s;
         }
-        predictions.extend(result.predictions.iter().map(|&class| class as usize));
+        predictions.extend(result.predictions);
         start += count;
         progress(start);
     }

@@ -46,7 +46,7 @@ pub struct SnnBatchResult {
     pub spike_totals: Vec<u64>,
     /// Class of each of the `count` images after the last step: the argmax of the
     /// accumulated output, first index on ties (the readout's rule); empty after 0 steps.
-    pub predictions: Vec<u32>,
+    pub predictions: Vec<usize>,
 }
 
 /// The GPU state of one IF layer.
@@ -442,11 +442,7 @@ impl SnnPlan {
         let correct = words[..timesteps].to_vec();
         let spike_totals =
             words[timesteps..].chunks_exact(2).map(|pair| u64::from(pair[0]) | (u64::from(pair[1]) << 32)).collect();
-        let predictions = if timesteps == 0 {
-            Vec::new()
-        } else {
-            argmax_rows(accumulated, self.num_classes).into_iter().map(|class| class as u32).collect()
-        };
+        let predictions = if timesteps == 0 { Vec::new() } else { argmax_rows(accumulated, self.num_classes) };
         Ok(SnnBatchResult { correct, spike_totals, predictions })
     }
 }
