@@ -23,19 +23,21 @@ pub struct TuningRun {
 }
 
 impl TuningReport {
-    /// One CSV row per tuned network and IF layer, in topological order. Thresholds are
-    /// the layer's one threshold or, per channel, the mean over channels; `scale_min` and
-    /// `scale_max` are the extreme per-channel ratios tuned / start (equal per layer).
+    /// One CSV row per tuned network and IF layer, in topological order. `thresholds`
+    /// counts the layer's thresholds (1 for a layer-wide one, else its channels);
+    /// `start_threshold` and `tuned_threshold` are the layer's one threshold or, per
+    /// channel, the mean over channels; `scale_min` and `scale_max` are the extreme
+    /// per-channel ratios tuned / start (equal per layer).
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
-            "method,tuned_for_timesteps,depth,layer,channels,start_threshold,tuned_threshold,\
+            "method,tuned_for_timesteps,depth,layer,thresholds,start_threshold,tuned_threshold,\
              scale_min,scale_max,start_objective,objective,tracking_error\n",
         );
         for run in &self.runs {
             for (depth, layer) in run.layers.iter().enumerate() {
                 let (start, tuned) = (layer.start.values(), layer.tuned.values());
-                let channels = start.len().max(tuned.len());
-                let ratios: Vec<f64> = (0..channels)
+                let thresholds = start.len().max(tuned.len());
+                let ratios: Vec<f64> = (0..thresholds)
                     .map(|c| f64::from(layer.tuned.for_channel(c)) / f64::from(layer.start.for_channel(c)))
                     .collect();
                 let scale_min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
@@ -47,7 +49,7 @@ impl TuningReport {
                     run.timesteps,
                     depth + 1,
                     csv_field(&layer.layer),
-                    channels,
+                    thresholds,
                     layer.start.mean(),
                     layer.tuned.mean(),
                     scale_min,
@@ -90,7 +92,7 @@ mod tests {
         let csv = report.to_csv();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert!(lines[0].starts_with("method,tuned_for_timesteps,depth,layer,channels"));
+        assert!(lines[0].starts_with("method,tuned_for_timesteps,depth,layer,thresholds,"));
         assert_eq!(lines[1], "channel-ttrbr,8,1,relu,1,2,3,1.5,1.5,1,0.5,0.25");
         assert_eq!(lines[2], "channel-ttrbr,8,2,layer1.0.relu1,2,1.5,2.25,0.5,2,1,0.5,0.25");
     }
