@@ -25,7 +25,7 @@ fn bench_tune(c: &mut Criterion) {
     let input = Rng(11).vec(images * graph.input_shape().len(), -2.0, 2.0);
     let image_steps = (images * timesteps) as f64;
 
-    let run_tune = || tune(&ctx, &kernels, &snn, &input, images, timesteps, true, |_| {}).expect("tuning runs");
+    let run_tune = || tune(&ctx, &kernels, &snn, &input, images, timesteps, true, false, |_| {}).expect("tuning runs");
     let run_analyze = || analyze(&ctx, &kernels, &snn, &input, images, timesteps, |_| {}).expect("analysis runs");
     run_analyze(); // lazily built driver state
     let start = Instant::now();

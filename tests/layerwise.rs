@@ -7,6 +7,7 @@ use common::dyadic::{dyadic_images, dyadic_preact_snn, dyadic_restructured_snn, 
 use common::{gpu, Rng};
 use spikeconv::convert::snn::SpikingNetwork;
 use spikeconv::convert::threshold::Thresholds;
+use spikeconv::convert::ttrbr::V_INIT_CANDIDATES;
 use spikeconv::gpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
 use spikeconv::gpu::kernels::record_steps;
 use spikeconv::gpu::layerwise_layers::{
@@ -16,7 +17,7 @@ use spikeconv::gpu::{GpuContext, GpuStep};
 use spikeconv::model::graph::Shape;
 use spikeconv::reference::layerwise::{candidate_errors, if_scan, neuron_errors};
 use spikeconv::sim::analyze::analyze;
-use spikeconv::sim::layerwise::walk;
+use spikeconv::sim::layerwise::{walk, LayerSetting};
 use spikeconv::sim::tune::tune;
 use spikeconv::sim::SnnPlan;
 
@@ -154,8 +155,10 @@ fn walk_spike_totals(
         Ok(None)
     })
     .unwrap();
-    let own: Vec<Thresholds> = snn.layers.iter().map(|l| l.thresholds.clone()).collect();
-    assert_eq!(used, own, "a walk that changes nothing spikes with the network's thresholds");
+    let own: Vec<LayerSetting> = (snn.layers.iter().enumerate())
+        .map(|(i, l)| LayerSetting { thresholds: l.thresholds.clone(), v_init: snn.layer_v_init(i) })
+        .collect();
+    assert_eq!(used, own, "a walk that changes nothing spikes with the network's settings");
     totals
 }
 
@@ -194,6 +197,28 @@ fn walk_spikes_like_the_time_major_plan() {
 }
 
 #[test]
+fn walk_starts_each_layer_from_its_own_v_init() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let snn = dyadic_snn(9, true, 0.5);
+    let mut own = snn.clone();
+    for (i, layer) in own.layers.iter_mut().enumerate() {
+        layer.v_init = Some([0.25, 0.875, 0.0, 1.0][i % 4]);
+    }
+    let (count, timesteps) = (4, 20);
+    let mut rng = Rng::new(16);
+    let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
+    let labels = vec![0u32; count];
+    let plan = SnnPlan::compile(ctx, kernels, &own, count).unwrap();
+    let expected = plan.run(ctx, &images, &labels, count, timesteps).unwrap().spike_totals;
+    assert_eq!(walk_spike_totals(ctx, kernels, &own, &images, count, timesteps), expected);
+    assert_ne!(
+        walk_spike_totals(ctx, kernels, &snn, &images, count, timesteps),
+        expected,
+        "the layers' own v_init change the spikes (test strength)"
+    );
+}
+
+#[test]
 fn thresholds_chosen_at_a_layer_drive_the_layers_after_it() {
     let Some((ctx, kernels)) = gpu() else { return };
     let snn = dyadic_snn(3, false, 0.5);
@@ -209,10 +234,10 @@ fn thresholds_chosen_at_a_layer_drive_the_layers_after_it() {
             if probe.layer == 1 { Thresholds::Layer(0.125) } else { snn.layers[probe.layer].thresholds.clone() };
         let sums = probe.error_sums(&thresholds)?;
         totals.push(sums.chunks_exact(ERROR_STATS).map(|s| s[5]).sum::<f64>() as u64);
-        Ok((probe.layer == 1).then_some(thresholds))
+        Ok((probe.layer == 1).then_some(LayerSetting { thresholds, v_init: probe.scan.v_init }))
     })
     .unwrap();
-    assert_eq!(used[1], Thresholds::Layer(0.125));
+    assert_eq!(used[1].thresholds, Thresholds::Layer(0.125));
     assert_eq!(totals, expected);
     let original = walk_spike_totals(ctx, kernels, &snn, &images, count, 16);
     assert_ne!(original[2..], expected[2..], "the change reaches later layers (test strength)");
@@ -222,11 +247,11 @@ fn thresholds_chosen_at_a_layer_drive_the_layers_after_it() {
 fn tuning_never_loses_to_its_start_and_is_deterministic() {
     let Some((ctx, kernels)) = gpu() else { return };
     let mut rng = Rng::new(5);
-    for per_channel in [false, true] {
+    for (per_channel, tune_v_init) in [(false, false), (true, false), (false, true), (true, true)] {
         let snn = dyadic_snn(4, per_channel, 0.5);
         let count = 6;
         let images = rng.vec(count * snn.graph.input_shape().len(), -1.0, 1.0);
-        let (tuned, records) = tune(ctx, kernels, &snn, &images, count, 8, per_channel, |_| {}).unwrap();
+        let (tuned, records) = tune(ctx, kernels, &snn, &images, count, 8, per_channel, tune_v_init, |_| {}).unwrap();
         assert_eq!(tuned.tuned_for_timesteps, Some(8));
         assert_eq!(records.len(), snn.layers.len());
         for (record, layer) in records.iter().zip(&tuned.layers) {
@@ -239,12 +264,23 @@ fn tuning_never_loses_to_its_start_and_is_deterministic() {
             assert!(layer.thresholds.values().iter().all(|t| t.is_finite() && *t > 0.0), "{record:?}");
             assert_eq!(matches!(layer.thresholds, Thresholds::Channel(_)), per_channel);
             assert_eq!(record.tuned, layer.thresholds);
+            assert_eq!(record.start_v_init, 0.5);
+            if tune_v_init {
+                assert_eq!(layer.v_init, Some(record.v_init));
+                assert!(V_INIT_CANDIDATES.contains(&record.v_init), "{record:?}");
+            } else {
+                assert_eq!((layer.v_init, record.v_init), (None, 0.5));
+            }
         }
         assert!(records.iter().any(|r| r.objective < r.start_objective), "tuning improves something (test strength)");
-        let (again, again_records) = tune(ctx, kernels, &snn, &images, count, 8, per_channel, |_| {}).unwrap();
+        if tune_v_init {
+            assert!(records.iter().any(|r| r.v_init != 0.5), "some layer prefers another v_init (test strength)");
+        }
+        let (again, again_records) =
+            tune(ctx, kernels, &snn, &images, count, 8, per_channel, tune_v_init, |_| {}).unwrap();
         assert_eq!(again, tuned, "deterministic");
         assert_eq!(again_records, records);
-        // The tuned thresholds measured again give the objective tuning reported.
+        // The tuned thresholds (and v_init) measured again give the objective tuning reported.
         let rows = analyze(ctx, kernels, &tuned, &images, count, 8, |_| {}).unwrap();
         for (row, record) in rows.iter().zip(&records) {
             close(row.tracking, record.tracking, &row.layer);

@@ -210,6 +210,29 @@ fn plan_matches_reference_exactly_on_dyadic_networks() {
     }
 }
 
+#[test]
+fn layers_with_their_own_v_init_match_reference_exactly() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let mut snn = dyadic_snn(10, false, 0.5);
+    for (i, layer) in snn.layers.iter_mut().enumerate() {
+        layer.v_init = Some([0.0, 0.25, 0.875, 1.0][i % 4]);
+    }
+    assert_plan_matches_reference(ctx, kernels, &snn, 10);
+    let mut plain = snn.clone();
+    plain.layers.iter_mut().for_each(|layer| layer.v_init = None);
+    let mut rng = Rng::new(3);
+    let images = dyadic_images(&mut rng, 2 * snn.graph.input_shape().len());
+    assert_ne!(
+        simulate(&snn, &images, 2, 16).spike_counts,
+        simulate(&plain, &images, 2, 16).spike_counts,
+        "the layers' own v_init are used (test strength)"
+    );
+    snn.layers[1].v_init = Some(1.5);
+    let Err(error) = SnnPlan::compile(ctx, kernels, &snn, 2) else { panic!("v_init above 1 is rejected") };
+    let error = error.to_string();
+    assert!(error.contains("v_init 1.5"), "{error}");
+}
+
 /// Runs `snn` on the plan and on the CPU reference (32 steps, 4 images): spike counts per
 /// neuron and correct counts per step must be equal.
 fn assert_plan_matches_reference(ctx: &GpuContext, kernels: &Kernels, snn: &SpikingNetwork, seed: u64) {

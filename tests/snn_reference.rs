@@ -308,6 +308,15 @@ fn snn_file_round_trips() {
     let mut rng = Rng::new(1);
     let input = rng.vec(2 * 3 * 64, -2.0, 2.0);
     assert_eq!(simulate(&back.snn, &input, 2, 5), simulate(&file.snn, &input, 2, 5));
+    // Layers' own v_init survive, and a file without them reads the network's.
+    let mut own = file.clone();
+    own.snn.layers[1].v_init = Some(0.25);
+    own.snn.layers[2].v_init = Some(1.0);
+    write_snn(&path, &own).unwrap();
+    let back = read_snn(&path).unwrap();
+    assert_eq!(back, own);
+    assert_eq!((back.snn.layer_v_init(0), back.snn.layer_v_init(1)), (file.snn.v_init, 0.25));
+    assert_ne!(simulate(&back.snn, &input, 2, 5), simulate(&file.snn, &input, 2, 5), "they are used (test strength)");
     // v_init 0 and no tuned timestep count survive too.
     let mut plain = file.clone();
     plain.snn.v_init = 0.0;
@@ -431,6 +440,16 @@ fn bad_snn_files_give_one_line_errors_naming_the_file() {
                 p.metadata.insert("graph".into(), graph);
             }),
             "above the limit",
+        ),
+        (
+            "layer v_init out of range",
+            Box::new(|p: &mut Parts| p.tensors.push(("relu.v_init".into(), vec![1], vec![1.5]))),
+            "tensor `relu.v_init` = 1.5 is outside [0, 1]",
+        ),
+        (
+            "layer v_init shape",
+            Box::new(|p: &mut Parts| p.tensors.push(("relu.v_init".into(), vec![2], vec![0.5, 0.5]))),
+            "tensor `relu.v_init` has shape [2], expected [1]",
         ),
         (
             "extra tensor",

@@ -97,7 +97,8 @@ fn resnet20_ttrbr_sweep_and_tuned_file_round_trip() {
     for row in &rows {
         let number = |i: usize| row[i].parse::<f64>().unwrap_or_else(|_| panic!("column {i} of {row:?}"));
         assert!([5, 6, 7, 8].iter().all(|&i| number(i) > 0.0 && number(i).is_finite()), "{row:?}");
-        assert!(number(10) <= number(9), "objective above its start: {row:?}");
+        assert_eq!((number(9), number(10)), (0.5, 0.5), "v_init is not tuned without --tune-v-init: {row:?}");
+        assert!(number(12) <= number(11), "objective above its start: {row:?}");
     }
 
     let mut args = vec!["convert", "--model", &model, "--threshold", "channel-ttrbr", "--tune-timesteps", "8"];
@@ -125,6 +126,46 @@ fn resnet20_ttrbr_sweep_and_tuned_file_round_trip() {
 }
 
 #[test]
+fn resnet20_tuned_v_init_is_stored_and_simulated_from_the_file() {
+    let Some(data) = common::data_dir() else { return };
+    let model = path(&data, "weights/resnet20_cifar10_akamaster.safetensors");
+    let calib = path(&data, "cifar10/data_batch_1.bin");
+    let test = path(&data, "cifar10/test_batch.bin");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("tuned.safetensors").display().to_string();
+    let tuning = dir.path().join("tuning.csv").display().to_string();
+    let tune =
+        ["--threshold", "ttrbr", "--tune-v-init", "--calib", &calib, "--calib-images", "64", "--tune-images", "8"];
+    let mut args = vec!["convert", "--model", &model, "--tune-timesteps", "4", "--tuning-csv", &tuning, "-o", &file];
+    args.extend(tune);
+    let output = spikeconv(&args);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    // Every layer records a v_init from the candidates, and some layer left 0.5.
+    let tuning = std::fs::read_to_string(&tuning).expect("--tuning-csv written");
+    let rows: Vec<Vec<&str>> = tuning.lines().skip(1).map(|line| line.split(',').collect()).collect();
+    assert_eq!(rows.len(), 19, "{tuning}");
+    let v_init: Vec<f32> = rows.iter().map(|row| row[10].parse().unwrap()).collect();
+    assert!(v_init.iter().all(|v| ::spikeconv::convert::ttrbr::V_INIT_CANDIDATES.contains(v)), "{v_init:?}");
+    assert!(v_init.iter().any(|&v| v != 0.5), "some layer tunes its v_init (test strength): {v_init:?}");
+    assert!(rows.iter().all(|row| row[0] == "ttrbr+v_init"), "{tuning}");
+
+    // The file carries them: simulated from it, the network counts what the sweep that
+    // tuned it counts (tuning is deterministic).
+    let limit = ["--data", &test, "--limit", "8", "--timesteps", "4", "--json"];
+    let mut args = vec!["sweep", "--model", &model, "--tune-timesteps", "4"];
+    args.extend(tune);
+    args.extend(limit);
+    let tuned = json_lines(&spikeconv(&args));
+    let mut args = vec!["sweep", "--snn", &file];
+    args.extend(limit);
+    let from_file = json_lines(&spikeconv(&args));
+    assert_eq!(from_file[0]["threshold_method"], "ttrbr+v_init");
+    assert_eq!(from_file[0]["correct"], tuned[0]["correct"]);
+    assert_eq!(from_file[0]["firing_rate"], tuned[0]["firing_rate"]);
+}
+
+#[test]
 fn bad_tuning_input_gives_one_line_errors() {
     let Some(data) = common::data_dir() else { return };
     let model = path(&data, "weights/resnet20_cifar10_akamaster.safetensors");
@@ -139,6 +180,21 @@ fn bad_tuning_input_gives_one_line_errors() {
         &["ttrbr:0", "(0, 100]"],
     );
     assert_fails_with(&["analyze", "--model", &model, "--calib", &calib, "--timesteps", "0"], &["timesteps"]);
+    assert_fails_with(
+        &[
+            "convert",
+            "--model",
+            &model,
+            "--calib",
+            &calib,
+            "--threshold",
+            "percentile:99.9",
+            "--tune-v-init",
+            "-o",
+            &out,
+        ],
+        &["--tune-v-init", "no tuned method"],
+    );
     assert_fails_with(
         &[
             "convert",

@@ -307,6 +307,11 @@ pub struct CalibrationArgs {
     /// their values for every timestep do not fit one GPU buffer, with a note).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_TUNE_IMAGES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub tune_images: usize,
+    /// Let the ttrbr methods also choose each IF layer's initial membrane fraction (from
+    /// 0.25 to 0.875 in eighths, starting at --v-init) together with its thresholds; the
+    /// method is then named e.g. `ttrbr+v_init` (docs/METHOD.md).
+    #[arg(long)]
+    pub tune_v_init: bool,
     /// Write what tuning did to every IF layer (start and tuned threshold, objective before
     /// and after, tracking error) as CSV, one row per tuned network and layer.
     #[arg(long, value_name = "FILE")]
@@ -331,6 +336,9 @@ impl CalibrationArgs {
         } else {
             self.tune_timesteps.iter().map(|&t| t as usize).collect()
         };
+        if self.tune_v_init && !methods.iter().any(|m| m.is_tuned()) {
+            anyhow::bail!("--tune-v-init: --threshold {} has no tuned method (ttrbr, channel-ttrbr)", self.threshold);
+        }
         if methods.iter().any(|m| m.is_tuned()) && tune_timesteps.is_empty() {
             anyhow::bail!("--threshold {}: tuned methods need --tune-timesteps T", self.threshold);
         }
@@ -381,13 +389,15 @@ impl CalibrationArgs {
                 let (images, count) = self.tuning_images(ctx, &snn, &calib, network, timesteps)?;
                 let bar = progress_bar(snn.layers.len() as u64, &format!("layers tuned ({method}, T = {timesteps})"));
                 let per_channel = method.is_per_channel();
-                let (mut tuned, layers) = tune(ctx, kernels, &snn, &images, count, timesteps, per_channel, |done| {
-                    bar.set_position(done as u64)
-                })
-                .with_context(|| format!("tuning thresholds ({method}, T = {timesteps}) on the GPU"))?;
+                let name = if self.tune_v_init { format!("{method}+v_init") } else { method.to_string() };
+                let (mut tuned, layers) =
+                    tune(ctx, kernels, &snn, &images, count, timesteps, per_channel, self.tune_v_init, |done| {
+                        bar.set_position(done as u64)
+                    })
+                    .with_context(|| format!("tuning thresholds ({name}, T = {timesteps}) on the GPU"))?;
                 bar.finish_and_clear();
-                tuned.threshold_method = method.to_string();
-                tuning.runs.push(TuningRun { method: method.to_string(), timesteps, layers });
+                tuned.threshold_method = name.clone();
+                tuning.runs.push(TuningRun { method: name, timesteps, layers });
                 networks.push(tuned);
             }
         }

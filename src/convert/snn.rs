@@ -11,7 +11,8 @@
 //!   if `membrane >= threshold` the neuron spikes and `membrane -= threshold` (reset by
 //!   subtraction, at most one spike per neuron per step). The node's value is
 //!   `spike × threshold` (the neuron's channel threshold when per-channel).
-//!   Membranes start at `v_init × threshold`.
+//!   Membranes start at `v_init × threshold`, with the layer's own `v_init` where tuning
+//!   chose one ([`IfLayer::v_init`]), else the network's.
 //! - Convolutions (biases added every step, a constant current), linear layers, option-A
 //!   shortcuts, additions, average pooling and leftover BatchNorms act on these values
 //!   linearly every step.
@@ -37,6 +38,10 @@ pub struct IfLayer {
     pub name: String,
     /// Threshold per layer or per channel (of the node's shape).
     pub thresholds: Thresholds,
+    /// The layer's initial membrane as a fraction of its threshold, where it has its own
+    /// (`ttrbr` with `--tune-v-init` chooses one per layer); `None`: the network's
+    /// [`SpikingNetwork::v_init`].
+    pub v_init: Option<f32>,
 }
 
 /// A converted spiking network, ready to simulate or write to disk.
@@ -46,7 +51,8 @@ pub struct SpikingNetwork {
     pub graph: Graph,
     /// One entry per ReLU node, in topological (graph) order.
     pub layers: Vec<IfLayer>,
-    /// Initial membrane potential as a fraction of the threshold, in [0, 1].
+    /// Initial membrane potential as a fraction of the threshold, in [0, 1], for every layer
+    /// without its own ([`IfLayer::v_init`]).
     pub v_init: f32,
     /// How the thresholds were chosen (a [`ThresholdMethod`] name, or `custom`).
     pub threshold_method: String,
@@ -58,6 +64,16 @@ impl SpikingNetwork {
     /// Index into [`Self::layers`] of the IF layer replacing `node`, if it is one.
     pub fn layer_of(&self, node: NodeId) -> Option<usize> {
         self.layers.iter().position(|layer| layer.node == node)
+    }
+
+    /// The initial membrane fraction layer `index` starts from: its own, else the network's.
+    pub fn layer_v_init(&self, index: usize) -> f32 {
+        self.layers[index].v_init.unwrap_or(self.v_init)
+    }
+
+    /// Whether any layer has its own initial membrane fraction.
+    pub fn has_layer_v_init(&self) -> bool {
+        self.layers.iter().any(|layer| layer.v_init.is_some())
     }
 
     /// Shapes, neuron counts and fan-outs of the IF layers, in layer order.
@@ -115,7 +131,7 @@ pub fn convert(
             return Err(ConvertError::MissingThreshold { layer: name, node });
         };
         validate_thresholds(&name, &thresholds, graph_node.shape.channels)?;
-        layers.push(IfLayer { node, name, thresholds });
+        layers.push(IfLayer { node, name, thresholds, v_init: None });
     }
     Ok(SpikingNetwork {
         graph: folded.clone(),

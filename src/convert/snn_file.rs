@@ -8,7 +8,9 @@
 //! - leftover batch norm `N`: `N.weight` (gamma), `N.bias` (beta), `N.running_mean`,
 //!   `N.running_var`, each `[channels]`;
 //! - IF layer (ReLU node) `N`: `N.threshold`, `[1]` for a layer threshold, `[channels]` for
-//!   per-channel thresholds (which one is recorded in the graph JSON).
+//!   per-channel thresholds (which one is recorded in the graph JSON); optionally
+//!   `N.v_init` `[1]`, the layer's own initial membrane fraction in [0, 1] (absent: the
+//!   metadata's `v_init`).
 //!
 //! `__metadata__` (all strings): `format` = `spikeconv-snn`, `format_version` = `1`,
 //! `graph` (JSON: `{"nodes": [{"name", "op": {"kind", ...hyper-parameters}, "inputs",
@@ -153,6 +155,9 @@ pub fn to_bytes(file: &SnnFile) -> Result<Vec<u8>, String> {
                 })?;
                 let values = layer.thresholds.values();
                 tensors.push((format!("{name}.threshold"), vec![values.len()], values));
+                if let Some(v_init) = &layer.v_init {
+                    tensors.push((format!("{name}.v_init"), vec![1], std::slice::from_ref(v_init)));
+                }
                 let thresholds = match layer.thresholds {
                     Thresholds::Layer(_) => ThresholdKind::Layer,
                     Thresholds::Channel(_) => ThresholdKind::Channel,
@@ -262,6 +267,18 @@ pub fn from_bytes(bytes: &[u8]) -> Result<SnnFile, String> {
     };
 
     let (graph, thresholds) = rebuild_graph(&record, &mut read)?;
+    // A layer's own initial membrane fraction (tuned with its threshold) is optional.
+    let mut layer_v_init = Vec::new();
+    for (node, _) in &thresholds {
+        let name = format!("{}.v_init", graph.node(*node).name);
+        if tensors.tensor(&name).is_ok() {
+            let value = read(name.clone(), &[1])?[0];
+            if !(0.0..=1.0).contains(&value) {
+                return Err(format!("tensor `{name}` = {value} is outside [0, 1] (a fraction of the threshold)"));
+            }
+            layer_v_init.push((*node, value));
+        }
+    }
     if let Some(extra) = tensors.names().into_iter().find(|name| !used.contains(*name)) {
         return Err(format!("unexpected tensor `{extra}`: no graph node uses it"));
     }
@@ -278,6 +295,10 @@ pub fn from_bytes(bytes: &[u8]) -> Result<SnnFile, String> {
         return Err("normalization means must be finite and stds positive and finite".into());
     }
     let mut snn = convert(&graph, thresholds, v_init).map_err(|e| e.to_string())?;
+    for (node, value) in layer_v_init {
+        let index = snn.layer_of(node).expect("every threshold names an IF layer");
+        snn.layers[index].v_init = Some(value);
+    }
     snn.threshold_method = threshold_method;
     snn.tuned_for_timesteps = tuned_for_timesteps;
     Ok(SnnFile { snn, normalization, source_model })

@@ -9,6 +9,10 @@
 //! - coarse: `2^((k − 20) / 8)` for k = 0..31, from 0.18× to 2.6× in eighth-octave steps;
 //! - fine: `best × 2^((j − 8) / 64)` for j = 0..16 around the coarse winner.
 //!
+//! With `--tune-v-init` both rounds run once per initial membrane fraction of
+//! [`v_init_candidates`], and the layer takes the pair (threshold, `v_init`) of lowest
+//! objective, its starting `v_init` on ties.
+//!
 //! Both rounds contain the current best exactly (scale 1 in the coarse round, the coarse
 //! winner in the fine one), and ties keep the lower index, so the chosen thresholds never
 //! score worse than the starting ones on the objective. Everything is deterministic.
@@ -30,6 +34,20 @@ const FINE_STEPS_PER_OCTAVE: f64 = 64.0;
 /// The scale factors of a round: `2^((k − one) / steps_per_octave)`, exactly 1 at `one`.
 fn scales(count: usize, one: usize, steps_per_octave: f64) -> Vec<f64> {
     (0..count).map(|k| ((k as f64 - one as f64) / steps_per_octave).exp2()).collect()
+}
+
+/// Initial membrane fractions a layer's `v_init` is chosen from when it is tuned with the
+/// threshold (docs/METHOD.md: inner layers that over-fire take low values, late ones high).
+pub const V_INIT_CANDIDATES: [f32; 6] = [0.5, 0.25, 0.375, 0.625, 0.75, 0.875];
+
+/// The initial membrane fractions a layer is scored under: its starting one first (so a
+/// tie keeps it), then, when `tune_v_init`, the other [`V_INIT_CANDIDATES`].
+pub fn v_init_candidates(start: f32, tune_v_init: bool) -> Vec<f32> {
+    let mut values = vec![start];
+    if tune_v_init {
+        values.extend(V_INIT_CANDIDATES.into_iter().filter(|&v| v != start));
+    }
+    values
 }
 
 /// One search round: for each channel, `per_channel` candidate thresholds, channel-major.
@@ -165,6 +183,17 @@ mod tests {
         let fine = Round::fine(&[0.9]);
         assert_eq!(fine.candidates[FINE_ONE], 0.9);
         assert!(fine.candidates.iter().all(|&t| t > 0.9 * 0.9 && t < 0.9 * 1.1));
+    }
+
+    #[test]
+    fn v_init_candidates_start_with_the_start_and_repeat_none() {
+        assert_eq!(v_init_candidates(0.5, false), [0.5]);
+        assert_eq!(v_init_candidates(0.35, false), [0.35]);
+        assert_eq!(v_init_candidates(0.5, true), V_INIT_CANDIDATES);
+        let other = v_init_candidates(0.35, true);
+        assert_eq!(other[0], 0.35);
+        assert_eq!(other.len(), V_INIT_CANDIDATES.len() + 1);
+        assert!(other.iter().all(|v| (0.0..=1.0).contains(v)));
     }
 
     #[test]

@@ -126,8 +126,9 @@ impl<'a> Simulator<'a> {
             layer_of_node[layer.node] = Some(index);
         }
         let shape_of = |node| graph.node(node).shape;
-        let membranes =
-            snn.layers.iter().map(|l| initial_membranes(&l.thresholds, shape_of(l.node), batch, snn.v_init)).collect();
+        let membranes = (snn.layers.iter().enumerate())
+            .map(|(i, l)| initial_membranes(&l.thresholds, shape_of(l.node), batch, snn.layer_v_init(i)))
+            .collect();
         let spike_counts = snn.layers.iter().map(|l| vec![0; batch * shape_of(l.node).len()]).collect();
         let output_accumulated = vec![0.0; batch * graph.num_classes()];
         Self {

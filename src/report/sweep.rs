@@ -28,7 +28,8 @@ pub struct SnnCurve {
     pub threshold_method: String,
     /// Timesteps the thresholds were tuned for, where the method depends on it.
     pub tuned_for_timesteps: Option<usize>,
-    /// Initial membrane potential as a fraction of the threshold.
+    /// Initial membrane potential as a fraction of the threshold: the network's (the layers
+    /// of a `+v_init` method have their own; `--tuning-csv` lists them).
     pub v_init: f32,
     /// Correct predictions after t = 1..=T timesteps (index t - 1).
     pub correct: Vec<usize>,

@@ -27,11 +27,13 @@ impl TuningReport {
     /// counts the layer's thresholds (1 for a layer-wide one, else its channels);
     /// `start_threshold` and `tuned_threshold` are the layer's one threshold or, per
     /// channel, the mean over channels; `scale_min` and `scale_max` are the extreme
-    /// per-channel ratios tuned / start (equal per layer).
+    /// per-channel ratios tuned / start (equal per layer); `start_v_init` and `v_init` the
+    /// layer's initial membrane fraction before and after (they differ only where
+    /// `--tune-v-init` chose another).
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
             "method,tuned_for_timesteps,depth,layer,thresholds,start_threshold,tuned_threshold,\
-             scale_min,scale_max,start_objective,objective,tracking_error\n",
+             scale_min,scale_max,start_v_init,v_init,start_objective,objective,tracking_error\n",
         );
         for run in &self.runs {
             for (depth, layer) in run.layers.iter().enumerate() {
@@ -44,7 +46,7 @@ impl TuningReport {
                 let scale_max = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let _ = writeln!(
                     out,
-                    "{},{},{},{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                     csv_field(&run.method),
                     run.timesteps,
                     depth + 1,
@@ -54,6 +56,8 @@ impl TuningReport {
                     layer.tuned.mean(),
                     scale_min,
                     scale_max,
+                    layer.start_v_init,
+                    layer.v_init,
                     layer.start_objective,
                     layer.objective,
                     layer.tracking,
@@ -75,6 +79,8 @@ mod tests {
             layer: name.into(),
             start,
             tuned,
+            start_v_init: 0.5,
+            v_init: 0.25,
             start_objective: 1.0,
             objective: 0.5,
             tracking: 0.25,
@@ -93,7 +99,7 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("method,tuned_for_timesteps,depth,layer,thresholds,"));
-        assert_eq!(lines[1], "channel-ttrbr,8,1,relu,1,2,3,1.5,1.5,1,0.5,0.25");
-        assert_eq!(lines[2], "channel-ttrbr,8,2,layer1.0.relu1,2,1.5,2.25,0.5,2,1,0.5,0.25");
+        assert_eq!(lines[1], "channel-ttrbr,8,1,relu,1,2,3,1.5,1.5,0.5,0.25,1,0.5,0.25");
+        assert_eq!(lines[2], "channel-ttrbr,8,2,layer1.0.relu1,2,1.5,2.25,0.5,2,0.5,0.25,1,0.5,0.25");
     }
 }

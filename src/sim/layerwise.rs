@@ -63,10 +63,11 @@ impl LayerProbe<'_> {
         Ok(sum_partials_by_channel(&self.scan, &values, ERROR_STATS))
     }
 
-    /// Sum of squared errors against the ANN under each candidate threshold:
-    /// `candidates` holds `per_channel` thresholds for every channel (channel-major); the
-    /// result is `channels × per_channel` sums over the channel's neurons and images.
-    pub fn search(&self, candidates: &[f32], per_channel: usize) -> Result<Vec<f64>, GpuError> {
+    /// Tracking errors against the ANN under each candidate threshold, every membrane
+    /// starting at `v_init` × its threshold: `candidates` holds `per_channel` thresholds for
+    /// every channel (channel-major); the result is `channels × per_channel` sums over the
+    /// channel's neurons and images.
+    pub fn search(&self, candidates: &[f32], per_channel: usize, v_init: f32) -> Result<Vec<f64>, GpuError> {
         if candidates.len() != self.scan.shape.channels * per_channel {
             return Err(GpuError::InvalidInput(format!(
                 "{} candidate thresholds for {} channels × {per_channel}",
@@ -76,10 +77,13 @@ impl LayerProbe<'_> {
         }
         let thresholds = storage_from_f32(self.ctx, "candidate thresholds", candidates)?;
         let partials = storage_zeroed(self.ctx, "candidate partial sums", self.scan.groups() * per_channel)?;
+        if !(0.0..=1.0).contains(&v_init) {
+            return Err(GpuError::InvalidInput(format!("v_init {v_init} is not in [0, 1]")));
+        }
         let step = threshold_search_step(
             self.ctx,
             self.kernels,
-            &self.scan,
+            &ScanShape { v_init, ..self.scan },
             per_channel,
             self.current,
             &thresholds,
@@ -98,6 +102,13 @@ impl LayerProbe<'_> {
     }
 }
 
+/// What an IF layer spikes with in a walk: its thresholds and initial membrane fraction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerSetting {
+    pub thresholds: Thresholds,
+    pub v_init: f32,
+}
+
 /// The most images one walk of `snn` over `timesteps` steps can take: every node's values
 /// for all timesteps must fit one storage binding of the adapter.
 pub fn max_images(ctx: &GpuContext, snn: &SpikingNetwork, timesteps: usize) -> usize {
@@ -109,8 +120,8 @@ pub fn max_images(ctx: &GpuContext, snn: &SpikingNetwork, timesteps: usize) -> u
 
 /// Walks `snn` layer by layer over `count` normalized images (`images`, NCHW) for
 /// `timesteps` steps. At every IF layer, `at_layer` gets a [`LayerProbe`] and may return
-/// new thresholds for that layer (`None` keeps the network's); the layer then spikes with
-/// them for all later layers. Returns the thresholds every layer spiked with, in
+/// a new setting for that layer (`None` keeps the network's); the layer then spikes with
+/// it for all later layers. Returns the setting every layer spiked with, in
 /// [`SpikingNetwork::layers`] order.
 pub fn walk(
     ctx: &GpuContext,
@@ -119,8 +130,8 @@ pub fn walk(
     images: &[f32],
     count: usize,
     timesteps: usize,
-    mut at_layer: impl FnMut(&LayerProbe<'_>) -> Result<Option<Thresholds>, GpuError>,
-) -> Result<Vec<Thresholds>, GpuError> {
+    mut at_layer: impl FnMut(&LayerProbe<'_>) -> Result<Option<LayerSetting>, GpuError>,
+) -> Result<Vec<LayerSetting>, GpuError> {
     let graph = &snn.graph;
     check_batch_input(images, count, count, graph.input_shape().len())?;
     if count == 0 || timesteps == 0 {
@@ -144,8 +155,8 @@ fn walk_checked(
     images: &[f32],
     count: usize,
     timesteps: usize,
-    at_layer: &mut dyn FnMut(&LayerProbe<'_>) -> Result<Option<Thresholds>, GpuError>,
-) -> Result<Vec<Thresholds>, GpuError> {
+    at_layer: &mut dyn FnMut(&LayerProbe<'_>) -> Result<Option<LayerSetting>, GpuError>,
+) -> Result<Vec<LayerSetting>, GpuError> {
     let graph = &snn.graph;
     let nodes = graph.nodes();
     let fusions = plan_fusions(graph, false);
@@ -170,7 +181,7 @@ fn walk_checked(
     let mut spiking: Vec<Option<wgpu::Buffer>> = vec![None; nodes.len()];
     let mut repeated: Vec<Option<wgpu::Buffer>> = vec![None; nodes.len()];
     ann[0] = Some(storage_from_f32(ctx, "layer-major input", images)?);
-    let mut chosen: Vec<Option<Thresholds>> = vec![None; snn.layers.len()];
+    let mut chosen: Vec<Option<LayerSetting>> = vec![None; snn.layers.len()];
     let missing =
         |id: NodeId| GpuError::InvalidInput(format!("node `{}` is read before it is computed", nodes[id].name));
 
@@ -209,15 +220,26 @@ fn walk_checked(
                 let constant_current = constant[source];
                 let current = if constant_current { ann[source].as_ref() } else { spiking[source].as_ref() }
                     .ok_or_else(|| missing(source))?;
-                let scan = ScanShape { shape, images: count, timesteps, constant_current, v_init: snn.v_init };
+                let v_init = snn.layer_v_init(index);
+                let scan = ScanShape { shape, images: count, timesteps, constant_current, v_init };
                 let probe = LayerProbe { ctx, kernels, layer: index, scan, current, reference: &ann_value };
-                let thresholds = at_layer(&probe)?.unwrap_or_else(|| snn.layers[index].thresholds.clone());
-                validate_thresholds(&snn.layers[index].name, &thresholds, shape.channels)
+                let setting = at_layer(&probe)?
+                    .unwrap_or_else(|| LayerSetting { thresholds: snn.layers[index].thresholds.clone(), v_init });
+                let name = &snn.layers[index].name;
+                validate_thresholds(name, &setting.thresholds, shape.channels)
                     .map_err(|e| GpuError::InvalidInput(e.to_string()))?;
-                let buffer = storage_from_f32(ctx, "IF thresholds", &channel_thresholds(&thresholds, shape.channels))?;
+                if !(0.0..=1.0).contains(&setting.v_init) {
+                    return Err(GpuError::InvalidInput(format!(
+                        "IF layer `{name}`: v_init {} is not in [0, 1]",
+                        setting.v_init
+                    )));
+                }
+                let buffer =
+                    storage_from_f32(ctx, "IF thresholds", &channel_thresholds(&setting.thresholds, shape.channels))?;
+                let scan = ScanShape { v_init: setting.v_init, ..scan };
                 let step = if_scan_step(ctx, kernels, &scan, current, &buffer, &spiking_value)?;
                 record_steps(&mut encoder, &[step]);
-                chosen[index] = Some(thresholds);
+                chosen[index] = Some(setting);
             } else {
                 for id in group_inputs(start) {
                     if constant[id] && repeated[id].is_none() {
@@ -256,8 +278,8 @@ fn walk_checked(
     chosen
         .into_iter()
         .zip(&snn.layers)
-        .map(|(thresholds, layer)| {
-            thresholds.ok_or_else(|| GpuError::InvalidInput(format!("IF layer `{}` is never reached", layer.name)))
+        .map(|(setting, layer)| {
+            setting.ok_or_else(|| GpuError::InvalidInput(format!("IF layer `{}` is never reached", layer.name)))
         })
         .collect()
 }

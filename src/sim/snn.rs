@@ -133,6 +133,12 @@ impl SnnPlan {
             })?;
             validate_thresholds(&layer.name, &layer.thresholds, node.shape.channels)
                 .map_err(|e| GpuError::InvalidInput(e.to_string()))?;
+            if let Some(v_init) = layer.v_init.filter(|v| !(0.0..=1.0).contains(v)) {
+                return Err(GpuError::InvalidInput(format!(
+                    "IF layer `{}`: v_init {v_init} is not in [0, 1]",
+                    layer.name
+                )));
+            }
         }
         if !(0.0..=1.0).contains(&snn.v_init) {
             return Err(GpuError::InvalidInput(format!("v_init {} is not in [0, 1]", snn.v_init)));
@@ -215,7 +221,8 @@ impl SnnPlan {
                         spike_count: &spike_counts,
                         output: &output.1,
                     };
-                    let (update, reset_step) = snn_layers::if_steps(ctx, kernels, shape, batch, snn.v_init, &buffers)?;
+                    let (update, reset_step) =
+                        snn_layers::if_steps(ctx, kernels, shape, batch, snn.layer_v_init(index), &buffers)?;
                     timestep.push(update);
                     reset.push(reset_step);
                     layers.push((index, IfLayerState { spike_counts, neurons: shape.len() }));
