@@ -230,7 +230,9 @@ fn layers_with_their_own_v_init_match_reference_exactly() {
     snn.layers[1].v_init = Some(1.5);
     let Err(error) = SnnPlan::compile(ctx, kernels, &snn, 2) else { panic!("v_init above 1 is rejected") };
     let error = error.to_string();
-    assert!(error.contains("v_init 1.5"), "{error}");
+    let expected =
+        format!("IF layer `{}`: initial membrane fraction v_init = 1.5 is outside [0, 1]", snn.layers[1].name);
+    assert!(error.contains(&expected), "{error}");
 }
 
 /// Runs `snn` on the plan and on the CPU reference (32 steps, 4 images): spike counts per

@@ -444,7 +444,7 @@ fn bad_snn_files_give_one_line_errors_naming_the_file() {
         (
             "layer v_init out of range",
             Box::new(|p: &mut Parts| p.tensors.push(("relu.v_init".into(), vec![1], vec![1.5]))),
-            "tensor `relu.v_init` = 1.5 is outside [0, 1]",
+            "tensor `relu.v_init`: initial membrane fraction v_init = 1.5 is outside [0, 1]",
         ),
         (
             "layer v_init shape",

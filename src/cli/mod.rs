@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use spikeconv::convert::fold_batch_norm;
-use spikeconv::convert::snn::{convert_with, SpikingNetwork, DEFAULT_V_INIT};
+use spikeconv::convert::snn::{convert_with, validate_v_init, SpikingNetwork, DEFAULT_V_INIT};
 use spikeconv::convert::stats::DEFAULT_BINS;
 use spikeconv::convert::threshold::parse_methods;
 use spikeconv::data::cifar::{CifarFormat, Dataset};
@@ -342,9 +342,7 @@ impl CalibrationArgs {
         if methods.iter().any(|m| m.is_tuned()) && tune_timesteps.is_empty() {
             anyhow::bail!("--threshold {}: tuned methods need --tune-timesteps T", self.threshold);
         }
-        if !(0.0..=1.0).contains(&self.v_init) {
-            anyhow::bail!("--v-init {} is outside [0, 1] (it is a fraction of the threshold)", self.v_init);
-        }
+        validate_v_init(self.v_init).map_err(|e| anyhow::anyhow!("--v-init: {e} (a fraction of the threshold)"))?;
         let Some(path) = &self.calib else {
             anyhow::bail!(
                 "converting {} needs --calib PATH: training images to calibrate thresholds on",

@@ -106,9 +106,7 @@ pub fn convert(
     thresholds: Vec<(NodeId, Thresholds)>,
     v_init: f32,
 ) -> Result<SpikingNetwork, ConvertError> {
-    if !(0.0..=1.0).contains(&v_init) {
-        return Err(ConvertError::BadVInit(v_init));
-    }
+    validate_v_init(v_init)?;
     let mut by_node: Vec<Option<Thresholds>> = vec![None; folded.nodes().len()];
     for (node, layer_thresholds) in thresholds {
         let Some(graph_node) = folded.nodes().get(node) else {
@@ -157,6 +155,16 @@ pub fn convert_with(
 }
 
 /// Checks a layer's thresholds: right count, all positive and finite.
+/// Checks an initial membrane fraction: in [0, 1] (of the threshold; above 1 a neuron would
+/// spike before any input, below 0 it would need extra input to catch up).
+pub fn validate_v_init(v_init: f32) -> Result<(), ConvertError> {
+    if (0.0..=1.0).contains(&v_init) {
+        Ok(())
+    } else {
+        Err(ConvertError::BadVInit(v_init))
+    }
+}
+
 pub(crate) fn validate_thresholds(layer: &str, thresholds: &Thresholds, channels: usize) -> Result<(), ConvertError> {
     if let Thresholds::Channel(values) = thresholds {
         if values.len() != channels {

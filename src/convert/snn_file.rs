@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::graph::{BatchNorm, Conv2d, Graph, Linear, Node, NodeId, Op, Shape};
 
-use super::snn::{convert, SpikingNetwork};
+use super::snn::{convert, validate_v_init, SpikingNetwork};
 use super::threshold::Thresholds;
 use super::ConvertError;
 
@@ -273,9 +273,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<SnnFile, String> {
         let name = format!("{}.v_init", graph.node(*node).name);
         if tensors.tensor(&name).is_ok() {
             let value = read(name.clone(), &[1])?[0];
-            if !(0.0..=1.0).contains(&value) {
-                return Err(format!("tensor `{name}` = {value} is outside [0, 1] (a fraction of the threshold)"));
-            }
+            validate_v_init(value).map_err(|e| format!("tensor `{name}`: {e}"))?;
             layer_v_init.push((*node, value));
         }
     }

@@ -15,7 +15,7 @@
 //! many images as fit one storage binding ([`max_images`]); ResNet values are dropped as
 //! soon as their last reader has run.
 
-use crate::convert::snn::{static_nodes, validate_thresholds, SpikingNetwork};
+use crate::convert::snn::{static_nodes, validate_thresholds, validate_v_init, SpikingNetwork};
 use crate::convert::threshold::Thresholds;
 use crate::gpu::buffers::{storage_from_f32, storage_zeroed, submit_and_read};
 use crate::gpu::kernels::record_steps;
@@ -75,11 +75,9 @@ impl LayerProbe<'_> {
                 self.scan.shape.channels
             )));
         }
+        validate_v_init(v_init).map_err(|e| GpuError::InvalidInput(e.to_string()))?;
         let thresholds = storage_from_f32(self.ctx, "candidate thresholds", candidates)?;
         let partials = storage_zeroed(self.ctx, "candidate partial sums", self.scan.groups() * per_channel)?;
-        if !(0.0..=1.0).contains(&v_init) {
-            return Err(GpuError::InvalidInput(format!("v_init {v_init} is not in [0, 1]")));
-        }
         let step = threshold_search_step(
             self.ctx,
             self.kernels,
@@ -228,12 +226,8 @@ fn walk_checked(
                 let name = &snn.layers[index].name;
                 validate_thresholds(name, &setting.thresholds, shape.channels)
                     .map_err(|e| GpuError::InvalidInput(e.to_string()))?;
-                if !(0.0..=1.0).contains(&setting.v_init) {
-                    return Err(GpuError::InvalidInput(format!(
-                        "IF layer `{name}`: v_init {} is not in [0, 1]",
-                        setting.v_init
-                    )));
-                }
+                validate_v_init(setting.v_init)
+                    .map_err(|e| GpuError::InvalidInput(format!("IF layer `{name}`: {e}")))?;
                 let buffer =
                     storage_from_f32(ctx, "IF thresholds", &channel_thresholds(&setting.thresholds, shape.channels))?;
                 let scan = ScanShape { v_init: setting.v_init, ..scan };

@@ -20,7 +20,7 @@
 //! counter buffer; the step index lives on the GPU in that buffer (see the kernel's
 //! comment), so every timestep records the very same steps.
 
-use crate::convert::snn::{static_nodes, validate_thresholds, SpikingNetwork};
+use crate::convert::snn::{static_nodes, validate_thresholds, validate_v_init, SpikingNetwork};
 use crate::gpu::buffers::{read_buffer, storage_bytes, storage_from_f32, storage_zeroed, submit_and_read};
 use crate::gpu::snn_layers::{self, channel_thresholds, if_padded_len, IfBuffers, COUNT_SLOT, TOTALS_SLOT};
 use crate::gpu::{GpuContext, GpuError, GpuStep, Kernels};
@@ -133,16 +133,12 @@ impl SnnPlan {
             })?;
             validate_thresholds(&layer.name, &layer.thresholds, node.shape.channels)
                 .map_err(|e| GpuError::InvalidInput(e.to_string()))?;
-            if let Some(v_init) = layer.v_init.filter(|v| !(0.0..=1.0).contains(v)) {
-                return Err(GpuError::InvalidInput(format!(
-                    "IF layer `{}`: v_init {v_init} is not in [0, 1]",
-                    layer.name
-                )));
+            if let Some(v_init) = layer.v_init {
+                validate_v_init(v_init)
+                    .map_err(|e| GpuError::InvalidInput(format!("IF layer `{}`: {e}", layer.name)))?;
             }
         }
-        if !(0.0..=1.0).contains(&snn.v_init) {
-            return Err(GpuError::InvalidInput(format!("v_init {} is not in [0, 1]", snn.v_init)));
-        }
+        validate_v_init(snn.v_init).map_err(|e| GpuError::InvalidInput(e.to_string()))?;
         ctx.checked("compiling the SNN plan", || Self::build(ctx, kernels, snn, batch))
     }
 
