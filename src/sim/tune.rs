@@ -68,17 +68,17 @@ pub fn tune(
         } else {
             (relative_weights(&incumbent_scores(&coarse, &start_sums)), channels as f64)
         };
-        let start_objective = pick(&coarse, &start_sums, &weights, per_channel_thresholds).incumbent_objective;
-        // Both rounds under every initial membrane fraction; the start's comes first and a
-        // later one must score strictly lower to replace it.
+        // Both rounds under every initial membrane fraction; the start's comes first (its
+        // coarse sums are those above) and a later one must score strictly lower to replace it.
+        let mut coarse_sums = start_sums;
+        let mut start_objective = None;
         let mut best: Option<(Choice, f32)> = None;
         for (i, &v_init) in v_inits.iter().enumerate() {
-            let coarse_sums = if i == 0 {
-                start_sums.clone()
-            } else {
-                probe.search(&coarse.candidates, coarse.per_channel, v_init)?
-            };
+            if i > 0 {
+                coarse_sums = probe.search(&coarse.candidates, coarse.per_channel, v_init)?;
+            }
             let first = pick(&coarse, &coarse_sums, &weights, per_channel_thresholds);
+            start_objective.get_or_insert(first.incumbent_objective);
             let fine = Round::fine(&first.thresholds);
             let fine_sums = probe.search(&fine.candidates, fine.per_channel, v_init)?;
             let second = pick(&fine, &fine_sums, &weights, per_channel_thresholds);
@@ -86,6 +86,7 @@ pub fn tune(
                 best = Some((second, v_init));
             }
         }
+        let start_objective = start_objective.expect("the starting v_init is scored first");
         let (second, v_init) = best.expect("at least the starting v_init is scored");
         let thresholds = thresholds_from(second.thresholds, per_channel_thresholds);
         records.push(LayerTuning {
