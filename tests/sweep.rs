@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_fails_with, json_lines, path, spikeconv};
+use common::{assert_fails_with, json_lines, spikeconv, ReferencePaths};
 
 fn counts(value: &serde_json::Value) -> Vec<u64> {
     value.as_array().expect("array").iter().map(|v| v.as_u64().expect("count")).collect()
@@ -15,10 +15,7 @@ const CALIB_IMAGES: &str = "256";
 
 #[test]
 fn resnet20_sweep_converts_simulates_and_round_trips_through_a_file() {
-    let Some(data) = common::data_dir() else { return };
-    let model = path(&data, "weights/resnet20_cifar10_akamaster.safetensors");
-    let test = path(&data, "cifar10/test_batch.bin");
-    let calib = path(&data, "cifar10/data_batch_1.bin");
+    let Some(ReferencePaths { resnet20: model, calib, test }) = common::reference_paths() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
     let csv = dir.path().join("sweep.csv").display().to_string();
     let plot = dir.path().join("sweep.svg").display().to_string();
@@ -126,10 +123,7 @@ fn resnet20_sweep_converts_simulates_and_round_trips_through_a_file() {
 
 #[test]
 fn bad_sweep_input_gives_one_line_errors() {
-    let Some(data) = common::data_dir() else { return };
-    let model = path(&data, "weights/resnet20_cifar10_akamaster.safetensors");
-    let test = path(&data, "cifar10/test_batch.bin");
-    let calib = path(&data, "cifar10/data_batch_1.bin");
+    let Some(ReferencePaths { resnet20: model, calib, test }) = common::reference_paths() else { return };
     let base = ["sweep", "--model", &model, "--calib", &calib, "--data", &test, "--limit", "4"];
     let with = |extra: &[&'static str]| -> Vec<String> {
         base.iter().map(|s| s.to_string()).chain(extra.iter().map(|s| s.to_string())).collect()

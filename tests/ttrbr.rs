@@ -3,13 +3,11 @@
 
 mod common;
 
-use common::{assert_fails_with, json_lines, path, spikeconv};
+use common::{assert_fails_with, json_lines, spikeconv, ReferencePaths};
 
 #[test]
 fn resnet20_analyze_reports_every_layer_and_the_first_has_no_deviation() {
-    let Some(data) = common::data_dir() else { return };
-    let model = path(&data, "weights/resnet20_cifar10_akamaster.safetensors");
-    let calib = path(&data, "cifar10/data_batch_1.bin");
+    let Some(ReferencePaths { resnet20: model, calib, .. }) = common::reference_paths() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
     let csv = dir.path().join("analyze.csv");
     let plot = dir.path().join("analyze.svg");
@@ -62,10 +60,7 @@ fn resnet20_analyze_reports_every_layer_and_the_first_has_no_deviation() {
 
 #[test]
 fn resnet20_ttrbr_sweep_and_tuned_file_round_trip() {
-    let Some(data) = common::data_dir() else { return };
-    let model = path(&data, "weights/resnet20_cifar10_akamaster.safetensors");
-    let calib = path(&data, "cifar10/data_batch_1.bin");
-    let test = path(&data, "cifar10/test_batch.bin");
+    let Some(ReferencePaths { resnet20: model, calib, test }) = common::reference_paths() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("tuned.safetensors").display().to_string();
     let common_args = ["--calib", &calib, "--calib-images", "128", "--tune-images", "16"];
@@ -127,10 +122,7 @@ fn resnet20_ttrbr_sweep_and_tuned_file_round_trip() {
 
 #[test]
 fn resnet20_tuned_v_init_is_stored_and_simulated_from_the_file() {
-    let Some(data) = common::data_dir() else { return };
-    let model = path(&data, "weights/resnet20_cifar10_akamaster.safetensors");
-    let calib = path(&data, "cifar10/data_batch_1.bin");
-    let test = path(&data, "cifar10/test_batch.bin");
+    let Some(ReferencePaths { resnet20: model, calib, test }) = common::reference_paths() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("tuned.safetensors").display().to_string();
     let tuning = dir.path().join("tuning.csv").display().to_string();
@@ -167,9 +159,7 @@ fn resnet20_tuned_v_init_is_stored_and_simulated_from_the_file() {
 
 #[test]
 fn bad_tuning_input_gives_one_line_errors() {
-    let Some(data) = common::data_dir() else { return };
-    let model = path(&data, "weights/resnet20_cifar10_akamaster.safetensors");
-    let calib = path(&data, "cifar10/data_batch_1.bin");
+    let Some(ReferencePaths { resnet20: model, calib, .. }) = common::reference_paths() else { return };
     let out = std::env::temp_dir().join("spikeconv-never-written.safetensors").display().to_string();
     assert_fails_with(
         &["convert", "--model", &model, "--calib", &calib, "--calib-images", "8", "--threshold", "ttrbr", "-o", &out],
@@ -215,9 +205,7 @@ fn bad_tuning_input_gives_one_line_errors() {
 
 #[test]
 fn restructured_and_preact_resnet20_from_assets_load_run_and_convert() {
-    let Some(data) = common::data_dir() else { return };
-    let test = path(&data, "cifar10/test_batch.bin");
-    let calib = path(&data, "cifar10/data_batch_1.bin");
+    let Some(ReferencePaths { calib, test, .. }) = common::reference_paths() else { return };
     // (file, block form, correct of the first 256 test images when recorded in assets/README.md)
     for (file, block, recorded) in
         [("resnet20_restructured.safetensors", "restructured", 240), ("resnet20_preact.safetensors", "preact", 234)]

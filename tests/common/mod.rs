@@ -109,6 +109,26 @@ pub fn path(data: &std::path::Path, rel: &str) -> String {
     data.join(rel).display().to_string()
 }
 
+/// Command-line paths of the reference data most end-to-end tests use.
+pub struct ReferencePaths {
+    /// The standard ResNet-20 checkpoint.
+    pub resnet20: String,
+    /// Training images to calibrate on (`data_batch_1.bin`).
+    pub calib: String,
+    /// The CIFAR-10 test set.
+    pub test: String,
+}
+
+/// [`ReferencePaths`] inside [`data_dir`]; `None` as [`data_dir`].
+pub fn reference_paths() -> Option<ReferencePaths> {
+    let data = data_dir()?;
+    Some(ReferencePaths {
+        resnet20: path(&data, "weights/resnet20_cifar10_akamaster.safetensors"),
+        calib: path(&data, "cifar10/data_batch_1.bin"),
+        test: path(&data, "cifar10/test_batch.bin"),
+    })
+}
+
 /// The JSON objects a successful `--json` run printed, one per line.
 pub fn json_lines(output: &std::process::Output) -> Vec<serde_json::Value> {
     assert!(output.status.success(), "spikeconv failed: {}", String::from_utf8_lossy(&output.stderr));
