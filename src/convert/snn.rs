@@ -154,7 +154,6 @@ pub fn convert_with(
     Ok(snn)
 }
 
-/// Checks a layer's thresholds: right count, all positive and finite.
 /// Checks an initial membrane fraction: in [0, 1] (of the threshold; above 1 a neuron would
 /// spike before any input, below 0 it would need extra input to catch up).
 pub fn validate_v_init(v_init: f32) -> Result<(), ConvertError> {
@@ -165,6 +164,7 @@ pub fn validate_v_init(v_init: f32) -> Result<(), ConvertError> {
     }
 }
 
+/// Checks a layer's thresholds: right count, all positive and finite.
 pub(crate) fn validate_thresholds(layer: &str, thresholds: &Thresholds, channels: usize) -> Result<(), ConvertError> {
     if let Thresholds::Channel(values) = thresholds {
         if values.len() != channels {
