@@ -14,7 +14,7 @@ mod common;
 use common::{gpu, setting, summary_only, unit_threshold_snn, Rng};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use spikeconv::sim::analyze::analyze;
-use spikeconv::sim::tune::tune;
+use spikeconv::sim::tune::{tune, TuneOptions};
 
 fn bench_tune(c: &mut Criterion) {
     let Some((ctx, kernels)) = gpu("tuning") else { return };
@@ -25,7 +25,8 @@ fn bench_tune(c: &mut Criterion) {
     let input = Rng(11).vec(images * graph.input_shape().len(), -2.0, 2.0);
     let image_steps = (images * timesteps) as f64;
 
-    let run_tune = || tune(&ctx, &kernels, &snn, &input, images, timesteps, true, false, |_| {}).expect("tuning runs");
+    let options = TuneOptions { per_channel_thresholds: true, ..TuneOptions::default() };
+    let run_tune = || tune(&ctx, &kernels, &snn, &input, images, timesteps, options, |_| {}).expect("tuning runs");
     let run_analyze = || analyze(&ctx, &kernels, &snn, &input, images, timesteps, |_| {}).expect("analysis runs");
     run_analyze(); // lazily built driver state
     let start = Instant::now();

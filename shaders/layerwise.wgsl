@@ -43,7 +43,7 @@ struct ScanParams {
 @group(0) @binding(4) var<storage, read_write> output: array<f32>;
 
 const WORKGROUP: u32 = 64u;
-const STATS: u32 = 9u;
+const STATS: u32 = 10u;
 const MAX_CANDIDATES: u32 = 32u;
 
 var<workgroup> partial: array<f32, 2048>; // WORKGROUP * MAX_CANDIDATES
@@ -121,7 +121,7 @@ fn reduce_workgroup(local: u32, per_invocation: u32) {
 //   quantization q = constant - clipped, deviation d = value - constant, error e = value - a,
 // the input current's variance over time and the tracking error of threshold_search with
 // the neuron's own threshold. Partial sums per workgroup:
-//   [|q|, |d|, |e|, e^2, variance, n, d, q, tracking]
+//   [|q|, |d|, |e|, e^2, variance, n, d, q, tracking, e]
 @compute @workgroup_size(64)
 fn error_analysis(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -129,7 +129,7 @@ fn error_analysis(
     @builtin(local_invocation_index) local: u32,
 ) {
     let neuron = locate(wg, groups, local);
-    var stats: array<f32, 9>;
+    var stats: array<f32, 10>;
     if neuron.valid {
         let threshold = thresholds[neuron.channel];
         let steps = f32(params.timesteps);
@@ -171,7 +171,7 @@ fn error_analysis(
         let quantization = constant - clamp(activation, 0.0, threshold);
         let deviation = value - constant;
         let error = value - activation;
-        stats = array<f32, 9>(
+        stats = array<f32, 10>(
             abs(quantization),
             abs(deviation),
             abs(error),
@@ -181,6 +181,7 @@ fn error_analysis(
             deviation,
             quantization,
             tracking / (steps * steps * steps),
+            error,
         );
     }
     for (var k = 0u; k < STATS; k++) {

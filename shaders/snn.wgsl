@@ -1,6 +1,6 @@
 // Integrate-and-fire (IF) neurons, the spiking replacement of a ReLU layer (semantics in
 // src/convert/snn.rs, CPU reference `reference::snn::if_layer_step`):
-//   membrane += current; spike = membrane >= threshold;
+//   membrane += current + bias_current; spike = membrane >= threshold;
 //   if spike { membrane -= threshold; spike_count += 1 }; output = spike ? threshold : 0
 // in f32 and in exactly that order, so spike counts equal the reference's bit for bit.
 //
@@ -14,8 +14,8 @@
 // The membranes and spike counts live on the GPU for the whole run; if_reset restores them
 // at the start of a run, so no host upload is needed between runs.
 //
-// Both kernels bind the same buffers (one bind group layout): if_reset ignores `current`
-// and `output`.
+// Both kernels bind the same buffers (one bind group layout): if_reset ignores `current`,
+// `bias_current` and `output`.
 
 struct IfParams {
     // Neurons of the whole batch.
@@ -32,10 +32,13 @@ struct IfParams {
 @group(0) @binding(1) var<storage, read> current: array<vec4<f32>>;
 // One threshold per channel (a per-layer threshold is broadcast on the host).
 @group(0) @binding(2) var<storage, read> thresholds: array<f32>;
-@group(0) @binding(3) var<storage, read_write> membrane: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> spike_count: array<vec4<u32>>;
+// One constant input current per channel, added to the current every step (0 for a layer
+// without one).
+@group(0) @binding(3) var<storage, read> bias_current: array<f32>;
+@group(0) @binding(4) var<storage, read_write> membrane: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> spike_count: array<vec4<u32>>;
 // The layer's value this step, read by the next layers: threshold where it spiked.
-@group(0) @binding(5) var<storage, read_write> output: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> output: array<vec4<f32>>;
 
 const WORKGROUP: u32 = 256u;
 
@@ -61,6 +64,19 @@ fn thresholds_from(first: u32) -> vec4<f32> {
     );
 }
 
+// Bias currents of neurons first..first+3, loaded like the thresholds.
+fn bias_currents_from(first: u32) -> vec4<f32> {
+    if params.plane % 4u == 0u {
+        return vec4<f32>(bias_current[channel_of(first)]);
+    }
+    return vec4<f32>(
+        bias_current[channel_of(first)],
+        bias_current[channel_of(first + 1u)],
+        bias_current[channel_of(first + 2u)],
+        bias_current[channel_of(first + 3u)],
+    );
+}
+
 @compute @workgroup_size(256)
 fn if_update(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -72,7 +88,7 @@ fn if_update(
         return;
     }
     let threshold = thresholds_from(4u * i);
-    let integrated = membrane[i] + current[i];
+    let integrated = membrane[i] + (current[i] + bias_currents_from(4u * i));
     let spike = integrated >= threshold;
     // select() rather than a branch: straight-line code keeps llvmpipe's lanes vectorized.
     membrane[i] = select(integrated, integrated - threshold, spike);

@@ -12,13 +12,14 @@ use spikeconv::gpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
 use spikeconv::gpu::kernels::record_steps;
 use spikeconv::gpu::layerwise_layers::{
     error_analysis_step, if_scan_step, sum_partials_by_channel, threshold_search_step, ScanShape, ERROR_STATS,
+    SIGNED_TOTAL_STAT,
 };
 use spikeconv::gpu::{GpuContext, GpuStep};
 use spikeconv::model::graph::Shape;
 use spikeconv::reference::layerwise::{candidate_errors, if_scan, neuron_errors};
 use spikeconv::sim::analyze::analyze;
 use spikeconv::sim::layerwise::{walk, LayerSetting};
-use spikeconv::sim::tune::tune;
+use spikeconv::sim::tune::{tune, TuneOptions};
 use spikeconv::sim::SnnPlan;
 
 fn run(ctx: &GpuContext, step: GpuStep) {
@@ -87,6 +88,7 @@ fn kernels_match_reference_on_random_inputs() {
                 e.deviation,
                 e.quantization,
                 e.tracking,
+                e.total,
             ];
             for (k, value) in values.into_iter().enumerate() {
                 expected[channel(i) * ERROR_STATS + k] += f64::from(value);
@@ -156,7 +158,11 @@ fn walk_spike_totals(
     })
     .unwrap();
     let own: Vec<LayerSetting> = (snn.layers.iter().enumerate())
-        .map(|(i, l)| LayerSetting { thresholds: l.thresholds.clone(), v_init: snn.layer_v_init(i) })
+        .map(|(i, l)| LayerSetting {
+            thresholds: l.thresholds.clone(),
+            v_init: snn.layer_v_init(i),
+            bias_current: snn.layer_bias_current(i),
+        })
         .collect();
     assert_eq!(used, own, "a walk that changes nothing spikes with the network's settings");
     totals
@@ -219,6 +225,29 @@ fn walk_starts_each_layer_from_its_own_v_init() {
 }
 
 #[test]
+fn walk_adds_each_layers_bias_current() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let snn = dyadic_snn(13, false, 0.5);
+    let mut rng = Rng::new(17);
+    let mut own = snn.clone();
+    for i in 0..own.layers.len() {
+        let channels = own.graph.node(own.layers[i].node).shape.channels;
+        own.layers[i].bias_current = Some((0..channels).map(|_| (rng.below(9) as f32 - 4.0) / 16.0).collect());
+    }
+    let (count, timesteps) = (4, 20);
+    let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
+    let labels = vec![0u32; count];
+    let plan = SnnPlan::compile(ctx, kernels, &own, count).unwrap();
+    let expected = plan.run(ctx, &images, &labels, count, timesteps).unwrap().spike_totals;
+    assert_eq!(walk_spike_totals(ctx, kernels, &own, &images, count, timesteps), expected);
+    assert_ne!(
+        walk_spike_totals(ctx, kernels, &snn, &images, count, timesteps),
+        expected,
+        "the layers' bias currents change the spikes (test strength)"
+    );
+}
+
+#[test]
 fn thresholds_chosen_at_a_layer_drive_the_layers_after_it() {
     let Some((ctx, kernels)) = gpu() else { return };
     let snn = dyadic_snn(3, false, 0.5);
@@ -234,7 +263,8 @@ fn thresholds_chosen_at_a_layer_drive_the_layers_after_it() {
             if probe.layer == 1 { Thresholds::Layer(0.125) } else { snn.layers[probe.layer].thresholds.clone() };
         let sums = probe.error_sums(&thresholds)?;
         totals.push(sums.chunks_exact(ERROR_STATS).map(|s| s[5]).sum::<f64>() as u64);
-        Ok((probe.layer == 1).then_some(LayerSetting { thresholds, v_init: probe.scan.v_init }))
+        let bias_current = probe.bias_current.clone();
+        Ok((probe.layer == 1).then_some(LayerSetting { thresholds, v_init: probe.scan.v_init, bias_current }))
     })
     .unwrap();
     assert_eq!(used[1].thresholds, Thresholds::Layer(0.125));
@@ -251,7 +281,8 @@ fn tuning_never_loses_to_its_start_and_is_deterministic() {
         let snn = dyadic_snn(4, per_channel, 0.5);
         let count = 6;
         let images = rng.vec(count * snn.graph.input_shape().len(), -1.0, 1.0);
-        let (tuned, records) = tune(ctx, kernels, &snn, &images, count, 8, per_channel, tune_v_init, |_| {}).unwrap();
+        let options = TuneOptions { per_channel_thresholds: per_channel, tune_v_init, correct_bias: false };
+        let (tuned, records) = tune(ctx, kernels, &snn, &images, count, 8, options, |_| {}).unwrap();
         assert_eq!(tuned.tuned_for_timesteps, Some(8));
         assert_eq!(records.len(), snn.layers.len());
         for (record, layer) in records.iter().zip(&tuned.layers) {
@@ -265,6 +296,8 @@ fn tuning_never_loses_to_its_start_and_is_deterministic() {
             assert_eq!(matches!(layer.thresholds, Thresholds::Channel(_)), per_channel);
             assert_eq!(record.tuned, layer.thresholds);
             assert_eq!(record.start_v_init, 0.5);
+            assert_eq!((layer.bias_current.as_ref(), record.bias_current), (None, 0.0), "no bias correction asked");
+            assert_eq!(record.mean_error, record.start_mean_error);
             if tune_v_init {
                 assert_eq!(layer.v_init, Some(record.v_init));
                 assert!(V_INIT_CANDIDATES.contains(&record.v_init), "{record:?}");
@@ -276,8 +309,7 @@ fn tuning_never_loses_to_its_start_and_is_deterministic() {
         if tune_v_init {
             assert!(records.iter().any(|r| r.v_init != 0.5), "some layer prefers another v_init (test strength)");
         }
-        let (again, again_records) =
-            tune(ctx, kernels, &snn, &images, count, 8, per_channel, tune_v_init, |_| {}).unwrap();
+        let (again, again_records) = tune(ctx, kernels, &snn, &images, count, 8, options, |_| {}).unwrap();
         assert_eq!(again, tuned, "deterministic");
         assert_eq!(again_records, records);
         // The tuned thresholds (and v_init) measured again give the objective tuning reported.
@@ -287,6 +319,52 @@ fn tuning_never_loses_to_its_start_and_is_deterministic() {
             if per_channel {
                 close(record.tracking, record.objective, &row.layer);
             }
+        }
+    }
+}
+
+#[test]
+fn bias_correction_shrinks_every_channels_mean_error_and_is_deterministic() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let mut rng = Rng::new(6);
+    for per_channel in [false, true] {
+        let snn = dyadic_snn(5, per_channel, 0.5);
+        let count = 6;
+        let images = rng.vec(count * snn.graph.input_shape().len(), -1.0, 1.0);
+        let plain = TuneOptions { per_channel_thresholds: per_channel, tune_v_init: false, correct_bias: false };
+        let options = TuneOptions { correct_bias: true, ..plain };
+        let (tuned, records) = tune(ctx, kernels, &snn, &images, count, 8, options, |_| {}).unwrap();
+        let (uncorrected, plain_records) = tune(ctx, kernels, &snn, &images, count, 8, plain, |_| {}).unwrap();
+        // The first layer gets the same thresholds either way (nothing before it changed).
+        assert_eq!(tuned.layers[0].thresholds, uncorrected.layers[0].thresholds);
+        assert_eq!(records[0].start_mean_error, plain_records[0].mean_error);
+        for (record, layer) in records.iter().zip(&tuned.layers) {
+            let bias = layer.bias_current.as_ref().expect("every tuned layer gets a bias current");
+            assert!(bias.iter().all(|b| b.is_finite()), "{record:?}");
+            assert!(record.mean_error <= record.start_mean_error, "{record:?}");
+            assert!(record.bias_current.is_finite(), "{record:?}");
+        }
+        assert!(
+            records.iter().any(|r| r.mean_error < 0.5 * r.start_mean_error),
+            "correction removes most of some layer's mean error (test strength): {records:?}"
+        );
+        let (again, again_records) = tune(ctx, kernels, &snn, &images, count, 8, options, |_| {}).unwrap();
+        assert_eq!(again, tuned, "deterministic");
+        assert_eq!(again_records, records);
+        // Measured again with its bias currents, each channel's mean error is what tuning
+        // reported after correction.
+        let mut measured = Vec::new();
+        walk(ctx, kernels, &tuned, &images, count, 8, |probe| {
+            let layer = &tuned.layers[probe.layer];
+            let sums = probe.error_sums(&layer.thresholds)?;
+            let neurons = (count * probe.scan.shape.plane()) as f64;
+            let channels = sums.chunks_exact(ERROR_STATS).map(|s| (s[SIGNED_TOTAL_STAT] / neurons).abs());
+            measured.push(channels.sum::<f64>() / probe.scan.shape.channels as f64);
+            Ok(None)
+        })
+        .unwrap();
+        for (got, record) in measured.iter().zip(&records) {
+            close(*got, record.mean_error, &record.layer);
         }
     }
 }

@@ -42,10 +42,11 @@ fn words(values: &[u32]) -> Vec<f32> {
 fn if_kernel_matches_reference_step_by_step() {
     let Some((ctx, kernels)) = gpu() else { return };
     let mut rng = Rng::new(1);
-    for (batch, shape, per_channel, v_init) in [
-        (1, Shape::new(3, 5, 7), false, 0.5),
-        (7, Shape::new(5, 3, 3), true, 0.0),
-        (2, Shape::new(1, 1, 1), true, 0.25),
+    for (batch, shape, per_channel, v_init, biased) in [
+        (1, Shape::new(3, 5, 7), false, 0.5, false),
+        (7, Shape::new(5, 3, 3), true, 0.0, true),
+        (2, Shape::new(1, 1, 1), true, 0.25, true),
+        (3, Shape::new(4, 2, 2), false, 0.5, true),
     ] {
         let thresholds = if per_channel {
             Thresholds::Channel(rng.vec(shape.channels, 0.2, 2.0))
@@ -55,12 +56,15 @@ fn if_kernel_matches_reference_step_by_step() {
         let neurons = batch * shape.len();
         let padded = snn_layers::if_padded_len(neurons); // the kernels work on vec4s
         let threshold_buffer = storage_from_f32(ctx, "t", &channel_thresholds(&thresholds, shape.channels)).unwrap();
+        let bias = if biased { rng.vec(shape.channels, -0.5, 0.5) } else { vec![0.0; shape.channels] };
+        let bias_buffer = storage_from_f32(ctx, "bias", &bias).unwrap();
         let current = storage_zeroed(ctx, "current", padded).unwrap();
         let membrane = storage_from_f32(ctx, "membrane", &rng.vec(padded, -5.0, 5.0)).unwrap(); // reset overwrites
         let spike_count = storage_from_f32(ctx, "count", &words(&vec![99; padded])).unwrap();
         let output = storage_zeroed(ctx, "output", padded).unwrap();
         let buffers = IfBuffers {
             thresholds: &threshold_buffer,
+            bias_current: &bias_buffer,
             current: &current,
             membrane: &membrane,
             spike_count: &spike_count,
@@ -84,7 +88,7 @@ fn if_kernel_matches_reference_step_by_step() {
             let input = rng.vec(neurons, -1.0, 2.5);
             ctx.queue.write_buffer(&current, 0, bytemuck::cast_slice(&input));
             run_steps(ctx, std::slice::from_ref(&update));
-            let expected = if_layer_step(&mut membranes, &input, &thresholds, shape, &mut counts);
+            let expected = if_layer_step(&mut membranes, &input, &thresholds, &bias, shape, &mut counts);
             assert_eq!(read_buffer(ctx, &output, 0, neurons).unwrap(), expected, "output, step {step}");
             assert_eq!(read_u32(ctx, &spike_count, neurons), counts, "counts, step {step}");
             let gpu_membranes = read_buffer(ctx, &membrane, 0, neurons).unwrap();
@@ -233,6 +237,35 @@ fn layers_with_their_own_v_init_match_reference_exactly() {
     let expected =
         format!("IF layer `{}`: initial membrane fraction v_init = 1.5 is outside [0, 1]", snn.layers[1].name);
     assert!(error.contains(&expected), "{error}");
+}
+
+#[test]
+fn layers_with_bias_currents_match_reference_exactly() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let mut snn = dyadic_snn(12, true, 0.5);
+    let mut rng = Rng::new(12);
+    for i in 0..snn.layers.len() {
+        let channels = snn.graph.node(snn.layers[i].node).shape.channels;
+        // Multiples of 1/16 keep every sum exact, whatever the order.
+        let bias = (0..channels).map(|_| (rng.below(9) as f32 - 4.0) / 16.0).collect();
+        snn.layers[i].bias_current = Some(bias);
+    }
+    assert_plan_matches_reference(ctx, kernels, &snn, 12);
+    let mut plain = snn.clone();
+    plain.layers.iter_mut().for_each(|layer| layer.bias_current = None);
+    let images = dyadic_images(&mut rng, 2 * snn.graph.input_shape().len());
+    assert_ne!(
+        simulate(&snn, &images, 2, 16).spike_counts,
+        simulate(&plain, &images, 2, 16).spike_counts,
+        "the bias currents are used (test strength)"
+    );
+    snn.layers[2].bias_current.as_mut().unwrap()[1] = f32::NAN;
+    let Err(error) = SnnPlan::compile(ctx, kernels, &snn, 2) else { panic!("a NaN bias current is rejected") };
+    let expected = format!("IF layer `{}` has bias current NaN (channel 1)", snn.layers[2].name);
+    assert!(error.to_string().contains(&expected), "{error}");
+    snn.layers[2].bias_current = Some(vec![0.0]);
+    let Err(error) = SnnPlan::compile(ctx, kernels, &snn, 2) else { panic!("a short bias current is rejected") };
+    assert!(error.to_string().contains("has 1 bias currents"), "{error}");
 }
 
 /// Runs `snn` on the plan and on the CPU reference (32 steps, 4 images): spike counts per

@@ -317,6 +317,15 @@ fn snn_file_round_trips() {
     assert_eq!(back, own);
     assert_eq!((back.snn.layer_v_init(0), back.snn.layer_v_init(1)), (file.snn.v_init, 0.25));
     assert_ne!(simulate(&back.snn, &input, 2, 5), simulate(&file.snn, &input, 2, 5), "they are used (test strength)");
+    // So do layers' bias currents.
+    let mut biased = file.clone();
+    let channels = biased.snn.graph.node(biased.snn.layers[1].node).shape.channels;
+    biased.snn.layers[1].bias_current = Some((0..channels).map(|c| c as f32 * 0.125 - 0.25).collect());
+    write_snn(&path, &biased).unwrap();
+    let back = read_snn(&path).unwrap();
+    assert_eq!(back, biased);
+    assert_eq!(back.snn.layer_bias_current(0), vec![0.0; back.snn.graph.node(back.snn.layers[0].node).shape.channels]);
+    assert_ne!(simulate(&back.snn, &input, 2, 5), simulate(&file.snn, &input, 2, 5), "they are used (test strength)");
     // v_init 0 and no tuned timestep count survive too.
     let mut plain = file.clone();
     plain.snn.v_init = 0.0;
@@ -450,6 +459,20 @@ fn bad_snn_files_give_one_line_errors_naming_the_file() {
             "layer v_init shape",
             Box::new(|p: &mut Parts| p.tensors.push(("relu.v_init".into(), vec![2], vec![0.5, 0.5]))),
             "tensor `relu.v_init` has shape [2], expected [1]",
+        ),
+        (
+            "bias current not finite",
+            Box::new(|p: &mut Parts| {
+                let mut bias = vec![0.0; 8];
+                bias[2] = f32::NAN;
+                p.tensors.push(("layer2.0.relu1.bias_current".into(), vec![8], bias));
+            }),
+            "tensor `layer2.0.relu1.bias_current`: IF layer `layer2.0.relu1` has bias current NaN (channel 2)",
+        ),
+        (
+            "bias current shape",
+            Box::new(|p: &mut Parts| p.tensors.push(("layer2.0.relu1.bias_current".into(), vec![3], vec![0.0; 3]))),
+            "tensor `layer2.0.relu1.bias_current` has shape [3], expected [8]",
         ),
         (
             "extra tensor",

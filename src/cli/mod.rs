@@ -23,7 +23,7 @@ use spikeconv::model::normalize::{parse_mean, parse_std, NormalizePreset};
 use spikeconv::model::{self, BlockForm, LoadOptions, Network};
 use spikeconv::report::{Report, TuningReport, TuningRun};
 use spikeconv::sim::layerwise::max_images;
-use spikeconv::sim::tune::tune;
+use spikeconv::sim::tune::{tune, TuneOptions};
 use spikeconv::sim::{calibrate, AnnPlan};
 
 /// Convert trained CIFAR ResNets into integrate-and-fire spiking networks and simulate
@@ -312,6 +312,12 @@ pub struct CalibrationArgs {
     /// method is then named e.g. `ttrbr+v_init` (docs/METHOD.md).
     #[arg(long)]
     pub tune_v_init: bool,
+    /// Let the ttrbr methods also give each IF layer a bias current (a constant input
+    /// current per channel) that cancels its channels' mean error on the tuning images,
+    /// after its thresholds are chosen; the method is then named e.g. `channel-ttrbr+bias`
+    /// (docs/METHOD.md).
+    #[arg(long)]
+    pub bias_correction: bool,
     /// Write what tuning did to every IF layer (start and tuned threshold, objective before
     /// and after, tracking error) as CSV, one row per tuned network and layer.
     #[arg(long, value_name = "FILE")]
@@ -336,8 +342,10 @@ impl CalibrationArgs {
         } else {
             self.tune_timesteps.iter().map(|&t| t as usize).collect()
         };
-        if self.tune_v_init && !methods.iter().any(|m| m.is_tuned()) {
-            anyhow::bail!("--tune-v-init: --threshold {} has no tuned method (ttrbr, channel-ttrbr)", self.threshold);
+        for (set, flag) in [(self.tune_v_init, "--tune-v-init"), (self.bias_correction, "--bias-correction")] {
+            if set && !methods.iter().any(|m| m.is_tuned()) {
+                anyhow::bail!("{flag}: --threshold {} has no tuned method (ttrbr, channel-ttrbr)", self.threshold);
+            }
         }
         if methods.iter().any(|m| m.is_tuned()) && tune_timesteps.is_empty() {
             anyhow::bail!("--threshold {}: tuned methods need --tune-timesteps T", self.threshold);
@@ -386,13 +394,19 @@ impl CalibrationArgs {
             for &timesteps in &tune_timesteps {
                 let (images, count) = self.tuning_images(ctx, &snn, &calib, network, timesteps)?;
                 let bar = progress_bar(snn.layers.len() as u64, &format!("layers tuned ({method}, T = {timesteps})"));
-                let per_channel = method.is_per_channel();
-                let name = if self.tune_v_init { format!("{method}+v_init") } else { method.to_string() };
+                let options = TuneOptions {
+                    per_channel_thresholds: method.is_per_channel(),
+                    tune_v_init: self.tune_v_init,
+                    correct_bias: self.bias_correction,
+                };
+                let name = format!(
+                    "{method}{}{}",
+                    if self.tune_v_init { "+v_init" } else { "" },
+                    if self.bias_correction { "+bias" } else { "" }
+                );
                 let (mut tuned, layers) =
-                    tune(ctx, kernels, &snn, &images, count, timesteps, per_channel, self.tune_v_init, |done| {
-                        bar.set_position(done as u64)
-                    })
-                    .with_context(|| format!("tuning thresholds ({name}, T = {timesteps}) on the GPU"))?;
+                    tune(ctx, kernels, &snn, &images, count, timesteps, options, |done| bar.set_position(done as u64))
+                        .with_context(|| format!("tuning thresholds ({name}, T = {timesteps}) on the GPU"))?;
                 bar.finish_and_clear();
                 tuned.threshold_method = name.clone();
                 tuning.runs.push(TuningRun { method: name, timesteps, layers });

@@ -5,9 +5,11 @@
 //! ([`stats`], computed by [`crate::reference::calibration`] or a GPU kernel) → threshold
 //! choice ([`threshold`]) → [`snn::convert`] (every ReLU becomes a layer of integrate-and-fire
 //! neurons) → optionally threshold tuning ([`ttrbr`]: the candidate grid and the choice;
-//! the measurements run in [`crate::sim::tune`](mod@crate::sim::tune)) → [`snn_file`]
+//! the measurements run in [`crate::sim::tune`](mod@crate::sim::tune)), with optional
+//! [`bias_correction`] of each tuned layer's mean error → [`snn_file`]
 //! (write the converted network to disk).
 
+pub mod bias_correction;
 pub mod fold_bn;
 pub mod snn;
 pub mod snn_file;
@@ -43,6 +45,10 @@ pub enum ConvertError {
     #[error("IF layer `{layer}` has threshold {value}{}; thresholds must be positive and finite",
         channel.map(|c| format!(" (channel {c})")).unwrap_or_default())]
     BadThreshold { layer: String, channel: Option<usize>, value: f32 },
+    #[error("IF layer `{layer}` has {found} bias currents, its input has {expected} channels")]
+    BiasCurrentCount { layer: String, expected: usize, found: usize },
+    #[error("IF layer `{layer}` has bias current {value} (channel {channel}); bias currents must be finite")]
+    BadBiasCurrent { layer: String, channel: usize, value: f32 },
     #[error("initial membrane fraction v_init = {0} is outside [0, 1]")]
     BadVInit(f32),
     #[error("calibration statistics do not fit together: {0}")]

@@ -7,8 +7,9 @@
 //! - Input coding is direct: the normalized image is the Input node's value every timestep.
 //!   Nodes depending only on the input ([`static_nodes`], e.g. the first convolution) are
 //!   therefore constant over time and a GPU plan should compute them once.
-//! - A ReLU node is an IF layer: `membrane += current` (the ReLU's input node value), then
-//!   if `membrane >= threshold` the neuron spikes and `membrane -= threshold` (reset by
+//! - A ReLU node is an IF layer: `membrane += current + bias` (the ReLU's input node value
+//!   plus the layer's per-channel bias current, [`IfLayer::bias_current`], 0 unless
+//!   conversion set one; the sum is taken first, in f32), then if `membrane >= threshold` the neuron spikes and `membrane -= threshold` (reset by
 //!   subtraction, at most one spike per neuron per step). The node's value is
 //!   `spike × threshold` (the neuron's channel threshold when per-channel).
 //!   Membranes start at `v_init × threshold`, with the layer's own `v_init` where tuning
@@ -42,6 +43,10 @@ pub struct IfLayer {
     /// (`ttrbr` with `--tune-v-init` chooses one per layer); `None`: the network's
     /// [`SpikingNetwork::v_init`].
     pub v_init: Option<f32>,
+    /// A constant current added to every neuron's input every step, one value per channel,
+    /// where conversion set one (`ttrbr` with `--bias-correction` sets it to cancel the
+    /// layer's mean error); `None`: 0.
+    pub bias_current: Option<Vec<f32>>,
 }
 
 /// A converted spiking network, ready to simulate or write to disk.
@@ -69,6 +74,13 @@ impl SpikingNetwork {
     /// The initial membrane fraction layer `index` starts from: its own, else the network's.
     pub fn layer_v_init(&self, index: usize) -> f32 {
         self.layers[index].v_init.unwrap_or(self.v_init)
+    }
+
+    /// The bias current of layer `index`, one value per channel (zeros where it has none).
+    pub fn layer_bias_current(&self, index: usize) -> Vec<f32> {
+        let layer = &self.layers[index];
+        let channels = self.graph.node(layer.node).shape.channels;
+        layer.bias_current.clone().unwrap_or_else(|| vec![0.0; channels])
     }
 
     /// Whether any layer has its own initial membrane fraction.
@@ -129,7 +141,7 @@ pub fn convert(
             return Err(ConvertError::MissingThreshold { layer: name, node });
         };
         validate_thresholds(&name, &thresholds, graph_node.shape.channels)?;
-        layers.push(IfLayer { node, name, thresholds, v_init: None });
+        layers.push(IfLayer { node, name, thresholds, v_init: None, bias_current: None });
     }
     Ok(SpikingNetwork {
         graph: folded.clone(),
@@ -161,6 +173,17 @@ pub fn validate_v_init(v_init: f32) -> Result<(), ConvertError> {
         Ok(())
     } else {
         Err(ConvertError::BadVInit(v_init))
+    }
+}
+
+/// Checks a layer's bias current: one value per channel, all finite.
+pub(crate) fn validate_bias_current(layer: &str, bias: &[f32], channels: usize) -> Result<(), ConvertError> {
+    if bias.len() != channels {
+        return Err(ConvertError::BiasCurrentCount { layer: layer.into(), expected: channels, found: bias.len() });
+    }
+    match bias.iter().position(|v| !v.is_finite()) {
+        Some(channel) => Err(ConvertError::BadBiasCurrent { layer: layer.into(), channel, value: bias[channel] }),
+        None => Ok(()),
     }
 }
 

@@ -10,7 +10,8 @@
 //! - IF layer (ReLU node) `N`: `N.threshold`, `[1]` for a layer threshold, `[channels]` for
 //!   per-channel thresholds (which one is recorded in the graph JSON); optionally
 //!   `N.v_init` `[1]`, the layer's own initial membrane fraction in [0, 1] (absent: the
-//!   metadata's `v_init`).
+//!   metadata's `v_init`); optionally `N.bias_current` `[channels]`, the layer's constant
+//!   input current per channel (absent: 0).
 //!
 //! `__metadata__` (all strings): `format` = `spikeconv-snn`, `format_version` = `1`,
 //! `graph` (JSON: `{"nodes": [{"name", "op": {"kind", ...hyper-parameters}, "inputs",
@@ -20,7 +21,7 @@
 //!
 //! Reading validates everything (files are user input): format and version, JSON,
 //! every tensor's presence, dtype and shape, no unexpected tensor, graph shapes, and the
-//! thresholds and `v_init` by the same rules as [`convert`]. Errors name the file.
+//! thresholds, `v_init` and bias currents by the same rules as [`convert`]. Errors name the file.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -30,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::graph::{BatchNorm, Conv2d, Graph, Linear, Node, NodeId, Op, Shape};
 
-use super::snn::{convert, validate_v_init, SpikingNetwork};
+use super::snn::{convert, validate_bias_current, validate_v_init, SpikingNetwork};
 use super::threshold::Thresholds;
 use super::ConvertError;
 
@@ -158,6 +159,9 @@ pub fn to_bytes(file: &SnnFile) -> Result<Vec<u8>, String> {
                 if let Some(v_init) = &layer.v_init {
                     tensors.push((format!("{name}.v_init"), vec![1], std::slice::from_ref(v_init)));
                 }
+                if let Some(bias) = &layer.bias_current {
+                    tensors.push((format!("{name}.bias_current"), vec![bias.len()], bias));
+                }
                 let thresholds = match layer.thresholds {
                     Thresholds::Layer(_) => ThresholdKind::Layer,
                     Thresholds::Channel(_) => ThresholdKind::Channel,
@@ -277,6 +281,18 @@ pub fn from_bytes(bytes: &[u8]) -> Result<SnnFile, String> {
             layer_v_init.push((*node, value));
         }
     }
+    // So is its bias current, one value per channel.
+    let mut layer_bias = Vec::new();
+    for (node, _) in &thresholds {
+        let node_name = &graph.node(*node).name;
+        let name = format!("{node_name}.bias_current");
+        if tensors.tensor(&name).is_ok() {
+            let channels = graph.node(*node).shape.channels;
+            let values = read(name.clone(), &[channels])?;
+            validate_bias_current(node_name, &values, channels).map_err(|e| format!("tensor `{name}`: {e}"))?;
+            layer_bias.push((*node, values));
+        }
+    }
     if let Some(extra) = tensors.names().into_iter().find(|name| !used.contains(*name)) {
         return Err(format!("unexpected tensor `{extra}`: no graph node uses it"));
     }
@@ -296,6 +312,10 @@ pub fn from_bytes(bytes: &[u8]) -> Result<SnnFile, String> {
     for (node, value) in layer_v_init {
         let index = snn.layer_of(node).expect("every threshold names an IF layer");
         snn.layers[index].v_init = Some(value);
+    }
+    for (node, values) in layer_bias {
+        let index = snn.layer_of(node).expect("every threshold names an IF layer");
+        snn.layers[index].bias_current = Some(values);
     }
     snn.threshold_method = threshold_method;
     snn.tuned_for_timesteps = tuned_for_timesteps;

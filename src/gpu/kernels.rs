@@ -130,8 +130,8 @@ impl Family {
     fn inputs(self) -> u32 {
         match self {
             Family::ConvUniform | Family::ConvStorage | Family::ConvWindow => 3,
-            Family::Elementwise | Family::Head | Family::Snn | Family::SnnReadout => 2,
-            Family::Calibration | Family::Layerwise => 3,
+            Family::Elementwise | Family::Head | Family::SnnReadout => 2,
+            Family::Snn | Family::Calibration | Family::Layerwise => 3,
         }
     }
 

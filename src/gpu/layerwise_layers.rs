@@ -9,8 +9,10 @@ use super::{GpuContext, GpuError, GpuStep, Kernel, Kernels};
 
 /// Partial sums the error analysis writes per workgroup, in this order:
 /// `|quantization|, |deviation|, |total|, total², variance, spikes, deviation, quantization,
-/// tracking` (see [`crate::reference::layerwise`]).
-pub const ERROR_STATS: usize = 9;
+/// tracking, total` (see [`crate::reference::layerwise`]).
+pub const ERROR_STATS: usize = 10;
+/// Index of the signed total error `n θ / T − a` among the [`ERROR_STATS`].
+pub const SIGNED_TOTAL_STAT: usize = 9;
 /// Most candidate thresholds one search scores per channel (the kernel's private arrays).
 pub const MAX_CANDIDATES: usize = 32;
 /// Neurons per workgroup; a workgroup stays inside one channel plane of one image.

@@ -74,6 +74,8 @@ pub fn if_padded_len(values: usize) -> usize {
 pub struct IfBuffers<'a> {
     /// One threshold per channel, see [`channel_thresholds`].
     pub thresholds: &'a wgpu::Buffer,
+    /// One bias current per channel (zeros for a layer without one).
+    pub bias_current: &'a wgpu::Buffer,
     /// The ReLU's input value this step.
     pub current: &'a wgpu::Buffer,
     pub membrane: &'a wgpu::Buffer,
@@ -115,8 +117,16 @@ pub fn if_steps(
         }
     }
     let workgroups = workgroups_for((batch * shape.len()).div_ceil(4), Kernel::IfUpdate.workgroup_size(), 1)?;
-    let inputs =
-        [Some(buffers.current.as_entire_buffer_binding()), Some(buffers.thresholds.as_entire_buffer_binding())];
+    let bias_bytes = (shape.channels * 4) as u64;
+    if buffers.bias_current.size() < bias_bytes {
+        return Err(GpuError::InvalidInput(format!(
+            "IF bias current buffer holds {} bytes, {} channels need {bias_bytes}",
+            buffers.bias_current.size(),
+            shape.channels
+        )));
+    }
+    let inputs = [buffers.current, buffers.thresholds, buffers.bias_current]
+        .map(|buffer| Some(buffer.as_entire_buffer_binding()));
     let outputs = [buffers.membrane, buffers.spike_count, buffers.output].map(wgpu::Buffer::as_entire_buffer_binding);
     let step = |kernel| kernels.step_with_outputs(ctx, kernel, &params, &inputs, &outputs, workgroups);
     Ok((step(Kernel::IfUpdate), step(Kernel::IfReset)))

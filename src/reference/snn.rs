@@ -33,21 +33,25 @@ pub fn if_step(membrane: &mut f32, current: f32, threshold: f32) -> bool {
 }
 
 /// One timestep of an IF layer over a batch (`membranes` and `current` are `batch × shape`,
-/// NCHW): updates the membranes, adds each spike to `spike_counts` and returns the layer's
-/// output, `threshold` where a neuron spiked and 0 elsewhere.
+/// NCHW): adds the channel's `bias_current` to each neuron's current, updates the
+/// membranes, adds each spike to `spike_counts` and returns the layer's output, `threshold`
+/// where a neuron spiked and 0 elsewhere.
 pub fn if_layer_step(
     membranes: &mut [f32],
     current: &[f32],
     thresholds: &Thresholds,
+    bias_current: &[f32],
     shape: Shape,
     spike_counts: &mut [u32],
 ) -> Vec<f32> {
     assert_eq!(membranes.len(), current.len(), "membrane and current lengths");
     assert_eq!(membranes.len(), spike_counts.len(), "membrane and spike count lengths");
+    assert_eq!(bias_current.len(), shape.channels, "one bias current per channel");
     let mut output = vec![0.0f32; current.len()];
     for (i, ((membrane, &input), count)) in membranes.iter_mut().zip(current).zip(spike_counts.iter_mut()).enumerate() {
-        let threshold = thresholds.for_channel((i / shape.plane()) % shape.channels);
-        if if_step(membrane, input, threshold) {
+        let channel = (i / shape.plane()) % shape.channels;
+        let threshold = thresholds.for_channel(channel);
+        if if_step(membrane, input + bias_current[channel], threshold) {
             *count += 1;
             output[i] = threshold;
         }
@@ -93,6 +97,8 @@ pub struct Simulator<'a> {
     pub membranes: Vec<Vec<f32>>,
     /// Per IF layer, `batch × neurons` spike counts so far.
     pub spike_counts: Vec<Vec<u32>>,
+    /// Per IF layer, its bias current per channel (zeros where it has none).
+    bias_currents: Vec<Vec<f32>>,
     /// `batch × classes` output summed over the steps so far.
     pub output_accumulated: Vec<f32>,
     /// Number of steps simulated.
@@ -130,6 +136,7 @@ impl<'a> Simulator<'a> {
             .map(|(i, l)| initial_membranes(&l.thresholds, shape_of(l.node), batch, snn.layer_v_init(i)))
             .collect();
         let spike_counts = snn.layers.iter().map(|l| vec![0; batch * shape_of(l.node).len()]).collect();
+        let bias_currents = (0..snn.layers.len()).map(|i| snn.layer_bias_current(i)).collect();
         let output_accumulated = vec![0.0; batch * graph.num_classes()];
         Self {
             snn,
@@ -138,6 +145,7 @@ impl<'a> Simulator<'a> {
             layer_of_node,
             membranes,
             spike_counts,
+            bias_currents,
             output_accumulated,
             timesteps_done: 0,
         }
@@ -156,6 +164,7 @@ impl<'a> Simulator<'a> {
                     &mut self.membranes[index],
                     &values[node.inputs[0]],
                     &layer.thresholds,
+                    &self.bias_currents[index],
                     node.shape,
                     &mut self.spike_counts[index],
                 ))
@@ -227,10 +236,25 @@ mod tests {
         let mut membranes = initial_membranes(&thresholds, shape, 1, 0.5);
         assert_eq!(membranes, [0.5, 0.5, 1.0, 1.0]);
         let mut counts = vec![0; 4];
-        let out = if_layer_step(&mut membranes, &[0.5, 0.4, 1.0, 0.9], &thresholds, shape, &mut counts);
+        let out = if_layer_step(&mut membranes, &[0.5, 0.4, 1.0, 0.9], &thresholds, &[0.0, 0.0], shape, &mut counts);
         assert_eq!(out, [1.0, 0.0, 2.0, 0.0]);
         assert_eq!(counts, [1, 0, 1, 0]);
         assert_eq!(membranes, [0.0, 0.9, 0.0, 1.9]);
+    }
+
+    #[test]
+    fn bias_current_adds_to_every_step_of_its_channel() {
+        let shape = Shape::new(2, 1, 1);
+        let thresholds = Thresholds::Layer(1.0);
+        let mut membranes = initial_membranes(&thresholds, shape, 1, 0.5);
+        let mut counts = vec![0; 2];
+        // Channel 0 integrates 0.25 + 0.25 a step and fires every other step from 0.5;
+        // channel 1 integrates 0.25 − 0.25 = 0 and stays at 0.5.
+        for _ in 0..3 {
+            if_layer_step(&mut membranes, &[0.25, 0.25], &thresholds, &[0.25, -0.25], shape, &mut counts);
+        }
+        assert_eq!(counts, [2, 0]);
+        assert_eq!(membranes, [0.0, 0.5]);
     }
 
     #[test]

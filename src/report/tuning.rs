@@ -29,11 +29,15 @@ impl TuningReport {
     /// channel, the mean over channels; `scale_min` and `scale_max` are the extreme
     /// per-channel ratios tuned / start (equal per layer); `start_v_init` and `v_init` the
     /// layer's initial membrane fraction before and after (they differ only where
-    /// `--tune-v-init` chose another).
+    /// `--tune-v-init` chose another); `start_mean_error` and `mean_error` the mean over
+    /// channels of `|mean of n θ / T − a|` before and after bias correction, and
+    /// `bias_current` the mean over channels of `|bias current| / threshold` (they differ
+    /// from start and 0 only with `--bias-correction`).
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
             "method,tuned_for_timesteps,depth,layer,thresholds,start_threshold,tuned_threshold,\
-             scale_min,scale_max,start_v_init,v_init,start_objective,objective,tracking_error\n",
+             scale_min,scale_max,start_v_init,v_init,start_objective,objective,tracking_error,\
+             start_mean_error,mean_error,bias_current\n",
         );
         for run in &self.runs {
             for (depth, layer) in run.layers.iter().enumerate() {
@@ -46,7 +50,7 @@ impl TuningReport {
                 let scale_max = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let _ = writeln!(
                     out,
-                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                     csv_field(&run.method),
                     run.timesteps,
                     depth + 1,
@@ -61,6 +65,9 @@ impl TuningReport {
                     layer.start_objective,
                     layer.objective,
                     layer.tracking,
+                    layer.start_mean_error,
+                    layer.mean_error,
+                    layer.bias_current,
                 );
             }
         }
@@ -84,6 +91,9 @@ mod tests {
             start_objective: 1.0,
             objective: 0.5,
             tracking: 0.25,
+            start_mean_error: 0.125,
+            mean_error: 0.0625,
+            bias_current: 0.5,
         };
         let report = TuningReport {
             runs: vec![TuningRun {
@@ -99,7 +109,7 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("method,tuned_for_timesteps,depth,layer,thresholds,"));
-        assert_eq!(lines[1], "channel-ttrbr,8,1,relu,1,2,3,1.5,1.5,0.5,0.25,1,0.5,0.25");
-        assert_eq!(lines[2], "channel-ttrbr,8,2,layer1.0.relu1,2,1.5,2.25,0.5,2,0.5,0.25,1,0.5,0.25");
+        assert_eq!(lines[1], "channel-ttrbr,8,1,relu,1,2,3,1.5,1.5,0.5,0.25,1,0.5,0.25,0.125,0.0625,0.5");
+        assert_eq!(lines[2], "channel-ttrbr,8,2,layer1.0.relu1,2,1.5,2.25,0.5,2,0.5,0.25,1,0.5,0.25,0.125,0.0625,0.5");
     }
 }

@@ -15,15 +15,16 @@
 //! many images as fit one storage binding ([`max_images`]); ResNet values are dropped as
 //! soon as their last reader has run.
 
-use crate::convert::snn::{static_nodes, validate_thresholds, validate_v_init, SpikingNetwork};
+use crate::convert::snn::{static_nodes, validate_bias_current, validate_thresholds, validate_v_init, SpikingNetwork};
 use crate::convert::threshold::Thresholds;
 use crate::gpu::buffers::{storage_from_f32, storage_zeroed, submit_and_read};
 use crate::gpu::kernels::record_steps;
+use crate::gpu::layers::affine_step;
 use crate::gpu::layerwise_layers::{
     error_analysis_step, if_scan_step, sum_partials_by_channel, threshold_search_step, ScanShape, ERROR_STATS,
 };
 use crate::gpu::snn_layers::channel_thresholds;
-use crate::gpu::{GpuContext, GpuError, Kernels};
+use crate::gpu::{GpuContext, GpuError, GpuStep, Kernels};
 use crate::model::graph::{NodeId, Op};
 
 use super::ann::{node_steps, plan_fusions, step_positions};
@@ -38,35 +39,46 @@ pub struct LayerProbe<'a> {
     pub layer: usize,
     /// The layer, its images and timesteps.
     pub scan: ScanShape,
+    /// The layer's bias current per channel in the network walked (zeros where it has none).
+    pub bias_current: Vec<f32>,
+    /// The layer's input current without its bias current.
     current: &'a wgpu::Buffer,
     reference: &'a wgpu::Buffer,
 }
 
 impl LayerProbe<'_> {
-    /// The layer's error statistics with `thresholds`: per channel, the [`ERROR_STATS`] sums
-    /// over its neurons and images (`channels × ERROR_STATS`, see
-    /// [`crate::reference::layerwise::neuron_errors`]).
+    /// The layer's error statistics with `thresholds` (and the layer's `v_init` and bias
+    /// current): per channel, the [`ERROR_STATS`] sums over its neurons and images
+    /// (`channels × ERROR_STATS`, see [`crate::reference::layerwise::neuron_errors`]).
     pub fn error_sums(&self, thresholds: &Thresholds) -> Result<Vec<f64>, GpuError> {
+        self.error_sums_with(thresholds, self.scan.v_init, &self.bias_current)
+    }
+
+    /// [`Self::error_sums`] with membranes starting at `v_init` × the threshold and
+    /// `bias_current` (one value per channel) added to the current every step.
+    pub fn error_sums_with(
+        &self,
+        thresholds: &Thresholds,
+        v_init: f32,
+        bias_current: &[f32],
+    ) -> Result<Vec<f64>, GpuError> {
         let channels = self.scan.shape.channels;
+        validate_v_init(v_init).map_err(|e| GpuError::InvalidInput(e.to_string()))?;
+        let biased = biased_current(self.ctx, self.kernels, &self.scan, self.current, bias_current)?;
         let thresholds = storage_from_f32(self.ctx, "analysed thresholds", &channel_thresholds(thresholds, channels))?;
         let partials = storage_zeroed(self.ctx, "error partial sums", self.scan.groups() * ERROR_STATS)?;
-        let step = error_analysis_step(
-            self.ctx,
-            self.kernels,
-            &self.scan,
-            self.current,
-            &thresholds,
-            self.reference,
-            &partials,
-        )?;
-        let values = self.run(&[step], &partials, self.scan.groups() * ERROR_STATS)?;
+        let scan = ScanShape { v_init, ..self.scan };
+        let current = biased.as_ref().map_or(self.current, |(_, buffer)| buffer);
+        let step = error_analysis_step(self.ctx, self.kernels, &scan, current, &thresholds, self.reference, &partials)?;
+        let steps: Vec<_> = biased.map(|(step, _)| step).into_iter().chain([step]).collect();
+        let values = self.run(&steps, &partials, self.scan.groups() * ERROR_STATS)?;
         Ok(sum_partials_by_channel(&self.scan, &values, ERROR_STATS))
     }
 
     /// Tracking errors against the ANN under each candidate threshold, every membrane
-    /// starting at `v_init` × its threshold: `candidates` holds `per_channel` thresholds for
-    /// every channel (channel-major); the result is `channels × per_channel` sums over the
-    /// channel's neurons and images.
+    /// starting at `v_init` × its threshold and the layer's bias current added every step:
+    /// `candidates` holds `per_channel` thresholds for every channel (channel-major); the
+    /// result is `channels × per_channel` sums over the channel's neurons and images.
     pub fn search(&self, candidates: &[f32], per_channel: usize, v_init: f32) -> Result<Vec<f64>, GpuError> {
         if candidates.len() != self.scan.shape.channels * per_channel {
             return Err(GpuError::InvalidInput(format!(
@@ -76,23 +88,26 @@ impl LayerProbe<'_> {
             )));
         }
         validate_v_init(v_init).map_err(|e| GpuError::InvalidInput(e.to_string()))?;
+        let biased = biased_current(self.ctx, self.kernels, &self.scan, self.current, &self.bias_current)?;
         let thresholds = storage_from_f32(self.ctx, "candidate thresholds", candidates)?;
         let partials = storage_zeroed(self.ctx, "candidate partial sums", self.scan.groups() * per_channel)?;
+        let current = biased.as_ref().map_or(self.current, |(_, buffer)| buffer);
         let step = threshold_search_step(
             self.ctx,
             self.kernels,
             &ScanShape { v_init, ..self.scan },
             per_channel,
-            self.current,
+            current,
             &thresholds,
             self.reference,
             &partials,
         )?;
-        let values = self.run(&[step], &partials, self.scan.groups() * per_channel)?;
+        let steps: Vec<_> = biased.map(|(step, _)| step).into_iter().chain([step]).collect();
+        let values = self.run(&steps, &partials, self.scan.groups() * per_channel)?;
         Ok(sum_partials_by_channel(&self.scan, &values, per_channel))
     }
 
-    fn run(&self, steps: &[crate::gpu::GpuStep], partials: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, GpuError> {
+    fn run(&self, steps: &[GpuStep], partials: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, GpuError> {
         let mut encoder =
             self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("layer probe") });
         record_steps(&mut encoder, steps);
@@ -100,11 +115,39 @@ impl LayerProbe<'_> {
     }
 }
 
-/// What an IF layer spikes with in a walk: its thresholds and initial membrane fraction.
+/// The step that writes `current + bias_current` (per channel, every timestep) to a new
+/// buffer, and that buffer; `None` when every bias current is 0 (the current as it is).
+/// The IF kernels of the time-major plan add the same f32 values in the same order.
+fn biased_current(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    scan: &ScanShape,
+    current: &wgpu::Buffer,
+    bias_current: &[f32],
+) -> Result<Option<(GpuStep, wgpu::Buffer)>, GpuError> {
+    let channels = scan.shape.channels;
+    if bias_current.len() != channels {
+        return Err(GpuError::InvalidInput(format!("{} bias currents for {channels} channels", bias_current.len())));
+    }
+    if bias_current.iter().all(|&b| b == 0.0) {
+        return Ok(None);
+    }
+    let values = if scan.constant_current { scan.images } else { scan.images * scan.timesteps };
+    // `1 × x + b` is `x + b` exactly.
+    let scale_shift: Vec<f32> = std::iter::repeat_n(1.0, channels).chain(bias_current.iter().copied()).collect();
+    let scale_shift = storage_from_f32(ctx, "bias current", &scale_shift)?;
+    let output = storage_zeroed(ctx, "current with bias", values * scan.shape.len())?;
+    let step = affine_step(ctx, kernels, &scale_shift, scan.shape, values, false, current, &output)?;
+    Ok(Some((step, output)))
+}
+
+/// What an IF layer spikes with in a walk: its thresholds, initial membrane fraction and
+/// bias current (one per channel).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerSetting {
     pub thresholds: Thresholds,
     pub v_init: f32,
+    pub bias_current: Vec<f32>,
 }
 
 /// The most images one walk of `snn` over `timesteps` steps can take: every node's values
@@ -219,20 +262,37 @@ fn walk_checked(
                 let current = if constant_current { ann[source].as_ref() } else { spiking[source].as_ref() }
                     .ok_or_else(|| missing(source))?;
                 let v_init = snn.layer_v_init(index);
+                let bias_current = snn.layer_bias_current(index);
                 let scan = ScanShape { shape, images: count, timesteps, constant_current, v_init };
-                let probe = LayerProbe { ctx, kernels, layer: index, scan, current, reference: &ann_value };
-                let setting = at_layer(&probe)?
-                    .unwrap_or_else(|| LayerSetting { thresholds: snn.layers[index].thresholds.clone(), v_init });
+                let probe = LayerProbe {
+                    ctx,
+                    kernels,
+                    layer: index,
+                    scan,
+                    bias_current: bias_current.clone(),
+                    current,
+                    reference: &ann_value,
+                };
+                let setting = at_layer(&probe)?.unwrap_or_else(|| LayerSetting {
+                    thresholds: snn.layers[index].thresholds.clone(),
+                    v_init,
+                    bias_current,
+                });
                 let name = &snn.layers[index].name;
                 validate_thresholds(name, &setting.thresholds, shape.channels)
                     .map_err(|e| GpuError::InvalidInput(e.to_string()))?;
                 validate_v_init(setting.v_init)
                     .map_err(|e| GpuError::InvalidInput(format!("IF layer `{name}`: {e}")))?;
+                validate_bias_current(name, &setting.bias_current, shape.channels)
+                    .map_err(|e| GpuError::InvalidInput(e.to_string()))?;
                 let buffer =
                     storage_from_f32(ctx, "IF thresholds", &channel_thresholds(&setting.thresholds, shape.channels))?;
                 let scan = ScanShape { v_init: setting.v_init, ..scan };
+                let biased = biased_current(ctx, kernels, &scan, current, &setting.bias_current)?;
+                let current = biased.as_ref().map_or(current, |(_, buffer)| buffer);
                 let step = if_scan_step(ctx, kernels, &scan, current, &buffer, &spiking_value)?;
-                record_steps(&mut encoder, &[step]);
+                let steps: Vec<_> = biased.iter().map(|(step, _)| step.clone()).chain([step]).collect();
+                record_steps(&mut encoder, &steps);
                 chosen[index] = Some(setting);
             } else {
                 for id in group_inputs(start) {

@@ -20,7 +20,7 @@
 //! counter buffer; the step index lives on the GPU in that buffer (see the kernel's
 //! comment), so every timestep records the very same steps.
 
-use crate::convert::snn::{static_nodes, validate_thresholds, validate_v_init, SpikingNetwork};
+use crate::convert::snn::{static_nodes, validate_bias_current, validate_thresholds, validate_v_init, SpikingNetwork};
 use crate::gpu::buffers::{read_buffer, storage_bytes, storage_from_f32, storage_zeroed, submit_and_read};
 use crate::gpu::snn_layers::{self, channel_thresholds, if_padded_len, IfBuffers, COUNT_SLOT, TOTALS_SLOT};
 use crate::gpu::{GpuContext, GpuError, GpuStep, Kernels};
@@ -137,6 +137,10 @@ impl SnnPlan {
                 validate_v_init(v_init)
                     .map_err(|e| GpuError::InvalidInput(format!("IF layer `{}`: {e}", layer.name)))?;
             }
+            if let Some(bias) = &layer.bias_current {
+                validate_bias_current(&layer.name, bias, node.shape.channels)
+                    .map_err(|e| GpuError::InvalidInput(e.to_string()))?;
+            }
         }
         validate_v_init(snn.v_init).map_err(|e| GpuError::InvalidInput(e.to_string()))?;
         ctx.checked("compiling the SNN plan", || Self::build(ctx, kernels, snn, batch))
@@ -207,11 +211,13 @@ impl SnnPlan {
                     let neurons = if_padded_len(batch * shape.len());
                     let thresholds =
                         storage_from_f32(ctx, "IF thresholds", &channel_thresholds(&layer.thresholds, shape.channels))?;
+                    let bias_current = storage_from_f32(ctx, "IF bias currents", &snn.layer_bias_current(index))?;
                     let membrane = storage_zeroed(ctx, &format!("membranes of {}", layer.name), neurons)?;
                     let spike_counts = storage_zeroed(ctx, &format!("spike counts of {}", layer.name), neurons)?;
                     state_bytes += 2 * storage_bytes(ctx, "IF state", neurons)?;
                     let buffers = IfBuffers {
                         thresholds: &thresholds,
+                        bias_current: &bias_current,
                         current: buffer_of(node.inputs[0])?,
                         membrane: &membrane,
                         spike_count: &spike_counts,

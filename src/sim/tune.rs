@@ -1,17 +1,35 @@
 //! Threshold tuning on the GPU (TTRBR's threshold tuning): a layer-major walk
 //! ([`super::layerwise`]) that stops at every IF layer, scores candidate thresholds on the
 //! layer's real spiking input and the ANN's activation, and lets the layer spike with the
-//! winner before moving on (with `tune_v_init`, also the layer's initial membrane fraction).
-//! The candidates and the choice are [`crate::convert::ttrbr`].
+//! winner before moving on (with `tune_v_init`, also the layer's initial membrane fraction;
+//! with `correct_bias`, then a bias current that cancels each channel's mean error). The
+//! candidates and the choice are [`crate::convert::ttrbr`], the bias rounds
+//! [`crate::convert::bias_correction`].
 
+use crate::convert::bias_correction::{
+    keep_improvements, mean_errors, mean_magnitude, proposal, BIAS_CORRECTION_ROUNDS,
+};
 use crate::convert::snn::SpikingNetwork;
 use crate::convert::threshold::Thresholds;
 use crate::convert::ttrbr::{
     incumbent_scores, per_channel, pick, relative_weights, thresholds_from, v_init_candidates, Choice, Round,
 };
+use crate::gpu::layerwise_layers::{ERROR_STATS, SIGNED_TOTAL_STAT};
 use crate::gpu::{GpuContext, GpuError, Kernels};
 
-use super::layerwise::{walk, LayerSetting};
+use super::layerwise::{walk, LayerProbe, LayerSetting};
+
+/// What a tuning walk chooses besides the thresholds, and how.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TuneOptions {
+    /// One threshold per channel instead of one per layer.
+    pub per_channel_thresholds: bool,
+    /// Also choose each layer's initial membrane fraction ([`v_init_candidates`]).
+    pub tune_v_init: bool,
+    /// Then give each layer a bias current that cancels its channels' mean errors
+    /// ([`crate::convert::bias_correction`]).
+    pub correct_bias: bool,
+}
 
 /// What tuning did to one IF layer, on the tuning images, given the tuned layers before it.
 /// Errors are tracking errors ([`crate::reference::layerwise::tracking_error`]) of the
@@ -30,15 +48,22 @@ pub struct LayerTuning {
     /// error under the start ([`relative_weights`]), so the start scores 1.
     pub start_objective: f64,
     pub objective: f64,
-    /// Mean tracking error per neuron under the tuned thresholds.
+    /// Mean tracking error per neuron under the tuned thresholds (before any bias current).
     pub tracking: f64,
+    /// Mean over channels of the magnitude of each channel's mean error `n θ / T − a`,
+    /// under the tuned thresholds, before and after bias correction (equal without it).
+    pub start_mean_error: f64,
+    pub mean_error: f64,
+    /// Mean over channels of `|bias current| / threshold` (0 without bias correction).
+    pub bias_current: f64,
 }
 
 /// Tunes every IF layer of `snn` in topological order for `timesteps` steps on `count`
 /// normalized calibration images (`images`, NCHW), starting from its thresholds: one
-/// threshold per layer, or per channel when `per_channel_thresholds`; with `tune_v_init`
-/// each layer's initial membrane fraction is chosen with its thresholds (from
-/// [`v_init_candidates`]) and recorded in the network. Returns the tuned network
+/// threshold per layer, or per channel, as `options` say; with `tune_v_init` each layer's
+/// initial membrane fraction is chosen with its thresholds (from [`v_init_candidates`]),
+/// with `correct_bias` each layer then gets a bias current; both are recorded in the
+/// network. Returns the tuned network
 /// (`tuned_for_timesteps` set; the method name is the caller's) and a record per layer.
 /// `progress` gets the number of layers done.
 #[allow(clippy::too_many_arguments)]
@@ -49,10 +74,10 @@ pub fn tune(
     images: &[f32],
     count: usize,
     timesteps: usize,
-    per_channel_thresholds: bool,
-    tune_v_init: bool,
+    options: TuneOptions,
     mut progress: impl FnMut(usize),
 ) -> Result<(SpikingNetwork, Vec<LayerTuning>), GpuError> {
+    let TuneOptions { per_channel_thresholds, tune_v_init, correct_bias } = options;
     let mut records = Vec::with_capacity(snn.layers.len());
     let tuned = walk(ctx, kernels, snn, images, count, timesteps, |probe| {
         let layer = &snn.layers[probe.layer];
@@ -89,6 +114,14 @@ pub fn tune(
         let start_objective = start_objective.expect("the starting v_init is scored first");
         let (second, v_init) = best.expect("at least the starting v_init is scored");
         let thresholds = thresholds_from(second.thresholds, per_channel_thresholds);
+        let (bias_current, start_mean_error, mean_error) = if correct_bias {
+            corrected_bias(probe, &thresholds, v_init)?
+        } else {
+            let sums = probe.error_sums_with(&thresholds, v_init, &probe.bias_current)?;
+            let error = mean_magnitude(&channel_mean_errors(probe, &sums));
+            (probe.bias_current.clone(), error, error)
+        };
+        let bias_ratio = bias_current.iter().enumerate().map(|(c, b)| f64::from(b.abs() / thresholds.for_channel(c)));
         records.push(LayerTuning {
             layer: layer.name.clone(),
             start: layer.thresholds.clone(),
@@ -98,9 +131,12 @@ pub fn tune(
             start_objective: start_objective / scale,
             objective: second.objective / scale,
             tracking: second.error / neurons,
+            start_mean_error,
+            mean_error,
+            bias_current: bias_ratio.sum::<f64>() / channels as f64,
         });
         progress(records.len());
-        Ok(Some(LayerSetting { thresholds, v_init }))
+        Ok(Some(LayerSetting { thresholds, v_init, bias_current }))
     })?;
     let mut network = snn.clone();
     for (layer, setting) in network.layers.iter_mut().zip(tuned) {
@@ -108,7 +144,38 @@ pub fn tune(
         if tune_v_init {
             layer.v_init = Some(setting.v_init);
         }
+        if correct_bias {
+            layer.bias_current = Some(setting.bias_current);
+        }
     }
     network.tuned_for_timesteps = Some(timesteps);
     Ok((network, records))
+}
+
+/// Each channel's mean signed error `n θ / T − a` from [`LayerProbe::error_sums`]' sums.
+fn channel_mean_errors(probe: &LayerProbe<'_>, sums: &[f64]) -> Vec<f64> {
+    let signed: Vec<f64> = sums.chunks_exact(ERROR_STATS).map(|channel| channel[SIGNED_TOTAL_STAT]).collect();
+    mean_errors(&signed, probe.scan.images * probe.scan.shape.plane())
+}
+
+/// Bias correction of the layer at `probe` with its chosen thresholds and `v_init`:
+/// [`BIAS_CORRECTION_ROUNDS`] rounds from the layer's bias current in the network, each
+/// keeping a channel's proposal only where it shrinks the channel's mean error. Returns
+/// the bias currents and the mean error magnitude before and after.
+fn corrected_bias(
+    probe: &LayerProbe<'_>,
+    thresholds: &Thresholds,
+    v_init: f32,
+) -> Result<(Vec<f32>, f64, f64), GpuError> {
+    let mut bias = probe.bias_current.clone();
+    let mut error = channel_mean_errors(probe, &probe.error_sums_with(thresholds, v_init, &bias)?);
+    let start = mean_magnitude(&error);
+    for _ in 0..BIAS_CORRECTION_ROUNDS {
+        let proposed = proposal(&bias, &error);
+        let proposed_error = channel_mean_errors(probe, &probe.error_sums_with(thresholds, v_init, &proposed)?);
+        if keep_improvements(&mut bias, &mut error, &proposed, &proposed_error) == 0 {
+            break;
+        }
+    }
+    Ok((bias, start, mean_magnitude(&error)))
 }
