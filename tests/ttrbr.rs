@@ -158,6 +158,61 @@ fn resnet20_tuned_v_init_is_stored_and_simulated_from_the_file() {
 }
 
 #[test]
+fn resnet20_bias_correction_is_stored_and_simulated_from_the_file() {
+    let Some(ReferencePaths { resnet20: model, calib, test }) = common::reference_paths() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("corrected.safetensors").display().to_string();
+    let tuning = dir.path().join("tuning.csv").display().to_string();
+    let correct = [
+        "--threshold",
+        "channel-percentile:99.9",
+        "--bias-correction",
+        "--calib",
+        &calib,
+        "--calib-images",
+        "64",
+        "--tune-images",
+        "8",
+        "--tune-timesteps",
+        "4",
+    ];
+    let mut args = vec!["convert", "--model", &model, "--tuning-csv", &tuning, "-o", &file];
+    args.extend(correct);
+    let output = spikeconv(&args);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    // Every layer's mean error shrinks or stays; the thresholds stay the baseline's.
+    let tuning = std::fs::read_to_string(&tuning).expect("--tuning-csv written");
+    let rows: Vec<Vec<&str>> = tuning.lines().skip(1).map(|line| line.split(',').collect()).collect();
+    assert_eq!(rows.len(), 19, "{tuning}");
+    let number = |row: &[&str], column: usize| row[column].parse::<f64>().unwrap();
+    for row in &rows {
+        assert_eq!(row[0], "channel-percentile:99.9+bias", "{row:?}");
+        assert_eq!(row[5], row[6], "thresholds unchanged: {row:?}");
+        assert!(number(row, 15) <= number(row, 14), "mean error after <= before: {row:?}");
+    }
+    assert!(rows.iter().any(|row| number(row, 15) < 0.5 * number(row, 14)), "correction works (test strength)");
+
+    // The sweep gives the plain and the corrected network; the file holds the corrected
+    // one and simulates like it.
+    let limit = ["--data", &test, "--limit", "8", "--timesteps", "4", "--json"];
+    let mut args = vec!["sweep", "--model", &model];
+    args.extend(correct);
+    args.extend(limit);
+    let swept = json_lines(&spikeconv(&args));
+    let methods: Vec<&str> = swept[..2].iter().map(|run| run["threshold_method"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["channel-percentile:99.9", "channel-percentile:99.9+bias"]);
+    assert_eq!(swept[1]["tuned_for_timesteps"], 4);
+    let mut args = vec!["sweep", "--snn", &file];
+    args.extend(limit);
+    let from_file = json_lines(&spikeconv(&args));
+    assert_eq!(from_file[0]["threshold_method"], "channel-percentile:99.9+bias");
+    assert_eq!(from_file[0]["correct"], swept[1]["correct"]);
+    assert_eq!(from_file[0]["firing_rate"], swept[1]["firing_rate"]);
+    assert_ne!(swept[0]["firing_rate"], swept[1]["firing_rate"], "the bias currents change the spikes");
+}
+
+#[test]
 fn bad_tuning_input_gives_one_line_errors() {
     let Some(ReferencePaths { resnet20: model, calib, .. }) = common::reference_paths() else { return };
     let out = std::env::temp_dir().join("spikeconv-never-written.safetensors").display().to_string();
@@ -184,6 +239,21 @@ fn bad_tuning_input_gives_one_line_errors() {
             &out,
         ],
         &["--tune-v-init", "no tuned method"],
+    );
+    assert_fails_with(
+        &[
+            "convert",
+            "--model",
+            &model,
+            "--calib",
+            &calib,
+            "--threshold",
+            "percentile:99.9",
+            "--bias-correction",
+            "-o",
+            &out,
+        ],
+        &["--bias-correction", "--tune-timesteps"],
     );
     assert_fails_with(
         &[

@@ -33,7 +33,10 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
     let network = args.model.load()?;
     let ctx = GpuContext::new(args.gpu.adapter.as_deref())?;
     let kernels = Kernels::new(&ctx)?;
-    let snn = args.calibration.convert(&ctx, &kernels, &network, &args.gpu, None)?.remove(0);
+    // The last network: with --bias-correction a baseline method gives its plain network first.
+    let Some(snn) = args.calibration.convert(&ctx, &kernels, &network, &args.gpu, None)?.pop() else {
+        anyhow::bail!("--threshold {}: no network was converted", args.calibration.threshold);
+    };
     println!("{:<24} {:>9} {:>12}", "IF layer", "neurons", "threshold");
     for (layer, info) in snn.layers.iter().zip(snn.layer_infos()) {
         let values = layer.thresholds.values();

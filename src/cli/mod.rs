@@ -23,7 +23,7 @@ use spikeconv::model::normalize::{parse_mean, parse_std, NormalizePreset};
 use spikeconv::model::{self, BlockForm, LoadOptions, Network};
 use spikeconv::report::{Report, TuningReport, TuningRun};
 use spikeconv::sim::layerwise::max_images;
-use spikeconv::sim::tune::{tune, TuneOptions};
+use spikeconv::sim::tune::{correct_bias, tune, TuneOptions};
 use spikeconv::sim::{calibrate, AnnPlan};
 
 /// Convert trained CIFAR ResNets into integrate-and-fire spiking networks and simulate
@@ -312,10 +312,11 @@ pub struct CalibrationArgs {
     /// method is then named e.g. `ttrbr+v_init` (docs/METHOD.md).
     #[arg(long)]
     pub tune_v_init: bool,
-    /// Let the ttrbr methods also give each IF layer a bias current (a constant input
-    /// current per channel) that cancels its channels' mean error on the tuning images,
-    /// after its thresholds are chosen; the method is then named e.g. `channel-ttrbr+bias`
-    /// (docs/METHOD.md).
+    /// Give each IF layer a bias current (a constant input current per channel) that
+    /// cancels its channels' mean error on the first --tune-images calibration images for
+    /// --tune-timesteps; with the ttrbr methods after each layer's thresholds are tuned.
+    /// Methods are then named e.g. `channel-ttrbr+bias`, and a baseline method gives both
+    /// its plain and its corrected network (docs/METHOD.md).
     #[arg(long)]
     pub bias_correction: bool,
     /// Write what tuning did to every IF layer (start and tuned threshold, objective before
@@ -342,13 +343,14 @@ impl CalibrationArgs {
         } else {
             self.tune_timesteps.iter().map(|&t| t as usize).collect()
         };
-        for (set, flag) in [(self.tune_v_init, "--tune-v-init"), (self.bias_correction, "--bias-correction")] {
-            if set && !methods.iter().any(|m| m.is_tuned()) {
-                anyhow::bail!("{flag}: --threshold {} has no tuned method (ttrbr, channel-ttrbr)", self.threshold);
-            }
+        if self.tune_v_init && !methods.iter().any(|m| m.is_tuned()) {
+            anyhow::bail!("--tune-v-init: --threshold {} has no tuned method (ttrbr, channel-ttrbr)", self.threshold);
         }
-        if methods.iter().any(|m| m.is_tuned()) && tune_timesteps.is_empty() {
-            anyhow::bail!("--threshold {}: tuned methods need --tune-timesteps T", self.threshold);
+        if (self.bias_correction || methods.iter().any(|m| m.is_tuned())) && tune_timesteps.is_empty() {
+            anyhow::bail!(
+                "--threshold {}: tuned methods and --bias-correction need --tune-timesteps T",
+                self.threshold
+            );
         }
         validate_v_init(self.v_init).map_err(|e| anyhow::anyhow!("--v-init: {e} (a fraction of the threshold)"))?;
         let Some(path) = &self.calib else {
@@ -388,7 +390,28 @@ impl CalibrationArgs {
         for method in methods {
             let snn = convert_with(&folded, method, &stats, self.v_init)?;
             if !method.is_tuned() {
+                let mut corrected_networks = Vec::new();
+                if self.bias_correction {
+                    for &timesteps in &tune_timesteps {
+                        let (images, count) = self.tuning_images(ctx, &snn, &calib, network, timesteps)?;
+                        let name = format!("{method}+bias");
+                        let bar = progress_bar(
+                            snn.layers.len() as u64,
+                            &format!("layers corrected ({name}, T = {timesteps})"),
+                        );
+                        let (mut corrected, layers) =
+                            correct_bias(ctx, kernels, &snn, &images, count, timesteps, |done| {
+                                bar.set_position(done as u64)
+                            })
+                            .with_context(|| format!("bias correction ({name}, T = {timesteps}) on the GPU"))?;
+                        bar.finish_and_clear();
+                        corrected.threshold_method = name.clone();
+                        tuning.runs.push(TuningRun { method: name, timesteps, layers });
+                        corrected_networks.push(corrected);
+                    }
+                }
                 networks.push(snn);
+                networks.extend(corrected_networks);
                 continue;
             }
             for &timesteps in &tune_timesteps {

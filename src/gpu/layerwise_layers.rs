@@ -11,6 +11,8 @@ use super::{GpuContext, GpuError, GpuStep, Kernel, Kernels};
 /// `|quantization|, |deviation|, |total|, total², variance, spikes, deviation, quantization,
 /// tracking, total` (see [`crate::reference::layerwise`]).
 pub const ERROR_STATS: usize = 10;
+/// Index of the tracking error among the [`ERROR_STATS`].
+pub const TRACKING_STAT: usize = 8;
 /// Index of the signed total error `n θ / T − a` among the [`ERROR_STATS`].
 pub const SIGNED_TOTAL_STAT: usize = 9;
 /// Most candidate thresholds one search scores per channel (the kernel's private arrays).

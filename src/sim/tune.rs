@@ -14,7 +14,7 @@ use crate::convert::threshold::Thresholds;
 use crate::convert::ttrbr::{
     incumbent_scores, per_channel, pick, relative_weights, thresholds_from, v_init_candidates, Choice, Round,
 };
-use crate::gpu::layerwise_layers::{ERROR_STATS, SIGNED_TOTAL_STAT};
+use crate::gpu::layerwise_layers::{ERROR_STATS, SIGNED_TOTAL_STAT, TRACKING_STAT};
 use crate::gpu::{GpuContext, GpuError, Kernels};
 
 use super::layerwise::{walk, LayerProbe, LayerSetting};
@@ -121,7 +121,6 @@ pub fn tune(
             let error = mean_magnitude(&channel_mean_errors(probe, &sums));
             (probe.bias_current.clone(), error, error)
         };
-        let bias_ratio = bias_current.iter().enumerate().map(|(c, b)| f64::from(b.abs() / thresholds.for_channel(c)));
         records.push(LayerTuning {
             layer: layer.name.clone(),
             start: layer.thresholds.clone(),
@@ -133,7 +132,7 @@ pub fn tune(
             tracking: second.error / neurons,
             start_mean_error,
             mean_error,
-            bias_current: bias_ratio.sum::<f64>() / channels as f64,
+            bias_current: mean_bias_ratio(&bias_current, &thresholds),
         });
         progress(records.len());
         Ok(Some(LayerSetting { thresholds, v_init, bias_current }))
@@ -150,6 +149,59 @@ pub fn tune(
     }
     network.tuned_for_timesteps = Some(timesteps);
     Ok((network, records))
+}
+
+/// Bias correction alone: walks `snn` for `timesteps` steps on `count` normalized
+/// calibration images with its own thresholds and initial membranes, and gives every IF
+/// layer, in topological order, the bias current that cancels its channels' mean errors
+/// given the corrected layers before it. Returns the network (`tuned_for_timesteps` set:
+/// the currents depend on T) and a record per layer, whose objectives are the tracking
+/// error per neuron under the layer's thresholds. `progress` gets the layers done.
+pub fn correct_bias(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    snn: &SpikingNetwork,
+    images: &[f32],
+    count: usize,
+    timesteps: usize,
+    mut progress: impl FnMut(usize),
+) -> Result<(SpikingNetwork, Vec<LayerTuning>), GpuError> {
+    let mut records = Vec::with_capacity(snn.layers.len());
+    let corrected = walk(ctx, kernels, snn, images, count, timesteps, |probe| {
+        let layer = &snn.layers[probe.layer];
+        let v_init = probe.scan.v_init;
+        let sums = probe.error_sums(&layer.thresholds)?;
+        let neurons = (probe.scan.images * probe.scan.shape.len()) as f64;
+        let tracking = sums.chunks_exact(ERROR_STATS).map(|channel| channel[TRACKING_STAT]).sum::<f64>() / neurons;
+        let (bias_current, start_mean_error, mean_error) = corrected_bias(probe, &layer.thresholds, v_init)?;
+        records.push(LayerTuning {
+            layer: layer.name.clone(),
+            start: layer.thresholds.clone(),
+            tuned: layer.thresholds.clone(),
+            start_v_init: v_init,
+            v_init,
+            start_objective: tracking,
+            objective: tracking,
+            tracking,
+            start_mean_error,
+            mean_error,
+            bias_current: mean_bias_ratio(&bias_current, &layer.thresholds),
+        });
+        progress(records.len());
+        Ok(Some(LayerSetting { thresholds: layer.thresholds.clone(), v_init, bias_current }))
+    })?;
+    let mut network = snn.clone();
+    for (layer, setting) in network.layers.iter_mut().zip(corrected) {
+        layer.bias_current = Some(setting.bias_current);
+    }
+    network.tuned_for_timesteps = Some(timesteps);
+    Ok((network, records))
+}
+
+/// Mean over channels of `|bias current| / threshold`.
+fn mean_bias_ratio(bias_current: &[f32], thresholds: &Thresholds) -> f64 {
+    let ratios = bias_current.iter().enumerate().map(|(c, b)| f64::from(b.abs() / thresholds.for_channel(c)));
+    ratios.sum::<f64>() / bias_current.len().max(1) as f64
 }
 
 /// Each channel's mean signed error `n θ / T − a` from [`LayerProbe::error_sums`]' sums.
