@@ -48,7 +48,7 @@ pub struct LayerTuning {
     /// error under the start ([`relative_weights`]), so the start scores 1.
     pub start_objective: f64,
     pub objective: f64,
-    /// Mean tracking error per neuron under the tuned thresholds (before any bias current).
+    /// Mean tracking error per neuron under the tuned thresholds (before bias correction).
     pub tracking: f64,
     /// Mean over channels of the magnitude of each channel's mean error `n θ / T − a`,
     /// under the tuned thresholds, before and after bias correction (equal without it).
