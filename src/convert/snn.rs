@@ -9,8 +9,9 @@
 //!   therefore constant over time and a GPU plan should compute them once.
 //! - A ReLU node is an IF layer: `membrane += current + bias` (the ReLU's input node value
 //!   plus the layer's per-channel bias current, [`IfLayer::bias_current`], 0 unless
-//!   conversion set one; the sum is taken first, in f32), then if `membrane >= threshold` the neuron spikes and `membrane -= threshold` (reset by
-//!   subtraction, at most one spike per neuron per step). The node's value is
+//!   conversion set one; the sum is taken first, in f32), then if `membrane >= threshold`
+//!   the neuron spikes and `membrane -= threshold` (reset by subtraction, at most one
+//!   spike per neuron per step). The node's value is
 //!   `spike × threshold` (the neuron's channel threshold when per-channel).
 //!   Membranes start at `v_init × threshold`, with the layer's own `v_init` where tuning
 //!   chose one ([`IfLayer::v_init`]), else the network's.
@@ -44,8 +45,8 @@ pub struct IfLayer {
     /// [`SpikingNetwork::v_init`].
     pub v_init: Option<f32>,
     /// A constant current added to every neuron's input every step, one value per channel,
-    /// where conversion set one (`ttrbr` with `--bias-correction` sets it to cancel the
-    /// layer's mean error); `None`: 0.
+    /// where conversion set one (`--bias-correction` sets it to cancel each channel's mean
+    /// error); `None`: 0.
     pub bias_current: Option<Vec<f32>>,
 }
 

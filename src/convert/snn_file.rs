@@ -21,7 +21,8 @@
 //!
 //! Reading validates everything (files are user input): format and version, JSON,
 //! every tensor's presence, dtype and shape, no unexpected tensor, graph shapes, and the
-//! thresholds, `v_init` and bias currents by the same rules as [`convert`]. Errors name the file.
+//! thresholds and `v_init` by the same rules as [`convert`], bias currents one finite value
+//! per channel. Errors name the file.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
