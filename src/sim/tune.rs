@@ -114,10 +114,10 @@ pub fn tune(
         let start_objective = start_objective.expect("the starting v_init is scored first");
         let (second, v_init) = best.expect("at least the starting v_init is scored");
         let thresholds = thresholds_from(second.thresholds, per_channel_thresholds);
+        let sums = probe.error_sums_with(&thresholds, v_init, &probe.bias_current)?;
         let (bias_current, start_mean_error, mean_error) = if correct_bias {
-            corrected_bias(probe, &thresholds, v_init)?
+            corrected_bias(probe, &thresholds, v_init, &sums)?
         } else {
-            let sums = probe.error_sums_with(&thresholds, v_init, &probe.bias_current)?;
             let error = mean_magnitude(&channel_mean_errors(probe, &sums));
             (probe.bias_current.clone(), error, error)
         };
@@ -173,7 +173,7 @@ pub fn correct_bias(
         let sums = probe.error_sums(&layer.thresholds)?;
         let neurons = (probe.scan.images * probe.scan.shape.len()) as f64;
         let tracking = sums.chunks_exact(ERROR_STATS).map(|channel| channel[TRACKING_STAT]).sum::<f64>() / neurons;
-        let (bias_current, start_mean_error, mean_error) = corrected_bias(probe, &layer.thresholds, v_init)?;
+        let (bias_current, start_mean_error, mean_error) = corrected_bias(probe, &layer.thresholds, v_init, &sums)?;
         records.push(LayerTuning {
             layer: layer.name.clone(),
             start: layer.thresholds.clone(),
@@ -212,15 +212,18 @@ fn channel_mean_errors(probe: &LayerProbe<'_>, sums: &[f64]) -> Vec<f64> {
 
 /// Bias correction of the layer at `probe` with its chosen thresholds and `v_init`:
 /// [`BIAS_CORRECTION_ROUNDS`] rounds from the layer's bias current in the network, each
-/// keeping a channel's proposal only where it shrinks the channel's mean error. Returns
-/// the bias currents and the mean error magnitude before and after.
+/// keeping a channel's proposal only where it shrinks the channel's mean error;
+/// `start_sums` are the layer's [`LayerProbe::error_sums_with`] under that starting bias,
+/// which the caller has measured already. Returns the bias currents and the mean error
+/// magnitude before and after.
 fn corrected_bias(
     probe: &LayerProbe<'_>,
     thresholds: &Thresholds,
     v_init: f32,
+    start_sums: &[f64],
 ) -> Result<(Vec<f32>, f64, f64), GpuError> {
     let mut bias = probe.bias_current.clone();
-    let mut error = channel_mean_errors(probe, &probe.error_sums_with(thresholds, v_init, &bias)?);
+    let mut error = channel_mean_errors(probe, start_sums);
     let start = mean_magnitude(&error);
     for _ in 0..BIAS_CORRECTION_ROUNDS {
         let proposed = proposal(&bias, &error);
