@@ -210,17 +210,29 @@ fn walk_starts_each_layer_from_its_own_v_init() {
     for (i, layer) in own.layers.iter_mut().enumerate() {
         layer.v_init = Some([0.25, 0.875, 0.0, 1.0][i % 4]);
     }
+    assert_walk_spikes_like_plan_unlike(ctx, kernels, &own, &snn, &mut Rng::new(16), "the layers' own v_init");
+}
+
+/// Walk and time-major plan spike alike on `network` (4 images, 20 steps), and `plain`
+/// spikes otherwise: what `network` adds to it (`what`) is used by both.
+fn assert_walk_spikes_like_plan_unlike(
+    ctx: &GpuContext,
+    kernels: &spikeconv::gpu::Kernels,
+    network: &SpikingNetwork,
+    plain: &SpikingNetwork,
+    rng: &mut Rng,
+    what: &str,
+) {
     let (count, timesteps) = (4, 20);
-    let mut rng = Rng::new(16);
-    let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
+    let images = dyadic_images(rng, count * network.graph.input_shape().len());
     let labels = vec![0u32; count];
-    let plan = SnnPlan::compile(ctx, kernels, &own, count).unwrap();
+    let plan = SnnPlan::compile(ctx, kernels, network, count).unwrap();
     let expected = plan.run(ctx, &images, &labels, count, timesteps).unwrap().spike_totals;
-    assert_eq!(walk_spike_totals(ctx, kernels, &own, &images, count, timesteps), expected);
+    assert_eq!(walk_spike_totals(ctx, kernels, network, &images, count, timesteps), expected, "{what}");
     assert_ne!(
-        walk_spike_totals(ctx, kernels, &snn, &images, count, timesteps),
+        walk_spike_totals(ctx, kernels, plain, &images, count, timesteps),
         expected,
-        "the layers' own v_init change the spikes (test strength)"
+        "{what} change the spikes (test strength)"
     );
 }
 
@@ -234,17 +246,7 @@ fn walk_adds_each_layers_bias_current() {
         let channels = own.graph.node(own.layers[i].node).shape.channels;
         own.layers[i].bias_current = Some((0..channels).map(|_| (rng.below(9) as f32 - 4.0) / 16.0).collect());
     }
-    let (count, timesteps) = (4, 20);
-    let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
-    let labels = vec![0u32; count];
-    let plan = SnnPlan::compile(ctx, kernels, &own, count).unwrap();
-    let expected = plan.run(ctx, &images, &labels, count, timesteps).unwrap().spike_totals;
-    assert_eq!(walk_spike_totals(ctx, kernels, &own, &images, count, timesteps), expected);
-    assert_ne!(
-        walk_spike_totals(ctx, kernels, &snn, &images, count, timesteps),
-        expected,
-        "the layers' bias currents change the spikes (test strength)"
-    );
+    assert_walk_spikes_like_plan_unlike(ctx, kernels, &own, &snn, &mut rng, "the layers' bias currents");
 }
 
 #[test]
