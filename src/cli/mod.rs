@@ -319,8 +319,9 @@ pub struct CalibrationArgs {
     /// its plain and its corrected network (docs/METHOD.md).
     #[arg(long)]
     pub bias_correction: bool,
-    /// Write what tuning did to every IF layer (start and tuned threshold, objective before
-    /// and after, tracking error) as CSV, one row per tuned network and layer.
+    /// Write what tuning and bias correction did to every IF layer (start and tuned
+    /// threshold, objective before and after, tracking error, mean error before and after
+    /// correction) as CSV, one row per tuned or corrected network and layer.
     #[arg(long, value_name = "FILE")]
     pub tuning_csv: Option<PathBuf>,
 }
