@@ -196,6 +196,12 @@ fn walk_spikes_like_the_time_major_plan() {
             let rate = spikes as f64 / (info.neurons * timesteps * count) as f64;
             assert!((row.firing_rate - rate).abs() < 1e-12, "{}: {} vs {rate}", row.layer, row.firing_rate);
             assert!(row.quantization >= 0.0 && row.deviation >= 0.0 && row.input_variance >= 0.0);
+            // Channels hold equally many neurons, so the layer's mean error is the mean of its
+            // channels' (no larger in magnitude than their mean magnitude), and a channel's
+            // mean error is no larger in magnitude than its mean |error|.
+            let slack = 1e-6 * row.total.max(1e-3);
+            assert!(row.mean_error.abs() <= row.channel_mean_error + slack, "{row:?}");
+            assert!(row.channel_mean_error <= row.total + slack, "{row:?}");
         }
         assert_eq!(rows[0].deviation, 0.0, "the first layer's current (the direct input) is constant");
         assert_eq!(rows[0].input_variance, 0.0);
@@ -354,7 +360,7 @@ fn bias_correction_shrinks_every_channels_mean_error_and_is_deterministic() {
         assert_eq!(again, tuned, "deterministic");
         assert_eq!(again_records, records);
         // Measured again with its bias currents, each channel's mean error is what tuning
-        // reported after correction.
+        // reported after correction: by hand from the error sums, and by `analyze`.
         let mut measured = Vec::new();
         walk(ctx, kernels, &tuned, &images, count, 8, |probe| {
             let layer = &tuned.layers[probe.layer];
@@ -365,8 +371,10 @@ fn bias_correction_shrinks_every_channels_mean_error_and_is_deterministic() {
             Ok(None)
         })
         .unwrap();
-        for (got, record) in measured.iter().zip(&records) {
+        let rows = analyze(ctx, kernels, &tuned, &images, count, 8, |_| {}).unwrap();
+        for ((got, record), row) in measured.iter().zip(&records).zip(&rows) {
             close(*got, record.mean_error, &record.layer);
+            close(row.channel_mean_error, record.mean_error, &record.layer);
         }
     }
 }

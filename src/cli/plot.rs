@@ -42,6 +42,9 @@ pub enum MetricArg {
     InputVariance,
     /// Spikes per neuron per step.
     FiringRate,
+    /// Mean over channels of |a channel's mean error| (SNN value − ANN activation): what a
+    /// per-channel bias current cancels (`--bias-correction`).
+    ChannelMeanError,
 }
 
 impl From<MetricArg> for LayerMetric {
@@ -54,6 +57,7 @@ impl From<MetricArg> for LayerMetric {
             MetricArg::RelativeTotal => LayerMetric::RelativeTotal,
             MetricArg::InputVariance => LayerMetric::InputVariance,
             MetricArg::FiringRate => LayerMetric::FiringRate,
+            MetricArg::ChannelMeanError => LayerMetric::ChannelMeanError,
         }
     }
 }
@@ -62,7 +66,7 @@ pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
     let paths: Vec<&std::path::Path> = args.runs.iter().map(PathBuf::as_path).collect();
     let chart = match read_runs(&paths)? {
         Runs::Sweeps(runs) => sweep_chart(&runs, &args.title),
-        Runs::Analyses(runs) => analysis_chart(&runs, args.metric.into(), &args.title),
+        Runs::Analyses(runs) => analysis_chart(&runs, args.metric.into(), &args.title)?,
     };
     chart.write(&args.out)?;
     eprintln!("wrote {} ({} curves)", args.out.display(), chart.series.len());

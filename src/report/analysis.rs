@@ -52,7 +52,8 @@ impl Report for AnalysisReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{}: {} calibration images from #{}, T = {}, adapter {}; errors in activation units (mean over neurons)",
+            "{}: {} calibration images from #{}, T = {}, adapter {}; errors in activation units (mean over neurons; \
+             |ch mean|: mean over channels of |a channel's mean error|, what --bias-correction cancels)",
             self.model, self.images, self.first_image, self.timesteps, self.adapter
         );
         for network in &self.networks {
@@ -65,13 +66,13 @@ impl Report for AnalysisReport {
             );
             let _ = writeln!(
                 out,
-                "{:>5}  {:<22} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}",
-                "depth", "layer", "threshold", "|quant|", "|dev|", "|total|", "dev", "input var", "rate"
+                "{:>5}  {:<22} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}",
+                "depth", "layer", "threshold", "|quant|", "|dev|", "|total|", "dev", "|ch mean|", "input var", "rate"
             );
             for row in &network.layers {
                 let _ = writeln!(
                     out,
-                    "{:>5}  {:<22} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>10.4} {:>8.4}",
+                    "{:>5}  {:<22} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>10.4} {:>8.4}",
                     row.depth,
                     row.layer,
                     row.threshold,
@@ -79,6 +80,7 @@ impl Report for AnalysisReport {
                     row.deviation,
                     row.total,
                     row.mean_deviation,
+                    row.channel_mean_error,
                     row.input_variance,
                     row.firing_rate
                 );
@@ -91,13 +93,14 @@ impl Report for AnalysisReport {
     fn to_csv(&self) -> String {
         let mut out = String::from(
             "threshold_method,tuned_for_timesteps,block,depth,layer,neurons,threshold,quantization,deviation,total,\
-             squared,tracking,mean_deviation,mean_quantization,input_variance,firing_rate\n",
+             squared,tracking,mean_deviation,mean_quantization,input_variance,firing_rate,mean_error,\
+             channel_mean_error\n",
         );
         for network in &self.networks {
             for row in &network.layers {
                 let _ = writeln!(
                     out,
-                    "{},{},{},{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6}",
+                    "{},{},{},{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6}",
                     network.threshold_method,
                     network.tuned_for_timesteps.map(|t| t.to_string()).unwrap_or_default(),
                     network.block,
@@ -113,7 +116,9 @@ impl Report for AnalysisReport {
                     row.mean_deviation,
                     row.mean_quantization,
                     row.input_variance,
-                    row.firing_rate
+                    row.firing_rate,
+                    row.mean_error,
+                    row.channel_mean_error
                 );
             }
         }
@@ -185,6 +190,8 @@ mod tests {
             tracking: 0.02,
             mean_deviation: -deviation,
             mean_quantization: 0.01,
+            mean_error: 0.02 - deviation,
+            channel_mean_error: 0.05,
             input_variance: 0.3,
             firing_rate: 0.125,
         }
@@ -214,6 +221,8 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[2].starts_with("ttrbr,16,standard,2,relu2,16,1.500000,0.100000,0.250000,"), "{}", lines[2]);
+        assert!(lines[0].ends_with(",mean_error,channel_mean_error"), "{}", lines[0]);
+        assert!(lines[2].ends_with(",-0.230000,0.050000"), "{}", lines[2]);
     }
 
     #[test]

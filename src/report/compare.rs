@@ -46,6 +46,9 @@ pub struct LayerRow {
     pub total: f64,
     pub input_variance: f64,
     pub firing_rate: f64,
+    /// Absent from analyses written before spikeconv recorded it.
+    #[serde(default)]
+    pub channel_mean_error: Option<f64>,
 }
 
 /// What is drawn against depth for analysis runs.
@@ -61,11 +64,14 @@ pub enum LayerMetric {
     RelativeTotal,
     InputVariance,
     FiringRate,
+    /// Mean over channels of |a channel's mean error| (what `--bias-correction` cancels).
+    ChannelMeanError,
 }
 
 impl LayerMetric {
-    fn value(self, row: &LayerRow) -> f64 {
-        match self {
+    /// The value of `row`; `None` where the run does not record it.
+    fn value(self, row: &LayerRow) -> Option<f64> {
+        Some(match self {
             LayerMetric::Deviation => row.deviation,
             LayerMetric::Quantization => row.quantization,
             LayerMetric::Total => row.total,
@@ -73,6 +79,19 @@ impl LayerMetric {
             LayerMetric::RelativeTotal => row.total / row.threshold,
             LayerMetric::InputVariance => row.input_variance,
             LayerMetric::FiringRate => row.firing_rate,
+            LayerMetric::ChannelMeanError => row.channel_mean_error?,
+        })
+    }
+
+    /// The field of `analyze --json` the metric reads, for errors.
+    fn field(self) -> &'static str {
+        match self {
+            LayerMetric::Deviation | LayerMetric::RelativeDeviation => "deviation",
+            LayerMetric::Quantization => "quantization",
+            LayerMetric::Total | LayerMetric::RelativeTotal => "total",
+            LayerMetric::InputVariance => "input_variance",
+            LayerMetric::FiringRate => "firing_rate",
+            LayerMetric::ChannelMeanError => "channel_mean_error",
         }
     }
 
@@ -85,6 +104,7 @@ impl LayerMetric {
             LayerMetric::RelativeTotal => "mean |SNN - ANN| / threshold",
             LayerMetric::InputVariance => "input current variance over time",
             LayerMetric::FiringRate => "spikes per neuron per step",
+            LayerMetric::ChannelMeanError => "mean over channels of |channel mean error| (activation units)",
         }
     }
 }
@@ -107,6 +127,10 @@ pub enum CompareError {
     Mixed { path: String, line: usize, found: &'static str, expected: &'static str },
     #[error("no runs in {0}")]
     Empty(String),
+    #[error(
+        "run `{run}` has no `{field}` in its layers (written by an older spikeconv); run `spikeconv analyze` again"
+    )]
+    Missing { run: String, field: &'static str },
 }
 
 enum Run {
@@ -227,30 +251,35 @@ pub fn sweep_chart(runs: &[SweepRun], title: &str) -> LineChart {
     }
 }
 
-/// `metric` against IF layer depth, one series per run.
-pub fn analysis_chart(runs: &[AnalysisRun], metric: LayerMetric, title: &str) -> LineChart {
+/// `metric` against IF layer depth, one series per run; an error names a run that does
+/// not record the metric.
+pub fn analysis_chart(runs: &[AnalysisRun], metric: LayerMetric, title: &str) -> Result<LineChart, CompareError> {
     let names =
         labels(runs.iter().map(|r| (r.model.as_str(), method_label(&r.threshold_method, r.tuned_for_timesteps))));
     let series = runs
         .iter()
         .zip(names)
-        .map(|(run, name)| Series {
-            name,
-            points: run.layers.iter().map(|row| (row.depth as f64, metric.value(row))).collect(),
+        .map(|(run, name)| {
+            let points: Option<Vec<(f64, f64)>> =
+                run.layers.iter().map(|row| Some((row.depth as f64, metric.value(row)?))).collect();
+            match points {
+                Some(points) => Ok(Series { name, points }),
+                None => Err(CompareError::Missing { run: name, field: metric.field() }),
+            }
         })
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     let mut steps: Vec<usize> = runs.iter().map(|r| r.timesteps).collect();
     steps.sort_unstable();
     steps.dedup();
     let steps: Vec<String> = steps.iter().map(usize::to_string).collect();
-    LineChart {
+    Ok(LineChart {
         title: format!("{title} (T = {})", steps.join(", ")),
         x_label: "IF layer depth".into(),
         y_label: metric.axis_label().into(),
         series,
         reference: None,
         log_x: false,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -275,6 +304,7 @@ mod tests {
                     "layer": format!("relu{i}"), "depth": i + 1, "neurons": 4, "threshold": 2.0,
                     "quantization": 0.1, "deviation": d, "total": 0.2, "squared": 0.1, "tracking": 0.1,
                     "mean_deviation": d, "mean_quantization": 0.0, "input_variance": 2.0, "firing_rate": 0.1,
+                    "mean_error": 0.1 + d, "channel_mean_error": d / 2.0,
                 })
             })
             .collect();
@@ -323,15 +353,31 @@ mod tests {
         let a = write(&dir, "a.jsonl", &[analysis_line("std.st", "percentile:99.9", &[0.0, 0.02, 0.05])]);
         let b = write(&dir, "b.jsonl", &[analysis_line("restr.st", "channel-ttrbr", &[0.0, 0.01])]);
         let Runs::Analyses(runs) = read_runs(&[&a, &b]).unwrap() else { panic!("analyses expected") };
-        let chart = analysis_chart(&runs, LayerMetric::Deviation, "ResNet-110");
+        let chart = analysis_chart(&runs, LayerMetric::Deviation, "ResNet-110").unwrap();
         assert_eq!(chart.series[0].name, "std percentile:99.9 (T=16)");
         assert_eq!(chart.series[0].points, vec![(1.0, 0.0), (2.0, 0.02), (3.0, 0.05)]);
         assert_eq!(chart.series[1].name, "restr channel-ttrbr (T=16)");
-        let variance = analysis_chart(&runs, LayerMetric::InputVariance, "x");
+        let variance = analysis_chart(&runs, LayerMetric::InputVariance, "x").unwrap();
         assert_eq!(variance.series[1].points, vec![(1.0, 2.0), (2.0, 2.0)]);
-        let relative = analysis_chart(&runs, LayerMetric::RelativeDeviation, "x");
+        let relative = analysis_chart(&runs, LayerMetric::RelativeDeviation, "x").unwrap();
         assert_eq!(relative.series[0].points, vec![(1.0, 0.0), (2.0, 0.01), (3.0, 0.025)]);
         assert_eq!(variance.title, "x (T = 16)");
+        let bias = analysis_chart(&runs, LayerMetric::ChannelMeanError, "x").unwrap();
+        assert_eq!(bias.series[0].points, vec![(1.0, 0.0), (2.0, 0.01), (3.0, 0.025)]);
+    }
+
+    #[test]
+    fn an_older_analysis_without_channel_mean_errors_is_drawn_but_not_for_that_metric() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut line: serde_json::Value = serde_json::from_str(&analysis_line("m.st", "max", &[0.1, 0.2])).unwrap();
+        for layer in line["layers"].as_array_mut().unwrap() {
+            layer.as_object_mut().unwrap().remove("channel_mean_error");
+        }
+        let old = write(&dir, "old.jsonl", &[line.to_string()]);
+        let Runs::Analyses(runs) = read_runs(&[&old]).unwrap() else { panic!("analyses expected") };
+        assert_eq!(analysis_chart(&runs, LayerMetric::Deviation, "x").unwrap().series[0].points.len(), 2);
+        let err = analysis_chart(&runs, LayerMetric::ChannelMeanError, "x").unwrap_err().to_string();
+        assert!(err.contains("run `max (T=16)` has no `channel_mean_error`"), "{err}");
     }
 
     #[test]

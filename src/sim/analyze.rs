@@ -3,8 +3,9 @@
 //! the layer's real spiking input (definitions in [`crate::reference::layerwise`] and
 //! docs/METHOD.md), reduced per channel by the `error_analysis` kernel.
 
+use crate::convert::bias_correction::mean_magnitude;
 use crate::convert::snn::{firing_rate, SpikingNetwork};
-use crate::gpu::layerwise_layers::ERROR_STATS;
+use crate::gpu::layerwise_layers::{ERROR_STATS, SIGNED_TOTAL_STAT};
 use crate::gpu::{GpuContext, GpuError, Kernels};
 
 use super::layerwise::walk;
@@ -34,6 +35,12 @@ pub struct LayerErrors {
     /// Signed means of the deviation and quantization errors (a bias shows up here).
     pub mean_deviation: f64,
     pub mean_quantization: f64,
+    /// Signed mean of SNN value − ANN activation over the layer (channels of opposite
+    /// sign cancel here).
+    pub mean_error: f64,
+    /// Mean over channels of the magnitude of each channel's mean error: what a
+    /// per-channel bias current can cancel (`--bias-correction`, docs/METHOD.md).
+    pub channel_mean_error: f64,
     /// Mean over neurons of the input current's variance over the T steps.
     pub input_variance: f64,
     /// Spikes per neuron per timestep.
@@ -77,6 +84,8 @@ pub fn analyze(
             firing_rate: firing_rate(totals[5].round() as u64, per_image, timesteps, count),
             mean_deviation: totals[6] / neurons,
             mean_quantization: totals[7] / neurons,
+            mean_error: totals[SIGNED_TOTAL_STAT] / neurons,
+            channel_mean_error: mean_magnitude(&probe.channel_mean_errors(&sums)),
         });
         progress(rows.len());
         Ok(None)

@@ -15,6 +15,7 @@
 //! many images as fit one storage binding ([`max_images`]); ResNet values are dropped as
 //! soon as their last reader has run.
 
+use crate::convert::bias_correction::mean_errors;
 use crate::convert::snn::{static_nodes, validate_bias_current, validate_thresholds, validate_v_init, SpikingNetwork};
 use crate::convert::threshold::Thresholds;
 use crate::gpu::buffers::{storage_from_f32, storage_zeroed, submit_and_read};
@@ -22,6 +23,7 @@ use crate::gpu::kernels::record_steps;
 use crate::gpu::layers::affine_step;
 use crate::gpu::layerwise_layers::{
     error_analysis_step, if_scan_step, sum_partials_by_channel, threshold_search_step, ScanShape, ERROR_STATS,
+    SIGNED_TOTAL_STAT,
 };
 use crate::gpu::snn_layers::channel_thresholds;
 use crate::gpu::{GpuContext, GpuError, GpuStep, Kernels};
@@ -73,6 +75,13 @@ impl LayerProbe<'_> {
         let steps: Vec<_> = biased.map(|(step, _)| step).into_iter().chain([step]).collect();
         let values = self.run(&steps, &partials, self.scan.groups() * ERROR_STATS)?;
         Ok(sum_partials_by_channel(&self.scan, &values, ERROR_STATS))
+    }
+
+    /// Each channel's mean signed error `n θ / T − a` over its neurons and images, from
+    /// the sums of [`Self::error_sums`] or [`Self::error_sums_with`].
+    pub fn channel_mean_errors(&self, sums: &[f64]) -> Vec<f64> {
+        let signed: Vec<f64> = sums.chunks_exact(ERROR_STATS).map(|channel| channel[SIGNED_TOTAL_STAT]).collect();
+        mean_errors(&signed, self.scan.images * self.scan.shape.plane())
     }
 
     /// Tracking errors against the ANN under each candidate threshold, every membrane

@@ -6,15 +6,13 @@
 //! candidates and the choice are [`crate::convert::ttrbr`], the bias rounds
 //! [`crate::convert::bias_correction`].
 
-use crate::convert::bias_correction::{
-    keep_improvements, mean_errors, mean_magnitude, proposal, BIAS_CORRECTION_ROUNDS,
-};
+use crate::convert::bias_correction::{keep_improvements, mean_magnitude, proposal, BIAS_CORRECTION_ROUNDS};
 use crate::convert::snn::SpikingNetwork;
 use crate::convert::threshold::Thresholds;
 use crate::convert::ttrbr::{
     incumbent_scores, per_channel, pick, relative_weights, thresholds_from, v_init_candidates, Choice, Round,
 };
-use crate::gpu::layerwise_layers::{ERROR_STATS, SIGNED_TOTAL_STAT, TRACKING_STAT};
+use crate::gpu::layerwise_layers::{ERROR_STATS, TRACKING_STAT};
 use crate::gpu::{GpuContext, GpuError, Kernels};
 
 use super::layerwise::{walk, LayerProbe, LayerSetting};
@@ -118,7 +116,7 @@ pub fn tune(
         let (bias_current, start_mean_error, mean_error) = if correct_bias {
             corrected_bias(probe, &thresholds, v_init, &sums)?
         } else {
-            let error = mean_magnitude(&channel_mean_errors(probe, &sums));
+            let error = mean_magnitude(&probe.channel_mean_errors(&sums));
             (probe.bias_current.clone(), error, error)
         };
         records.push(LayerTuning {
@@ -204,12 +202,6 @@ fn mean_bias_ratio(bias_current: &[f32], thresholds: &Thresholds) -> f64 {
     ratios.sum::<f64>() / bias_current.len().max(1) as f64
 }
 
-/// Each channel's mean signed error `n θ / T − a` from [`LayerProbe::error_sums`]' sums.
-fn channel_mean_errors(probe: &LayerProbe<'_>, sums: &[f64]) -> Vec<f64> {
-    let signed: Vec<f64> = sums.chunks_exact(ERROR_STATS).map(|channel| channel[SIGNED_TOTAL_STAT]).collect();
-    mean_errors(&signed, probe.scan.images * probe.scan.shape.plane())
-}
-
 /// Bias correction of the layer at `probe` with its chosen thresholds and `v_init`:
 /// [`BIAS_CORRECTION_ROUNDS`] rounds from the layer's bias current in the network, each
 /// keeping a channel's proposal only where it shrinks the channel's mean error;
@@ -223,11 +215,11 @@ fn corrected_bias(
     start_sums: &[f64],
 ) -> Result<(Vec<f32>, f64, f64), GpuError> {
     let mut bias = probe.bias_current.clone();
-    let mut error = channel_mean_errors(probe, start_sums);
+    let mut error = probe.channel_mean_errors(start_sums);
     let start = mean_magnitude(&error);
     for _ in 0..BIAS_CORRECTION_ROUNDS {
         let proposed = proposal(&bias, &error);
-        let proposed_error = channel_mean_errors(probe, &probe.error_sums_with(thresholds, v_init, &proposed)?);
+        let proposed_error = probe.channel_mean_errors(&probe.error_sums_with(thresholds, v_init, &proposed)?);
         if keep_improvements(&mut bias, &mut error, &proposed, &proposed_error) == 0 {
             break;
         }
