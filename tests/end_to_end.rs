@@ -7,17 +7,11 @@
 
 mod common;
 
-use common::{assert_fails_with, spikeconv};
+use common::{assert_fails_with, path, spikeconv};
 
 use std::path::{Path, PathBuf};
 
-fn weights(data: &Path, file: &str) -> String {
-    data.join("weights").join(file).display().to_string()
-}
-
-fn test_batch(data: &Path) -> String {
-    data.join("cifar10/test_batch.bin").display().to_string()
-}
+const TEST_BATCH: &str = "cifar10/test_batch.bin";
 
 /// Runs `spikeconv ann --json` (plus `extra` flags) and returns the parsed report.
 fn ann_json(model: &str, data: &str, limit: usize, extra: &[&str]) -> serde_json::Value {
@@ -31,7 +25,7 @@ fn ann_json(model: &str, data: &str, limit: usize, extra: &[&str]) -> serde_json
 
 fn assert_accuracy(file: &str, expected_correct: i64) {
     let Some(data) = common::data_dir() else { return };
-    let report = ann_json(&weights(&data, file), &test_batch(&data), 256, &[]);
+    let report = ann_json(&path(&data, &format!("weights/{file}")), &path(&data, TEST_BATCH), 256, &[]);
     assert_eq!(report["images"], 256);
     let correct = report["correct"].as_i64().expect("correct is a number");
     assert!((correct - expected_correct).abs() <= 1, "{file}: {correct} correct, expected {expected_correct} ± 1");
@@ -66,8 +60,8 @@ fn scratch(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
 #[test]
 fn bad_input_gives_one_line_errors() {
     let Some(data) = common::data_dir() else { return };
-    let model = weights(&data, "resnet20_cifar10_akamaster.safetensors");
-    let images = test_batch(&data);
+    let model = path(&data, "weights/resnet20_cifar10_akamaster.safetensors");
+    let images = path(&data, TEST_BATCH);
 
     assert_fails_with(&["ann", "--model", "missing.safetensors", "--data", &images], &["missing.safetensors"]);
     assert_fails_with(&["ann", "--model", &model, "--data", &images, "--limit", "0"], &["--limit"]);
@@ -140,7 +134,7 @@ fn pytorch_style_f16_checkpoint_needs_and_accepts_mean_and_std() {
     let dir = tempfile::tempdir().expect("temp dir");
     let copy = pytorch_style_copy(&data.join("weights/resnet20_cifar10_akamaster.safetensors"), dir.path());
     let model = copy.display().to_string();
-    let images = test_batch(&data);
+    let images = path(&data, TEST_BATCH);
 
     // No metadata and no flags: a clear error, never a silent default.
     assert_fails_with(
