@@ -289,7 +289,7 @@ fn tuning_never_loses_to_its_start_and_is_deterministic() {
         let snn = dyadic_snn(4, per_channel, 0.5);
         let count = 6;
         let images = rng.vec(count * snn.graph.input_shape().len(), -1.0, 1.0);
-        let options = TuneOptions { per_channel_thresholds: per_channel, tune_v_init, correct_bias: false };
+        let options = TuneOptions { per_channel_thresholds: per_channel, tune_v_init, ..TuneOptions::default() };
         let (tuned, records) = tune(ctx, kernels, &snn, &images, count, 8, options, |_| {}).unwrap();
         assert_eq!(tuned.tuned_for_timesteps, Some(8));
         assert_eq!(records.len(), snn.layers.len());
@@ -339,7 +339,7 @@ fn bias_correction_shrinks_every_channels_mean_error_and_is_deterministic() {
         let snn = dyadic_snn(5, per_channel, 0.5);
         let count = 6;
         let images = rng.vec(count * snn.graph.input_shape().len(), -1.0, 1.0);
-        let plain = TuneOptions { per_channel_thresholds: per_channel, tune_v_init: false, correct_bias: false };
+        let plain = TuneOptions { per_channel_thresholds: per_channel, ..TuneOptions::default() };
         let options = TuneOptions { correct_bias: true, ..plain };
         let (tuned, records) = tune(ctx, kernels, &snn, &images, count, 8, options, |_| {}).unwrap();
         let (uncorrected, plain_records) = tune(ctx, kernels, &snn, &images, count, 8, plain, |_| {}).unwrap();
@@ -374,6 +374,48 @@ fn bias_correction_shrinks_every_channels_mean_error_and_is_deterministic() {
         let rows = analyze(ctx, kernels, &tuned, &images, count, 8, |_| {}).unwrap();
         for ((got, record), row) in measured.iter().zip(&records).zip(&rows) {
             close(*got, record.mean_error, &record.layer);
+            close(row.channel_mean_error, record.mean_error, &record.layer);
+        }
+    }
+}
+
+#[test]
+fn refit_searches_thresholds_again_under_the_corrected_bias_current() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let mut rng = Rng::new(8);
+    for per_channel in [false, true] {
+        let snn = dyadic_snn(5, per_channel, 0.5);
+        let count = 6;
+        let images = rng.vec(count * snn.graph.input_shape().len(), -1.0, 1.0);
+        let corrected =
+            TuneOptions { per_channel_thresholds: per_channel, correct_bias: true, ..TuneOptions::default() };
+        let refit = TuneOptions { refit_thresholds: true, ..corrected };
+        let (once, _) = tune(ctx, kernels, &snn, &images, count, 8, corrected, |_| {}).unwrap();
+        let (twice, records) = tune(ctx, kernels, &snn, &images, count, 8, refit, |_| {}).unwrap();
+        if per_channel {
+            // The first layer's second search starts from the thresholds and bias current of
+            // the network corrected once (nothing before it differs): its incumbent scores
+            // what that network's first layer measures.
+            let rows = analyze(ctx, kernels, &once, &images, count, 8, |_| {}).unwrap();
+            close(records[0].start_objective, rows[0].tracking, "first layer's incumbent");
+        }
+        for (record, layer) in records.iter().zip(&twice.layers) {
+            assert!(record.objective <= record.start_objective, "never worse than its incumbent: {record:?}");
+            assert!(layer.thresholds.values().iter().all(|t| t.is_finite() && *t > 0.0), "{record:?}");
+            let bias = layer.bias_current.as_ref().expect("every tuned layer gets a bias current");
+            assert!(bias.iter().all(|b| b.is_finite()), "{record:?}");
+            assert_eq!(record.tuned, layer.thresholds);
+        }
+        assert!(
+            twice.layers.iter().zip(&once.layers).any(|(a, b)| a.thresholds != b.thresholds),
+            "the second search moves some thresholds (test strength)"
+        );
+        let (again, again_records) = tune(ctx, kernels, &snn, &images, count, 8, refit, |_| {}).unwrap();
+        assert_eq!(again, twice, "deterministic");
+        assert_eq!(again_records, records);
+        // Measured again, each channel's mean error is what the second correction reported.
+        let rows = analyze(ctx, kernels, &twice, &images, count, 8, |_| {}).unwrap();
+        for (row, record) in rows.iter().zip(&records) {
             close(row.channel_mean_error, record.mean_error, &record.layer);
         }
     }

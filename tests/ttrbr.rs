@@ -255,6 +255,15 @@ fn bad_tuning_input_gives_one_line_errors() {
         ],
         &["--bias-correction", "--tune-timesteps"],
     );
+    let refit_with = |threshold: &str, extra: &str| {
+        let mut args = vec!["convert", "--model", &model, "--calib", &calib, "--threshold", threshold];
+        args.extend(["--tune-timesteps", "8", "--refit-thresholds", extra, "-o", &out]);
+        args.into_iter().filter(|a| !a.is_empty()).map(String::from).collect::<Vec<_>>()
+    };
+    let args = refit_with("percentile:99.9", "--bias-correction");
+    assert_fails_with(&args.iter().map(String::as_str).collect::<Vec<_>>(), &["--refit-thresholds", "no tuned method"]);
+    let args = refit_with("ttrbr", "");
+    assert_fails_with(&args.iter().map(String::as_str).collect::<Vec<_>>(), &["--bias-correction"]);
     assert_fails_with(
         &[
             "convert",

@@ -319,6 +319,11 @@ pub struct CalibrationArgs {
     /// its plain and its corrected network (docs/METHOD.md).
     #[arg(long)]
     pub bias_correction: bool,
+    /// With --bias-correction and the ttrbr methods: search each layer's thresholds once
+    /// more under the bias current the correction chose, then correct again (methods
+    /// named e.g. `channel-ttrbr+bias+refit`; docs/METHOD.md).
+    #[arg(long, requires = "bias_correction")]
+    pub refit_thresholds: bool,
     /// Write what tuning and bias correction did to every IF layer (start and tuned
     /// threshold, objective before and after, tracking error, mean error before and after
     /// correction) as CSV, one row per tuned or corrected network and layer.
@@ -344,8 +349,10 @@ impl CalibrationArgs {
         } else {
             self.tune_timesteps.iter().map(|&t| t as usize).collect()
         };
-        if self.tune_v_init && !methods.iter().any(|m| m.is_tuned()) {
-            anyhow::bail!("--tune-v-init: --threshold {} has no tuned method (ttrbr, channel-ttrbr)", self.threshold);
+        for (asked, flag) in [(self.tune_v_init, "--tune-v-init"), (self.refit_thresholds, "--refit-thresholds")] {
+            if asked && !methods.iter().any(|m| m.is_tuned()) {
+                anyhow::bail!("{flag}: --threshold {} has no tuned method (ttrbr, channel-ttrbr)", self.threshold);
+            }
         }
         if (self.bias_correction || methods.iter().any(|m| m.is_tuned())) && tune_timesteps.is_empty() {
             anyhow::bail!(
@@ -422,11 +429,13 @@ impl CalibrationArgs {
                     per_channel_thresholds: method.is_per_channel(),
                     tune_v_init: self.tune_v_init,
                     correct_bias: self.bias_correction,
+                    refit_thresholds: self.refit_thresholds,
                 };
                 let name = format!(
-                    "{method}{}{}",
+                    "{method}{}{}{}",
                     if self.tune_v_init { "+v_init" } else { "" },
-                    if self.bias_correction { "+bias" } else { "" }
+                    if self.bias_correction { "+bias" } else { "" },
+                    if self.refit_thresholds { "+refit" } else { "" }
                 );
                 let (mut tuned, layers) =
                     tune(ctx, kernels, &snn, &images, count, timesteps, options, |done| bar.set_position(done as u64))

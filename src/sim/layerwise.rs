@@ -85,10 +85,16 @@ impl LayerProbe<'_> {
     }
 
     /// Tracking errors against the ANN under each candidate threshold, every membrane
-    /// starting at `v_init` × its threshold and the layer's bias current added every step:
-    /// `candidates` holds `per_channel` thresholds for every channel (channel-major); the
-    /// result is `channels × per_channel` sums over the channel's neurons and images.
-    pub fn search(&self, candidates: &[f32], per_channel: usize, v_init: f32) -> Result<Vec<f64>, GpuError> {
+    /// starting at `v_init` × its threshold and `bias_current` (one per channel) added every
+    /// step: `candidates` holds `per_channel` thresholds for every channel (channel-major);
+    /// the result is `channels × per_channel` sums over the channel's neurons and images.
+    pub fn search(
+        &self,
+        candidates: &[f32],
+        per_channel: usize,
+        v_init: f32,
+        bias_current: &[f32],
+    ) -> Result<Vec<f64>, GpuError> {
         if candidates.len() != self.scan.shape.channels * per_channel {
             return Err(GpuError::InvalidInput(format!(
                 "{} candidate thresholds for {} channels × {per_channel}",
@@ -97,7 +103,7 @@ impl LayerProbe<'_> {
             )));
         }
         validate_v_init(v_init).map_err(|e| GpuError::InvalidInput(e.to_string()))?;
-        let biased = biased_current(self.ctx, self.kernels, &self.scan, self.current, &self.bias_current)?;
+        let biased = biased_current(self.ctx, self.kernels, &self.scan, self.current, bias_current)?;
         let thresholds = storage_from_f32(self.ctx, "candidate thresholds", candidates)?;
         let partials = storage_zeroed(self.ctx, "candidate partial sums", self.scan.groups() * per_channel)?;
         let current = biased.as_ref().map_or(self.current, |(_, buffer)| buffer);

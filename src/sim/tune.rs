@@ -27,6 +27,10 @@ pub struct TuneOptions {
     /// Then give each layer a bias current that cancels its channels' mean errors
     /// ([`crate::convert::bias_correction`]).
     pub correct_bias: bool,
+    /// With `correct_bias`: search each layer's thresholds once more under the bias
+    /// current the correction chose, then correct again from it (thresholds chosen before
+    /// the correction partly compensate the mean error the correction then removes).
+    pub refit_thresholds: bool,
 }
 
 /// What tuning did to one IF layer, on the tuning images, given the tuned layers before it.
@@ -40,16 +44,20 @@ pub struct LayerTuning {
     /// Initial membrane fraction before and after (equal unless `v_init` was tuned).
     pub start_v_init: f32,
     pub v_init: f32,
-    /// The objective tuning minimized, under the start and the tuned thresholds: with
-    /// per-channel thresholds the mean tracking error per neuron; with one threshold per
-    /// layer the mean over channels of each channel's tracking error relative to its
-    /// error under the start ([`relative_weights`]), so the start scores 1.
+    /// The objective of the layer's last threshold search, under its incumbent and its
+    /// chosen thresholds (the incumbent: the start, or with `refit_thresholds` the first
+    /// search's choice under the corrected bias current): with per-channel thresholds the
+    /// mean tracking error per neuron; with one threshold per layer the mean over channels
+    /// of each channel's tracking error relative to its error under the start
+    /// ([`relative_weights`]), so the start scores 1.
     pub start_objective: f64,
     pub objective: f64,
-    /// Mean tracking error per neuron under the tuned thresholds (before bias correction).
+    /// Mean tracking error per neuron under the chosen thresholds, with the bias current
+    /// the last search ran under (none on the first).
     pub tracking: f64,
     /// Mean over channels of the magnitude of each channel's mean error `n θ / T − a`,
-    /// under the tuned thresholds, before and after bias correction (equal without it).
+    /// under the first search's thresholds before bias correction, and with the final
+    /// thresholds and bias current (equal without correction).
     pub start_mean_error: f64,
     pub mean_error: f64,
     /// Mean over channels of `|bias current| / threshold` (0 without bias correction).
@@ -60,10 +68,10 @@ pub struct LayerTuning {
 /// normalized calibration images (`images`, NCHW), starting from its thresholds: one
 /// threshold per layer, or per channel, as `options` say; with `tune_v_init` each layer's
 /// initial membrane fraction is chosen with its thresholds (from [`v_init_candidates`]),
-/// with `correct_bias` each layer then gets a bias current; both are recorded in the
-/// network. Returns the tuned network
-/// (`tuned_for_timesteps` set; the method name is the caller's) and a record per layer.
-/// `progress` gets the number of layers done.
+/// with `correct_bias` each layer then gets a bias current (and with `refit_thresholds`
+/// its thresholds are searched again under it, then corrected again); all are recorded in
+/// the network. Returns the tuned network (`tuned_for_timesteps` set; the method name is
+/// the caller's) and a record per layer. `progress` gets the number of layers done.
 #[allow(clippy::too_many_arguments)]
 pub fn tune(
     ctx: &GpuContext,
@@ -75,60 +83,48 @@ pub fn tune(
     options: TuneOptions,
     mut progress: impl FnMut(usize),
 ) -> Result<(SpikingNetwork, Vec<LayerTuning>), GpuError> {
-    let TuneOptions { per_channel_thresholds, tune_v_init, correct_bias } = options;
+    let TuneOptions { per_channel_thresholds, tune_v_init, correct_bias, refit_thresholds } = options;
+    let searches = if correct_bias && refit_thresholds { 2 } else { 1 };
     let mut records = Vec::with_capacity(snn.layers.len());
     let tuned = walk(ctx, kernels, snn, images, count, timesteps, |probe| {
         let layer = &snn.layers[probe.layer];
-        let channels = probe.scan.shape.channels;
         let neurons = (probe.scan.images * probe.scan.shape.len()) as f64;
-        let coarse = Round::coarse(&per_channel(&layer.thresholds, channels));
-        let v_inits = v_init_candidates(probe.scan.v_init, tune_v_init);
-        let start_sums = probe.search(&coarse.candidates, coarse.per_channel, v_inits[0])?;
-        // Per channel, each channel is its own choice and plain sums are the objective; one
-        // threshold for the layer weighs each channel by its start (see `relative_weights`).
-        let (weights, scale) = if per_channel_thresholds {
-            (vec![1.0; channels], neurons)
-        } else {
-            (relative_weights(&incumbent_scores(&coarse, &start_sums)), channels as f64)
-        };
-        // Both rounds under every initial membrane fraction; the start's comes first (its
-        // coarse sums are those above) and a later one must score strictly lower to replace it.
-        let mut coarse_sums = start_sums;
-        let mut start_objective = None;
-        let mut best: Option<(Choice, f32)> = None;
-        for (i, &v_init) in v_inits.iter().enumerate() {
-            if i > 0 {
-                coarse_sums = probe.search(&coarse.candidates, coarse.per_channel, v_init)?;
+        let mut thresholds = layer.thresholds.clone();
+        let mut v_inits = v_init_candidates(probe.scan.v_init, tune_v_init);
+        let mut bias_current = probe.bias_current.clone();
+        let mut weights = None;
+        let mut start_mean_error = None;
+        let mut mean_error = 0.0;
+        let mut last = None;
+        for _ in 0..searches {
+            let search = search_thresholds(probe, &thresholds, &v_inits, &bias_current, &mut weights, options)?;
+            thresholds = thresholds_from(search.choice.thresholds.clone(), per_channel_thresholds);
+            v_inits = vec![search.v_init];
+            let sums = probe.error_sums_with(&thresholds, search.v_init, &bias_current)?;
+            if correct_bias {
+                let (corrected, before, after) =
+                    corrected_bias(probe, &thresholds, search.v_init, &bias_current, &sums)?;
+                bias_current = corrected;
+                start_mean_error.get_or_insert(before);
+                mean_error = after;
+            } else {
+                mean_error = mean_magnitude(&probe.channel_mean_errors(&sums));
+                start_mean_error.get_or_insert(mean_error);
             }
-            let first = pick(&coarse, &coarse_sums, &weights, per_channel_thresholds);
-            start_objective.get_or_insert(first.incumbent_objective);
-            let fine = Round::fine(&first.thresholds);
-            let fine_sums = probe.search(&fine.candidates, fine.per_channel, v_init)?;
-            let second = pick(&fine, &fine_sums, &weights, per_channel_thresholds);
-            if best.as_ref().is_none_or(|(incumbent, _)| second.objective < incumbent.objective) {
-                best = Some((second, v_init));
-            }
+            last = Some(search);
         }
-        let start_objective = start_objective.expect("the starting v_init is scored first");
-        let (second, v_init) = best.expect("at least the starting v_init is scored");
-        let thresholds = thresholds_from(second.thresholds, per_channel_thresholds);
-        let sums = probe.error_sums_with(&thresholds, v_init, &probe.bias_current)?;
-        let (bias_current, start_mean_error, mean_error) = if correct_bias {
-            corrected_bias(probe, &thresholds, v_init, &sums)?
-        } else {
-            let error = mean_magnitude(&probe.channel_mean_errors(&sums));
-            (probe.bias_current.clone(), error, error)
-        };
+        let search = last.expect("at least one threshold search");
+        let v_init = search.v_init;
         records.push(LayerTuning {
             layer: layer.name.clone(),
             start: layer.thresholds.clone(),
             tuned: thresholds.clone(),
             start_v_init: probe.scan.v_init,
             v_init,
-            start_objective: start_objective / scale,
-            objective: second.objective / scale,
-            tracking: second.error / neurons,
-            start_mean_error,
+            start_objective: search.start_objective / search.scale,
+            objective: search.choice.objective / search.scale,
+            tracking: search.choice.error / neurons,
+            start_mean_error: start_mean_error.expect("at least one threshold search"),
             mean_error,
             bias_current: mean_bias_ratio(&bias_current, &thresholds),
         });
@@ -147,6 +143,65 @@ pub fn tune(
     }
     network.tuned_for_timesteps = Some(timesteps);
     Ok((network, records))
+}
+
+/// One threshold search of a layer: what it chose, under which initial membrane fraction,
+/// the incumbent's objective, and the divisor that makes objectives per neuron (per
+/// channel) or per channel (one threshold per layer).
+struct Search {
+    choice: Choice,
+    v_init: f32,
+    start_objective: f64,
+    scale: f64,
+}
+
+/// Searches the layer at `probe` from `incumbent` (coarse then fine round) under every
+/// initial membrane fraction of `v_inits` (the first is the incumbent's: a later one must
+/// score strictly lower to replace it), with `bias_current` added every step. A layer-wide
+/// choice weighs channels by `weights`, set from the first search's incumbent scores
+/// ([`relative_weights`]) when `None`.
+fn search_thresholds(
+    probe: &LayerProbe<'_>,
+    incumbent: &Thresholds,
+    v_inits: &[f32],
+    bias_current: &[f32],
+    weights: &mut Option<Vec<f64>>,
+    options: TuneOptions,
+) -> Result<Search, GpuError> {
+    let per_channel_thresholds = options.per_channel_thresholds;
+    let channels = probe.scan.shape.channels;
+    let coarse = Round::coarse(&per_channel(incumbent, channels));
+    let mut start_objective = None;
+    let mut best: Option<(Choice, f32)> = None;
+    for &v_init in v_inits {
+        let coarse_sums = probe.search(&coarse.candidates, coarse.per_channel, v_init, bias_current)?;
+        // Per channel, each channel is its own choice and plain sums are the objective; one
+        // threshold for the layer weighs each channel by its start (see `relative_weights`).
+        let weights = weights.get_or_insert_with(|| {
+            if per_channel_thresholds {
+                vec![1.0; channels]
+            } else {
+                relative_weights(&incumbent_scores(&coarse, &coarse_sums))
+            }
+        });
+        let first = pick(&coarse, &coarse_sums, weights, per_channel_thresholds);
+        start_objective.get_or_insert(first.incumbent_objective);
+        let fine = Round::fine(&first.thresholds);
+        let fine_sums = probe.search(&fine.candidates, fine.per_channel, v_init, bias_current)?;
+        let second = pick(&fine, &fine_sums, weights, per_channel_thresholds);
+        if best.as_ref().is_none_or(|(incumbent, _)| second.objective < incumbent.objective) {
+            best = Some((second, v_init));
+        }
+    }
+    let (choice, v_init) = best.expect("at least the incumbent's v_init is scored");
+    let scale =
+        if per_channel_thresholds { (probe.scan.images * probe.scan.shape.len()) as f64 } else { channels as f64 };
+    Ok(Search {
+        choice,
+        v_init,
+        start_objective: start_objective.expect("the incumbent's v_init is scored first"),
+        scale,
+    })
 }
 
 /// Bias correction alone: walks `snn` for `timesteps` steps on `count` normalized
@@ -171,7 +226,8 @@ pub fn correct_bias(
         let sums = probe.error_sums(&layer.thresholds)?;
         let neurons = (probe.scan.images * probe.scan.shape.len()) as f64;
         let tracking = sums.chunks_exact(ERROR_STATS).map(|channel| channel[TRACKING_STAT]).sum::<f64>() / neurons;
-        let (bias_current, start_mean_error, mean_error) = corrected_bias(probe, &layer.thresholds, v_init, &sums)?;
+        let (bias_current, start_mean_error, mean_error) =
+            corrected_bias(probe, &layer.thresholds, v_init, &probe.bias_current, &sums)?;
         records.push(LayerTuning {
             layer: layer.name.clone(),
             start: layer.thresholds.clone(),
@@ -203,20 +259,20 @@ fn mean_bias_ratio(bias_current: &[f32], thresholds: &Thresholds) -> f64 {
 }
 
 /// Bias correction of the layer at `probe` with its chosen thresholds and `v_init`:
-/// [`BIAS_CORRECTION_ROUNDS`] rounds from the layer's bias current in the network, each
-/// keeping a channel's proposal only where it shrinks the channel's mean error;
-/// `start_sums` are the layer's [`LayerProbe::error_sums_with`] under that starting bias,
-/// which the caller has measured already. Returns the bias currents and the mean error
-/// magnitude before and after.
+/// [`BIAS_CORRECTION_ROUNDS`] rounds from the bias current `start`, each keeping a
+/// channel's proposal only where it shrinks the channel's mean error; `start_sums` are the
+/// layer's [`LayerProbe::error_sums_with`] under `start`, which the caller has measured
+/// already. Returns the bias currents and the mean error magnitude before and after.
 fn corrected_bias(
     probe: &LayerProbe<'_>,
     thresholds: &Thresholds,
     v_init: f32,
+    start: &[f32],
     start_sums: &[f64],
 ) -> Result<(Vec<f32>, f64, f64), GpuError> {
-    let mut bias = probe.bias_current.clone();
+    let mut bias = start.to_vec();
     let mut error = probe.channel_mean_errors(start_sums);
-    let start = mean_magnitude(&error);
+    let before = mean_magnitude(&error);
     for _ in 0..BIAS_CORRECTION_ROUNDS {
         let proposed = proposal(&bias, &error);
         let proposed_error = probe.channel_mean_errors(&probe.error_sums_with(thresholds, v_init, &proposed)?);
@@ -224,5 +280,5 @@ fn corrected_bias(
             break;
         }
     }
-    Ok((bias, start, mean_magnitude(&error)))
+    Ok((bias, before, mean_magnitude(&error)))
 }
