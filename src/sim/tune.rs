@@ -49,7 +49,7 @@ pub struct LayerTuning {
     /// search's choice under the corrected bias current): with per-channel thresholds the
     /// mean tracking error per neuron; with one threshold per layer the mean over channels
     /// of each channel's tracking error relative to its error under the start
-    /// ([`relative_weights`]), so the start scores 1.
+    /// ([`relative_weights`]), so the start scores 1 in the first search.
     pub start_objective: f64,
     pub objective: f64,
     /// Mean tracking error per neuron under the chosen thresholds, with the bias current
@@ -97,7 +97,8 @@ pub fn tune(
         let mut mean_error = 0.0;
         let mut last = None;
         for _ in 0..searches {
-            let search = search_thresholds(probe, &thresholds, &v_inits, &bias_current, &mut weights, options)?;
+            let search =
+                search_thresholds(probe, &thresholds, &v_inits, &bias_current, &mut weights, per_channel_thresholds)?;
             thresholds = thresholds_from(search.choice.thresholds.clone(), per_channel_thresholds);
             v_inits = vec![search.v_init];
             let sums = probe.error_sums_with(&thresholds, search.v_init, &bias_current)?;
@@ -166,9 +167,8 @@ fn search_thresholds(
     v_inits: &[f32],
     bias_current: &[f32],
     weights: &mut Option<Vec<f64>>,
-    options: TuneOptions,
+    per_channel_thresholds: bool,
 ) -> Result<Search, GpuError> {
-    let per_channel_thresholds = options.per_channel_thresholds;
     let channels = probe.scan.shape.channels;
     let coarse = Round::coarse(&per_channel(incumbent, channels));
     let mut start_objective = None;
