@@ -356,11 +356,9 @@ fn bias_correction_shrinks_every_channels_mean_error_and_is_deterministic() {
             records.iter().any(|r| r.mean_error < 0.5 * r.start_mean_error),
             "correction removes most of some layer's mean error (test strength): {records:?}"
         );
-        let (again, again_records) = tune(ctx, kernels, &snn, &images, count, 8, options, |_| {}).unwrap();
-        assert_eq!(again, tuned, "deterministic");
-        assert_eq!(again_records, records);
+        assert_retuned_alike_with_recorded_mean_errors(ctx, kernels, &snn, &images, options, (&tuned, &records));
         // Measured again with its bias currents, each channel's mean error is what tuning
-        // reported after correction: by hand from the error sums, and by `analyze`.
+        // reported after correction, also by hand from the error sums.
         let mut measured = Vec::new();
         walk(ctx, kernels, &tuned, &images, count, 8, |probe| {
             let layer = &tuned.layers[probe.layer];
@@ -371,11 +369,30 @@ fn bias_correction_shrinks_every_channels_mean_error_and_is_deterministic() {
             Ok(None)
         })
         .unwrap();
-        let rows = analyze(ctx, kernels, &tuned, &images, count, 8, |_| {}).unwrap();
-        for ((got, record), row) in measured.iter().zip(&records).zip(&rows) {
+        for (got, record) in measured.iter().zip(&records) {
             close(*got, record.mean_error, &record.layer);
-            close(row.channel_mean_error, record.mean_error, &record.layer);
         }
+    }
+}
+
+/// Tuning `snn` again on the same `images` (8 timesteps) with `options` gives the same
+/// network and records (`tuned`), and `analyze` of that network measures every layer's
+/// channel mean error as its record says.
+fn assert_retuned_alike_with_recorded_mean_errors(
+    ctx: &GpuContext,
+    kernels: &spikeconv::gpu::Kernels,
+    snn: &SpikingNetwork,
+    images: &[f32],
+    options: TuneOptions,
+    (tuned, records): (&SpikingNetwork, &[spikeconv::sim::tune::LayerTuning]),
+) {
+    let count = images.len() / snn.graph.input_shape().len();
+    let (again, again_records) = tune(ctx, kernels, snn, images, count, 8, options, |_| {}).unwrap();
+    assert_eq!(&again, tuned, "deterministic");
+    assert_eq!(again_records, records);
+    let rows = analyze(ctx, kernels, tuned, images, count, 8, |_| {}).unwrap();
+    for (row, record) in rows.iter().zip(records) {
+        close(row.channel_mean_error, record.mean_error, &record.layer);
     }
 }
 
@@ -410,14 +427,8 @@ fn refit_searches_thresholds_again_under_the_corrected_bias_current() {
             twice.layers.iter().zip(&once.layers).any(|(a, b)| a.thresholds != b.thresholds),
             "the second search moves some thresholds (test strength)"
         );
-        let (again, again_records) = tune(ctx, kernels, &snn, &images, count, 8, refit, |_| {}).unwrap();
-        assert_eq!(again, twice, "deterministic");
-        assert_eq!(again_records, records);
         // Measured again, each channel's mean error is what the second correction reported.
-        let rows = analyze(ctx, kernels, &twice, &images, count, 8, |_| {}).unwrap();
-        for (row, record) in rows.iter().zip(&records) {
-            close(row.channel_mean_error, record.mean_error, &record.layer);
-        }
+        assert_retuned_alike_with_recorded_mean_errors(ctx, kernels, &snn, &images, refit, (&twice, &records));
     }
 }
 
