@@ -5,6 +5,7 @@ mod common;
 
 use common::dyadic::{dyadic_images, dyadic_preact_snn, dyadic_restructured_snn, dyadic_snn};
 use common::{gpu, Rng};
+use spikeconv::convert::bias_correction::BIAS_CORRECTION_ROUNDS;
 use spikeconv::convert::snn::SpikingNetwork;
 use spikeconv::convert::threshold::Thresholds;
 use spikeconv::convert::ttrbr::V_INIT_CANDIDATES;
@@ -19,7 +20,7 @@ use spikeconv::model::graph::Shape;
 use spikeconv::reference::layerwise::{candidate_errors, if_scan, neuron_errors};
 use spikeconv::sim::analyze::analyze;
 use spikeconv::sim::layerwise::{walk, LayerSetting};
-use spikeconv::sim::tune::{tune, TuneOptions};
+use spikeconv::sim::tune::{correct_bias, tune, TuneOptions};
 use spikeconv::sim::SnnPlan;
 
 fn run(ctx: &GpuContext, step: GpuStep) {
@@ -372,6 +373,42 @@ fn bias_correction_shrinks_every_channels_mean_error_and_is_deterministic() {
         for (got, record) in measured.iter().zip(&records) {
             close(*got, record.mean_error, &record.layer);
         }
+    }
+}
+
+#[test]
+fn more_bias_rounds_never_leave_the_first_layer_a_larger_mean_error() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let mut rng = Rng::new(9);
+    for per_channel in [false, true] {
+        let snn = dyadic_snn(5, per_channel, 0.5);
+        let count = 6;
+        let images = rng.vec(count * snn.graph.input_shape().len(), -1.0, 1.0);
+        let corrected =
+            TuneOptions { per_channel_thresholds: per_channel, correct_bias: true, ..TuneOptions::default() };
+        assert_eq!(corrected.bias_rounds, BIAS_CORRECTION_ROUNDS);
+        let with_rounds = |bias_rounds| {
+            tune(ctx, kernels, &snn, &images, count, 8, TuneOptions { bias_rounds, ..corrected }, |_| {}).unwrap()
+        };
+        let runs: Vec<_> = [1, BIAS_CORRECTION_ROUNDS, 6].into_iter().map(with_rounds).collect();
+        // The first layer's thresholds and starting error do not depend on the rounds, and
+        // each round continues where the fewer rounds stopped, keeping only improvements.
+        for pair in runs.windows(2) {
+            let (fewer, more) = (&pair[0].1[0], &pair[1].1[0]);
+            assert_eq!((fewer.tuned.clone(), fewer.start_mean_error), (more.tuned.clone(), more.start_mean_error));
+            assert!(more.mean_error <= fewer.mean_error, "{fewer:?} {more:?}");
+        }
+        let (once, six) = (&runs[0].1, &runs[2].1);
+        assert!(
+            once.iter().zip(six.iter()).any(|(a, b)| b.mean_error < a.mean_error),
+            "more rounds cancel more of some layer's mean error (test strength): {once:?} {six:?}"
+        );
+        // The baseline path takes the same rounds: from its own thresholds, one round leaves
+        // the first layer's mean error no smaller than six.
+        let baseline = |rounds| correct_bias(ctx, kernels, &snn, &images, count, 8, rounds, |_| {}).unwrap().1;
+        let (baseline_once, baseline_six) = (baseline(1), baseline(6));
+        assert!(baseline_six[0].mean_error <= baseline_once[0].mean_error);
+        assert!(baseline_six.iter().all(|r| r.mean_error <= r.start_mean_error), "{baseline_six:?}");
     }
 }
 

@@ -193,6 +193,20 @@ fn resnet20_bias_correction_is_stored_and_simulated_from_the_file() {
     }
     assert!(rows.iter().any(|row| number(row, 15) < 0.5 * number(row, 14)), "correction works (test strength)");
 
+    // One round instead of the default three: named for it, and the first layer (same
+    // thresholds, same input) keeps at least the mean error three rounds leave.
+    let one_round = dir.path().join("one_round.csv").display().to_string();
+    let one_round_file = dir.path().join("one_round.safetensors").display().to_string();
+    let mut args =
+        vec!["convert", "--model", &model, "--tuning-csv", &one_round, "--bias-rounds", "1", "-o", &one_round_file];
+    args.extend(correct);
+    let output = spikeconv(&args);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let one_round = std::fs::read_to_string(&one_round).expect("--tuning-csv written");
+    let first: Vec<&str> = one_round.lines().nth(1).expect("a row per layer").split(',').collect();
+    assert_eq!(first[0], "channel-percentile:99.9+bias:1");
+    assert!(number(&first, 15) >= number(&rows[0], 15), "{first:?} {:?}", rows[0]);
+
     // The sweep gives the plain and the corrected network; the file holds the corrected
     // one and simulates like it.
     let limit = ["--data", &test, "--limit", "8", "--timesteps", "4", "--json"];
@@ -255,15 +269,21 @@ fn bad_tuning_input_gives_one_line_errors() {
         ],
         &["--bias-correction", "--tune-timesteps"],
     );
-    let refit_with = |threshold: &str, extra: &str| {
-        let mut args = vec!["convert", "--model", &model, "--calib", &calib, "--threshold", threshold];
-        args.extend(["--tune-timesteps", "8", "--refit-thresholds", extra, "-o", &out]);
-        args.into_iter().filter(|a| !a.is_empty()).map(String::from).collect::<Vec<_>>()
+    let convert_with = |options: &[&'static str]| {
+        let mut args = vec!["convert", "--model", &model, "--calib", &calib, "--tune-timesteps", "8", "-o", &out];
+        args.extend(options);
+        args
     };
-    let args = refit_with("percentile:99.9", "--bias-correction");
-    assert_fails_with(&args.iter().map(String::as_str).collect::<Vec<_>>(), &["--refit-thresholds", "no tuned method"]);
-    let args = refit_with("ttrbr", "");
-    assert_fails_with(&args.iter().map(String::as_str).collect::<Vec<_>>(), &["--bias-correction"]);
+    assert_fails_with(
+        &convert_with(&["--threshold", "percentile:99.9", "--bias-correction", "--refit-thresholds"]),
+        &["--refit-thresholds", "no tuned method"],
+    );
+    assert_fails_with(&convert_with(&["--threshold", "ttrbr", "--refit-thresholds"]), &["--bias-correction"]);
+    assert_fails_with(&convert_with(&["--threshold", "ttrbr", "--bias-rounds", "2"]), &["--bias-correction"]);
+    assert_fails_with(
+        &convert_with(&["--threshold", "ttrbr", "--bias-correction", "--bias-rounds", "0"]),
+        &["--bias-rounds", "1..=64"],
+    );
     assert_fails_with(
         &[
             "convert",

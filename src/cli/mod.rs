@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use spikeconv::convert::bias_correction::BIAS_CORRECTION_ROUNDS;
 use spikeconv::convert::fold_batch_norm;
 use spikeconv::convert::snn::{convert_with, validate_v_init, SpikingNetwork, DEFAULT_V_INIT};
 use spikeconv::convert::stats::DEFAULT_BINS;
@@ -324,6 +325,12 @@ pub struct CalibrationArgs {
     /// named e.g. `channel-ttrbr+bias+refit`; docs/METHOD.md).
     #[arg(long, requires = "bias_correction")]
     pub refit_thresholds: bool,
+    /// With --bias-correction: rounds of each layer's correction (each round proposes the
+    /// current minus the channels' mean errors and keeps it where it helps); other than
+    /// the default, methods are named e.g. `channel-ttrbr+bias:6`.
+    #[arg(long, value_name = "N", requires = "bias_correction", default_value_t = BIAS_CORRECTION_ROUNDS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    pub bias_rounds: usize,
     /// Write what tuning and bias correction did to every IF layer (start and tuned
     /// threshold, objective before and after, tracking error, mean error before and after
     /// correction) as CSV, one row per tuned or corrected network and layer.
@@ -332,6 +339,15 @@ pub struct CalibrationArgs {
 }
 
 impl CalibrationArgs {
+    /// `+bias` with --bias-correction (`+bias:N` for N rounds other than the default).
+    fn bias_suffix(&self) -> String {
+        match (self.bias_correction, self.bias_rounds) {
+            (false, _) => String::new(),
+            (true, BIAS_CORRECTION_ROUNDS) => "+bias".to_string(),
+            (true, rounds) => format!("+bias:{rounds}"),
+        }
+    }
+
     /// Folds BN, calibrates on the GPU once and converts with every requested method;
     /// tuned methods are tuned for each --tune-timesteps, else for `timesteps` (the
     /// command's own).
@@ -402,13 +418,13 @@ impl CalibrationArgs {
                 if self.bias_correction {
                     for &timesteps in &tune_timesteps {
                         let (images, count) = self.tuning_images(ctx, &snn, &calib, network, timesteps)?;
-                        let name = format!("{method}+bias");
+                        let name = format!("{method}{}", self.bias_suffix());
                         let bar = progress_bar(
                             snn.layers.len() as u64,
                             &format!("layers corrected ({name}, T = {timesteps})"),
                         );
                         let (mut corrected, layers) =
-                            correct_bias(ctx, kernels, &snn, &images, count, timesteps, |done| {
+                            correct_bias(ctx, kernels, &snn, &images, count, timesteps, self.bias_rounds, |done| {
                                 bar.set_position(done as u64)
                             })
                             .with_context(|| format!("bias correction ({name}, T = {timesteps}) on the GPU"))?;
@@ -430,11 +446,12 @@ impl CalibrationArgs {
                     tune_v_init: self.tune_v_init,
                     correct_bias: self.bias_correction,
                     refit_thresholds: self.refit_thresholds,
+                    bias_rounds: self.bias_rounds,
                 };
                 let name = format!(
                     "{method}{}{}{}",
                     if self.tune_v_init { "+v_init" } else { "" },
-                    if self.bias_correction { "+bias" } else { "" },
+                    self.bias_suffix(),
                     if self.refit_thresholds { "+refit" } else { "" }
                 );
                 let (mut tuned, layers) =

@@ -12,7 +12,7 @@
 //! only when its mean error gets strictly smaller in magnitude. Channels of one IF layer do
 //! not interact, so the rounds never leave a channel's mean error larger than it started.
 
-/// Correction rounds per IF layer.
+/// Correction rounds per IF layer unless `--bias-rounds` says otherwise.
 pub const BIAS_CORRECTION_ROUNDS: usize = 3;
 
 /// Mean signed error per channel from per-channel sums of `n θ / T − a` over

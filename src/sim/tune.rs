@@ -18,7 +18,7 @@ use crate::gpu::{GpuContext, GpuError, Kernels};
 use super::layerwise::{walk, LayerProbe, LayerSetting};
 
 /// What a tuning walk chooses besides the thresholds, and how.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TuneOptions {
     /// One threshold per channel instead of one per layer.
     pub per_channel_thresholds: bool,
@@ -31,6 +31,21 @@ pub struct TuneOptions {
     /// current the correction chose, then correct again from it (thresholds chosen before
     /// the correction partly compensate the mean error the correction then removes).
     pub refit_thresholds: bool,
+    /// Rounds of each bias correction ([`BIAS_CORRECTION_ROUNDS`] by default); a round
+    /// that moves no channel ends it early.
+    pub bias_rounds: usize,
+}
+
+impl Default for TuneOptions {
+    fn default() -> Self {
+        Self {
+            per_channel_thresholds: false,
+            tune_v_init: false,
+            correct_bias: false,
+            refit_thresholds: false,
+            bias_rounds: BIAS_CORRECTION_ROUNDS,
+        }
+    }
 }
 
 /// What tuning did to one IF layer, on the tuning images, given the tuned layers before it.
@@ -83,7 +98,7 @@ pub fn tune(
     options: TuneOptions,
     mut progress: impl FnMut(usize),
 ) -> Result<(SpikingNetwork, Vec<LayerTuning>), GpuError> {
-    let TuneOptions { per_channel_thresholds, tune_v_init, correct_bias, refit_thresholds } = options;
+    let TuneOptions { per_channel_thresholds, tune_v_init, correct_bias, refit_thresholds, bias_rounds } = options;
     let searches = if correct_bias && refit_thresholds { 2 } else { 1 };
     let mut records = Vec::with_capacity(snn.layers.len());
     let tuned = walk(ctx, kernels, snn, images, count, timesteps, |probe| {
@@ -104,7 +119,7 @@ pub fn tune(
             let sums = probe.error_sums_with(&thresholds, search.v_init, &bias_current)?;
             if correct_bias {
                 let (corrected, before, after) =
-                    corrected_bias(probe, &thresholds, search.v_init, &bias_current, &sums)?;
+                    corrected_bias(probe, &thresholds, search.v_init, &bias_current, &sums, bias_rounds)?;
                 bias_current = corrected;
                 start_mean_error.get_or_insert(before);
                 mean_error = after;
@@ -207,9 +222,11 @@ fn search_thresholds(
 /// Bias correction alone: walks `snn` for `timesteps` steps on `count` normalized
 /// calibration images with its own thresholds and initial membranes, and gives every IF
 /// layer, in topological order, the bias current that cancels its channels' mean errors
-/// given the corrected layers before it. Returns the network (`tuned_for_timesteps` set:
-/// the currents depend on T) and a record per layer, whose objectives are the tracking
-/// error per neuron under the layer's thresholds. `progress` gets the layers done.
+/// given the corrected layers before it, in at most `rounds` rounds per layer. Returns the
+/// network (`tuned_for_timesteps` set: the currents depend on T) and a record per layer,
+/// whose objectives are the tracking error per neuron under the layer's thresholds.
+/// `progress` gets the layers done.
+#[allow(clippy::too_many_arguments)]
 pub fn correct_bias(
     ctx: &GpuContext,
     kernels: &Kernels,
@@ -217,6 +234,7 @@ pub fn correct_bias(
     images: &[f32],
     count: usize,
     timesteps: usize,
+    rounds: usize,
     mut progress: impl FnMut(usize),
 ) -> Result<(SpikingNetwork, Vec<LayerTuning>), GpuError> {
     let mut records = Vec::with_capacity(snn.layers.len());
@@ -227,7 +245,7 @@ pub fn correct_bias(
         let neurons = (probe.scan.images * probe.scan.shape.len()) as f64;
         let tracking = sums.chunks_exact(ERROR_STATS).map(|channel| channel[TRACKING_STAT]).sum::<f64>() / neurons;
         let (bias_current, start_mean_error, mean_error) =
-            corrected_bias(probe, &layer.thresholds, v_init, &probe.bias_current, &sums)?;
+            corrected_bias(probe, &layer.thresholds, v_init, &probe.bias_current, &sums, rounds)?;
         records.push(LayerTuning {
             layer: layer.name.clone(),
             start: layer.thresholds.clone(),
@@ -258,8 +276,8 @@ fn mean_bias_ratio(bias_current: &[f32], thresholds: &Thresholds) -> f64 {
     ratios.sum::<f64>() / bias_current.len().max(1) as f64
 }
 
-/// Bias correction of the layer at `probe` with its chosen thresholds and `v_init`:
-/// [`BIAS_CORRECTION_ROUNDS`] rounds from the bias current `start`, each keeping a
+/// Bias correction of the layer at `probe` with its chosen thresholds and `v_init`: up to
+/// `rounds` rounds from the bias current `start`, each keeping a
 /// channel's proposal only where it shrinks the channel's mean error; `start_sums` are the
 /// layer's [`LayerProbe::error_sums_with`] under `start`, which the caller has measured
 /// already. Returns the bias currents and the mean error magnitude before and after.
@@ -269,11 +287,12 @@ fn corrected_bias(
     v_init: f32,
     start: &[f32],
     start_sums: &[f64],
+    rounds: usize,
 ) -> Result<(Vec<f32>, f64, f64), GpuError> {
     let mut bias = start.to_vec();
     let mut error = probe.channel_mean_errors(start_sums);
     let before = mean_magnitude(&error);
-    for _ in 0..BIAS_CORRECTION_ROUNDS {
+    for _ in 0..rounds {
         let proposed = proposal(&bias, &error);
         let proposed_error = probe.channel_mean_errors(&probe.error_sums_with(thresholds, v_init, &proposed)?);
         if keep_improvements(&mut bias, &mut error, &proposed, &proposed_error) == 0 {
