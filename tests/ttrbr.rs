@@ -230,74 +230,38 @@ fn resnet20_bias_correction_is_stored_and_simulated_from_the_file() {
 fn bad_tuning_input_gives_one_line_errors() {
     let Some(ReferencePaths { resnet20: model, calib, .. }) = common::reference_paths() else { return };
     let out = std::env::temp_dir().join("spikeconv-never-written.safetensors").display().to_string();
-    assert_fails_with(
-        &["convert", "--model", &model, "--calib", &calib, "--calib-images", "8", "--threshold", "ttrbr", "-o", &out],
-        &["--tune-timesteps"],
-    );
+    let convert_with = |options: &[&'static str]| {
+        let mut args = vec!["convert", "--model", &model, "--calib", &calib, "-o", &out];
+        args.extend(options);
+        args
+    };
+    assert_fails_with(&convert_with(&["--calib-images", "8", "--threshold", "ttrbr"]), &["--tune-timesteps"]);
     assert_fails_with(
         &["analyze", "--model", &model, "--calib", &calib, "--threshold", "ttrbr:0", "--timesteps", "8"],
         &["ttrbr:0", "(0, 100]"],
     );
     assert_fails_with(&["analyze", "--model", &model, "--calib", &calib, "--timesteps", "0"], &["timesteps"]);
     assert_fails_with(
-        &[
-            "convert",
-            "--model",
-            &model,
-            "--calib",
-            &calib,
-            "--threshold",
-            "percentile:99.9",
-            "--tune-v-init",
-            "-o",
-            &out,
-        ],
+        &convert_with(&["--threshold", "percentile:99.9", "--tune-v-init"]),
         &["--tune-v-init", "no tuned method"],
     );
     assert_fails_with(
-        &[
-            "convert",
-            "--model",
-            &model,
-            "--calib",
-            &calib,
-            "--threshold",
-            "percentile:99.9",
-            "--bias-correction",
-            "-o",
-            &out,
-        ],
+        &convert_with(&["--threshold", "percentile:99.9", "--bias-correction"]),
         &["--bias-correction", "--tune-timesteps"],
     );
-    let convert_with = |options: &[&'static str]| {
-        let mut args = vec!["convert", "--model", &model, "--calib", &calib, "--tune-timesteps", "8", "-o", &out];
-        args.extend(options);
-        args
-    };
+    let tuned_for_8 = |options: &[&'static str]| [convert_with(&["--tune-timesteps", "8"]), options.to_vec()].concat();
     assert_fails_with(
-        &convert_with(&["--threshold", "percentile:99.9", "--bias-correction", "--refit-thresholds"]),
+        &tuned_for_8(&["--threshold", "percentile:99.9", "--bias-correction", "--refit-thresholds"]),
         &["--refit-thresholds", "no tuned method"],
     );
-    assert_fails_with(&convert_with(&["--threshold", "ttrbr", "--refit-thresholds"]), &["--bias-correction"]);
-    assert_fails_with(&convert_with(&["--threshold", "ttrbr", "--bias-rounds", "2"]), &["--bias-correction"]);
+    assert_fails_with(&tuned_for_8(&["--threshold", "ttrbr", "--refit-thresholds"]), &["--bias-correction"]);
+    assert_fails_with(&tuned_for_8(&["--threshold", "ttrbr", "--bias-rounds", "2"]), &["--bias-correction"]);
     assert_fails_with(
-        &convert_with(&["--threshold", "ttrbr", "--bias-correction", "--bias-rounds", "0"]),
+        &tuned_for_8(&["--threshold", "ttrbr", "--bias-correction", "--bias-rounds", "0"]),
         &["--bias-rounds", "1..=64"],
     );
     assert_fails_with(
-        &[
-            "convert",
-            "--model",
-            &model,
-            "--calib",
-            &calib,
-            "--threshold",
-            "ttrbr",
-            "--tune-timesteps",
-            "8,16",
-            "-o",
-            &out,
-        ],
+        &convert_with(&["--threshold", "ttrbr", "--tune-timesteps", "8,16"]),
         &["--tune-timesteps", "one T"],
     );
 }
