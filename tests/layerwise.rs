@@ -337,9 +337,7 @@ fn bias_correction_shrinks_every_channels_mean_error_and_is_deterministic() {
     let Some((ctx, kernels)) = gpu() else { return };
     let mut rng = Rng::new(6);
     for per_channel in [false, true] {
-        let snn = dyadic_snn(5, per_channel, 0.5);
-        let count = 6;
-        let images = rng.vec(count * snn.graph.input_shape().len(), -1.0, 1.0);
+        let (snn, images, count) = bias_case(&mut rng, per_channel);
         let plain = TuneOptions { per_channel_thresholds: per_channel, ..TuneOptions::default() };
         let options = TuneOptions { correct_bias: true, ..plain };
         let (tuned, records) = tune(ctx, kernels, &snn, &images, count, 8, options, |_| {}).unwrap();
@@ -381,9 +379,7 @@ fn more_bias_rounds_never_leave_the_first_layer_a_larger_mean_error() {
     let Some((ctx, kernels)) = gpu() else { return };
     let mut rng = Rng::new(9);
     for per_channel in [false, true] {
-        let snn = dyadic_snn(5, per_channel, 0.5);
-        let count = 6;
-        let images = rng.vec(count * snn.graph.input_shape().len(), -1.0, 1.0);
+        let (snn, images, count) = bias_case(&mut rng, per_channel);
         let corrected =
             TuneOptions { per_channel_thresholds: per_channel, correct_bias: true, ..TuneOptions::default() };
         assert_eq!(corrected.bias_rounds, BIAS_CORRECTION_ROUNDS);
@@ -412,6 +408,15 @@ fn more_bias_rounds_never_leave_the_first_layer_a_larger_mean_error() {
     }
 }
 
+/// The network and images the bias-correction tests tune: five dyadic IF layers, six
+/// random images.
+fn bias_case(rng: &mut Rng, per_channel: bool) -> (SpikingNetwork, Vec<f32>, usize) {
+    let snn = dyadic_snn(5, per_channel, 0.5);
+    let count = 6;
+    let images = rng.vec(count * snn.graph.input_shape().len(), -1.0, 1.0);
+    (snn, images, count)
+}
+
 /// Tuning `snn` again on the same `images` (8 timesteps) with `options` gives the same
 /// network and records (`tuned`), and `analyze` of that network measures every layer's
 /// channel mean error as its record says.
@@ -438,9 +443,7 @@ fn refit_searches_thresholds_again_under_the_corrected_bias_current() {
     let Some((ctx, kernels)) = gpu() else { return };
     let mut rng = Rng::new(8);
     for per_channel in [false, true] {
-        let snn = dyadic_snn(5, per_channel, 0.5);
-        let count = 6;
-        let images = rng.vec(count * snn.graph.input_shape().len(), -1.0, 1.0);
+        let (snn, images, count) = bias_case(&mut rng, per_channel);
         let corrected =
             TuneOptions { per_channel_thresholds: per_channel, correct_bias: true, ..TuneOptions::default() };
         let refit = TuneOptions { refit_thresholds: true, ..corrected };
