@@ -391,7 +391,8 @@ fn more_bias_rounds_never_leave_the_first_layer_a_larger_mean_error() {
         // each round continues where the fewer rounds stopped, keeping only improvements.
         for pair in runs.windows(2) {
             let (fewer, more) = (&pair[0].1[0], &pair[1].1[0]);
-            assert_eq!((fewer.tuned.clone(), fewer.start_mean_error), (more.tuned.clone(), more.start_mean_error));
+            assert_eq!(fewer.tuned, more.tuned);
+            assert_eq!(fewer.start_mean_error, more.start_mean_error);
             assert!(more.mean_error <= fewer.mean_error, "{fewer:?} {more:?}");
         }
         let (once, six) = (&runs[0].1, &runs[2].1);

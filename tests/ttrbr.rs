@@ -249,15 +249,27 @@ fn bad_tuning_input_gives_one_line_errors() {
         &convert_with(&["--threshold", "percentile:99.9", "--bias-correction"]),
         &["--bias-correction", "--tune-timesteps"],
     );
-    let tuned_for_8 = |options: &[&'static str]| [convert_with(&["--tune-timesteps", "8"]), options.to_vec()].concat();
     assert_fails_with(
-        &tuned_for_8(&["--threshold", "percentile:99.9", "--bias-correction", "--refit-thresholds"]),
+        &convert_with(&[
+            "--tune-timesteps",
+            "8",
+            "--threshold",
+            "percentile:99.9",
+            "--bias-correction",
+            "--refit-thresholds",
+        ]),
         &["--refit-thresholds", "no tuned method"],
     );
-    assert_fails_with(&tuned_for_8(&["--threshold", "ttrbr", "--refit-thresholds"]), &["--bias-correction"]);
-    assert_fails_with(&tuned_for_8(&["--threshold", "ttrbr", "--bias-rounds", "2"]), &["--bias-correction"]);
     assert_fails_with(
-        &tuned_for_8(&["--threshold", "ttrbr", "--bias-correction", "--bias-rounds", "0"]),
+        &convert_with(&["--tune-timesteps", "8", "--threshold", "ttrbr", "--refit-thresholds"]),
+        &["--bias-correction"],
+    );
+    assert_fails_with(
+        &convert_with(&["--tune-timesteps", "8", "--threshold", "ttrbr", "--bias-rounds", "2"]),
+        &["--bias-correction"],
+    );
+    assert_fails_with(
+        &convert_with(&["--tune-timesteps", "8", "--threshold", "ttrbr", "--bias-correction", "--bias-rounds", "0"]),
         &["--bias-rounds", "1..=64"],
     );
     assert_fails_with(
