@@ -14,6 +14,8 @@ pub enum Error {
     #[error(transparent)]
     Gpu(#[from] GpuError),
     #[error(transparent)]
+    Cpu(#[from] crate::cpu::CpuError),
+    #[error(transparent)]
     Convert(#[from] crate::convert::ConvertError),
     /// Invalid option or argument combination given by the user.
     #[error("{0}")]

@@ -5,7 +5,9 @@
 //! [`gpu`] / [`sim`] (compiled plans run on the GPU) → [`report`]. [`reference`](mod@reference) holds the
 //! CPU reference of every GPU kernel; [`data`] reads datasets. See `ARCHITECTURE.md`.
 
+pub mod backend;
 pub mod convert;
+pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod gpu;

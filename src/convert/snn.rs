@@ -84,6 +84,30 @@ impl SpikingNetwork {
         layer.bias_current.clone().unwrap_or_else(|| vec![0.0; channels])
     }
 
+    /// Checks what a simulation relies on: every layer names a ReLU node, has valid
+    /// thresholds for its channels, a valid own `v_init` and bias current where it has
+    /// them, and the network's `v_init` is in [0, 1]. Every backend runs this before it
+    /// simulates (a file read from disk or a network built by hand may break any of them).
+    pub fn validate(&self) -> Result<(), ConvertError> {
+        for layer in &self.layers {
+            let node = self.graph.nodes().get(layer.node).filter(|n| matches!(n.op, Op::Relu)).ok_or_else(|| {
+                ConvertError::NotIfLayer {
+                    node: layer.node,
+                    name: layer.name.clone(),
+                    kind: self.graph.nodes().get(layer.node).map_or("none", |n| n.op.kind()),
+                }
+            })?;
+            validate_thresholds(&layer.name, &layer.thresholds, node.shape.channels)?;
+            if let Some(v_init) = layer.v_init {
+                validate_v_init(v_init)?;
+            }
+            if let Some(bias) = &layer.bias_current {
+                validate_bias_current(&layer.name, bias, node.shape.channels)?;
+            }
+        }
+        validate_v_init(self.v_init)
+    }
+
     /// Whether any layer has its own initial membrane fraction.
     pub fn has_layer_v_init(&self) -> bool {
         self.layers.iter().any(|layer| layer.v_init.is_some())

@@ -1,0 +1,49 @@
+//! The ANN forward pass on the CPU: every convolution dense (im2col + GEMM), every ReLU
+//! applied; an observer sees each ReLU node's output (for calibration).
+
+use crate::model::graph::NodeId;
+
+use super::conv::conv_dense;
+use super::lower::{CpuGraph, CpuOp};
+use super::ops;
+
+/// Runs `graph` on `samples` NHWC inputs and returns the output node's value
+/// (`samples × output len`). `observe(node, values)` is called with every ReLU node's
+/// output (NHWC) right after it is computed.
+pub fn forward(graph: &CpuGraph, input: Vec<f32>, samples: usize, mut observe: impl FnMut(NodeId, &[f32])) -> Vec<f32> {
+    let mut values: Vec<Option<Vec<f32>>> = vec![None; graph.ops.len()];
+    values[0] = Some(input);
+    for position in 1..graph.ops.len() {
+        let arg = |i: usize| values[graph.inputs[position][i]].as_deref().expect("inputs come first");
+        let in_shape = graph.shapes[graph.inputs[position][0]];
+        let shape = graph.shapes[position];
+        let value = match &graph.ops[position] {
+            CpuOp::Input => unreachable!("only node 0 is the input"),
+            CpuOp::Conv(weights) => {
+                let mut out = vec![0.0f32; samples * shape.len()];
+                conv_dense(weights, arg(0), samples, &mut out);
+                out
+            }
+            CpuOp::Affine { scale, shift } => ops::affine(scale, shift, arg(0)),
+            CpuOp::Relu => {
+                let mut out = arg(0).to_vec();
+                ops::relu(&mut out);
+                observe(position, &out);
+                out
+            }
+            CpuOp::Add => ops::add(arg(0), arg(1), shape.len(), 1),
+            CpuOp::ShortcutA { stride, pad_before } => {
+                ops::shortcut_a(arg(0), in_shape, samples, *stride, *pad_before, shape)
+            }
+            CpuOp::GlobalAvgPool => ops::global_avg_pool(arg(0), in_shape, samples),
+            CpuOp::Linear(layer) => ops::linear(layer, arg(0), samples),
+        };
+        values[position] = Some(value);
+        for &input in &graph.inputs[position] {
+            if graph.last_read[input] == position {
+                values[input] = None;
+            }
+        }
+    }
+    values[graph.output].take().expect("the output is computed")
+}

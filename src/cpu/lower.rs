@@ -1,0 +1,85 @@
+//! A graph lowered once for the CPU kernels: convolution and linear weights in the NHWC
+//! layouts the kernels read, BatchNorm as a per-channel affine map, and for every node the
+//! position of its last reader, so a value is dropped as soon as nothing needs it.
+
+use crate::model::graph::{Graph, NodeId, Op, Shape};
+
+use super::conv::ConvWeights;
+use super::ops::LinearWeights;
+
+/// One node's operation as the CPU kernels run it.
+#[derive(Clone, Debug)]
+pub enum CpuOp {
+    Input,
+    Conv(ConvWeights),
+    /// `scale[c] · x + shift[c]` (an inference BatchNorm).
+    Affine {
+        scale: Vec<f32>,
+        shift: Vec<f32>,
+    },
+    Relu,
+    Add,
+    ShortcutA {
+        stride: usize,
+        pad_before: usize,
+    },
+    GlobalAvgPool,
+    Linear(LinearWeights),
+}
+
+/// A graph lowered for the CPU backend; node ids and order are the graph's.
+#[derive(Clone, Debug)]
+pub struct CpuGraph {
+    pub ops: Vec<CpuOp>,
+    pub inputs: Vec<Vec<NodeId>>,
+    /// Per-sample output shape of every node.
+    pub shapes: Vec<Shape>,
+    /// Node whose value a run returns.
+    pub output: NodeId,
+    /// The last node that reads each node's value (`usize::MAX` for the output: never dropped).
+    pub last_read: Vec<usize>,
+}
+
+impl CpuGraph {
+    pub fn new(graph: &Graph) -> Self {
+        let nodes = graph.nodes();
+        let shape_of = |id: NodeId| nodes[id].shape;
+        let ops = nodes
+            .iter()
+            .map(|node| match &node.op {
+                Op::Input => CpuOp::Input,
+                Op::Conv2d(conv) => CpuOp::Conv(ConvWeights::new(conv, shape_of(node.inputs[0]), node.shape)),
+                Op::BatchNorm(bn) => {
+                    let (scale, shift) = bn.scale_shift();
+                    CpuOp::Affine { scale, shift }
+                }
+                Op::Relu => CpuOp::Relu,
+                Op::Add => CpuOp::Add,
+                Op::ShortcutA { stride, pad_before, .. } => {
+                    CpuOp::ShortcutA { stride: *stride, pad_before: *pad_before }
+                }
+                Op::GlobalAvgPool => CpuOp::GlobalAvgPool,
+                Op::Linear(layer) => CpuOp::Linear(LinearWeights::new(layer, shape_of(node.inputs[0]))),
+            })
+            .collect();
+        let mut last_read = vec![0; nodes.len()];
+        for (position, node) in nodes.iter().enumerate() {
+            for &input in &node.inputs {
+                last_read[input] = position;
+            }
+        }
+        last_read[graph.output()] = usize::MAX;
+        Self {
+            ops,
+            inputs: nodes.iter().map(|n| n.inputs.clone()).collect(),
+            shapes: nodes.iter().map(|n| n.shape).collect(),
+            output: graph.output(),
+            last_read,
+        }
+    }
+
+    /// Largest per-sample value of any node (floats).
+    pub fn largest_value(&self) -> usize {
+        self.shapes.iter().map(Shape::len).max().unwrap_or(1).max(1)
+    }
+}

@@ -1,0 +1,260 @@
+//! The spiking network on the CPU, layer-major: a chunk of images is pushed through the
+//! graph once, each node computing all T timesteps of every image of the chunk at once
+//! (`[images][T][neurons]`, NHWC per sample), each IF layer a scan over T per neuron
+//! ([`ops::if_scan`]). This is exact: every non-IF node is linear and time-independent, so
+//! its values at all timesteps are the node applied to a batch of T × images samples, and
+//! only IF layers carry state across time (SpikingJelly's multi-step mode).
+//!
+//! Nodes that depend only on the image ([`static_nodes`], e.g. the first convolution) are
+//! computed once per image. A convolution reading spikes runs event-driven
+//! ([`conv_events`]) when its input's nonzero fraction is below [`EVENT_DENSITY`], else
+//! dense; the fraction is measured on the chunk's actual input.
+//!
+//! Semantics are [`crate::convert::snn`]'s; the time-major CPU reference
+//! ([`crate::reference::snn`]) is the oracle in the tests.
+
+use crate::convert::snn::{static_nodes, SpikingNetwork};
+use crate::convert::threshold::Thresholds;
+use crate::reference::ops::argmax_rows;
+use crate::sim::SnnBatchResult;
+
+use super::conv::{conv_dense, conv_events, density};
+use super::lower::{CpuGraph, CpuOp};
+use super::ops::{self, IfParams};
+use super::CpuError;
+
+/// Input density below which a convolution reading a per-timestep value runs event-driven.
+/// Measured on ResNet-20/110 (docs/PERFORMANCE.md): the event kernel is faster up to
+/// about this density of nonzero inputs.
+pub const EVENT_DENSITY: f64 = 0.3;
+
+/// A value of the walk: one sample per image (`per_step = false`, constant over time) or
+/// one per image and timestep (`[images][T][len]`).
+struct Value {
+    data: Vec<f32>,
+    per_step: bool,
+}
+
+/// What the convolutions of one run did: how many ran event-driven and densely, and the
+/// densities they saw, for reports and benchmarks.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConvStats {
+    pub event: usize,
+    pub dense: usize,
+    /// Sum of the measured input densities of per-timestep convolutions.
+    pub density_sum: f64,
+}
+
+/// What one simulation of a chunk gave: `[T][images]` predictions, spikes per IF layer,
+/// how the convolutions ran.
+struct Simulation {
+    per_step: Vec<Vec<usize>>,
+    spike_totals: Vec<u64>,
+    stats: ConvStats,
+}
+
+/// A spiking network lowered for the CPU backend.
+#[derive(Clone, Debug)]
+pub struct CpuSnn {
+    graph: CpuGraph,
+    /// For every node: its IF layer's index and parameters, when it is one.
+    layers: Vec<Option<(usize, IfParams)>>,
+    constant: Vec<bool>,
+    layer_count: usize,
+    num_classes: usize,
+}
+
+impl CpuSnn {
+    /// Validates `snn` and lowers it for the CPU kernels.
+    pub fn new(snn: &SpikingNetwork) -> Result<Self, CpuError> {
+        snn.validate()?;
+        let mut layers = vec![None; snn.graph.nodes().len()];
+        for (index, layer) in snn.layers.iter().enumerate() {
+            let channels = snn.graph.node(layer.node).shape.channels;
+            let thresholds = match &layer.thresholds {
+                Thresholds::Layer(t) => vec![*t; channels],
+                Thresholds::Channel(values) => values.clone(),
+            };
+            let params =
+                IfParams { thresholds, bias_current: snn.layer_bias_current(index), v_init: snn.layer_v_init(index) };
+            layers[layer.node] = Some((index, params));
+        }
+        if let Some(node) = snn
+            .graph
+            .nodes()
+            .iter()
+            .enumerate()
+            .position(|(id, n)| matches!(n.op, crate::model::graph::Op::Relu) && layers[id].is_none())
+        {
+            return Err(CpuError::InvalidInput(format!(
+                "ReLU node `{}` has no IF layer (no thresholds)",
+                snn.graph.node(node).name
+            )));
+        }
+        Ok(Self {
+            graph: CpuGraph::new(&snn.graph),
+            layers,
+            constant: static_nodes(&snn.graph),
+            layer_count: snn.layers.len(),
+            num_classes: snn.graph.num_classes(),
+        })
+    }
+
+    /// Bytes one image takes in a run over `timesteps` steps: a few values of every
+    /// timestep live at once (the largest node's, for T steps).
+    pub fn bytes_per_image(&self, timesteps: usize) -> usize {
+        // A node's inputs, its output and a residual input alive across a block.
+        const LIVE_VALUES: usize = 4;
+        LIVE_VALUES * 4 * self.graph.largest_value() * timesteps.max(1)
+    }
+
+    /// Simulates `count` normalized NCHW images for `timesteps` steps from the initial
+    /// state; `labels` are their classes.
+    pub fn run(
+        &self,
+        images: &[f32],
+        labels: &[u32],
+        count: usize,
+        timesteps: usize,
+    ) -> Result<SnnBatchResult, CpuError> {
+        self.run_with_stats(images, labels, count, timesteps).map(|(result, _)| result)
+    }
+
+    /// [`Self::run`], also saying how each convolution ran.
+    pub fn run_with_stats(
+        &self,
+        images: &[f32],
+        labels: &[u32],
+        count: usize,
+        timesteps: usize,
+    ) -> Result<(SnnBatchResult, ConvStats), CpuError> {
+        if labels.len() != count {
+            return Err(CpuError::InvalidInput(format!("{count} images but {} labels", labels.len())));
+        }
+        let Simulation { per_step, spike_totals, stats } = self.simulate(images, count, timesteps)?;
+        let correct = per_step
+            .iter()
+            .map(|predictions| predictions.iter().zip(labels).filter(|(&p, &l)| p == l as usize).count() as u32)
+            .collect();
+        let predictions = per_step.last().cloned().unwrap_or_default();
+        Ok((SnnBatchResult { correct, spike_totals, predictions }, stats))
+    }
+
+    /// Every image's prediction after every step (`[T][count]`, the argmax of the output
+    /// accumulated so far) and each IF layer's spike total: what the reference's
+    /// [`crate::reference::snn::simulate`] gives, for comparing the two.
+    pub fn predictions_per_step(
+        &self,
+        images: &[f32],
+        count: usize,
+        timesteps: usize,
+    ) -> Result<(Vec<Vec<usize>>, Vec<u64>), CpuError> {
+        self.simulate(images, count, timesteps).map(|run| (run.per_step, run.spike_totals))
+    }
+
+    fn simulate(&self, images: &[f32], count: usize, timesteps: usize) -> Result<Simulation, CpuError> {
+        let input_shape = self.graph.shapes[0];
+        if images.len() != count * input_shape.len() {
+            return Err(CpuError::InvalidInput(format!(
+                "expected {count} images of {} values ({} values), got {} values",
+                input_shape.len(),
+                count * input_shape.len(),
+                images.len()
+            )));
+        }
+        let graph = &self.graph;
+        let mut stats = ConvStats::default();
+        let mut spike_totals = vec![0u64; self.layer_count];
+        let mut values: Vec<Option<Value>> = (0..graph.ops.len()).map(|_| None).collect();
+        values[0] = Some(Value { data: ops::to_nhwc(images, input_shape, count), per_step: false });
+        for position in 1..graph.ops.len() {
+            let inputs = &graph.inputs[position];
+            let arg = |i: usize| values[inputs[i]].as_ref().expect("inputs come first");
+            let in_shape = graph.shapes[inputs[0]];
+            let shape = graph.shapes[position];
+            let samples = |value: &Value| if value.per_step { count * timesteps } else { count };
+            let value = match &graph.ops[position] {
+                CpuOp::Input => unreachable!("only node 0 is the input"),
+                CpuOp::Conv(weights) => {
+                    let input = arg(0);
+                    let n = samples(input);
+                    let mut out = vec![0.0f32; n * shape.len()];
+                    let sparse = input.per_step && {
+                        let measured = density(&input.data);
+                        stats.density_sum += measured;
+                        measured < EVENT_DENSITY
+                    };
+                    if sparse {
+                        stats.event += 1;
+                        conv_events(weights, &input.data, n, &mut out);
+                    } else {
+                        stats.dense += 1;
+                        conv_dense(weights, &input.data, n, &mut out);
+                    }
+                    Value { data: out, per_step: input.per_step }
+                }
+                CpuOp::Affine { scale, shift } => {
+                    let input = arg(0);
+                    Value { data: ops::affine(scale, shift, &input.data), per_step: input.per_step }
+                }
+                CpuOp::Relu => {
+                    let (index, params) = self.layers[position].as_ref().expect("checked in new");
+                    let input = arg(0);
+                    let (spikes, total) =
+                        ops::if_scan(params, &input.data, !input.per_step, count, timesteps, shape.len());
+                    spike_totals[*index] += total;
+                    Value { data: spikes, per_step: true }
+                }
+                CpuOp::Add => {
+                    let (a, b) = (arg(0), arg(1));
+                    let (wide, narrow) = if a.per_step || !b.per_step { (a, b) } else { (b, a) };
+                    let repeat = if wide.per_step && !narrow.per_step { timesteps } else { 1 };
+                    Value { data: ops::add(&wide.data, &narrow.data, shape.len(), repeat), per_step: wide.per_step }
+                }
+                CpuOp::ShortcutA { stride, pad_before } => {
+                    let input = arg(0);
+                    let data = ops::shortcut_a(&input.data, in_shape, samples(input), *stride, *pad_before, shape);
+                    Value { data, per_step: input.per_step }
+                }
+                CpuOp::GlobalAvgPool => {
+                    let input = arg(0);
+                    Value {
+                        data: ops::global_avg_pool(&input.data, in_shape, samples(input)),
+                        per_step: input.per_step,
+                    }
+                }
+                CpuOp::Linear(layer) => {
+                    let input = arg(0);
+                    Value { data: ops::linear(layer, &input.data, samples(input)), per_step: input.per_step }
+                }
+            };
+            debug_assert_eq!(self.constant[position], !value.per_step, "static nodes stay per image");
+            values[position] = Some(value);
+            for &input in inputs {
+                if graph.last_read[input] == position {
+                    values[input] = None;
+                }
+            }
+        }
+        let output = values[graph.output].take().expect("the output is computed");
+        Ok(Simulation { per_step: self.readout(&output, count, timesteps), spike_totals, stats })
+    }
+
+    /// Accumulates the output over timesteps image by image (in f32, step order, as the
+    /// reference) and takes the argmax after every step: `[T][count]` predictions.
+    fn readout(&self, output: &Value, count: usize, timesteps: usize) -> Vec<Vec<usize>> {
+        let classes = self.num_classes;
+        let mut per_step = vec![Vec::with_capacity(count); timesteps];
+        for image in 0..count {
+            let mut accumulated = vec![0.0f32; classes];
+            for (t, predictions) in per_step.iter_mut().enumerate() {
+                let sample = if output.per_step { image * timesteps + t } else { image };
+                for (sum, &v) in accumulated.iter_mut().zip(&output.data[sample * classes..(sample + 1) * classes]) {
+                    *sum += v;
+                }
+                predictions.push(argmax_rows(&accumulated, classes)[0]);
+            }
+        }
+        per_step
+    }
+}

@@ -1,0 +1,167 @@
+//! The native CPU backend against the plain CPU reference: the layer-major spiking
+//! simulation gives the time-major reference's predictions after every step and its spike
+//! totals exactly on the dyadic networks (every sum exact in any order); the ANN forward
+//! pass and calibration equal the reference's on them; the convolution kernels match the
+//! reference convolution on random (non-dyadic) inputs of awkward shapes to rounding.
+
+mod common;
+
+use common::dyadic::{dyadic_images, dyadic_preact_snn, dyadic_resnet, dyadic_restructured_snn, dyadic_snn};
+use common::Rng;
+use spikeconv::convert::snn::SpikingNetwork;
+use spikeconv::cpu::ann::forward;
+use spikeconv::cpu::conv::{conv_dense, conv_events, ConvWeights};
+use spikeconv::cpu::ops::{to_nchw, to_nhwc};
+use spikeconv::cpu::{CpuGraph, CpuSnn};
+use spikeconv::model::graph::{Conv2d, Shape};
+use spikeconv::reference;
+
+/// Asserts the CPU backend's per-step predictions and spike totals equal the reference's.
+fn assert_matches_reference(snn: &SpikingNetwork, count: usize, timesteps: usize, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
+    let expected = reference::snn::simulate(snn, &images, count, timesteps);
+    let cpu = CpuSnn::new(snn).unwrap();
+    let (per_step, totals) = cpu.predictions_per_step(&images, count, timesteps).unwrap();
+    assert_eq!(per_step, expected.predictions_per_step, "predictions after every step");
+    assert_eq!(totals, expected.spike_totals(), "spike totals per layer");
+    assert!(totals.iter().any(|&s| s > 0), "the case must spike to test anything");
+}
+
+#[test]
+fn layer_major_simulation_equals_reference_on_dyadic_networks() {
+    for seed in 0..4 {
+        for (per_channel, v_init) in [(false, 0.5), (true, 0.5), (true, 0.0), (false, 0.875)] {
+            // Odd image counts and step counts that are not powers of two.
+            assert_matches_reference(&dyadic_snn(seed, per_channel, v_init), 3, 11, seed);
+            assert_matches_reference(&dyadic_restructured_snn(seed, per_channel, v_init), 2, 7, seed + 10);
+            assert_matches_reference(&dyadic_preact_snn(seed, per_channel, v_init), 5, 9, seed + 20);
+        }
+    }
+}
+
+#[test]
+fn own_v_init_and_bias_currents_follow_the_reference() {
+    let mut snn = dyadic_snn(12, true, 0.5);
+    let mut rng = Rng::new(99);
+    for (index, layer) in snn.layers.iter_mut().enumerate() {
+        let channels = snn.graph.node(layer.node).shape.channels;
+        layer.v_init = (index % 2 == 0).then_some([0.25, 0.75][index % 4 / 2]);
+        layer.bias_current = Some((0..channels).map(|_| (rng.below(5) as f32 - 2.0) / 16.0).collect());
+    }
+    assert_matches_reference(&snn, 4, 40, 7);
+}
+
+#[test]
+fn sparse_and_dense_paths_both_run_and_agree() {
+    // A high threshold keeps spikes sparse (event-driven path), a low one makes them dense
+    // (GEMM path); both must equal the reference.
+    for scale in [0.0625f32, 16.0] {
+        let mut snn = dyadic_snn(3, false, 0.5);
+        for layer in &mut snn.layers {
+            let values: Vec<f32> = layer.thresholds.values().iter().map(|t| t * scale).collect();
+            layer.thresholds = spikeconv::convert::threshold::Thresholds::Layer(values[0]);
+        }
+        let mut rng = Rng::new(5);
+        let images = dyadic_images(&mut rng, 4 * snn.graph.input_shape().len());
+        let labels = [0u32, 1, 2, 3];
+        let labels_u16 = [0u16, 1, 2, 3];
+        let cpu = CpuSnn::new(&snn).unwrap();
+        let (result, stats) = cpu.run_with_stats(&images, &labels, 4, 16).unwrap();
+        let expected = reference::snn::simulate(&snn, &images, 4, 16);
+        assert_eq!(result.spike_totals, expected.spike_totals());
+        let correct = reference::snn::correct_per_step(&expected.predictions_per_step, &labels_u16);
+        assert_eq!(result.correct.iter().map(|&c| c as usize).collect::<Vec<_>>(), correct);
+        if scale < 1.0 {
+            assert!(stats.dense > 0, "dense spikes take the dense path: {stats:?}");
+        } else {
+            assert!(stats.event > 0, "sparse spikes take the event path: {stats:?}");
+        }
+    }
+}
+
+#[test]
+fn ann_forward_and_calibration_equal_reference_on_dyadic_network() {
+    let graph = dyadic_resnet(4);
+    let mut rng = Rng::new(4);
+    let count = 3;
+    let images = dyadic_images(&mut rng, count * graph.input_shape().len());
+    let lowered = CpuGraph::new(&graph);
+    let mut observed = Vec::new();
+    let logits = forward(&lowered, to_nhwc(&images, graph.input_shape(), count), count, |node, values| {
+        observed.push((node, to_nchw(values, graph.node(node).shape, count)))
+    });
+    let expected = reference::forward::forward_all(&graph, &images, count);
+    assert_eq!(logits, expected[graph.output()]);
+    assert!(!observed.is_empty());
+    for (node, values) in observed {
+        assert_eq!(values, expected[node], "ReLU node {node}");
+    }
+}
+
+/// A convolution with random weights; `kernel`, `stride` and `padding` as given.
+fn random_conv(rng: &mut Rng, cin: usize, cout: usize, kernel: usize, stride: usize, padding: usize) -> Conv2d {
+    Conv2d {
+        out_channels: cout,
+        in_channels: cin,
+        kernel,
+        stride,
+        padding,
+        weight: rng.vec(cout * cin * kernel * kernel, -1.0, 1.0),
+        bias: Some(rng.vec(cout, -1.0, 1.0)),
+    }
+}
+
+#[test]
+fn convolution_kernels_match_reference_on_awkward_shapes() {
+    let mut rng = Rng::new(17);
+    for (cin, cout, h, w, kernel, stride, padding) in [
+        (3, 5, 7, 9, 3, 1, 1),
+        (4, 6, 9, 8, 3, 2, 1),
+        (5, 3, 6, 6, 1, 2, 0),
+        (2, 7, 11, 5, 5, 1, 2),
+        (16, 17, 8, 8, 3, 1, 0),
+    ] {
+        let conv = random_conv(&mut rng, cin, cout, kernel, stride, padding);
+        let in_shape = Shape::new(cin, h, w);
+        let out_shape = Shape::new(cout, conv.output_size(h).unwrap(), conv.output_size(w).unwrap());
+        let samples = 3;
+        // Half the inputs zero, as spikes would leave them, the rest random.
+        let input: Vec<f32> = (0..samples * in_shape.len())
+            .map(|_| if rng.below(2) == 0 { 0.0 } else { rng.uniform(-1.0, 1.0) })
+            .collect();
+        let (expected, shape) = reference::ops::conv2d(&conv, &input, in_shape, samples, None, false);
+        assert_eq!(shape, out_shape);
+        let weights = ConvWeights::new(&conv, in_shape, out_shape);
+        let nhwc = to_nhwc(&input, in_shape, samples);
+        for kernel_name in ["dense", "events"] {
+            let mut out = vec![f32::NAN; samples * out_shape.len()];
+            if kernel_name == "dense" {
+                conv_dense(&weights, &nhwc, samples, &mut out);
+            } else {
+                conv_events(&weights, &nhwc, samples, &mut out);
+            }
+            let got = to_nchw(&out, out_shape, samples);
+            for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+                let tolerance = 1e-5 * (cin * kernel * kernel) as f32;
+                assert!(
+                    (g - e).abs() <= tolerance,
+                    "{kernel_name} conv {cin}->{cout} k{kernel} s{stride} at {i}: {g} vs {e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let snn = dyadic_snn(1, false, 0.5);
+    let cpu = CpuSnn::new(&snn).unwrap();
+    let len = snn.graph.input_shape().len();
+    assert!(cpu.run(&vec![0.0; 2 * len - 1], &[0, 1], 2, 4).is_err());
+    assert!(cpu.run(&vec![0.0; 2 * len], &[0], 2, 4).is_err());
+    let mut broken = snn.clone();
+    broken.layers[0].thresholds = spikeconv::convert::threshold::Thresholds::Layer(f32::NAN);
+    let error = CpuSnn::new(&broken).unwrap_err().to_string();
+    assert!(error.contains(&snn.layers[0].name), "{error}");
+}
