@@ -5,12 +5,13 @@
 use anyhow::Context;
 use clap::Args;
 use spikeconv::data::cifar::Dataset;
-use spikeconv::gpu::{GpuContext, Kernels};
 use spikeconv::report::analysis::{AnalysisReport, NetworkErrors};
 use spikeconv::sim::analyze::analyze;
 use spikeconv::sim::layerwise::max_images;
 
-use super::{progress_bar, CalibrationArgs, GpuArgs, ModelArgs, OutputArgs};
+use std::sync::OnceLock;
+
+use super::{progress_bar, BackendArgs, CalibrationArgs, ModelArgs, OutputArgs};
 
 /// Default number of images the errors are measured on.
 const DEFAULT_ANALYSIS_IMAGES: usize = 64;
@@ -33,7 +34,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_ANALYSIS_IMAGES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub images: usize,
     #[command(flatten)]
-    pub gpu: GpuArgs,
+    pub device: BackendArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -41,9 +42,10 @@ pub struct AnalyzeArgs {
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
     let timesteps = usize::try_from(args.timesteps)?;
     let network = args.model.load()?;
-    let ctx = GpuContext::new(args.gpu.adapter.as_deref())?;
-    let kernels = Kernels::new(&ctx)?;
-    let networks = args.calibration.convert(&ctx, &kernels, &network, &args.gpu, Some(timesteps))?;
+    let backend = args.device.open()?;
+    let networks = args.calibration.convert(&backend, &network, &args.device, Some(timesteps))?;
+    let walk_gpu = OnceLock::new();
+    let (ctx, kernels) = args.device.walk_gpu(&backend, &walk_gpu)?;
     let calib_path = args.calibration.calib.as_ref().context("analyze needs --calib")?;
     let calib = Dataset::open(calib_path, None)?;
 
@@ -55,7 +57,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
             calib.len()
         );
     }
-    let fits = max_images(&ctx, &networks[0], timesteps);
+    let fits = max_images(ctx, &networks[0], timesteps);
     let mut count = args.images.min(calib.len() - first);
     if count > fits {
         eprintln!("note: analysing {fits} images instead of {count}: their values for {timesteps} timesteps fill one GPU buffer");
@@ -73,10 +75,9 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
     let mut done_before = 0;
     for snn in &networks {
         bar.set_message(snn.threshold_method.clone());
-        let rows = analyze(&ctx, &kernels, snn, &images, count, timesteps, |done| {
-            bar.set_position((done_before + done) as u64)
-        })
-        .with_context(|| format!("analysing {} on the GPU", snn.threshold_method))?;
+        let rows =
+            analyze(ctx, kernels, snn, &images, count, timesteps, |done| bar.set_position((done_before + done) as u64))
+                .with_context(|| format!("analysing {} on the GPU", snn.threshold_method))?;
         done_before += snn.layers.len();
         results.push(NetworkErrors {
             threshold_method: snn.threshold_method.clone(),

@@ -1,14 +1,12 @@
-//! `spikeconv ann`: evaluate the checkpoint's ANN on the GPU and print its accuracy.
+//! `spikeconv ann`: evaluate the checkpoint's ANN on the chosen backend and print its accuracy.
 
 use std::time::Instant;
 
 use clap::Args;
 use spikeconv::convert::fold_batch_norm;
-use spikeconv::gpu::{GpuContext, Kernels};
 use spikeconv::report::AnnReport;
-use spikeconv::sim::{evaluate_ann, AnnPlan};
 
-use super::{compile_with_fallback, open_dataset, DataArgs, GpuArgs, ModelArgs};
+use super::{open_dataset, BackendArgs, DataArgs, ModelArgs, DEFAULT_MAX_BATCH};
 
 /// Arguments of `spikeconv ann`.
 #[derive(Debug, Args)]
@@ -18,7 +16,7 @@ pub struct AnnArgs {
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
-    pub gpu: GpuArgs,
+    pub device: BackendArgs,
     /// Print one JSON object instead of the text summary.
     #[arg(long)]
     pub json: bool,
@@ -37,14 +35,12 @@ pub fn run(args: &AnnArgs) -> anyhow::Result<()> {
         );
     }
     let graph = fold_batch_norm(&network.graph);
-    let ctx = GpuContext::new(args.gpu.adapter.as_deref())?;
-    let kernels = Kernels::new(&ctx)?;
-    let batch = args.gpu.batch_size(AnnPlan::max_batch(&ctx, &graph), dataset.len());
-    let plan = compile_with_fallback(batch, |b| AnnPlan::compile(&ctx, &kernels, &graph, b))?;
+    let backend = args.device.open()?;
+    let batch = backend.ann_batch(&graph, args.device.requested_batch(), DEFAULT_MAX_BATCH, dataset.len());
 
     let progress = super::progress_bar(dataset.len() as u64, "images");
     let started = Instant::now();
-    let accuracy = evaluate_ann(&ctx, &plan, &dataset, &network.normalization, dataset.len(), |done| {
+    let accuracy = backend.evaluate_ann(&graph, &dataset, &network.normalization, dataset.len(), batch, |done| {
         progress.set_position(done as u64)
     })?;
     let seconds = started.elapsed().as_secs_f64();
@@ -53,13 +49,14 @@ pub fn run(args: &AnnArgs) -> anyhow::Result<()> {
     let report = AnnReport {
         model: network.path.display().to_string(),
         data: args.data.data.display().to_string(),
-        adapter: ctx.describe(),
+        backend: backend.name().to_string(),
+        adapter: backend.describe(),
         depth: network.info.depth,
         num_classes: network.info.num_classes,
         images: accuracy.images,
         correct: accuracy.correct,
         accuracy: accuracy.correct as f64 / accuracy.images as f64,
-        batch: plan.batch(),
+        batch,
         seconds,
         images_per_second: accuracy.images as f64 / seconds,
     };

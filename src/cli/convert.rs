@@ -5,9 +5,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use spikeconv::convert::snn_file::{write_snn, InputNormalization, SnnFile};
-use spikeconv::gpu::{GpuContext, Kernels};
 
-use super::{CalibrationArgs, GpuArgs, ModelArgs};
+use super::{BackendArgs, CalibrationArgs, ModelArgs};
 
 /// Arguments of `spikeconv convert`.
 #[derive(Debug, Args)]
@@ -17,7 +16,7 @@ pub struct ConvertArgs {
     #[command(flatten)]
     pub calibration: CalibrationArgs,
     #[command(flatten)]
-    pub gpu: GpuArgs,
+    pub device: BackendArgs,
     /// Where to write the converted SNN (safetensors).
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
@@ -31,10 +30,9 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
         anyhow::bail!("--tune-timesteps: convert writes one network; give one T (sweep accepts several)");
     }
     let network = args.model.load()?;
-    let ctx = GpuContext::new(args.gpu.adapter.as_deref())?;
-    let kernels = Kernels::new(&ctx)?;
+    let backend = args.device.open()?;
     // The last network: with --bias-correction a baseline method gives its plain network first.
-    let Some(snn) = args.calibration.convert(&ctx, &kernels, &network, &args.gpu, None)?.pop() else {
+    let Some(snn) = args.calibration.convert(&backend, &network, &args.device, None)?.pop() else {
         anyhow::bail!("--threshold {}: no network was converted", args.calibration.threshold);
     };
     println!("{:<24} {:>9} {:>12}", "IF layer", "neurons", "threshold");

@@ -2,6 +2,7 @@
 
 mod analyze;
 mod ann;
+mod bench;
 mod convert;
 mod devices;
 mod paired;
@@ -19,13 +20,15 @@ use spikeconv::convert::snn::{convert_with, validate_v_init, SpikingNetwork, DEF
 use spikeconv::convert::stats::DEFAULT_BINS;
 use spikeconv::convert::threshold::parse_methods;
 use spikeconv::data::cifar::{CifarFormat, Dataset};
-use spikeconv::gpu::{GpuContext, GpuError, Kernels};
+use std::sync::OnceLock;
+
+use spikeconv::backend::{Backend, BackendChoice};
+use spikeconv::gpu::{GpuContext, Kernels};
 use spikeconv::model::normalize::{parse_mean, parse_std, NormalizePreset};
 use spikeconv::model::{self, BlockForm, LoadOptions, Network};
 use spikeconv::report::{Report, TuningReport, TuningRun};
 use spikeconv::sim::layerwise::max_images;
 use spikeconv::sim::tune::{correct_bias, tune, TuneOptions};
-use spikeconv::sim::{calibrate, AnnPlan};
 
 /// Convert trained CIFAR ResNets into integrate-and-fire spiking networks and simulate
 /// them on the GPU.
@@ -53,6 +56,9 @@ enum Command {
     /// Draw the `--json` output of several sweeps or analyses in one chart (e.g. standard
     /// against restructured blocks).
     Plot(plot::PlotArgs),
+    /// Measure how fast a backend simulates the converted network (image-timesteps/s) and
+    /// runs the ANN, on real test images.
+    Bench(bench::BenchArgs),
     /// Compare the networks of a `sweep --predictions` file on the same images: for every
     /// pair, images only one gets right and the exact McNemar p-value.
     Paired(paired::PairedArgs),
@@ -69,6 +75,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Analyze(args) => analyze::run(&args),
         Command::Plot(args) => plot::run(&args),
         Command::Paired(args) => paired::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }
 
@@ -181,14 +188,21 @@ impl OutputArgs {
     }
 }
 
-/// Which GPU runs the job.
+/// Which backend and device run the job.
 #[derive(Debug, Args)]
-pub struct GpuArgs {
+pub struct BackendArgs {
+    /// Where the job runs: `auto` takes a real GPU if wgpu finds one (discrete, integrated
+    /// or virtual), else the native CPU backend; `gpu` the best wgpu adapter of any kind,
+    /// software ones (lavapipe) included; `cpu` the native CPU backend (all cores, SIMD).
+    #[arg(long, value_name = "auto|cpu|gpu", default_value = "auto", value_parser = parse_backend)]
+    pub backend: BackendChoice,
     /// Adapter name (case-insensitive substring, see `spikeconv devices`); also read from
     /// WGPU_ADAPTER_NAME. WGPU_BACKEND restricts the backends searched.
     #[arg(long, value_name = "NAME", env = "WGPU_ADAPTER_NAME")]
     pub adapter: Option<String>,
-    /// Images per GPU submission; default: the largest that fits the adapter's limits, at most 256.
+    /// Images per batch (the SNN: images simulated together); default: on a GPU the
+    /// largest that fits the adapter's limits, at most 256; on the CPU a chunk of at least
+    /// four images per thread that fits 1 GiB of values.
     #[arg(long, value_name = "B", value_parser = clap::value_parser!(u64).range(1..))]
     pub batch: Option<u64>,
 }
@@ -238,30 +252,47 @@ pub fn open_dataset(args: &DataArgs) -> anyhow::Result<Dataset> {
     Ok(dataset)
 }
 
-impl GpuArgs {
-    /// `--batch`, else `max_batch` (what the adapter's limits allow for the plan), capped
-    /// at [`DEFAULT_MAX_BATCH`]; never more than the number of images.
-    pub fn batch_size(&self, max_batch: usize, images: usize) -> usize {
-        let requested = self.batch.map(|b| usize::try_from(b).unwrap_or(usize::MAX));
-        requested.unwrap_or_else(|| max_batch.min(DEFAULT_MAX_BATCH)).min(images.max(1)).max(1)
-    }
+fn parse_backend(name: &str) -> Result<BackendChoice, String> {
+    name.parse()
 }
 
-/// Compiles a GPU plan for `batch` images, halving the batch while the device runs out of
-/// memory or a buffer exceeds the adapter's limits (a smaller batch, not a crash).
-pub fn compile_with_fallback<P>(
-    batch: usize,
-    mut compile: impl FnMut(usize) -> Result<P, GpuError>,
-) -> anyhow::Result<P> {
-    let mut batch = batch.max(1);
-    loop {
-        match compile(batch) {
-            Err(GpuError::OutOfMemory { .. } | GpuError::TooLarge { .. }) if batch > 1 => {
-                batch /= 2;
-                eprintln!("note: the plan does not fit the GPU; retrying with batch {batch}");
-            }
-            result => return result.context("compiling the network for the GPU"),
+impl BackendArgs {
+    /// Opens the backend `--backend` and `--adapter` ask for.
+    pub fn open(&self) -> anyhow::Result<Backend> {
+        Backend::open(self.backend, self.adapter.as_deref()).with_context(|| match self.backend {
+            BackendChoice::Gpu => "--backend gpu: no usable wgpu adapter".to_string(),
+            _ => "opening the backend".to_string(),
+        })
+    }
+
+    /// `--batch` as asked for.
+    pub fn requested_batch(&self) -> Option<usize> {
+        self.batch.map(|b| usize::try_from(b).unwrap_or(usize::MAX))
+    }
+
+    /// The GPU that the layer-major walk (tuning, bias correction, analysis) runs on: the
+    /// backend's own, else a wgpu adapter of any kind opened for it (the CPU backend does
+    /// not walk yet), with a note saying so.
+    pub fn walk_gpu<'a>(
+        &self,
+        backend: &'a Backend,
+        opened: &'a OnceLock<(GpuContext, Kernels)>,
+    ) -> anyhow::Result<(&'a GpuContext, &'a Kernels)> {
+        if let Some(gpu) = backend.gpu() {
+            return Ok(gpu);
         }
+        if let Some((ctx, kernels)) = opened.get() {
+            return Ok((ctx, kernels));
+        }
+        let ctx = GpuContext::new(self.adapter.as_deref())
+            .context("threshold tuning, bias correction and analyze run on a wgpu adapter (the CPU backend does not run them yet)")?;
+        let kernels = Kernels::new(&ctx)?;
+        eprintln!(
+            "note: tuning and bias correction run on the wgpu adapter {} (not yet on the CPU backend)",
+            ctx.describe()
+        );
+        let (ctx, kernels) = opened.get_or_init(|| (ctx, kernels));
+        Ok((ctx, kernels))
     }
 }
 
@@ -353,10 +384,9 @@ impl CalibrationArgs {
     /// command's own).
     pub fn convert(
         &self,
-        ctx: &GpuContext,
-        kernels: &Kernels,
+        backend: &Backend,
         network: &Network,
-        gpu: &GpuArgs,
+        device: &BackendArgs,
         timesteps: Option<usize>,
     ) -> anyhow::Result<Vec<SpikingNetwork>> {
         let methods = parse_methods(&self.threshold)?;
@@ -394,28 +424,23 @@ impl CalibrationArgs {
         }
         calib.truncate(self.calib_images);
         let folded = fold_batch_norm(&network.graph);
-        let batch = gpu.batch_size(AnnPlan::max_batch(ctx, &folded), calib.len());
+        let batch = backend.ann_batch(&folded, device.requested_batch(), DEFAULT_MAX_BATCH, calib.len());
         let bar = progress_bar(2 * calib.len() as u64, "calibration images (2 passes)");
-        let stats = calibrate(
-            ctx,
-            kernels,
-            &folded,
-            &calib,
-            &network.normalization,
-            calib.len(),
-            batch,
-            DEFAULT_BINS,
-            |done| bar.set_position(done as u64),
-        )
-        .context("calibrating thresholds on the GPU")?;
+        let stats = backend
+            .calibrate(&folded, &calib, &network.normalization, calib.len(), batch, DEFAULT_BINS, |done| {
+                bar.set_position(done as u64)
+            })
+            .with_context(|| format!("calibrating thresholds on the {} backend", backend.name()))?;
         bar.finish_and_clear();
         let mut networks = Vec::with_capacity(methods.len());
         let mut tuning = TuningReport::default();
+        let walk_gpu = OnceLock::new();
         for method in methods {
             let snn = convert_with(&folded, method, &stats, self.v_init)?;
             if !method.is_tuned() {
                 let mut corrected_networks = Vec::new();
                 if self.bias_correction {
+                    let (ctx, kernels) = device.walk_gpu(backend, &walk_gpu)?;
                     for &timesteps in &tune_timesteps {
                         let (images, count) = self.tuning_images(ctx, &snn, &calib, network, timesteps)?;
                         let name = format!("{method}{}", self.bias_suffix());
@@ -438,6 +463,7 @@ impl CalibrationArgs {
                 networks.extend(corrected_networks);
                 continue;
             }
+            let (ctx, kernels) = device.walk_gpu(backend, &walk_gpu)?;
             for &timesteps in &tune_timesteps {
                 let (images, count) = self.tuning_images(ctx, &snn, &calib, network, timesteps)?;
                 let bar = progress_bar(snn.layers.len() as u64, &format!("layers tuned ({method}, T = {timesteps})"));

@@ -8,13 +8,11 @@ use anyhow::Context;
 use clap::Args;
 use spikeconv::convert::snn::{firing_rate, SpikingNetwork};
 use spikeconv::convert::snn_file::read_snn;
-use spikeconv::gpu::{GpuContext, Kernels};
 use spikeconv::model::normalize::Normalization;
 use spikeconv::report::{method_label, LayerActivity, PredictionTable, SnnCurve, SweepReport};
-use spikeconv::sim::{evaluate_ann, evaluate_snn, AnnPlan, SnnPlan};
 
 use super::{
-    compile_with_fallback, open_dataset, progress_bar, CalibrationArgs, DataArgs, GpuArgs, LoadArgs, OutputArgs,
+    open_dataset, progress_bar, BackendArgs, CalibrationArgs, DataArgs, LoadArgs, OutputArgs, DEFAULT_MAX_BATCH,
 };
 
 /// Arguments of `spikeconv sweep`.
@@ -36,7 +34,7 @@ pub struct SweepArgs {
     #[arg(long, value_name = "T", value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub timesteps: u64,
     #[command(flatten)]
-    pub gpu: GpuArgs,
+    pub device: BackendArgs,
     #[command(flatten)]
     pub output: OutputArgs,
     /// Also write every image's predicted class after the last timestep as CSV: one row
@@ -49,8 +47,7 @@ pub struct SweepArgs {
 pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     let timesteps = usize::try_from(args.timesteps)?;
     let dataset = open_dataset(&args.data)?;
-    let ctx = GpuContext::new(args.gpu.adapter.as_deref())?;
-    let kernels = Kernels::new(&ctx)?;
+    let backend = args.device.open()?;
 
     let (networks, normalization, model) = match (&args.snn, &args.model) {
         (Some(path), _) => {
@@ -62,7 +59,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         }
         (None, Some(model)) => {
             let network = args.load.load(model)?;
-            let networks = args.calibration.convert(&ctx, &kernels, &network, &args.gpu, Some(timesteps))?;
+            let networks = args.calibration.convert(&backend, &network, &args.device, Some(timesteps))?;
             (networks, network.normalization, model.display().to_string())
         }
         (None, None) => anyhow::bail!("give --model FILE (with --calib) or --snn FILE"),
@@ -79,10 +76,8 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     }
 
     let images = dataset.len();
-    let ann_batch = args.gpu.batch_size(AnnPlan::max_batch(&ctx, graph), images);
-    let ann_plan = compile_with_fallback(ann_batch, |b| AnnPlan::compile(&ctx, &kernels, graph, b))?;
-    let ann = evaluate_ann(&ctx, &ann_plan, &dataset, &normalization, images, |_| {})?;
-    drop(ann_plan);
+    let ann_batch = backend.ann_batch(graph, args.device.requested_batch(), DEFAULT_MAX_BATCH, images);
+    let ann = backend.evaluate_ann(graph, &dataset, &normalization, images, ann_batch, |_| {})?;
 
     let progress = progress_bar((images * networks.len()) as u64, "images");
     let started = Instant::now();
@@ -90,11 +85,10 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     let mut predictions = Vec::with_capacity(networks.len());
     for (index, snn) in networks.iter().enumerate() {
         progress.set_message(snn.threshold_method.clone());
-        let batch = args.gpu.batch_size(SnnPlan::max_batch(&ctx, snn), images);
-        let plan = compile_with_fallback(batch, |b| SnnPlan::compile(&ctx, &kernels, snn, b))?;
+        let batch = backend.snn_batch(snn, timesteps, args.device.requested_batch(), DEFAULT_MAX_BATCH, images)?;
         let done_before = index * images;
         let simulation = Instant::now();
-        let result = evaluate_snn(&ctx, &plan, &dataset, &normalization, images, timesteps, |done| {
+        let result = backend.evaluate_snn(snn, &dataset, &normalization, images, timesteps, batch, |done| {
             progress.set_position((done_before + done) as u64)
         })?;
         let seconds = simulation.elapsed().as_secs_f64();
@@ -117,7 +111,8 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     let report = SweepReport {
         model,
         data: args.data.data.display().to_string(),
-        adapter: ctx.describe(),
+        backend: backend.name().to_string(),
+        adapter: backend.describe(),
         images,
         timesteps,
         ann_correct: ann.correct,

@@ -111,6 +111,18 @@ impl GpuContext {
         Self::open(&chosen)
     }
 
+    /// Opens the most capable real GPU (discrete, integrated or virtual), or `None` when
+    /// the enabled backends offer only software adapters (lavapipe, llvmpipe) or none:
+    /// what `--backend auto` asks before it settles on the CPU backend.
+    pub fn new_hardware() -> Result<Option<GpuContext>, GpuError> {
+        let adapters = pollster::block_on(instance().enumerate_adapters(backends()));
+        let best = adapters
+            .into_iter()
+            .filter(|a| type_rank(a.get_info().device_type) < type_rank(wgpu::DeviceType::Cpu))
+            .min_by_key(|a| type_rank(a.get_info().device_type));
+        best.map(|adapter| Self::open(&adapter)).transpose()
+    }
+
     fn open(adapter: &wgpu::Adapter) -> Result<GpuContext, GpuError> {
         let adapter_info = adapter.get_info();
         let limits = adapter.limits();

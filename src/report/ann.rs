@@ -9,7 +9,10 @@ pub struct AnnReport {
     pub model: String,
     /// Path of the dataset.
     pub data: String,
-    /// Adapter that ran the network, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`.
+    /// Backend that ran the network: `cpu` or `gpu`.
+    pub backend: String,
+    /// The device that ran it, e.g. `cpu (2 threads, AVX-512 16-lane f32)` or
+    /// `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`.
     pub adapter: String,
     /// ResNet depth read from the checkpoint's tensors.
     pub depth: usize,
@@ -20,7 +23,7 @@ pub struct AnnReport {
     pub correct: usize,
     /// `correct / images`, in [0, 1].
     pub accuracy: f64,
-    /// Images per GPU submission.
+    /// Images per batch.
     pub batch: usize,
     /// Wall-clock seconds of the evaluation (loading and compilation excluded).
     pub seconds: f64,
@@ -31,9 +34,10 @@ impl AnnReport {
     /// Human-readable summary for stdout.
     pub fn to_text(&self) -> String {
         format!(
-            "model     {}\ndata      {}\nadapter   {}\nnetwork   ResNet-{} ({} classes)\naccuracy  {}/{} = {:.2} %\ntime      {:.1} s ({:.1} images/s, batch {})",
+            "model     {}\ndata      {}\nbackend   {}: {}\nnetwork   ResNet-{} ({} classes)\naccuracy  {}/{} = {:.2} %\ntime      {:.1} s ({:.1} images/s, batch {})",
             self.model,
             self.data,
+            self.backend,
             self.adapter,
             self.depth,
             self.num_classes,

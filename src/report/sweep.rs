@@ -56,6 +56,9 @@ impl SnnCurve {
 pub struct SweepReport {
     pub model: String,
     pub data: String,
+    /// `cpu` or `gpu`.
+    pub backend: String,
+    /// The device that ran the simulations.
     pub adapter: String,
     pub images: usize,
     pub timesteps: usize,
@@ -71,6 +74,7 @@ pub struct SweepReport {
 struct CurveJson<'a> {
     model: &'a str,
     data: &'a str,
+    backend: &'a str,
     adapter: &'a str,
     images: usize,
     timesteps: usize,
@@ -112,11 +116,12 @@ impl Report for SweepReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{} images, ANN accuracy {}/{} = {:.2} %, adapter {}",
+            "{} images, ANN accuracy {}/{} = {:.2} %, backend {}: {}",
             self.images,
             self.ann_correct,
             self.images,
             100.0 * self.accuracy(self.ann_correct),
+            self.backend,
             self.adapter
         );
         let headers: Vec<String> = self.curves.iter().map(SnnCurve::label).collect();
@@ -160,6 +165,7 @@ impl Report for SweepReport {
             let json = CurveJson {
                 model: &self.model,
                 data: &self.data,
+                backend: &self.backend,
                 adapter: &self.adapter,
                 images: self.images,
                 timesteps: self.timesteps,
@@ -226,6 +232,7 @@ mod tests {
         SweepReport {
             model: "m".into(),
             data: "d".into(),
+            backend: "gpu".into(),
             adapter: "a".into(),
             images: 4,
             timesteps: 5,

@@ -1,0 +1,247 @@
+//! Where a job runs: the wgpu kernels on a GPU adapter, or the native CPU backend
+//! ([`crate::cpu`]). [`Backend`] gives the jobs every command needs — the ANN's accuracy,
+//! calibration statistics, the SNN's accuracy after every step — on either, with the same
+//! result types, so commands and reports do not care which ran.
+//!
+//! Choice (`--backend`): `auto` takes a real GPU adapter when wgpu finds one (discrete,
+//! integrated or virtual), else the CPU backend; `gpu` takes the best adapter of any kind,
+//! software rasterizers (lavapipe) included; `cpu` the CPU backend.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::convert::snn::SpikingNetwork;
+use crate::convert::stats::LayerStats;
+use crate::cpu::{self, ConvStats, CpuDevice, CpuGraph, CpuSnn};
+use crate::data::cifar::Dataset;
+use crate::gpu::{GpuContext, GpuError, Kernels};
+use crate::model::graph::Graph;
+use crate::model::normalize::Normalization;
+use crate::sim::{self, AnnAccuracy, AnnPlan, SnnAccuracy, SnnPlan};
+use crate::Error;
+
+/// `--backend`: which backend a job asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// A real GPU if there is one, else the CPU backend.
+    #[default]
+    Auto,
+    Cpu,
+    /// The best wgpu adapter of any kind, software ones included.
+    Gpu,
+}
+
+impl FromStr for BackendChoice {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "gpu" => Ok(Self::Gpu),
+            other => Err(format!("unknown backend `{other}`: expected auto, cpu or gpu")),
+        }
+    }
+}
+
+/// Bytes of values the CPU backend may hold for one chunk of images (the SNN's values of
+/// every timestep); chunks are sized to stay inside it.
+const CPU_CHUNK_BYTES: usize = 1 << 30;
+/// Images per ANN batch on the CPU backend.
+const CPU_ANN_BATCH: usize = 64;
+
+/// An open backend. (One per process: the size difference between the variants costs nothing.)
+#[allow(clippy::large_enum_variant)]
+pub enum Backend {
+    Cpu(CpuDevice),
+    Gpu { ctx: GpuContext, kernels: Kernels },
+}
+
+impl fmt::Debug for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Backend {
+    /// Opens the backend `choice` names; `adapter` (a name substring, or
+    /// `WGPU_ADAPTER_NAME`) makes `auto` a GPU choice.
+    pub fn open(choice: BackendChoice, adapter: Option<&str>) -> Result<Backend, Error> {
+        let gpu = |ctx: GpuContext| -> Result<Backend, Error> {
+            let kernels = Kernels::new(&ctx)?;
+            Ok(Backend::Gpu { ctx, kernels })
+        };
+        match choice {
+            BackendChoice::Cpu => Ok(Backend::Cpu(CpuDevice::detect())),
+            BackendChoice::Gpu => gpu(GpuContext::new(adapter)?),
+            BackendChoice::Auto if adapter.is_some() => gpu(GpuContext::new(adapter)?),
+            BackendChoice::Auto => match GpuContext::new_hardware()? {
+                Some(ctx) => gpu(ctx),
+                None => Ok(Backend::Cpu(CpuDevice::detect())),
+            },
+        }
+    }
+
+    /// `cpu` or `gpu`, for reports and JSON.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Cpu(_) => "cpu",
+            Backend::Gpu { .. } => "gpu",
+        }
+    }
+
+    /// The device in one line: the CPU's threads and SIMD, or the adapter.
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Cpu(device) => device.describe(),
+            Backend::Gpu { ctx, .. } => ctx.describe(),
+        }
+    }
+
+    /// The GPU context and kernels, on the GPU backend.
+    pub fn gpu(&self) -> Option<(&GpuContext, &Kernels)> {
+        match self {
+            Backend::Gpu { ctx, kernels } => Some((ctx, kernels)),
+            Backend::Cpu(_) => None,
+        }
+    }
+
+    /// Images per ANN batch: `requested`, else what the backend runs well (on a GPU the
+    /// largest the adapter's limits allow, at most `default_max`); never more than `images`.
+    pub fn ann_batch(&self, graph: &Graph, requested: Option<usize>, default_max: usize, images: usize) -> usize {
+        let natural = match self {
+            Backend::Cpu(_) => CPU_ANN_BATCH,
+            Backend::Gpu { ctx, .. } => AnnPlan::max_batch(ctx, graph).min(default_max),
+        };
+        requested.unwrap_or(natural).min(images.max(1)).max(1)
+    }
+
+    /// Images simulated together: `requested`, else on the CPU a chunk of at least four
+    /// images per thread that fits [`CPU_CHUNK_BYTES`], on a GPU the largest batch the
+    /// adapter allows (at most `default_max`); never more than `images`.
+    pub fn snn_batch(
+        &self,
+        snn: &SpikingNetwork,
+        timesteps: usize,
+        requested: Option<usize>,
+        default_max: usize,
+        images: usize,
+    ) -> Result<usize, Error> {
+        let natural = match self {
+            Backend::Cpu(device) => {
+                let per_image = CpuSnn::new(snn)?.bytes_per_image(timesteps);
+                (CPU_CHUNK_BYTES / per_image).clamp(1, 4 * device.threads)
+            }
+            Backend::Gpu { ctx, .. } => SnnPlan::max_batch(ctx, snn).min(default_max),
+        };
+        Ok(requested.unwrap_or(natural).min(images.max(1)).max(1))
+    }
+
+    /// The ANN's accuracy over the first `limit` images, `batch` at a time.
+    pub fn evaluate_ann(
+        &self,
+        graph: &Graph,
+        dataset: &Dataset,
+        normalization: &Normalization,
+        limit: usize,
+        batch: usize,
+        progress: impl FnMut(usize),
+    ) -> Result<AnnAccuracy, Error> {
+        match self {
+            Backend::Cpu(_) => {
+                Ok(cpu::evaluate::evaluate_ann(&CpuGraph::new(graph), dataset, normalization, limit, batch, progress))
+            }
+            Backend::Gpu { ctx, kernels } => {
+                let plan = compile_with_fallback(batch, |b| AnnPlan::compile(ctx, kernels, graph, b))?;
+                Ok(sim::evaluate_ann(ctx, &plan, dataset, normalization, limit, progress)?)
+            }
+        }
+    }
+
+    /// Calibration statistics of every ReLU node of the BN-folded `graph` over the first
+    /// `images` images of `dataset` (two passes; `progress` counts both).
+    #[allow(clippy::too_many_arguments)]
+    pub fn calibrate(
+        &self,
+        graph: &Graph,
+        dataset: &Dataset,
+        normalization: &Normalization,
+        images: usize,
+        batch: usize,
+        bins: usize,
+        progress: impl FnMut(usize),
+    ) -> Result<Vec<LayerStats>, Error> {
+        match self {
+            Backend::Cpu(_) => Ok(cpu::calibrate::calibrate(
+                &CpuGraph::new(graph),
+                dataset,
+                normalization,
+                images,
+                batch,
+                bins,
+                progress,
+            )?),
+            Backend::Gpu { ctx, kernels } => {
+                Ok(sim::calibrate(ctx, kernels, graph, dataset, normalization, images, batch, bins, progress)?)
+            }
+        }
+    }
+
+    /// The SNN's accuracy after every step over the first `limit` images, `batch` images
+    /// simulated together.
+    #[allow(clippy::too_many_arguments)]
+    pub fn evaluate_snn(
+        &self,
+        snn: &SpikingNetwork,
+        dataset: &Dataset,
+        normalization: &Normalization,
+        limit: usize,
+        timesteps: usize,
+        batch: usize,
+        progress: impl FnMut(usize),
+    ) -> Result<SnnAccuracy, Error> {
+        self.evaluate_snn_with_stats(snn, dataset, normalization, limit, timesteps, batch, progress)
+            .map(|(accuracy, _)| accuracy)
+    }
+
+    /// [`Self::evaluate_snn`], also saying (on the CPU backend) how the convolutions ran.
+    #[allow(clippy::too_many_arguments)]
+    pub fn evaluate_snn_with_stats(
+        &self,
+        snn: &SpikingNetwork,
+        dataset: &Dataset,
+        normalization: &Normalization,
+        limit: usize,
+        timesteps: usize,
+        batch: usize,
+        progress: impl FnMut(usize),
+    ) -> Result<(SnnAccuracy, Option<ConvStats>), Error> {
+        match self {
+            Backend::Cpu(_) => {
+                let cpu = CpuSnn::new(snn)?;
+                let (accuracy, stats) =
+                    cpu::evaluate::evaluate_snn(&cpu, dataset, normalization, limit, timesteps, batch, progress)?;
+                Ok((accuracy, Some(stats)))
+            }
+            Backend::Gpu { ctx, kernels } => {
+                let plan = compile_with_fallback(batch, |b| SnnPlan::compile(ctx, kernels, snn, b))?;
+                Ok((sim::evaluate_snn(ctx, &plan, dataset, normalization, limit, timesteps, progress)?, None))
+            }
+        }
+    }
+}
+
+/// Compiles a GPU plan for `batch` images, halving the batch while the device runs out of
+/// memory or a buffer exceeds the adapter's limits (a smaller batch, the same results).
+fn compile_with_fallback<P>(
+    batch: usize,
+    mut compile: impl FnMut(usize) -> Result<P, GpuError>,
+) -> Result<P, GpuError> {
+    let mut batch = batch.max(1);
+    loop {
+        match compile(batch) {
+            Err(GpuError::OutOfMemory { .. } | GpuError::TooLarge { .. }) if batch > 1 => batch /= 2,
+            result => return result,
+        }
+    }
+}
