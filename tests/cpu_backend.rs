@@ -121,6 +121,11 @@ fn convolution_kernels_match_reference_on_awkward_shapes() {
         (5, 3, 6, 6, 1, 2, 0),
         (2, 7, 11, 5, 5, 1, 2),
         (16, 17, 8, 8, 3, 1, 0),
+        // The direct kernel's channel counts, with rows that are not whole pixel blocks.
+        (3, 16, 7, 9, 3, 1, 1),
+        (8, 32, 9, 10, 3, 2, 1),
+        (4, 48, 5, 5, 1, 1, 0),
+        (6, 64, 6, 7, 5, 1, 2),
     ] {
         let conv = random_conv(&mut rng, cin, cout, kernel, stride, padding);
         let in_shape = Shape::new(cin, h, w);
