@@ -14,6 +14,7 @@ mod common;
 use common::{gpu, setting, summary_only, unit_threshold_snn, Rng};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use spikeconv::sim::analyze::analyze;
+use spikeconv::sim::layerwise::WalkDevice;
 use spikeconv::sim::tune::{tune, TuneOptions};
 
 fn bench_tune(c: &mut Criterion) {
@@ -26,8 +27,11 @@ fn bench_tune(c: &mut Criterion) {
     let image_steps = (images * timesteps) as f64;
 
     let options = TuneOptions { per_channel_thresholds: true, ..TuneOptions::default() };
-    let run_tune = || tune(&ctx, &kernels, &snn, &input, images, timesteps, options, |_| {}).expect("tuning runs");
-    let run_analyze = || analyze(&ctx, &kernels, &snn, &input, images, timesteps, |_| {}).expect("analysis runs");
+    let run_tune = || {
+        tune(WalkDevice::Gpu(&ctx, &kernels), &snn, &input, images, timesteps, options, |_| {}).expect("tuning runs")
+    };
+    let run_analyze =
+        || analyze(WalkDevice::Gpu(&ctx, &kernels), &snn, &input, images, timesteps, |_| {}).expect("analysis runs");
     run_analyze(); // lazily built driver state
     let start = Instant::now();
     run_analyze();

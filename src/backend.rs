@@ -17,6 +17,7 @@ use crate::data::cifar::Dataset;
 use crate::gpu::{GpuContext, GpuError, Kernels};
 use crate::model::graph::Graph;
 use crate::model::normalize::Normalization;
+use crate::sim::layerwise::WalkDevice;
 use crate::sim::{self, AnnAccuracy, AnnPlan, SnnAccuracy, SnnPlan};
 use crate::Error;
 
@@ -95,6 +96,14 @@ impl Backend {
         match self {
             Backend::Cpu(device) => device.describe(),
             Backend::Gpu { ctx, .. } => ctx.describe(),
+        }
+    }
+
+    /// Where layer-major walks (tuning, bias correction, analysis) run on this backend.
+    pub fn walk_device(&self) -> WalkDevice<'_> {
+        match self {
+            Backend::Gpu { ctx, kernels } => WalkDevice::Gpu(ctx, kernels),
+            Backend::Cpu(_) => WalkDevice::Cpu,
         }
     }
 

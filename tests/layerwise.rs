@@ -19,7 +19,7 @@ use spikeconv::gpu::{GpuContext, GpuStep};
 use spikeconv::model::graph::Shape;
 use spikeconv::reference::layerwise::{candidate_errors, if_scan, neuron_errors};
 use spikeconv::sim::analyze::analyze;
-use spikeconv::sim::layerwise::{walk, LayerSetting};
+use spikeconv::sim::layerwise::{walk, LayerSetting, WalkDevice};
 use spikeconv::sim::tune::{correct_bias, tune, TuneOptions};
 use spikeconv::sim::SnnPlan;
 
@@ -151,7 +151,7 @@ fn walk_spike_totals(
     timesteps: usize,
 ) -> Vec<u64> {
     let mut totals = Vec::new();
-    let used = walk(ctx, kernels, snn, images, count, timesteps, |probe| {
+    let used = walk(WalkDevice::Gpu(ctx, kernels), snn, images, count, timesteps, |probe| {
         let thresholds = &snn.layers[probe.layer].thresholds;
         let sums = probe.error_sums(thresholds)?;
         totals.push(sums.chunks_exact(ERROR_STATS).map(|s| s[5]).sum::<f64>() as u64);
@@ -192,7 +192,7 @@ fn walk_spikes_like_the_time_major_plan() {
         assert!(got.iter().all(|&t| t > 0), "{form}: every layer spikes (test strength)");
 
         // `analyze` reports the same activity as firing rates.
-        let rows = analyze(ctx, kernels, &snn, &images, count, timesteps, |_| {}).unwrap();
+        let rows = analyze(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, timesteps, |_| {}).unwrap();
         for ((row, &spikes), info) in rows.iter().zip(&expected).zip(snn.layer_infos()) {
             let rate = spikes as f64 / (info.neurons * timesteps * count) as f64;
             assert!((row.firing_rate - rate).abs() < 1e-12, "{}: {} vs {rate}", row.layer, row.firing_rate);
@@ -267,7 +267,7 @@ fn thresholds_chosen_at_a_layer_drive_the_layers_after_it() {
     changed.layers[1].thresholds = Thresholds::Layer(0.125);
     let expected = walk_spike_totals(ctx, kernels, &changed, &images, count, 16);
     let mut totals = Vec::new();
-    let used = walk(ctx, kernels, &snn, &images, count, 16, |probe| {
+    let used = walk(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 16, |probe| {
         let thresholds =
             if probe.layer == 1 { Thresholds::Layer(0.125) } else { snn.layers[probe.layer].thresholds.clone() };
         let sums = probe.error_sums(&thresholds)?;
@@ -291,7 +291,7 @@ fn tuning_never_loses_to_its_start_and_is_deterministic() {
         let count = 6;
         let images = rng.vec(count * snn.graph.input_shape().len(), -1.0, 1.0);
         let options = TuneOptions { per_channel_thresholds: per_channel, tune_v_init, ..TuneOptions::default() };
-        let (tuned, records) = tune(ctx, kernels, &snn, &images, count, 8, options, |_| {}).unwrap();
+        let (tuned, records) = tune(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 8, options, |_| {}).unwrap();
         assert_eq!(tuned.tuned_for_timesteps, Some(8));
         assert_eq!(records.len(), snn.layers.len());
         for (record, layer) in records.iter().zip(&tuned.layers) {
@@ -318,11 +318,12 @@ fn tuning_never_loses_to_its_start_and_is_deterministic() {
         if tune_v_init {
             assert!(records.iter().any(|r| r.v_init != 0.5), "some layer prefers another v_init (test strength)");
         }
-        let (again, again_records) = tune(ctx, kernels, &snn, &images, count, 8, options, |_| {}).unwrap();
+        let (again, again_records) =
+            tune(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 8, options, |_| {}).unwrap();
         assert_eq!(again, tuned, "deterministic");
         assert_eq!(again_records, records);
         // The tuned thresholds (and v_init) measured again give the objective tuning reported.
-        let rows = analyze(ctx, kernels, &tuned, &images, count, 8, |_| {}).unwrap();
+        let rows = analyze(WalkDevice::Gpu(ctx, kernels), &tuned, &images, count, 8, |_| {}).unwrap();
         for (row, record) in rows.iter().zip(&records) {
             close(row.tracking, record.tracking, &row.layer);
             if per_channel {
@@ -340,8 +341,9 @@ fn bias_correction_shrinks_every_channels_mean_error_and_is_deterministic() {
         let (snn, images, count) = bias_case(&mut rng, per_channel);
         let plain = TuneOptions { per_channel_thresholds: per_channel, ..TuneOptions::default() };
         let options = TuneOptions { correct_bias: true, ..plain };
-        let (tuned, records) = tune(ctx, kernels, &snn, &images, count, 8, options, |_| {}).unwrap();
-        let (uncorrected, plain_records) = tune(ctx, kernels, &snn, &images, count, 8, plain, |_| {}).unwrap();
+        let (tuned, records) = tune(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 8, options, |_| {}).unwrap();
+        let (uncorrected, plain_records) =
+            tune(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 8, plain, |_| {}).unwrap();
         // The first layer gets the same thresholds either way (nothing before it changed).
         assert_eq!(tuned.layers[0].thresholds, uncorrected.layers[0].thresholds);
         assert_eq!(records[0].start_mean_error, plain_records[0].mean_error);
@@ -359,7 +361,7 @@ fn bias_correction_shrinks_every_channels_mean_error_and_is_deterministic() {
         // Measured again with its bias currents, each channel's mean error is what tuning
         // reported after correction, also by hand from the error sums.
         let mut measured = Vec::new();
-        walk(ctx, kernels, &tuned, &images, count, 8, |probe| {
+        walk(WalkDevice::Gpu(ctx, kernels), &tuned, &images, count, 8, |probe| {
             let layer = &tuned.layers[probe.layer];
             let sums = probe.error_sums(&layer.thresholds)?;
             let neurons = (count * probe.scan.shape.plane()) as f64;
@@ -384,7 +386,16 @@ fn more_bias_rounds_never_leave_the_first_layer_a_larger_mean_error() {
             TuneOptions { per_channel_thresholds: per_channel, correct_bias: true, ..TuneOptions::default() };
         assert_eq!(corrected.bias_rounds, BIAS_CORRECTION_ROUNDS);
         let with_rounds = |bias_rounds| {
-            tune(ctx, kernels, &snn, &images, count, 8, TuneOptions { bias_rounds, ..corrected }, |_| {}).unwrap()
+            tune(
+                WalkDevice::Gpu(ctx, kernels),
+                &snn,
+                &images,
+                count,
+                8,
+                TuneOptions { bias_rounds, ..corrected },
+                |_| {},
+            )
+            .unwrap()
         };
         let runs: Vec<_> = [1, BIAS_CORRECTION_ROUNDS, 6].into_iter().map(with_rounds).collect();
         // The first layer's thresholds and starting error do not depend on the rounds, and
@@ -402,7 +413,8 @@ fn more_bias_rounds_never_leave_the_first_layer_a_larger_mean_error() {
         );
         // The baseline path takes the same rounds: from its own thresholds, one round leaves
         // the first layer's mean error no smaller than six.
-        let baseline = |rounds| correct_bias(ctx, kernels, &snn, &images, count, 8, rounds, |_| {}).unwrap().1;
+        let baseline =
+            |rounds| correct_bias(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 8, rounds, |_| {}).unwrap().1;
         let (baseline_once, baseline_six) = (baseline(1), baseline(6));
         assert!(baseline_six[0].mean_error <= baseline_once[0].mean_error);
         assert!(baseline_six.iter().all(|r| r.mean_error <= r.start_mean_error), "{baseline_six:?}");
@@ -430,10 +442,10 @@ fn assert_retuned_alike_with_recorded_mean_errors(
     (tuned, records): (&SpikingNetwork, &[spikeconv::sim::tune::LayerTuning]),
 ) {
     let count = images.len() / snn.graph.input_shape().len();
-    let (again, again_records) = tune(ctx, kernels, snn, images, count, 8, options, |_| {}).unwrap();
+    let (again, again_records) = tune(WalkDevice::Gpu(ctx, kernels), snn, images, count, 8, options, |_| {}).unwrap();
     assert_eq!(&again, tuned, "deterministic");
     assert_eq!(again_records, records);
-    let rows = analyze(ctx, kernels, tuned, images, count, 8, |_| {}).unwrap();
+    let rows = analyze(WalkDevice::Gpu(ctx, kernels), tuned, images, count, 8, |_| {}).unwrap();
     for (row, record) in rows.iter().zip(records) {
         close(row.channel_mean_error, record.mean_error, &record.layer);
     }
@@ -448,13 +460,13 @@ fn refit_searches_thresholds_again_under_the_corrected_bias_current() {
         let corrected =
             TuneOptions { per_channel_thresholds: per_channel, correct_bias: true, ..TuneOptions::default() };
         let refit = TuneOptions { refit_thresholds: true, ..corrected };
-        let (once, _) = tune(ctx, kernels, &snn, &images, count, 8, corrected, |_| {}).unwrap();
-        let (twice, records) = tune(ctx, kernels, &snn, &images, count, 8, refit, |_| {}).unwrap();
+        let (once, _) = tune(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 8, corrected, |_| {}).unwrap();
+        let (twice, records) = tune(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 8, refit, |_| {}).unwrap();
         if per_channel {
             // The first layer's second search starts from the thresholds and bias current of
             // the network corrected once (nothing before it differs): its incumbent scores
             // what that network's first layer measures.
-            let rows = analyze(ctx, kernels, &once, &images, count, 8, |_| {}).unwrap();
+            let rows = analyze(WalkDevice::Gpu(ctx, kernels), &once, &images, count, 8, |_| {}).unwrap();
             close(records[0].start_objective, rows[0].tracking, "first layer's incumbent");
         }
         for (record, layer) in records.iter().zip(&twice.layers) {
@@ -499,4 +511,90 @@ fn walk_repeats_static_values_read_every_timestep() {
     let expected = plan.run(ctx, &images, &[0; 3], count, 12).unwrap().spike_totals;
     assert!(expected.iter().all(|&t| t > 0), "both layers spike (test strength)");
     assert_eq!(walk_spike_totals(ctx, kernels, &snn, &images, count, 12), expected);
+}
+
+/// Every probe measurement of a walk (error sums under the layer's thresholds, and tracking
+/// errors under a spread of candidates), layer by layer.
+fn probe_measurements(device: WalkDevice<'_>, snn: &SpikingNetwork, images: &[f32], count: usize) -> Vec<Vec<f64>> {
+    let mut measured = Vec::new();
+    walk(device, snn, images, count, 12, |probe| {
+        let thresholds = &snn.layers[probe.layer].thresholds;
+        let channels = probe.scan.shape.channels;
+        let bias: Vec<f32> = (0..channels).map(|c| (c % 3) as f32 / 16.0 - 0.0625).collect();
+        let mut values = probe.error_sums(thresholds)?;
+        values.extend(probe.error_sums_with(thresholds, 0.25, &bias)?);
+        let candidates: Vec<f32> =
+            (0..channels).flat_map(|c| (1..=5).map(move |k| k as f32 * 0.125 + c as f32 * 0.0625)).collect();
+        values.extend(probe.search(&candidates, 5, 0.5, &bias)?);
+        measured.push(values);
+        Ok(None)
+    })
+    .unwrap();
+    measured
+}
+
+#[test]
+fn cpu_walk_measures_like_the_gpu_walk() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    for (seed, snn) in [
+        (1, dyadic_snn(1, false, 0.5)),
+        (2, dyadic_restructured_snn(2, true, 0.5)),
+        (3, dyadic_preact_snn(3, true, 0.0)),
+    ] {
+        let mut rng = Rng::new(seed + 40);
+        let count = 4;
+        let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
+        let gpu_values = probe_measurements(WalkDevice::Gpu(ctx, kernels), &snn, &images, count);
+        let cpu_values = probe_measurements(WalkDevice::Cpu, &snn, &images, count);
+        assert_eq!(gpu_values.len(), cpu_values.len());
+        for (layer, (g, c)) in gpu_values.iter().zip(&cpu_values).enumerate() {
+            assert_eq!(g.len(), c.len());
+            for (i, (g, c)) in g.iter().zip(c).enumerate() {
+                // The GPU adds f32 partial sums per workgroup, the CPU f64 per neuron.
+                assert!((g - c).abs() <= 1e-5 * g.abs().max(1.0), "seed {seed}, layer {layer}, value {i}: {g} vs {c}");
+            }
+        }
+        assert!(cpu_values.iter().flatten().any(|&v| v != 0.0), "the walk measures something (test strength)");
+    }
+}
+
+#[test]
+fn tuning_and_correction_on_the_cpu_choose_what_the_gpu_chooses() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let snn = dyadic_snn(4, true, 0.5);
+    let count = 6;
+    let mut rng = Rng::new(11);
+    let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
+    for options in [
+        TuneOptions { per_channel_thresholds: false, ..TuneOptions::default() },
+        TuneOptions { per_channel_thresholds: true, tune_v_init: true, correct_bias: true, ..TuneOptions::default() },
+    ] {
+        let (on_gpu, gpu_records) =
+            tune(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 8, options, |_| {}).unwrap();
+        let (on_cpu, cpu_records) = tune(WalkDevice::Cpu, &snn, &images, count, 8, options, |_| {}).unwrap();
+        assert_same_choices(&on_cpu, &on_gpu);
+        for (c, g) in cpu_records.iter().zip(&gpu_records) {
+            // Objectives divide by each channel's start error, which magnifies the GPU's f32
+            // partial sums' rounding: equal to 1e-3.
+            for (cpu, gpu) in [(c.objective, g.objective), (c.tracking, g.tracking)] {
+                assert!((cpu - gpu).abs() <= 1e-3 * gpu.abs().max(1e-3), "{}: CPU {cpu}, GPU {gpu}", c.layer);
+            }
+        }
+    }
+    let (gpu_corrected, _) = correct_bias(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 8, 3, |_| {}).unwrap();
+    let (cpu_corrected, _) = correct_bias(WalkDevice::Cpu, &snn, &images, count, 8, 3, |_| {}).unwrap();
+    assert_same_choices(&cpu_corrected, &gpu_corrected);
+}
+
+/// Thresholds and v_init chosen alike; bias currents (means of f64 sums on the CPU, of f32
+/// partial sums on the GPU) alike to a few ulps.
+fn assert_same_choices(cpu: &SpikingNetwork, gpu: &SpikingNetwork) {
+    for (c, g) in cpu.layers.iter().zip(&gpu.layers) {
+        assert_eq!((&c.thresholds, c.v_init), (&g.thresholds, g.v_init), "{}", c.name);
+        let (cb, gb) = (c.bias_current.clone().unwrap_or_default(), g.bias_current.clone().unwrap_or_default());
+        assert_eq!(cb.len(), gb.len(), "{}", c.name);
+        for (x, y) in cb.iter().zip(&gb) {
+            assert!((x - y).abs() <= 1e-6, "{}: bias current CPU {x}, GPU {y}", c.name);
+        }
+    }
 }

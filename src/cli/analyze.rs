@@ -9,8 +9,6 @@ use spikeconv::report::analysis::{AnalysisReport, NetworkErrors};
 use spikeconv::sim::analyze::analyze;
 use spikeconv::sim::layerwise::max_images;
 
-use std::sync::OnceLock;
-
 use super::{progress_bar, BackendArgs, CalibrationArgs, ModelArgs, OutputArgs};
 
 /// Default number of images the errors are measured on.
@@ -44,8 +42,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
     let network = args.model.load()?;
     let backend = args.device.open()?;
     let networks = args.calibration.convert(&backend, &network, &args.device, Some(timesteps))?;
-    let walk_gpu = OnceLock::new();
-    let (ctx, kernels) = args.device.walk_gpu(&backend, &walk_gpu)?;
+    let device = backend.walk_device();
     let calib_path = args.calibration.calib.as_ref().context("analyze needs --calib")?;
     let calib = Dataset::open(calib_path, None)?;
 
@@ -57,14 +54,14 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
             calib.len()
         );
     }
-    let fits = max_images(ctx, &networks[0], timesteps);
+    let fits = max_images(device, &networks[0], timesteps);
     let mut count = args.images.min(calib.len() - first);
     if count > fits {
-        eprintln!("note: analysing {fits} images instead of {count}: their values for {timesteps} timesteps fill one GPU buffer");
+        eprintln!("note: analysing {fits} images instead of {count}: their values for {timesteps} timesteps fill the walk's memory");
         count = fits;
     }
     if count == 0 {
-        anyhow::bail!("analysing {timesteps} timesteps: not even one image fits one GPU buffer");
+        anyhow::bail!("analysing {timesteps} timesteps: not even one image fits the walk's memory");
     }
     let mut images = Vec::new();
     calib.normalized_batch(first, count, &network.normalization, &mut images);
@@ -76,8 +73,8 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
     for snn in &networks {
         bar.set_message(snn.threshold_method.clone());
         let rows =
-            analyze(ctx, kernels, snn, &images, count, timesteps, |done| bar.set_position((done_before + done) as u64))
-                .with_context(|| format!("analysing {} on the GPU", snn.threshold_method))?;
+            analyze(device, snn, &images, count, timesteps, |done| bar.set_position((done_before + done) as u64))
+                .with_context(|| format!("analysing {} on the {} backend", snn.threshold_method, backend.name()))?;
         done_before += snn.layers.len();
         results.push(NetworkErrors {
             threshold_method: snn.threshold_method.clone(),
@@ -93,7 +90,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
     let report = AnalysisReport {
         model,
         calib: calib_path.display().to_string(),
-        adapter: ctx.describe(),
+        adapter: backend.describe(),
         first_image: first,
         images: count,
         timesteps,

@@ -14,20 +14,17 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use spikeconv::backend::{Backend, BackendChoice};
 use spikeconv::convert::bias_correction::BIAS_CORRECTION_ROUNDS;
 use spikeconv::convert::fold_batch_norm;
 use spikeconv::convert::snn::{convert_with, validate_v_init, SpikingNetwork, DEFAULT_V_INIT};
 use spikeconv::convert::stats::DEFAULT_BINS;
 use spikeconv::convert::threshold::parse_methods;
 use spikeconv::data::cifar::{CifarFormat, Dataset};
-use std::sync::OnceLock;
-
-use spikeconv::backend::{Backend, BackendChoice};
-use spikeconv::gpu::{GpuContext, Kernels};
 use spikeconv::model::normalize::{parse_mean, parse_std, NormalizePreset};
 use spikeconv::model::{self, BlockForm, LoadOptions, Network};
 use spikeconv::report::{Report, TuningReport, TuningRun};
-use spikeconv::sim::layerwise::max_images;
+use spikeconv::sim::layerwise::{max_images, WalkDevice};
 use spikeconv::sim::tune::{correct_bias, tune, TuneOptions};
 
 /// Convert trained CIFAR ResNets into integrate-and-fire spiking networks and simulate
@@ -269,31 +266,6 @@ impl BackendArgs {
     pub fn requested_batch(&self) -> Option<usize> {
         self.batch.map(|b| usize::try_from(b).unwrap_or(usize::MAX))
     }
-
-    /// The GPU that the layer-major walk (tuning, bias correction, analysis) runs on: the
-    /// backend's own, else a wgpu adapter of any kind opened for it (the CPU backend does
-    /// not walk yet), with a note saying so.
-    pub fn walk_gpu<'a>(
-        &self,
-        backend: &'a Backend,
-        opened: &'a OnceLock<(GpuContext, Kernels)>,
-    ) -> anyhow::Result<(&'a GpuContext, &'a Kernels)> {
-        if let Some(gpu) = backend.gpu() {
-            return Ok(gpu);
-        }
-        if let Some((ctx, kernels)) = opened.get() {
-            return Ok((ctx, kernels));
-        }
-        let ctx = GpuContext::new(self.adapter.as_deref())
-            .context("threshold tuning, bias correction and analyze run on a wgpu adapter (the CPU backend does not run them yet)")?;
-        let kernels = Kernels::new(&ctx)?;
-        eprintln!(
-            "note: tuning and bias correction run on the wgpu adapter {} (not yet on the CPU backend)",
-            ctx.describe()
-        );
-        let (ctx, kernels) = opened.get_or_init(|| (ctx, kernels));
-        Ok((ctx, kernels))
-    }
 }
 
 /// A progress bar on stderr with rate and ETA (hidden when stderr is not a terminal).
@@ -386,7 +358,7 @@ impl CalibrationArgs {
         &self,
         backend: &Backend,
         network: &Network,
-        device: &BackendArgs,
+        args: &BackendArgs,
         timesteps: Option<usize>,
     ) -> anyhow::Result<Vec<SpikingNetwork>> {
         let methods = parse_methods(&self.threshold)?;
@@ -424,7 +396,7 @@ impl CalibrationArgs {
         }
         calib.truncate(self.calib_images);
         let folded = fold_batch_norm(&network.graph);
-        let batch = backend.ann_batch(&folded, device.requested_batch(), DEFAULT_MAX_BATCH, calib.len());
+        let batch = backend.ann_batch(&folded, args.requested_batch(), DEFAULT_MAX_BATCH, calib.len());
         let bar = progress_bar(2 * calib.len() as u64, "calibration images (2 passes)");
         let stats = backend
             .calibrate(&folded, &calib, &network.normalization, calib.len(), batch, DEFAULT_BINS, |done| {
@@ -434,25 +406,26 @@ impl CalibrationArgs {
         bar.finish_and_clear();
         let mut networks = Vec::with_capacity(methods.len());
         let mut tuning = TuningReport::default();
-        let walk_gpu = OnceLock::new();
+        let device = backend.walk_device();
         for method in methods {
             let snn = convert_with(&folded, method, &stats, self.v_init)?;
             if !method.is_tuned() {
                 let mut corrected_networks = Vec::new();
                 if self.bias_correction {
-                    let (ctx, kernels) = device.walk_gpu(backend, &walk_gpu)?;
                     for &timesteps in &tune_timesteps {
-                        let (images, count) = self.tuning_images(ctx, &snn, &calib, network, timesteps)?;
+                        let (images, count) = self.tuning_images(device, &snn, &calib, network, timesteps)?;
                         let name = format!("{method}{}", self.bias_suffix());
                         let bar = progress_bar(
                             snn.layers.len() as u64,
                             &format!("layers corrected ({name}, T = {timesteps})"),
                         );
                         let (mut corrected, layers) =
-                            correct_bias(ctx, kernels, &snn, &images, count, timesteps, self.bias_rounds, |done| {
+                            correct_bias(device, &snn, &images, count, timesteps, self.bias_rounds, |done| {
                                 bar.set_position(done as u64)
                             })
-                            .with_context(|| format!("bias correction ({name}, T = {timesteps}) on the GPU"))?;
+                            .with_context(|| {
+                                format!("bias correction ({name}, T = {timesteps}) on the {} backend", backend.name())
+                            })?;
                         bar.finish_and_clear();
                         corrected.threshold_method = name.clone();
                         tuning.runs.push(TuningRun { method: name, timesteps, layers });
@@ -463,9 +436,8 @@ impl CalibrationArgs {
                 networks.extend(corrected_networks);
                 continue;
             }
-            let (ctx, kernels) = device.walk_gpu(backend, &walk_gpu)?;
             for &timesteps in &tune_timesteps {
-                let (images, count) = self.tuning_images(ctx, &snn, &calib, network, timesteps)?;
+                let (images, count) = self.tuning_images(device, &snn, &calib, network, timesteps)?;
                 let bar = progress_bar(snn.layers.len() as u64, &format!("layers tuned ({method}, T = {timesteps})"));
                 let options = TuneOptions {
                     per_channel_thresholds: method.is_per_channel(),
@@ -481,8 +453,10 @@ impl CalibrationArgs {
                     if self.refit_thresholds { "+refit" } else { "" }
                 );
                 let (mut tuned, layers) =
-                    tune(ctx, kernels, &snn, &images, count, timesteps, options, |done| bar.set_position(done as u64))
-                        .with_context(|| format!("tuning thresholds ({name}, T = {timesteps}) on the GPU"))?;
+                    tune(device, &snn, &images, count, timesteps, options, |done| bar.set_position(done as u64))
+                        .with_context(|| {
+                            format!("tuning thresholds ({name}, T = {timesteps}) on the {} backend", backend.name())
+                        })?;
                 bar.finish_and_clear();
                 tuned.threshold_method = name.clone();
                 tuning.runs.push(TuningRun { method: name, timesteps, layers });
@@ -507,22 +481,22 @@ impl CalibrationArgs {
     /// walk over `timesteps` fits (with a note when that is fewer).
     fn tuning_images(
         &self,
-        ctx: &GpuContext,
+        device: WalkDevice<'_>,
         snn: &SpikingNetwork,
         calib: &Dataset,
         network: &Network,
         timesteps: usize,
     ) -> anyhow::Result<(Vec<f32>, usize)> {
-        let fits = max_images(ctx, snn, timesteps);
+        let fits = max_images(device, snn, timesteps);
         let mut count = self.tune_images.min(calib.len());
         if count > fits {
             eprintln!(
-                "note: tuning on {fits} images instead of {count}: their values for {timesteps} timesteps fill one GPU buffer"
+                "note: tuning on {fits} images instead of {count}: their values for {timesteps} timesteps fill the walk's memory"
             );
             count = fits;
         }
         if count == 0 {
-            anyhow::bail!("tuning for {timesteps} timesteps: not even one image fits one GPU buffer");
+            anyhow::bail!("tuning for {timesteps} timesteps: not even one image fits the walk's memory");
         }
         let mut images = Vec::new();
         calib.normalized_batch(0, count, &network.normalization, &mut images);

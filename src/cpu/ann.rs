@@ -1,5 +1,5 @@
-//! The ANN forward pass on the CPU: every convolution dense (im2col + GEMM), every ReLU
-//! applied; an observer sees each ReLU node's output (for calibration).
+//! The ANN forward pass on the CPU: every convolution dense, every ReLU applied; an
+//! observer sees each ReLU node's output (for calibration).
 
 use crate::model::graph::NodeId;
 
@@ -14,30 +14,12 @@ pub fn forward(graph: &CpuGraph, input: Vec<f32>, samples: usize, mut observe: i
     let mut values: Vec<Option<Vec<f32>>> = vec![None; graph.ops.len()];
     values[0] = Some(input);
     for position in 1..graph.ops.len() {
-        let arg = |i: usize| values[graph.inputs[position][i]].as_deref().expect("inputs come first");
-        let in_shape = graph.shapes[graph.inputs[position][0]];
-        let shape = graph.shapes[position];
-        let value = match &graph.ops[position] {
-            CpuOp::Input => unreachable!("only node 0 is the input"),
-            CpuOp::Conv(weights) => {
-                let mut out = vec![0.0f32; samples * shape.len()];
-                conv_dense(weights, arg(0), samples, &mut out);
-                out
-            }
-            CpuOp::Affine { scale, shift } => ops::affine(scale, shift, arg(0)),
-            CpuOp::Relu => {
-                let mut out = arg(0).to_vec();
-                ops::relu(&mut out);
-                observe(position, &out);
-                out
-            }
-            CpuOp::Add => ops::add(arg(0), arg(1), shape.len(), 1),
-            CpuOp::ShortcutA { stride, pad_before } => {
-                ops::shortcut_a(arg(0), in_shape, samples, *stride, *pad_before, shape)
-            }
-            CpuOp::GlobalAvgPool => ops::global_avg_pool(arg(0), in_shape, samples),
-            CpuOp::Linear(layer) => ops::linear(layer, arg(0), samples),
-        };
+        let args: Vec<&[f32]> =
+            graph.inputs[position].iter().map(|&i| values[i].as_deref().expect("inputs come first")).collect();
+        let value = eval_node(graph, position, &args, samples);
+        if matches!(graph.ops[position], CpuOp::Relu) {
+            observe(position, &value);
+        }
         values[position] = Some(value);
         for &input in &graph.inputs[position] {
             if graph.last_read[input] == position {
@@ -46,4 +28,30 @@ pub fn forward(graph: &CpuGraph, input: Vec<f32>, samples: usize, mut observe: i
         }
     }
     values[graph.output].take().expect("the output is computed")
+}
+
+/// The ANN value of node `position` over `samples` samples from its inputs' values.
+pub fn eval_node(graph: &CpuGraph, position: NodeId, args: &[&[f32]], samples: usize) -> Vec<f32> {
+    let in_shape = graph.shapes[graph.inputs[position].first().copied().unwrap_or(0)];
+    let shape = graph.shapes[position];
+    match &graph.ops[position] {
+        CpuOp::Input => unreachable!("only node 0 is the input"),
+        CpuOp::Conv(weights) => {
+            let mut out = vec![0.0f32; samples * shape.len()];
+            conv_dense(weights, args[0], samples, &mut out);
+            out
+        }
+        CpuOp::Affine { scale, shift } => ops::affine(scale, shift, args[0]),
+        CpuOp::Relu => {
+            let mut out = args[0].to_vec();
+            ops::relu(&mut out);
+            out
+        }
+        CpuOp::Add => ops::add(args[0], args[1], shape.len(), 1),
+        CpuOp::ShortcutA { stride, pad_before } => {
+            ops::shortcut_a(args[0], in_shape, samples, *stride, *pad_before, shape)
+        }
+        CpuOp::GlobalAvgPool => ops::global_avg_pool(args[0], in_shape, samples),
+        CpuOp::Linear(layer) => ops::linear(layer, args[0], samples),
+    }
 }

@@ -19,6 +19,7 @@ pub mod conv;
 pub mod evaluate;
 pub mod lower;
 pub mod ops;
+pub mod probe;
 pub mod snn;
 
 pub use lower::CpuGraph;

@@ -18,9 +18,11 @@ use crate::convert::threshold::Thresholds;
 use crate::reference::ops::argmax_rows;
 use crate::sim::SnnBatchResult;
 
+use super::ann::eval_node;
 use super::conv::{conv_dense, conv_events, density};
 use super::lower::{CpuGraph, CpuOp};
 use super::ops::{self, IfParams};
+use super::probe::LayerInput;
 use super::CpuError;
 
 /// Input density below which a convolution reading a per-timestep value runs event-driven.
@@ -152,7 +154,56 @@ impl CpuSnn {
         self.simulate(images, count, timesteps).map(|run| (run.per_step, run.spike_totals))
     }
 
+    /// Walks the network layer-major over `count` normalized NCHW images for `timesteps`
+    /// steps next to the ANN: at every IF layer `at_layer(layer index, input)` sees the
+    /// layer's input current at every step and the ANN's activation, and may return the
+    /// parameters the layer spikes with from then on (`None`: its own). Returns the
+    /// parameters every layer spiked with, in layer order.
+    pub fn walk(
+        &self,
+        images: &[f32],
+        count: usize,
+        timesteps: usize,
+        at_layer: &mut dyn FnMut(usize, LayerInput<'_>) -> Result<Option<IfParams>, CpuError>,
+    ) -> Result<Vec<IfParams>, CpuError> {
+        let mut chosen = vec![None; self.layer_count];
+        let mut hook = |index: usize, input: LayerInput<'_>| -> Result<IfParams, CpuError> {
+            let params = at_layer(index, input)?.unwrap_or_else(|| self.params_of(index).clone());
+            if params.thresholds.len() != input.shape.channels
+                || params.bias_current.len() != input.shape.channels
+                || params.thresholds.iter().any(|t| !(t.is_finite() && *t > 0.0))
+                || params.bias_current.iter().any(|b| !b.is_finite())
+                || !(0.0..=1.0).contains(&params.v_init)
+            {
+                return Err(CpuError::InvalidInput(format!(
+                    "IF layer {index}: invalid thresholds, bias current or v_init"
+                )));
+            }
+            chosen[index] = Some(params.clone());
+            Ok(params)
+        };
+        self.run_graph(images, count, timesteps, Some(&mut hook))?;
+        Ok(chosen.into_iter().map(|p| p.expect("every IF layer is reached")).collect())
+    }
+
+    fn params_of(&self, index: usize) -> &IfParams {
+        self.layers.iter().flatten().find(|(i, _)| *i == index).map(|(_, p)| p).expect("a layer of the network")
+    }
+
     fn simulate(&self, images: &[f32], count: usize, timesteps: usize) -> Result<Simulation, CpuError> {
+        self.run_graph(images, count, timesteps, None)
+    }
+
+    /// The one engine: every node layer-major over the chunk; with `walk`, the ANN's values
+    /// alongside and each IF layer's parameters from `walk`.
+    #[allow(clippy::type_complexity)]
+    fn run_graph(
+        &self,
+        images: &[f32],
+        count: usize,
+        timesteps: usize,
+        mut walk: Option<&mut dyn FnMut(usize, LayerInput<'_>) -> Result<IfParams, CpuError>>,
+    ) -> Result<Simulation, CpuError> {
         let input_shape = self.graph.shapes[0];
         if images.len() != count * input_shape.len() {
             return Err(CpuError::InvalidInput(format!(
@@ -167,7 +218,21 @@ impl CpuSnn {
         let mut spike_totals = vec![0u64; self.layer_count];
         let mut values: Vec<Option<Value>> = (0..graph.ops.len()).map(|_| None).collect();
         values[0] = Some(Value { data: ops::to_nhwc(images, input_shape, count), per_step: false });
+        // The ANN's value of every node over the images, while walking.
+        let mut ann: Vec<Option<Vec<f32>>> = vec![None; graph.ops.len()];
+        if walk.is_some() {
+            ann[0] = values[0].as_ref().map(|v| v.data.clone());
+        }
         for position in 1..graph.ops.len() {
+            if walk.is_some() {
+                let args: Vec<&[f32]> =
+                    graph.inputs[position].iter().map(|&i| ann[i].as_deref().expect("inputs come first")).collect();
+                ann[position] = Some(if self.constant[position] {
+                    Vec::new() // filled from the spiking value below: the same computation
+                } else {
+                    eval_node(graph, position, &args, count)
+                });
+            }
             let inputs = &graph.inputs[position];
             let arg = |i: usize| values[inputs[i]].as_ref().expect("inputs come first");
             let in_shape = graph.shapes[inputs[0]];
@@ -198,8 +263,23 @@ impl CpuSnn {
                     Value { data: ops::affine(scale, shift, &input.data), per_step: input.per_step }
                 }
                 CpuOp::Relu => {
-                    let (index, params) = self.layers[position].as_ref().expect("checked in new");
+                    let (index, own) = self.layers[position].as_ref().expect("checked in new");
                     let input = arg(0);
+                    let walked = match walk.as_mut() {
+                        Some(walk) => Some(walk(
+                            *index,
+                            LayerInput {
+                                current: &input.data,
+                                constant: !input.per_step,
+                                reference: ann[position].as_deref().expect("computed above"),
+                                shape,
+                                images: count,
+                                timesteps,
+                            },
+                        )?),
+                        None => None,
+                    };
+                    let params = walked.as_ref().unwrap_or(own);
                     let (spikes, total) =
                         ops::if_scan(params, &input.data, !input.per_step, count, timesteps, shape.len());
                     spike_totals[*index] += total;
@@ -229,10 +309,14 @@ impl CpuSnn {
                 }
             };
             debug_assert_eq!(self.constant[position], !value.per_step, "static nodes stay per image");
+            if walk.is_some() && self.constant[position] {
+                ann[position] = Some(value.data.clone());
+            }
             values[position] = Some(value);
             for &input in inputs {
                 if graph.last_read[input] == position {
                     values[input] = None;
+                    ann[input] = None;
                 }
             }
         }

@@ -6,9 +6,9 @@
 use crate::convert::bias_correction::mean_magnitude;
 use crate::convert::snn::{firing_rate, SpikingNetwork};
 use crate::gpu::layerwise_layers::{ERROR_STATS, SIGNED_TOTAL_STAT};
-use crate::gpu::{GpuContext, GpuError, Kernels};
+use crate::gpu::GpuError;
 
-use super::layerwise::walk;
+use super::layerwise::{walk, WalkDevice};
 
 /// One IF layer's conversion errors, averaged over its neurons and the analysed images.
 /// Errors are in activation units (the value a neuron's spikes stand for is
@@ -50,8 +50,7 @@ pub struct LayerErrors {
 /// Measures every IF layer of `snn` over `timesteps` steps on `count` normalized images
 /// (`images`, NCHW), with the network's own thresholds. `progress` gets the layers done.
 pub fn analyze(
-    ctx: &GpuContext,
-    kernels: &Kernels,
+    device: WalkDevice<'_>,
     snn: &SpikingNetwork,
     images: &[f32],
     count: usize,
@@ -59,7 +58,7 @@ pub fn analyze(
     mut progress: impl FnMut(usize),
 ) -> Result<Vec<LayerErrors>, GpuError> {
     let mut rows = Vec::with_capacity(snn.layers.len());
-    walk(ctx, kernels, snn, images, count, timesteps, |probe| {
+    walk(device, snn, images, count, timesteps, |probe| {
         let layer = &snn.layers[probe.layer];
         let sums = probe.error_sums(&layer.thresholds)?;
         let mut totals = [0.0f64; ERROR_STATS];

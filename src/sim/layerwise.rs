@@ -32,20 +32,36 @@ use crate::model::graph::{NodeId, Op};
 use super::ann::{node_steps, plan_fusions, step_positions};
 use super::check_batch_input;
 
+/// Where a walk runs: the wgpu kernels on a GPU adapter, or the CPU backend's engine
+/// ([`crate::cpu::CpuSnn::walk`], with [`crate::cpu::probe`] measuring each layer).
+#[derive(Clone, Copy)]
+pub enum WalkDevice<'a> {
+    Gpu(&'a GpuContext, &'a Kernels),
+    Cpu,
+}
+
 /// The IF layer a walk has reached: its current for every timestep and the ANN's activation
-/// are on the GPU; [`LayerProbe::error_sums`] and [`LayerProbe::search`] measure it.
+/// (on the GPU or in memory); [`LayerProbe::error_sums`] and [`LayerProbe::search`] measure it.
 pub struct LayerProbe<'a> {
-    ctx: &'a GpuContext,
-    kernels: &'a Kernels,
     /// Index of the layer in [`SpikingNetwork::layers`].
     pub layer: usize,
     /// The layer, its images and timesteps.
     pub scan: ScanShape,
     /// The layer's bias current per channel in the network walked (zeros where it has none).
     pub bias_current: Vec<f32>,
-    /// The layer's input current without its bias current.
-    current: &'a wgpu::Buffer,
-    reference: &'a wgpu::Buffer,
+    source: ProbeSource<'a>,
+}
+
+/// Where a probe's values live.
+enum ProbeSource<'a> {
+    Gpu {
+        ctx: &'a GpuContext,
+        kernels: &'a Kernels,
+        /// The layer's input current without its bias current.
+        current: &'a wgpu::Buffer,
+        reference: &'a wgpu::Buffer,
+    },
+    Cpu(crate::cpu::probe::LayerInput<'a>),
 }
 
 impl LayerProbe<'_> {
@@ -66,14 +82,22 @@ impl LayerProbe<'_> {
     ) -> Result<Vec<f64>, GpuError> {
         let channels = self.scan.shape.channels;
         validate_v_init(v_init).map_err(|e| GpuError::InvalidInput(e.to_string()))?;
-        let biased = biased_current(self.ctx, self.kernels, &self.scan, self.current, bias_current)?;
-        let thresholds = storage_from_f32(self.ctx, "analysed thresholds", &channel_thresholds(thresholds, channels))?;
-        let partials = storage_zeroed(self.ctx, "error partial sums", self.scan.groups() * ERROR_STATS)?;
+        let (ctx, kernels, current, reference) = match &self.source {
+            ProbeSource::Cpu(input) => {
+                check_bias(bias_current, channels)?;
+                let thresholds = channel_thresholds(thresholds, channels);
+                return Ok(crate::cpu::probe::error_sums(input, &thresholds, v_init, bias_current));
+            }
+            ProbeSource::Gpu { ctx, kernels, current, reference } => (*ctx, *kernels, *current, *reference),
+        };
+        let biased = biased_current(ctx, kernels, &self.scan, current, bias_current)?;
+        let thresholds = storage_from_f32(ctx, "analysed thresholds", &channel_thresholds(thresholds, channels))?;
+        let partials = storage_zeroed(ctx, "error partial sums", self.scan.groups() * ERROR_STATS)?;
         let scan = ScanShape { v_init, ..self.scan };
-        let current = biased.as_ref().map_or(self.current, |(_, buffer)| buffer);
-        let step = error_analysis_step(self.ctx, self.kernels, &scan, current, &thresholds, self.reference, &partials)?;
+        let current = biased.as_ref().map_or(current, |(_, buffer)| buffer);
+        let step = error_analysis_step(ctx, kernels, &scan, current, &thresholds, reference, &partials)?;
         let steps: Vec<_> = biased.map(|(step, _)| step).into_iter().chain([step]).collect();
-        let values = self.run(&steps, &partials, self.scan.groups() * ERROR_STATS)?;
+        let values = run_steps(ctx, &steps, &partials, self.scan.groups() * ERROR_STATS)?;
         Ok(sum_partials_by_channel(&self.scan, &values, ERROR_STATS))
     }
 
@@ -103,31 +127,46 @@ impl LayerProbe<'_> {
             )));
         }
         validate_v_init(v_init).map_err(|e| GpuError::InvalidInput(e.to_string()))?;
-        let biased = biased_current(self.ctx, self.kernels, &self.scan, self.current, bias_current)?;
-        let thresholds = storage_from_f32(self.ctx, "candidate thresholds", candidates)?;
-        let partials = storage_zeroed(self.ctx, "candidate partial sums", self.scan.groups() * per_channel)?;
-        let current = biased.as_ref().map_or(self.current, |(_, buffer)| buffer);
+        let (ctx, kernels, current, reference) = match &self.source {
+            ProbeSource::Cpu(input) => {
+                check_bias(bias_current, self.scan.shape.channels)?;
+                return Ok(crate::cpu::probe::candidate_sums(input, candidates, per_channel, v_init, bias_current));
+            }
+            ProbeSource::Gpu { ctx, kernels, current, reference } => (*ctx, *kernels, *current, *reference),
+        };
+        let biased = biased_current(ctx, kernels, &self.scan, current, bias_current)?;
+        let thresholds = storage_from_f32(ctx, "candidate thresholds", candidates)?;
+        let partials = storage_zeroed(ctx, "candidate partial sums", self.scan.groups() * per_channel)?;
+        let current = biased.as_ref().map_or(current, |(_, buffer)| buffer);
         let step = threshold_search_step(
-            self.ctx,
-            self.kernels,
+            ctx,
+            kernels,
             &ScanShape { v_init, ..self.scan },
             per_channel,
             current,
             &thresholds,
-            self.reference,
+            reference,
             &partials,
         )?;
         let steps: Vec<_> = biased.map(|(step, _)| step).into_iter().chain([step]).collect();
-        let values = self.run(&steps, &partials, self.scan.groups() * per_channel)?;
+        let values = run_steps(ctx, &steps, &partials, self.scan.groups() * per_channel)?;
         Ok(sum_partials_by_channel(&self.scan, &values, per_channel))
     }
+}
 
-    fn run(&self, steps: &[GpuStep], partials: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, GpuError> {
-        let mut encoder =
-            self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("layer probe") });
-        record_steps(&mut encoder, steps);
-        submit_and_read(self.ctx, encoder, partials, 0, len)
+/// A bias current must have one value per channel.
+fn check_bias(bias_current: &[f32], channels: usize) -> Result<(), GpuError> {
+    if bias_current.len() == channels {
+        Ok(())
+    } else {
+        Err(GpuError::InvalidInput(format!("{} bias currents for {channels} channels", bias_current.len())))
     }
+}
+
+fn run_steps(ctx: &GpuContext, steps: &[GpuStep], partials: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, GpuError> {
+    let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("layer probe") });
+    record_steps(&mut encoder, steps);
+    submit_and_read(ctx, encoder, partials, 0, len)
 }
 
 /// The step that writes `current + bias_current` (per channel, every timestep) to a new
@@ -165,13 +204,22 @@ pub struct LayerSetting {
     pub bias_current: Vec<f32>,
 }
 
-/// The most images one walk of `snn` over `timesteps` steps can take: every node's values
-/// for all timesteps must fit one storage binding of the adapter.
-pub fn max_images(ctx: &GpuContext, snn: &SpikingNetwork, timesteps: usize) -> usize {
+/// Bytes of values a walk on the CPU may hold: a few values of every timestep at once.
+const CPU_WALK_BYTES: usize = 8 << 30;
+
+/// The most images one walk of `snn` over `timesteps` steps can take: on a GPU every
+/// node's values for all timesteps must fit one storage binding of the adapter; on the CPU
+/// a few such values (a node's inputs, its output, a residual) must fit [`CPU_WALK_BYTES`].
+pub fn max_images(device: WalkDevice<'_>, snn: &SpikingNetwork, timesteps: usize) -> usize {
     let largest = snn.graph.nodes().iter().map(|n| n.shape.len()).max().unwrap_or(1).max(1);
     let per_image = (largest * timesteps.max(1) * 4) as u64;
-    let by_binding = (ctx.max_binding_bytes() / per_image) as usize;
-    by_binding.min(u32::MAX as usize / (largest * timesteps.max(1)))
+    match device {
+        WalkDevice::Gpu(ctx, _) => {
+            let by_binding = (ctx.max_binding_bytes() / per_image) as usize;
+            by_binding.min(u32::MAX as usize / (largest * timesteps.max(1)))
+        }
+        WalkDevice::Cpu => CPU_WALK_BYTES / (4 * per_image as usize),
+    }
 }
 
 /// Walks `snn` layer by layer over `count` normalized images (`images`, NCHW) for
@@ -180,8 +228,7 @@ pub fn max_images(ctx: &GpuContext, snn: &SpikingNetwork, timesteps: usize) -> u
 /// it for all later layers. Returns the setting every layer spiked with, in
 /// [`SpikingNetwork::layers`] order.
 pub fn walk(
-    ctx: &GpuContext,
-    kernels: &Kernels,
+    device: WalkDevice<'_>,
     snn: &SpikingNetwork,
     images: &[f32],
     count: usize,
@@ -193,15 +240,76 @@ pub fn walk(
     if count == 0 || timesteps == 0 {
         return Err(GpuError::InvalidInput("a layer-major walk needs at least one image and one timestep".into()));
     }
-    let fits = max_images(ctx, snn, timesteps);
+    let fits = max_images(device, snn, timesteps);
     if count > fits {
         return Err(GpuError::InvalidInput(format!(
             "{count} images × {timesteps} timesteps do not fit one storage binding; at most {fits} images"
         )));
     }
-    ctx.checked("walking the SNN layer by layer", || {
-        walk_checked(ctx, kernels, snn, images, count, timesteps, &mut at_layer)
-    })
+    match device {
+        WalkDevice::Gpu(ctx, kernels) => ctx.checked("walking the SNN layer by layer", || {
+            walk_checked(ctx, kernels, snn, images, count, timesteps, &mut at_layer)
+        }),
+        WalkDevice::Cpu => walk_cpu(snn, images, count, timesteps, &mut at_layer),
+    }
+}
+
+/// [`walk`] on the CPU backend's engine.
+fn walk_cpu(
+    snn: &SpikingNetwork,
+    images: &[f32],
+    count: usize,
+    timesteps: usize,
+    at_layer: &mut dyn FnMut(&LayerProbe<'_>) -> Result<Option<LayerSetting>, GpuError>,
+) -> Result<Vec<LayerSetting>, GpuError> {
+    let invalid = |e: crate::cpu::CpuError| GpuError::InvalidInput(e.to_string());
+    let engine = crate::cpu::CpuSnn::new(snn).map_err(invalid)?;
+    // The probe callback's own error, kept to return as it was, and every layer's setting.
+    let mut failure: Option<GpuError> = None;
+    let mut chosen: Vec<Option<LayerSetting>> = vec![None; snn.layers.len()];
+    let result = engine.walk(images, count, timesteps, &mut |index, input| {
+        let shape = input.shape;
+        let v_init = snn.layer_v_init(index);
+        let bias_current = snn.layer_bias_current(index);
+        let scan = ScanShape { shape, images: count, timesteps, constant_current: input.constant, v_init };
+        let probe =
+            LayerProbe { layer: index, scan, bias_current: bias_current.clone(), source: ProbeSource::Cpu(input) };
+        let setting = match at_layer(&probe) {
+            Ok(setting) => setting,
+            Err(error) => {
+                let message = error.to_string();
+                failure = Some(error);
+                return Err(crate::cpu::CpuError::InvalidInput(message));
+            }
+        };
+        let setting = setting.unwrap_or_else(|| LayerSetting {
+            thresholds: snn.layers[index].thresholds.clone(),
+            v_init,
+            bias_current,
+        });
+        let name = &snn.layers[index].name;
+        validate_thresholds(name, &setting.thresholds, shape.channels)?;
+        validate_v_init(setting.v_init)?;
+        validate_bias_current(name, &setting.bias_current, shape.channels)?;
+        let params = crate::cpu::ops::IfParams {
+            thresholds: channel_thresholds(&setting.thresholds, shape.channels),
+            bias_current: setting.bias_current.clone(),
+            v_init: setting.v_init,
+        };
+        chosen[index] = Some(setting);
+        Ok(Some(params))
+    });
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    result.map_err(invalid)?;
+    chosen
+        .into_iter()
+        .zip(&snn.layers)
+        .map(|(setting, layer)| {
+            setting.ok_or_else(|| GpuError::InvalidInput(format!("IF layer `{}` is never reached", layer.name)))
+        })
+        .collect()
 }
 
 fn walk_checked(
@@ -280,13 +388,10 @@ fn walk_checked(
                 let bias_current = snn.layer_bias_current(index);
                 let scan = ScanShape { shape, images: count, timesteps, constant_current, v_init };
                 let probe = LayerProbe {
-                    ctx,
-                    kernels,
                     layer: index,
                     scan,
                     bias_current: bias_current.clone(),
-                    current,
-                    reference: &ann_value,
+                    source: ProbeSource::Gpu { ctx, kernels, current, reference: &ann_value },
                 };
                 let setting = at_layer(&probe)?.unwrap_or_else(|| LayerSetting {
                     thresholds: snn.layers[index].thresholds.clone(),

@@ -13,9 +13,9 @@ use crate::convert::ttrbr::{
     incumbent_scores, per_channel, pick, relative_weights, thresholds_from, v_init_candidates, Choice, Round,
 };
 use crate::gpu::layerwise_layers::{ERROR_STATS, TRACKING_STAT};
-use crate::gpu::{GpuContext, GpuError, Kernels};
+use crate::gpu::GpuError;
 
-use super::layerwise::{walk, LayerProbe, LayerSetting};
+use super::layerwise::{walk, LayerProbe, LayerSetting, WalkDevice};
 
 /// What a tuning walk chooses besides the thresholds, and how.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,8 +89,7 @@ pub struct LayerTuning {
 /// the caller's) and a record per layer. `progress` gets the number of layers done.
 #[allow(clippy::too_many_arguments)]
 pub fn tune(
-    ctx: &GpuContext,
-    kernels: &Kernels,
+    device: WalkDevice<'_>,
     snn: &SpikingNetwork,
     images: &[f32],
     count: usize,
@@ -101,7 +100,7 @@ pub fn tune(
     let TuneOptions { per_channel_thresholds, tune_v_init, correct_bias, refit_thresholds, bias_rounds } = options;
     let searches = if correct_bias && refit_thresholds { 2 } else { 1 };
     let mut records = Vec::with_capacity(snn.layers.len());
-    let tuned = walk(ctx, kernels, snn, images, count, timesteps, |probe| {
+    let tuned = walk(device, snn, images, count, timesteps, |probe| {
         let layer = &snn.layers[probe.layer];
         let neurons = (probe.scan.images * probe.scan.shape.len()) as f64;
         let mut thresholds = layer.thresholds.clone();
@@ -228,8 +227,7 @@ fn search_thresholds(
 /// `progress` gets the layers done.
 #[allow(clippy::too_many_arguments)]
 pub fn correct_bias(
-    ctx: &GpuContext,
-    kernels: &Kernels,
+    device: WalkDevice<'_>,
     snn: &SpikingNetwork,
     images: &[f32],
     count: usize,
@@ -238,7 +236,7 @@ pub fn correct_bias(
     mut progress: impl FnMut(usize),
 ) -> Result<(SpikingNetwork, Vec<LayerTuning>), GpuError> {
     let mut records = Vec::with_capacity(snn.layers.len());
-    let corrected = walk(ctx, kernels, snn, images, count, timesteps, |probe| {
+    let corrected = walk(device, snn, images, count, timesteps, |probe| {
         let layer = &snn.layers[probe.layer];
         let v_init = probe.scan.v_init;
         let sums = probe.error_sums(&layer.thresholds)?;
