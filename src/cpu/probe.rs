@@ -102,7 +102,7 @@ impl Scratch {
 
 /// Current of step `t` at one pixel, bias current added (`x + b`, as every IF kernel).
 #[inline(always)]
-fn step_current<'c>(current: &'c [f32], stride: usize, t: usize, channels: usize) -> &'c [f32] {
+fn step_current(current: &[f32], stride: usize, t: usize, channels: usize) -> &[f32] {
     &current[t * stride..t * stride + channels]
 }
 
@@ -176,13 +176,13 @@ pub fn error_sums(input: &LayerInput<'_>, thresholds: &[f32], v_init: f32, bias:
             }
         }
         let mut variance = vec![0.0f32; channels];
-        for c in 0..channels {
+        for (c, variance) in variance.iter_mut().enumerate() {
             if input.constant {
                 s.mean[c] = s.first[c];
             } else {
                 let shifted_mean = s.shifted_sum[c] / steps;
                 s.mean[c] = s.first[c] + shifted_mean;
-                variance[c] = (s.shifted_squares[c] / steps - shifted_mean * shifted_mean).max(0.0);
+                *variance = (s.shifted_squares[c] / steps - shifted_mean * shifted_mean).max(0.0);
             }
         }
         // Spikes under the mean current held constant.

@@ -47,6 +47,10 @@ pub struct ConvStats {
     pub density_sum: f64,
 }
 
+/// What a walk calls at every IF layer: the layer's index and input; it returns the
+/// parameters the layer spikes with from then on (`None`: its own).
+pub type LayerHook<'a> = dyn FnMut(usize, LayerInput<'_>) -> Result<Option<IfParams>, CpuError> + 'a;
+
 /// What one simulation of a chunk gave: `[T][images]` predictions, spikes per IF layer,
 /// how the convolutions ran.
 struct Simulation {
@@ -164,7 +168,7 @@ impl CpuSnn {
         images: &[f32],
         count: usize,
         timesteps: usize,
-        at_layer: &mut dyn FnMut(usize, LayerInput<'_>) -> Result<Option<IfParams>, CpuError>,
+        at_layer: &mut LayerHook<'_>,
     ) -> Result<Vec<IfParams>, CpuError> {
         let mut chosen = vec![None; self.layer_count];
         let mut hook = |index: usize, input: LayerInput<'_>| -> Result<IfParams, CpuError> {
