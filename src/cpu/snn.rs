@@ -106,12 +106,10 @@ impl CpuSnn {
         })
     }
 
-    /// Bytes one image takes in a run over `timesteps` steps: a few values of every
-    /// timestep live at once (the largest node's, for T steps).
-    pub fn bytes_per_image(&self, timesteps: usize) -> usize {
-        // A node's inputs, its output and a residual input alive across a block.
-        const LIVE_VALUES: usize = 4;
-        LIVE_VALUES * 4 * self.graph.largest_value() * timesteps.max(1)
+    /// Bytes of the largest value one image adds to a chunk simulated for `timesteps`
+    /// steps (the largest node's values at every step).
+    pub fn value_bytes_per_image(&self, timesteps: usize) -> usize {
+        4 * self.graph.largest_value() * timesteps.max(1)
     }
 
     /// Simulates `count` normalized NCHW images for `timesteps` steps from the initial
