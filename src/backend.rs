@@ -120,12 +120,23 @@ impl Backend {
 
     /// Images per ANN batch: `requested`, else what the backend runs well (on a GPU the
     /// largest the adapter's limits allow, at most `default_max`); never more than `images`.
-    pub fn ann_batch(&self, graph: &Graph, requested: Option<usize>, default_max: usize, images: usize) -> usize {
+    pub fn ann_batch(
+        &self,
+        graph: &Graph,
+        requested: Option<usize>,
+        default_max: usize,
+        images: usize,
+    ) -> Result<usize, Error> {
         let natural = match self {
             Backend::Cpu(_) => CPU_ANN_BATCH,
             Backend::Gpu { ctx, .. } => AnnPlan::max_batch(ctx, graph).min(default_max),
         };
-        requested.unwrap_or(natural).min(images.max(1)).max(1)
+        let batch = requested.unwrap_or(natural).min(images.max(1)).max(1);
+        if matches!(self, Backend::Cpu(_)) {
+            let largest = graph.nodes().iter().map(|n| n.shape.len()).max().unwrap_or(1);
+            check_fits(batch, LIVE_VALUES * 4 * largest, "a batch of the ANN")?;
+        }
+        Ok(batch)
     }
 
     /// Images simulated together: `requested`, else on the CPU a chunk whose largest value
@@ -146,7 +157,12 @@ impl Backend {
             }
             Backend::Gpu { ctx, .. } => SnnPlan::max_batch(ctx, snn).min(default_max),
         };
-        Ok(requested.unwrap_or(natural).min(images.max(1)).max(1))
+        let batch = requested.unwrap_or(natural).min(images.max(1)).max(1);
+        if matches!(self, Backend::Cpu(_)) {
+            let per_image = CpuSnn::new(snn)?.value_bytes_per_image(timesteps);
+            check_fits(batch, LIVE_VALUES * per_image, &format!("a chunk of the SNN over {timesteps} timesteps"))?;
+        }
+        Ok(batch)
     }
 
     /// The ANN's accuracy over the first `limit` images, `batch` at a time.
@@ -241,6 +257,33 @@ impl Backend {
             }
         }
     }
+}
+
+/// Values a CPU run holds at once at its peak: a node's inputs, its output and a residual.
+const LIVE_VALUES: usize = 4;
+
+/// Checks that `batch` images of `bytes_per_image` fit the memory this machine has
+/// available (`MemAvailable`; unchecked where that cannot be read).
+fn check_fits(batch: usize, bytes_per_image: usize, what: &str) -> Result<(), Error> {
+    let Some(available) = available_memory() else { return Ok(()) };
+    let needed = batch as u64 * bytes_per_image as u64;
+    if needed <= available {
+        return Ok(());
+    }
+    let fits = available / bytes_per_image.max(1) as u64;
+    Err(Error::Usage(format!(
+        "--batch {batch}: {what} needs {:.1} GiB, more than the {:.1} GiB of memory available; at most {fits} images fit",
+        needed as f64 / f64::from(1 << 30),
+        available as f64 / f64::from(1 << 30)
+    )))
+}
+
+/// Bytes of memory available to new allocations (Linux's `MemAvailable`).
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|line| line.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Compiles a GPU plan for `batch` images, halving the batch while the device runs out of

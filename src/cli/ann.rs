@@ -36,7 +36,7 @@ pub fn run(args: &AnnArgs) -> anyhow::Result<()> {
     }
     let graph = fold_batch_norm(&network.graph);
     let backend = args.device.open()?;
-    let batch = backend.ann_batch(&graph, args.device.requested_batch(), DEFAULT_MAX_BATCH, dataset.len());
+    let batch = backend.ann_batch(&graph, args.device.requested_batch(), DEFAULT_MAX_BATCH, dataset.len())?;
 
     let progress = super::progress_bar(dataset.len() as u64, "images");
     let started = Instant::now();

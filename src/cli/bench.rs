@@ -78,7 +78,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let normalization = &network.normalization;
 
     let graph = fold_batch_norm(&network.graph);
-    let ann_batch = backend.ann_batch(&graph, args.device.requested_batch(), DEFAULT_MAX_BATCH, images);
+    let ann_batch = backend.ann_batch(&graph, args.device.requested_batch(), DEFAULT_MAX_BATCH, images)?;
     let started = Instant::now();
     let ann = backend.evaluate_ann(&graph, &dataset, normalization, images, ann_batch, |_| {})?;
     let ann_seconds = started.elapsed().as_secs_f64();

@@ -1,18 +1,23 @@
-//! `spikeconv devices`: list the adapters wgpu finds, in the order adapter choice ranks them.
+//! `spikeconv devices`: the CPU backend, then the adapters wgpu finds, in the order adapter
+//! choice ranks them.
 
+use spikeconv::cpu::CpuDevice;
 use spikeconv::gpu::list_adapters;
 
 pub fn run() -> anyhow::Result<()> {
-    let adapters = list_adapters();
-    if adapters.is_empty() {
-        anyhow::bail!(
-            "no GPU adapter found; install a Vulkan driver (on Debian: scripts/setup.sh installs Mesa's \
-             software driver) or check WGPU_BACKEND"
-        );
-    }
+    let cpu = CpuDevice::detect();
     println!("{:<48} {:<8} {:<14} driver", "name", "backend", "type");
-    for adapter in adapters {
+    println!("{:<48} {:<8} {:<14} {} threads, {} ({} f32 lanes)", "spikeconv CPU backend", "native", "Cpu", cpu.threads, cpu.simd, cpu.lanes);
+    let adapters = list_adapters();
+    for adapter in &adapters {
         println!("{:<48} {:<8} {:<14} {}", adapter.name, adapter.backend, adapter.device_type, adapter.driver);
+    }
+    if adapters.is_empty() {
+        eprintln!(
+            "note: no wgpu adapter found; --backend auto and cpu run on the CPU backend. For the wgpu kernels \
+             without a GPU install a Vulkan driver (on Debian: scripts/setup.sh installs Mesa's software driver) \
+             or check WGPU_BACKEND"
+        );
     }
     Ok(())
 }

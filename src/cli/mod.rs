@@ -396,7 +396,7 @@ impl CalibrationArgs {
         }
         calib.truncate(self.calib_images);
         let folded = fold_batch_norm(&network.graph);
-        let batch = backend.ann_batch(&folded, args.requested_batch(), DEFAULT_MAX_BATCH, calib.len());
+        let batch = backend.ann_batch(&folded, args.requested_batch(), DEFAULT_MAX_BATCH, calib.len())?;
         let bar = progress_bar(2 * calib.len() as u64, "calibration images (2 passes)");
         let stats = backend
             .calibrate(&folded, &calib, &network.normalization, calib.len(), batch, DEFAULT_BINS, |done| {

@@ -76,7 +76,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     }
 
     let images = dataset.len();
-    let ann_batch = backend.ann_batch(graph, args.device.requested_batch(), DEFAULT_MAX_BATCH, images);
+    let ann_batch = backend.ann_batch(graph, args.device.requested_batch(), DEFAULT_MAX_BATCH, images)?;
     let ann = backend.evaluate_ann(graph, &dataset, &normalization, images, ann_batch, |_| {})?;
 
     let progress = progress_bar((images * networks.len()) as u64, "images");

@@ -83,9 +83,14 @@ pub fn conv_dense(w: &ConvWeights, input: &[f32], samples: usize, out: &mut [f32
     conv_im2col(w, input, samples, out);
 }
 
-/// The direct convolution for AVX-512: a micro-kernel that keeps `P` output pixels × all
-/// `16 N` output channels in `P × N` registers; per tap and input channel it loads the `N`
-/// weight registers once and multiply-adds each pixel's broadcast input value into them.
+/// AVX-512 kernels for 16, 32, 48 or 64 output channels (every CIFAR ResNet layer).
+///
+/// The direct convolution: a micro-kernel that keeps `P` output pixels × all `16 N` output
+/// channels in `P × N` registers; per tap and input channel it loads the `N` weight
+/// registers once and multiply-adds each pixel's broadcast input value into them.
+///
+/// The event-driven convolution ([`events`]): [`super::events_sample`]'s loops with the
+/// accumulation in `N` registers per output pixel and no bounds tests in the inner loop.
 /// Written with `core::arch` intrinsics: no SIMD crate offers AVX-512 with run-time
 /// detection on stable Rust (pulp's V4 needs nightly), and the auto-vectorizer turns this
 /// loop nest into gathers. Multiply-adds are fused (one rounding where the reference rounds
@@ -96,7 +101,121 @@ mod direct {
 
     use super::{ConvWeights, LANES};
 
-    /// Whether the kernel covers `w` here: AVX-512 present, 16/32/48/64 output channels.
+    /// Event-driven convolution of one sample, see [`super::events_sample`].
+    pub fn events(w: &ConvWeights, input: &[f32], out: &mut [f32], active: &mut Active) {
+        // SAFETY: `supports` checked AVX-512F at run time.
+        unsafe {
+            match w.out_shape.channels / LANES {
+                1 => events_n::<1>(w, input, out, active),
+                2 => events_n::<2>(w, input, out, active),
+                3 => events_n::<3>(w, input, out, active),
+                _ => events_n::<4>(w, input, out, active),
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn events_n<const N: usize>(w: &ConvWeights, input: &[f32], out: &mut [f32], active: &mut Active) {
+        let cin = w.in_shape.channels;
+        let cout = N * LANES;
+        let (out_height, out_width) = (w.out_shape.height, w.out_shape.width);
+        let tap_len = cin * cout;
+        assert!(w.bias.len() == cout && w.matrix.len() == w.kernel * w.kernel * tap_len);
+        assert!(out.len() == out_height * out_width * cout && input.len() == w.in_shape.len());
+        let mut bias = [_mm512_setzero_ps(); N];
+        for (n, lanes) in bias.iter_mut().enumerate() {
+            // SAFETY: n·16 + 16 ≤ cout = bias.len() (asserted above).
+            *lanes = unsafe { _mm512_loadu_ps(w.bias.as_ptr().add(n * LANES)) };
+        }
+        for pixel in out.chunks_exact_mut(cout) {
+            for (n, lanes) in bias.iter().enumerate() {
+                // SAFETY: a pixel holds cout = N·16 values.
+                unsafe { _mm512_storeu_ps(pixel.as_mut_ptr().add(n * LANES), *lanes) };
+            }
+        }
+        // Room for a whole register past the last channel: compaction stores 16 lanes.
+        active.rows.clear();
+        active.rows.extend((0..cin + LANES).map(|c| (c * cout) as u32));
+        active.offsets.clear();
+        active.offsets.extend((0..cin + LANES).map(|c| (c * cout) as u32));
+        active.values.resize(cin + LANES, 0.0);
+        let whole = cin / LANES * LANES;
+        for iy in 0..w.in_shape.height {
+            for ix in 0..w.in_shape.width {
+                let values = &input[(iy * w.in_shape.width + ix) * cin..][..cin];
+                // The pixel's nonzero channels, compacted 16 at a time in registers
+                // (register-to-register compress: its memory form is microcoded on Zen 4).
+                let mut count = 0;
+                for start in (0..whole).step_by(LANES) {
+                    // SAFETY: start + 16 ≤ whole ≤ cin; the stores land below count + 16 ≤ cin + 16.
+                    unsafe {
+                        let lanes = _mm512_loadu_ps(values.as_ptr().add(start));
+                        let mask = _mm512_cmpneq_ps_mask(lanes, _mm512_setzero_ps());
+                        let rows = _mm512_loadu_si512(active.offsets.as_ptr().add(start).cast());
+                        _mm512_storeu_ps(active.values.as_mut_ptr().add(count), _mm512_maskz_compress_ps(mask, lanes));
+                        _mm512_storeu_si512(
+                            active.rows.as_mut_ptr().add(count).cast(),
+                            _mm512_maskz_compress_epi32(mask, rows),
+                        );
+                        count += mask.count_ones() as usize;
+                    }
+                }
+                for (c, &value) in values.iter().enumerate().skip(whole) {
+                    active.values[count] = value;
+                    active.rows[count] = (c * cout) as u32;
+                    count += usize::from(value != 0.0);
+                }
+                if count == 0 {
+                    continue;
+                }
+                let (rows, nonzero) = (&active.rows[..count], &active.values[..count]);
+                for ky in 0..w.kernel {
+                    let Some(shifted) = (iy + w.padding).checked_sub(ky) else { break };
+                    let oy = shifted / w.stride;
+                    if shifted % w.stride != 0 || oy >= out_height {
+                        continue;
+                    }
+                    for kx in 0..w.kernel {
+                        let Some(shifted) = (ix + w.padding).checked_sub(kx) else { break };
+                        let ox = shifted / w.stride;
+                        if shifted % w.stride != 0 || ox >= out_width {
+                            continue;
+                        }
+                        let weights = w.matrix.as_ptr().add((ky * w.kernel + kx) * tap_len);
+                        let target = out.as_mut_ptr().add((oy * out_width + ox) * cout);
+                        let mut acc = [_mm512_setzero_ps(); N];
+                        for (n, lanes) in acc.iter_mut().enumerate() {
+                            // SAFETY: (oy, ox) is an output pixel (checked above), N·16 channels.
+                            *lanes = unsafe { _mm512_loadu_ps(target.add(n * LANES)) };
+                        }
+                        for (&row, &value) in rows.iter().zip(nonzero) {
+                            let value = _mm512_set1_ps(value);
+                            for (n, lanes) in acc.iter_mut().enumerate() {
+                                // SAFETY: row = c·cout with c < cin: inside this tap's cin × cout weights.
+                                let weight = unsafe { _mm512_loadu_ps(weights.add(row as usize + n * LANES)) };
+                                *lanes = _mm512_fmadd_ps(value, weight, *lanes);
+                            }
+                        }
+                        for (n, lanes) in acc.iter().enumerate() {
+                            // SAFETY: as the loads above.
+                            unsafe { _mm512_storeu_ps(target.add(n * LANES), *lanes) };
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Scratch of [`events`]: one pixel's nonzero channels as weight-row offsets and values,
+    /// and every channel's row offset.
+    #[derive(Default)]
+    pub struct Active {
+        rows: Vec<u32>,
+        values: Vec<f32>,
+        offsets: Vec<u32>,
+    }
+
+    /// Whether the kernels cover `w` here: AVX-512 present, 16/32/48/64 output channels.
     pub fn supports(w: &ConvWeights) -> bool {
         matches!(w.out_shape.channels, 16 | 32 | 48 | 64) && std::arch::is_x86_feature_detected!("avx512f")
     }
@@ -271,6 +390,13 @@ pub fn conv_events(w: &ConvWeights, input: &[f32], samples: usize, out: &mut [f3
     let (in_len, out_len) = (w.in_shape.len(), w.out_shape.len());
     assert_eq!(input.len(), samples * in_len, "conv input length");
     assert_eq!(out.len(), samples * out_len, "conv output length");
+    #[cfg(target_arch = "x86_64")]
+    if direct::supports(w) {
+        out.par_chunks_mut(out_len.max(1))
+            .zip(input.par_chunks(in_len.max(1)))
+            .for_each_init(direct::Active::default, |active, (out, input)| direct::events(w, input, out, active));
+        return;
+    }
     out.par_chunks_mut(out_len.max(1))
         .zip(input.par_chunks(in_len.max(1)))
         .for_each_init(Vec::new, |active, (out, input)| events_sample(w, input, out, active));
