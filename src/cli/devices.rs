@@ -7,7 +7,10 @@ use spikeconv::gpu::list_adapters;
 pub fn run() -> anyhow::Result<()> {
     let cpu = CpuDevice::detect();
     println!("{:<48} {:<8} {:<14} driver", "name", "backend", "type");
-    println!("{:<48} {:<8} {:<14} {} threads, {} ({} f32 lanes)", "spikeconv CPU backend", "native", "Cpu", cpu.threads, cpu.simd, cpu.lanes);
+    println!(
+        "{:<48} {:<8} {:<14} {} threads, {} ({} f32 lanes)",
+        "spikeconv CPU backend", "native", "Cpu", cpu.threads, cpu.simd, cpu.lanes
+    );
     let adapters = list_adapters();
     for adapter in &adapters {
         println!("{:<48} {:<8} {:<14} {}", adapter.name, adapter.backend, adapter.device_type, adapter.driver);

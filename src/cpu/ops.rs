@@ -174,8 +174,9 @@ pub struct IfParams {
 
 /// Runs an IF layer over all timesteps of `images` images at once: `current` is
 /// `[images][T][neurons]` (or `[images][neurons]` when `constant_current`, the same current
-/// every step), NHWC within a sample; returns the spikes as values (`[images][T][neurons]`,
-/// the threshold where a neuron spiked, else 0) and the number of spikes.
+/// every step), NHWC within a sample; writes the spikes as values to `out`
+/// (`[images][T][neurons]`, the threshold where a neuron spiked, else 0) and returns the
+/// number of spikes.
 ///
 /// Each neuron runs [`crate::reference::snn::if_step`]'s update in the same f32 order:
 /// `membrane += current + bias`, spike when `membrane >= threshold`, then subtract it.
@@ -186,16 +187,27 @@ pub fn if_scan(
     images: usize,
     timesteps: usize,
     neurons: usize,
-) -> (Vec<f32>, u64) {
+    out: &mut [f32],
+) -> u64 {
     let per_image_in = if constant_current { neurons } else { timesteps * neurons };
     assert_eq!(current.len(), images * per_image_in, "IF current length");
-    let mut out = vec![0.0f32; images * timesteps * neurons];
-    let spikes = out
-        .par_chunks_mut((timesteps * neurons).max(1))
+    assert_eq!(out.len(), images * timesteps * neurons, "IF output length");
+    out.par_chunks_mut((timesteps * neurons).max(1))
         .zip(current.par_chunks(per_image_in.max(1)))
         .map(|(out, current)| scan_image(params, current, constant_current, timesteps, neurons, out))
-        .sum();
-    (out, spikes)
+        .sum()
+}
+
+/// `into[i] += other[i]`, where `other` may hold one sample for every `repeat` samples of
+/// `into` (see [`add`]): the sum written over an operand nothing reads afterwards.
+pub fn add_into(into: &mut [f32], other: &[f32], len: usize, repeat: usize) {
+    assert_eq!(into.len(), other.len() * repeat, "add operand lengths");
+    into.par_chunks_mut(len.max(1)).enumerate().for_each(|(sample, into)| {
+        let other = &other[(sample / repeat) * len..][..len];
+        for (x, &y) in into.iter_mut().zip(other) {
+            *x += y;
+        }
+    });
 }
 
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]

@@ -35,6 +35,34 @@ pub const EVENT_DENSITY: f64 = 0.3;
 struct Value {
     data: Vec<f32>,
     per_step: bool,
+    /// Fraction of nonzero values, where known without a pass over them (an IF layer's
+    /// output: its spikes over its neuron-steps).
+    density: Option<f64>,
+}
+
+/// Buffers of values nothing reads any more, handed out again for new values of the same
+/// length: the kernels overwrite every element, so a reused buffer needs no zeroing (a
+/// fresh one would be zeroed, and first touched, page by page).
+#[derive(Default)]
+struct Pool(Vec<Vec<f32>>);
+
+impl Pool {
+    /// Most buffers kept: a ResNet reuses a handful of lengths.
+    const KEEP: usize = 8;
+
+    fn take(&mut self, len: usize) -> Vec<f32> {
+        match self.0.iter().position(|buffer| buffer.len() == len) {
+            Some(index) => self.0.swap_remove(index),
+            None => vec![0.0; len],
+        }
+    }
+
+    fn give(&mut self, buffer: Vec<f32>) {
+        if self.0.len() == Self::KEEP {
+            self.0.remove(0);
+        }
+        self.0.push(buffer);
+    }
 }
 
 /// What the convolutions of one run did: how many ran event-driven and densely, and the
@@ -219,7 +247,8 @@ impl CpuSnn {
         let mut stats = ConvStats::default();
         let mut spike_totals = vec![0u64; self.layer_count];
         let mut values: Vec<Option<Value>> = (0..graph.ops.len()).map(|_| None).collect();
-        values[0] = Some(Value { data: ops::to_nhwc(images, input_shape, count), per_step: false });
+        values[0] = Some(Value { data: ops::to_nhwc(images, input_shape, count), per_step: false, density: None });
+        let mut pool = Pool::default();
         // The ANN's value of every node over the images, while walking.
         let mut ann: Vec<Option<Vec<f32>>> = vec![None; graph.ops.len()];
         if walk.is_some() {
@@ -245,9 +274,9 @@ impl CpuSnn {
                 CpuOp::Conv(weights) => {
                     let input = arg(0);
                     let n = samples(input);
-                    let mut out = vec![0.0f32; n * shape.len()];
+                    let mut out = pool.take(n * shape.len());
                     let sparse = input.per_step && {
-                        let measured = density(&input.data);
+                        let measured = input.density.unwrap_or_else(|| density(&input.data));
                         stats.density_sum += measured;
                         measured < EVENT_DENSITY
                     };
@@ -258,11 +287,11 @@ impl CpuSnn {
                         stats.dense += 1;
                         conv_dense(weights, &input.data, n, &mut out);
                     }
-                    Value { data: out, per_step: input.per_step }
+                    Value { data: out, per_step: input.per_step, density: None }
                 }
                 CpuOp::Affine { scale, shift } => {
                     let input = arg(0);
-                    Value { data: ops::affine(scale, shift, &input.data), per_step: input.per_step }
+                    Value { data: ops::affine(scale, shift, &input.data), per_step: input.per_step, density: None }
                 }
                 CpuOp::Relu => {
                     let (index, own) = self.layers[position].as_ref().expect("checked in new");
@@ -282,32 +311,52 @@ impl CpuSnn {
                         None => None,
                     };
                     let params = walked.as_ref().unwrap_or(own);
-                    let (spikes, total) =
-                        ops::if_scan(params, &input.data, !input.per_step, count, timesteps, shape.len());
+                    let neuron_steps = count * timesteps * shape.len();
+                    let mut spikes = pool.take(neuron_steps);
+                    let total =
+                        ops::if_scan(params, &input.data, !input.per_step, count, timesteps, shape.len(), &mut spikes);
                     spike_totals[*index] += total;
-                    Value { data: spikes, per_step: true }
+                    Value { data: spikes, per_step: true, density: Some(total as f64 / neuron_steps.max(1) as f64) }
                 }
                 CpuOp::Add => {
                     let (a, b) = (arg(0), arg(1));
-                    let (wide, narrow) = if a.per_step || !b.per_step { (a, b) } else { (b, a) };
-                    let repeat = if wide.per_step && !narrow.per_step { timesteps } else { 1 };
-                    Value { data: ops::add(&wide.data, &narrow.data, shape.len(), repeat), per_step: wide.per_step }
+                    let (wide, narrow) = if a.per_step || !b.per_step { (0, 1) } else { (1, 0) };
+                    let per_step = [a, b][wide].per_step;
+                    let repeat = if per_step && ![a, b][narrow].per_step { timesteps } else { 1 };
+                    // The sum goes over the wide operand where nothing reads it afterwards
+                    // (a convolution's output before its residual addition).
+                    let (wide_id, narrow_id) = (inputs[wide], inputs[narrow]);
+                    let data = if graph.last_read[wide_id] == position && wide_id != narrow_id {
+                        let mut sum = values[wide_id].take().expect("inputs come first").data;
+                        let other = &values[narrow_id].as_ref().expect("inputs come first").data;
+                        ops::add_into(&mut sum, other, shape.len(), repeat);
+                        sum
+                    } else {
+                        let (a, b) = (arg(wide), arg(narrow));
+                        ops::add(&a.data, &b.data, shape.len(), repeat)
+                    };
+                    Value { data, per_step, density: None }
                 }
                 CpuOp::ShortcutA { stride, pad_before } => {
                     let input = arg(0);
                     let data = ops::shortcut_a(&input.data, in_shape, samples(input), *stride, *pad_before, shape);
-                    Value { data, per_step: input.per_step }
+                    Value { data, per_step: input.per_step, density: None }
                 }
                 CpuOp::GlobalAvgPool => {
                     let input = arg(0);
                     Value {
                         data: ops::global_avg_pool(&input.data, in_shape, samples(input)),
                         per_step: input.per_step,
+                        density: None,
                     }
                 }
                 CpuOp::Linear(layer) => {
                     let input = arg(0);
-                    Value { data: ops::linear(layer, &input.data, samples(input)), per_step: input.per_step }
+                    Value {
+                        data: ops::linear(layer, &input.data, samples(input)),
+                        per_step: input.per_step,
+                        density: None,
+                    }
                 }
             };
             debug_assert_eq!(self.constant[position], !value.per_step, "static nodes stay per image");
@@ -317,7 +366,9 @@ impl CpuSnn {
             values[position] = Some(value);
             for &input in inputs {
                 if graph.last_read[input] == position {
-                    values[input] = None;
+                    if let Some(value) = values[input].take() {
+                        pool.give(value.data);
+                    }
                     ann[input] = None;
                 }
             }
