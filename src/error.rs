@@ -20,6 +20,16 @@ pub enum Error {
     /// Invalid option or argument combination given by the user.
     #[error("{0}")]
     Usage(String),
+    /// An error of a named stage (e.g. `tuning thresholds (ttrbr, T = 8) on the cpu backend`).
+    #[error("{stage}: {source}")]
+    During { stage: String, source: Box<Error> },
+}
+
+impl Error {
+    /// This error as the failure of `stage`.
+    pub fn during(self, stage: impl Into<String>) -> Error {
+        Error::During { stage: stage.into(), source: Box::new(self) }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -12,6 +12,7 @@ pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod model;
+pub mod pipeline;
 pub mod reference;
 pub mod report;
 pub mod sim;

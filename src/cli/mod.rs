@@ -16,16 +16,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use spikeconv::backend::{Backend, BackendChoice};
 use spikeconv::convert::bias_correction::BIAS_CORRECTION_ROUNDS;
-use spikeconv::convert::fold_batch_norm;
-use spikeconv::convert::snn::{convert_with, validate_v_init, SpikingNetwork, DEFAULT_V_INIT};
+use spikeconv::convert::snn::{SpikingNetwork, DEFAULT_V_INIT};
 use spikeconv::convert::stats::DEFAULT_BINS;
 use spikeconv::convert::threshold::parse_methods;
 use spikeconv::data::cifar::{CifarFormat, Dataset};
 use spikeconv::model::normalize::{parse_mean, parse_std, NormalizePreset};
 use spikeconv::model::{self, BlockForm, LoadOptions, Network};
-use spikeconv::report::{Report, TuningReport, TuningRun};
-use spikeconv::sim::layerwise::{max_images, WalkDevice};
-use spikeconv::sim::tune::{correct_bias, tune, TuneOptions};
+use spikeconv::pipeline::{
+    self, ConversionOptions, Progress, DEFAULT_CALIB_IMAGES, DEFAULT_MAX_GPU_BATCH, DEFAULT_TUNE_IMAGES,
+};
+use spikeconv::report::Report;
 
 /// Convert trained CIFAR ResNets into integrate-and-fire spiking networks and simulate
 /// them on the GPU.
@@ -204,9 +204,8 @@ pub struct BackendArgs {
     pub batch: Option<u64>,
 }
 
-/// Largest batch `spikeconv` picks by itself: enough to fill a GPU, small enough that a
-/// progress bar moves on a software adapter.
-const DEFAULT_MAX_BATCH: usize = 256;
+/// Largest batch `spikeconv` picks by itself on a GPU.
+const DEFAULT_MAX_BATCH: usize = DEFAULT_MAX_GPU_BATCH;
 
 impl ModelArgs {
     /// Loads the checkpoint with the normalization flags applied.
@@ -278,11 +277,6 @@ pub fn progress_bar(total: u64, unit: &str) -> ProgressBar {
     bar
 }
 
-/// Default number of calibration images.
-const DEFAULT_CALIB_IMAGES: usize = 2048;
-/// Default number of calibration images threshold tuning runs on.
-const DEFAULT_TUNE_IMAGES: usize = 128;
-
 /// How a checkpoint is converted: calibration images, threshold methods, initial membrane.
 #[derive(Debug, Args)]
 pub struct CalibrationArgs {
@@ -342,18 +336,32 @@ pub struct CalibrationArgs {
 }
 
 impl CalibrationArgs {
-    /// `+bias` with --bias-correction (`+bias:N` for N rounds other than the default).
-    fn bias_suffix(&self) -> String {
-        match (self.bias_correction, self.bias_rounds) {
-            (false, _) => String::new(),
-            (true, BIAS_CORRECTION_ROUNDS) => "+bias".to_string(),
-            (true, rounds) => format!("+bias:{rounds}"),
-        }
+    /// The pipeline's options from these flags; `timesteps` (the command's own) is what the
+    /// tuned methods tune for when --tune-timesteps is not given.
+    fn options(&self, batch: Option<usize>, timesteps: Option<usize>) -> anyhow::Result<ConversionOptions> {
+        let tune_timesteps: Vec<usize> = if self.tune_timesteps.is_empty() {
+            timesteps.into_iter().collect()
+        } else {
+            self.tune_timesteps.iter().map(|&t| t as usize).collect()
+        };
+        Ok(ConversionOptions {
+            methods: parse_methods(&self.threshold)?,
+            v_init: self.v_init,
+            calib_images: self.calib_images,
+            bins: DEFAULT_BINS,
+            batch,
+            tune_timesteps,
+            tune_images: self.tune_images,
+            tune_v_init: self.tune_v_init,
+            bias_correction: self.bias_correction,
+            refit_thresholds: self.refit_thresholds,
+            bias_rounds: self.bias_rounds,
+        })
     }
 
-    /// Folds BN, calibrates on the GPU once and converts with every requested method;
-    /// tuned methods are tuned for each --tune-timesteps, else for `timesteps` (the
-    /// command's own).
+    /// Runs the conversion pipeline ([`spikeconv::pipeline`]) with these flags on
+    /// `backend`, with progress bars, and writes --tuning-csv; tuned methods are tuned for
+    /// each --tune-timesteps, else for `timesteps` (the command's own).
     pub fn convert(
         &self,
         backend: &Backend,
@@ -361,31 +369,15 @@ impl CalibrationArgs {
         args: &BackendArgs,
         timesteps: Option<usize>,
     ) -> anyhow::Result<Vec<SpikingNetwork>> {
-        let methods = parse_methods(&self.threshold)?;
-        let tune_timesteps: Vec<usize> = if self.tune_timesteps.is_empty() {
-            timesteps.into_iter().collect()
-        } else {
-            self.tune_timesteps.iter().map(|&t| t as usize).collect()
-        };
-        for (asked, flag) in [(self.tune_v_init, "--tune-v-init"), (self.refit_thresholds, "--refit-thresholds")] {
-            if asked && !methods.iter().any(|m| m.is_tuned()) {
-                anyhow::bail!("{flag}: --threshold {} has no tuned method (ttrbr, channel-ttrbr)", self.threshold);
-            }
-        }
-        if (self.bias_correction || methods.iter().any(|m| m.is_tuned())) && tune_timesteps.is_empty() {
-            anyhow::bail!(
-                "--threshold {}: tuned methods and --bias-correction need --tune-timesteps T",
-                self.threshold
-            );
-        }
-        validate_v_init(self.v_init).map_err(|e| anyhow::anyhow!("--v-init: {e} (a fraction of the threshold)"))?;
+        let options = self.options(args.requested_batch(), timesteps)?;
+        options.validate().with_context(|| format!("--threshold {}", self.threshold))?;
         let Some(path) = &self.calib else {
             anyhow::bail!(
                 "converting {} needs --calib PATH: training images to calibrate thresholds on",
                 network.path.display()
             );
         };
-        let mut calib = Dataset::open(path, None)?;
+        let calib = Dataset::open(path, None)?;
         if calib.len() < self.calib_images {
             anyhow::bail!(
                 "{}: holds {} images, fewer than --calib-images {}",
@@ -394,112 +386,45 @@ impl CalibrationArgs {
                 self.calib_images
             );
         }
-        calib.truncate(self.calib_images);
-        let folded = fold_batch_norm(&network.graph);
-        let batch = backend.ann_batch(&folded, args.requested_batch(), DEFAULT_MAX_BATCH, calib.len())?;
-        let bar = progress_bar(2 * calib.len() as u64, "calibration images (2 passes)");
-        let stats = backend
-            .calibrate(&folded, &calib, &network.normalization, calib.len(), batch, DEFAULT_BINS, |done| {
-                bar.set_position(done as u64)
-            })
-            .with_context(|| format!("calibrating thresholds on the {} backend", backend.name()))?;
-        bar.finish_and_clear();
-        let mut networks = Vec::with_capacity(methods.len());
-        let mut tuning = TuningReport::default();
-        let device = backend.walk_device();
-        for method in methods {
-            let snn = convert_with(&folded, method, &stats, self.v_init)?;
-            if !method.is_tuned() {
-                let mut corrected_networks = Vec::new();
-                if self.bias_correction {
-                    for &timesteps in &tune_timesteps {
-                        let (images, count) = self.tuning_images(device, &snn, &calib, network, timesteps)?;
-                        let name = format!("{method}{}", self.bias_suffix());
-                        let bar = progress_bar(
-                            snn.layers.len() as u64,
-                            &format!("layers corrected ({name}, T = {timesteps})"),
-                        );
-                        let (mut corrected, layers) =
-                            correct_bias(device, &snn, &images, count, timesteps, self.bias_rounds, |done| {
-                                bar.set_position(done as u64)
-                            })
-                            .with_context(|| {
-                                format!("bias correction ({name}, T = {timesteps}) on the {} backend", backend.name())
-                            })?;
-                        bar.finish_and_clear();
-                        corrected.threshold_method = name.clone();
-                        tuning.runs.push(TuningRun { method: name, timesteps, layers });
-                        corrected_networks.push(corrected);
-                    }
-                }
-                networks.push(snn);
-                networks.extend(corrected_networks);
-                continue;
-            }
-            for &timesteps in &tune_timesteps {
-                let (images, count) = self.tuning_images(device, &snn, &calib, network, timesteps)?;
-                let bar = progress_bar(snn.layers.len() as u64, &format!("layers tuned ({method}, T = {timesteps})"));
-                let options = TuneOptions {
-                    per_channel_thresholds: method.is_per_channel(),
-                    tune_v_init: self.tune_v_init,
-                    correct_bias: self.bias_correction,
-                    refit_thresholds: self.refit_thresholds,
-                    bias_rounds: self.bias_rounds,
-                };
-                let name = format!(
-                    "{method}{}{}{}",
-                    if self.tune_v_init { "+v_init" } else { "" },
-                    self.bias_suffix(),
-                    if self.refit_thresholds { "+refit" } else { "" }
-                );
-                let (mut tuned, layers) =
-                    tune(device, &snn, &images, count, timesteps, options, |done| bar.set_position(done as u64))
-                        .with_context(|| {
-                            format!("tuning thresholds ({name}, T = {timesteps}) on the {} backend", backend.name())
-                        })?;
-                bar.finish_and_clear();
-                tuned.threshold_method = name.clone();
-                tuning.runs.push(TuningRun { method: name, timesteps, layers });
-                networks.push(tuned);
-            }
-        }
+        let conversion = pipeline::convert(backend, network, &calib, &options, &mut Bars::default())?;
         if let Some(path) = &self.tuning_csv {
-            if tuning.runs.is_empty() {
+            if conversion.tuning.runs.is_empty() {
                 eprintln!(
                     "note: --tuning-csv {}: no tuned method (ttrbr, channel-ttrbr), nothing written",
                     path.display()
                 );
             } else {
-                std::fs::write(path, tuning.to_csv()).with_context(|| format!("writing {}", path.display()))?;
-                eprintln!("wrote {} ({} tuned networks)", path.display(), tuning.runs.len());
+                std::fs::write(path, conversion.tuning.to_csv())
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("wrote {} ({} tuned networks)", path.display(), conversion.tuning.runs.len());
             }
         }
-        Ok(networks)
+        Ok(conversion.networks)
+    }
+}
+
+/// The pipeline's progress as bars on stderr, notes as `note:` lines.
+#[derive(Default)]
+struct Bars(Option<ProgressBar>);
+
+impl Progress for Bars {
+    fn start(&mut self, unit: &str, total: u64) {
+        self.0 = Some(progress_bar(total, unit));
     }
 
-    /// The first --tune-images calibration images, normalized, as many as one layer-major
-    /// walk over `timesteps` fits (with a note when that is fewer).
-    fn tuning_images(
-        &self,
-        device: WalkDevice<'_>,
-        snn: &SpikingNetwork,
-        calib: &Dataset,
-        network: &Network,
-        timesteps: usize,
-    ) -> anyhow::Result<(Vec<f32>, usize)> {
-        let fits = max_images(device, snn, timesteps);
-        let mut count = self.tune_images.min(calib.len());
-        if count > fits {
-            eprintln!(
-                "note: tuning on {fits} images instead of {count}: their values for {timesteps} timesteps fill the walk's memory"
-            );
-            count = fits;
+    fn advance(&mut self, done: u64) {
+        if let Some(bar) = &self.0 {
+            bar.set_position(done);
         }
-        if count == 0 {
-            anyhow::bail!("tuning for {timesteps} timesteps: not even one image fits the walk's memory");
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.0.take() {
+            bar.finish_and_clear();
         }
-        let mut images = Vec::new();
-        calib.normalized_batch(0, count, &network.normalization, &mut images);
-        Ok((images, count))
+    }
+
+    fn note(&mut self, message: &str) {
+        eprintln!("note: {message}");
     }
 }

@@ -67,6 +67,19 @@ impl ThresholdMethod {
     }
 }
 
+/// The name a converted network carries: the method, then what was done beyond it —
+/// `+v_init` (tuning chose initial membranes), `+bias` (bias correction with the default
+/// rounds, `+bias:N` with N), `+refit` (thresholds searched again under the bias), e.g.
+/// `channel-ttrbr+bias+refit`.
+pub fn method_name(method: ThresholdMethod, tuned_v_init: bool, bias_rounds: Option<usize>, refit: bool) -> String {
+    let bias = match bias_rounds {
+        None => String::new(),
+        Some(crate::convert::bias_correction::BIAS_CORRECTION_ROUNDS) => "+bias".to_string(),
+        Some(rounds) => format!("+bias:{rounds}"),
+    };
+    format!("{method}{}{bias}{}", if tuned_v_init { "+v_init" } else { "" }, if refit { "+refit" } else { "" })
+}
+
 impl fmt::Display for ThresholdMethod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -1,0 +1,250 @@
+//! The conversion pipeline: BN folding → calibration on training images → thresholds per
+//! method → (ttrbr) threshold tuning or (baselines) bias correction → named spiking
+//! networks, on any [`Backend`]. Commands map their flags onto [`ConversionOptions`] and
+//! watch it through a [`Progress`]; the library never prints.
+
+use crate::backend::Backend;
+use crate::convert::bias_correction::BIAS_CORRECTION_ROUNDS;
+use crate::convert::fold_batch_norm;
+use crate::convert::snn::{convert_with, validate_v_init, SpikingNetwork, DEFAULT_V_INIT};
+use crate::convert::stats::DEFAULT_BINS;
+use crate::convert::threshold::{method_name, ThresholdMethod};
+use crate::data::cifar::Dataset;
+use crate::model::Network;
+use crate::report::{TuningReport, TuningRun};
+use crate::sim::layerwise::{max_images, WalkDevice};
+use crate::sim::tune::{correct_bias, tune, TuneOptions};
+use crate::Error;
+
+/// Default number of calibration images.
+pub const DEFAULT_CALIB_IMAGES: usize = 2048;
+/// Default number of calibration images threshold tuning runs on.
+pub const DEFAULT_TUNE_IMAGES: usize = 128;
+/// Largest calibration batch on a GPU when none is asked for: enough to fill a GPU, small
+/// enough that progress shows on a software adapter.
+pub const DEFAULT_MAX_GPU_BATCH: usize = 256;
+
+/// How a checkpoint is converted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConversionOptions {
+    /// Threshold methods, one network each (per tuning T for the tuned ones).
+    pub methods: Vec<ThresholdMethod>,
+    /// Initial membrane as a fraction of the threshold, in [0, 1].
+    pub v_init: f32,
+    /// Calibration images taken from the start of the calibration set.
+    pub calib_images: usize,
+    /// Histogram bins of the calibration statistics.
+    pub bins: usize,
+    /// Images per ANN batch during calibration (`None`: the backend's choice).
+    pub batch: Option<usize>,
+    /// Timesteps the tuned methods (and bias correction) tune for, one network each.
+    pub tune_timesteps: Vec<usize>,
+    /// Calibration images tuning and bias correction run on (fewer when they do not fit).
+    pub tune_images: usize,
+    /// Tuning also chooses each layer's initial membrane fraction.
+    pub tune_v_init: bool,
+    /// Give each IF layer a bias current cancelling its channels' mean error; baseline
+    /// methods then give their plain and their corrected network.
+    pub bias_correction: bool,
+    /// With bias correction and a tuned method: search thresholds again under the bias.
+    pub refit_thresholds: bool,
+    /// Rounds of each layer's bias correction.
+    pub bias_rounds: usize,
+}
+
+impl Default for ConversionOptions {
+    fn default() -> Self {
+        Self {
+            methods: vec![ThresholdMethod::Percentile(99.9)],
+            v_init: DEFAULT_V_INIT,
+            calib_images: DEFAULT_CALIB_IMAGES,
+            bins: DEFAULT_BINS,
+            batch: None,
+            tune_timesteps: Vec::new(),
+            tune_images: DEFAULT_TUNE_IMAGES,
+            tune_v_init: false,
+            bias_correction: false,
+            refit_thresholds: false,
+            bias_rounds: BIAS_CORRECTION_ROUNDS,
+        }
+    }
+}
+
+impl ConversionOptions {
+    /// Checks the combination: options that need a tuned method have one, tuning has a T,
+    /// `v_init` is a fraction, counts are positive. Messages name the command-line flags.
+    pub fn validate(&self) -> Result<(), Error> {
+        let usage = |message: String| Err(Error::Usage(message));
+        let tuned = self.methods.iter().any(|m| m.is_tuned());
+        if self.methods.is_empty() {
+            return usage("--threshold: no threshold method given".into());
+        }
+        for (asked, flag) in [(self.tune_v_init, "--tune-v-init"), (self.refit_thresholds, "--refit-thresholds")] {
+            if asked && !tuned {
+                return usage(format!("{flag}: no tuned method (ttrbr, channel-ttrbr) among the threshold methods"));
+            }
+        }
+        if self.refit_thresholds && !self.bias_correction {
+            return usage("--refit-thresholds needs --bias-correction".into());
+        }
+        if (self.bias_correction || tuned) && self.tune_timesteps.is_empty() {
+            return usage("tuned methods and --bias-correction need --tune-timesteps T".into());
+        }
+        if self.tune_timesteps.contains(&0) {
+            return usage("--tune-timesteps: at least one timestep".into());
+        }
+        if self.bias_correction && self.bias_rounds == 0 {
+            return usage("--bias-rounds: at least one round".into());
+        }
+        if self.calib_images == 0 || self.tune_images == 0 || self.bins == 0 {
+            return usage("--calib-images, --tune-images and the histogram bins must be at least 1".into());
+        }
+        validate_v_init(self.v_init).map_err(|e| Error::Usage(format!("--v-init: {e} (a fraction of the threshold)")))
+    }
+
+    fn tune_options(&self, method: ThresholdMethod) -> TuneOptions {
+        TuneOptions {
+            per_channel_thresholds: method.is_per_channel(),
+            tune_v_init: self.tune_v_init,
+            correct_bias: self.bias_correction,
+            refit_thresholds: self.refit_thresholds,
+            bias_rounds: self.bias_rounds,
+        }
+    }
+}
+
+/// How the pipeline reports what it is doing; a command draws progress bars from it.
+pub trait Progress {
+    /// A stage begins that will count to `total` (`unit` says what is counted).
+    fn start(&mut self, unit: &str, total: u64);
+    /// The stage has done `done` of its total.
+    fn advance(&mut self, done: u64);
+    /// The stage is over.
+    fn finish(&mut self);
+    /// Something the user should know (e.g. fewer tuning images than asked for).
+    fn note(&mut self, message: &str);
+}
+
+/// A [`Progress`] that ignores everything (tests, library callers without a terminal).
+pub struct Silent;
+
+impl Progress for Silent {
+    fn start(&mut self, _: &str, _: u64) {}
+    fn advance(&mut self, _: u64) {}
+    fn finish(&mut self) {}
+    fn note(&mut self, _: &str) {}
+}
+
+/// What the pipeline produced: every network, in method order (a baseline's corrected
+/// networks right after it), and what tuning and bias correction did to every layer.
+#[derive(Clone, Debug)]
+pub struct Conversion {
+    pub networks: Vec<SpikingNetwork>,
+    pub tuning: TuningReport,
+}
+
+/// Converts `network` with every method of `options`, calibrating on the first
+/// `options.calib_images` images of `calib` (which must hold that many) on `backend`.
+pub fn convert(
+    backend: &Backend,
+    network: &Network,
+    calib: &Dataset,
+    options: &ConversionOptions,
+    progress: &mut dyn Progress,
+) -> Result<Conversion, Error> {
+    options.validate()?;
+    if calib.len() < options.calib_images {
+        return Err(Error::Usage(format!(
+            "the calibration set holds {} images, fewer than --calib-images {}",
+            calib.len(),
+            options.calib_images
+        )));
+    }
+    let images = options.calib_images;
+    let folded = fold_batch_norm(&network.graph);
+    let batch = backend.ann_batch(&folded, options.batch, DEFAULT_MAX_GPU_BATCH, images)?;
+    progress.start("calibration images (2 passes)", 2 * images as u64);
+    let stats = backend
+        .calibrate(&folded, calib, &network.normalization, images, batch, options.bins, |done| {
+            progress.advance(done as u64)
+        })
+        .map_err(|e| e.during(format!("calibrating thresholds on the {} backend", backend.name())))?;
+    progress.finish();
+
+    let device = backend.walk_device();
+    let mut networks = Vec::with_capacity(options.methods.len());
+    let mut tuning = TuningReport::default();
+    for &method in &options.methods {
+        let snn = convert_with(&folded, method, &stats, options.v_init)?;
+        let tuned = method.is_tuned();
+        if !tuned && !options.bias_correction {
+            networks.push(snn);
+            continue;
+        }
+        let name = method_name(
+            method,
+            options.tune_v_init && tuned,
+            options.bias_correction.then_some(options.bias_rounds),
+            options.refit_thresholds && tuned,
+        );
+        let mut derived = Vec::new();
+        for &timesteps in &options.tune_timesteps {
+            let wanted = options.tune_images.min(options.calib_images);
+            let (images, count) = tuning_images(device, &snn, calib, network, wanted, timesteps, progress)?;
+            let stage = format!(
+                "{} ({name}, T = {timesteps}) on the {} backend",
+                if tuned { "tuning thresholds" } else { "bias correction" },
+                backend.name()
+            );
+            progress.start(
+                &format!("layers {} ({name}, T = {timesteps})", if tuned { "tuned" } else { "corrected" }),
+                snn.layers.len() as u64,
+            );
+            let advance = |done: usize| progress.advance(done as u64);
+            let result = if tuned {
+                tune(device, &snn, &images, count, timesteps, options.tune_options(method), advance)
+            } else {
+                correct_bias(device, &snn, &images, count, timesteps, options.bias_rounds, advance)
+            };
+            let (mut network, layers) = result.map_err(|e| Error::from(e).during(stage))?;
+            progress.finish();
+            network.threshold_method = name.clone();
+            tuning.runs.push(TuningRun { method: name.clone(), timesteps, layers });
+            derived.push(network);
+        }
+        if !tuned {
+            networks.push(snn);
+        }
+        networks.extend(derived);
+    }
+    Ok(Conversion { networks, tuning })
+}
+
+/// The first `wanted` calibration images, normalized, as many as one layer-major walk over
+/// `timesteps` fits (with a note when that is fewer).
+fn tuning_images(
+    device: WalkDevice<'_>,
+    snn: &SpikingNetwork,
+    calib: &Dataset,
+    network: &Network,
+    wanted: usize,
+    timesteps: usize,
+    progress: &mut dyn Progress,
+) -> Result<(Vec<f32>, usize), Error> {
+    let fits = max_images(device, snn, timesteps);
+    let mut count = wanted.min(calib.len());
+    if count > fits {
+        progress.note(&format!(
+            "tuning on {fits} images instead of {count}: their values for {timesteps} timesteps fill the walk's memory"
+        ));
+        count = fits;
+    }
+    if count == 0 {
+        return Err(Error::Usage(format!(
+            "tuning for {timesteps} timesteps: not even one image fits the walk's memory"
+        )));
+    }
+    let mut images = Vec::new();
+    calib.normalized_batch(0, count, &network.normalization, &mut images);
+    Ok((images, count))
+}
