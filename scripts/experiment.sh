@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Runs one experiment of results/: `scripts/experiment.sh results/NAME` executes
+# results/NAME/run.sh from the repository root with OUT=results/NAME/out, keeps its
+# stdout and stderr there, and writes results/NAME/out/manifest.json: commit (and whether
+# the tree had uncommitted changes), date, wall time, machine, load average at the start,
+# the backend and device the run reported (from its JSON lines), and the SHA-256 of every
+# input run.sh names in a `# input: PATH` line.
+#
+# run.sh should build what it needs (cargo build --release) and write its outputs under
+# "$OUT". Long runs should be started with `nice` when something else must keep the cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir="${1:?usage: scripts/experiment.sh results/NAME}"
+dir="${dir%/}"
+[ -f "$dir/run.sh" ] || { echo "$dir/run.sh: no such experiment script" >&2; exit 2; }
+export OUT="$dir/out"
+mkdir -p "$OUT"
+commit="$(git rev-parse HEAD)"
+dirty="$(git status --porcelain --untracked-files=no | grep -q . && echo true || echo false)"
+started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+load="$(cut -d' ' -f1-3 /proc/loadavg)"
+t0="$(date +%s.%N)"
+status=0
+bash "$dir/run.sh" >"$OUT/stdout.txt" 2>"$OUT/stderr.txt" || status=$?
+t1="$(date +%s.%N)"
+python3 - "$dir" "$OUT" "$commit" "$dirty" "$started" "$load" "$t0" "$t1" "$status" <<'PY'
+import hashlib, json, os, platform, re, subprocess, sys
+exp, out, commit, dirty, started, load, t0, t1, status = sys.argv[1:]
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+inputs = {}
+for line in open(os.path.join(exp, "run.sh")):
+    m = re.match(r"#\s*input:\s*(\S+)", line)
+    if m:
+        path = m.group(1)
+        inputs[path] = sha256(path) if os.path.isfile(path) else "missing"
+backends = set()
+for name in sorted(os.listdir(out)):
+    if not (name.endswith(".jsonl") or name == "stdout.txt"):
+        continue
+    for line in open(os.path.join(out, name), errors="replace"):
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and "backend" in obj:
+            backends.add((obj["backend"], obj.get("adapter") or obj.get("device") or ""))
+cpu = ""
+try:
+    cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+except (OSError, StopIteration):
+    pass
+manifest = {
+    "experiment": exp,
+    "command": f"scripts/experiment.sh {exp}",
+    "commit": commit,
+    "uncommitted_changes": dirty == "true",
+    "started_utc": started,
+    "wall_seconds": round(float(t1) - float(t0), 1),
+    "exit_status": int(status),
+    "machine": {"cpu": cpu, "cores": os.cpu_count(), "system": platform.platform()},
+    "load_average_at_start": load,
+    "backends": [{"backend": b, "device": d} for b, d in sorted(backends)],
+    "inputs_sha256": inputs,
+}
+json.dump(manifest, open(os.path.join(out, "manifest.json"), "w"), indent=2)
+print(json.dumps(manifest, indent=2))
+PY
+exit "$status"
