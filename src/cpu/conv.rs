@@ -32,6 +32,9 @@ pub struct ConvWeights {
     pub matrix: Vec<f32>,
     /// One value per output channel (zeros where the convolution has none).
     pub bias: Vec<f32>,
+    /// For every input pixel, the output pixels it reaches and through which tap:
+    /// `(tap offset into matrix, output value offset)`, what the event kernels scatter to.
+    reached: Vec<Vec<(u32, u32)>>,
 }
 
 impl ConvWeights {
@@ -48,7 +51,31 @@ impl ConvWeights {
                 }
             }
         }
+        // Output o reads input o·stride + tap − padding: the (tap, output) pairs of input i.
+        let reaching = |input: usize, output: usize| -> Vec<(usize, usize)> {
+            (0..k)
+                .filter_map(|tap| {
+                    let shifted = (input + conv.padding).checked_sub(tap)?;
+                    (shifted % conv.stride == 0 && shifted / conv.stride < output)
+                        .then_some((tap, shifted / conv.stride))
+                })
+                .collect()
+        };
+        let mut reached = Vec::with_capacity(in_shape.plane());
+        for iy in 0..in_shape.height {
+            for ix in 0..in_shape.width {
+                let mut pairs = Vec::new();
+                for (ky, oy) in reaching(iy, out_shape.height) {
+                    for (kx, ox) in reaching(ix, out_shape.width) {
+                        let tap = ((ky * k + kx) * cin * cout) as u32;
+                        pairs.push((tap, ((oy * out_shape.width + ox) * cout) as u32));
+                    }
+                }
+                reached.push(pairs);
+            }
+        }
         Self {
+            reached,
             in_shape,
             out_shape,
             kernel: k,
@@ -118,10 +145,9 @@ mod direct {
     unsafe fn events_n<const N: usize>(w: &ConvWeights, input: &[f32], out: &mut [f32], active: &mut Active) {
         let cin = w.in_shape.channels;
         let cout = N * LANES;
-        let (out_height, out_width) = (w.out_shape.height, w.out_shape.width);
         let tap_len = cin * cout;
         assert!(w.bias.len() == cout && w.matrix.len() == w.kernel * w.kernel * tap_len);
-        assert!(out.len() == out_height * out_width * cout && input.len() == w.in_shape.len());
+        assert!(out.len() == w.out_shape.len() && input.len() == w.in_shape.len());
         let mut bias = [_mm512_setzero_ps(); N];
         for (n, lanes) in bias.iter_mut().enumerate() {
             // SAFETY: n·16 + 16 ≤ cout = bias.len() (asserted above).
@@ -169,37 +195,26 @@ mod direct {
                     continue;
                 }
                 let (rows, nonzero) = (&active.rows[..count], &active.values[..count]);
-                for ky in 0..w.kernel {
-                    let Some(shifted) = (iy + w.padding).checked_sub(ky) else { break };
-                    let oy = shifted / w.stride;
-                    if shifted % w.stride != 0 || oy >= out_height {
-                        continue;
+                for &(tap, target) in &w.reached[iy * w.in_shape.width + ix] {
+                    let weights = w.matrix.as_ptr().add(tap as usize);
+                    let target = out.as_mut_ptr().add(target as usize);
+                    let mut acc = [_mm512_setzero_ps(); N];
+                    for (n, lanes) in acc.iter_mut().enumerate() {
+                        // SAFETY: `reached` names output pixels of this output (N·16 channels each)
+                        // and taps of this matrix.
+                        *lanes = unsafe { _mm512_loadu_ps(target.add(n * LANES)) };
                     }
-                    for kx in 0..w.kernel {
-                        let Some(shifted) = (ix + w.padding).checked_sub(kx) else { break };
-                        let ox = shifted / w.stride;
-                        if shifted % w.stride != 0 || ox >= out_width {
-                            continue;
-                        }
-                        let weights = w.matrix.as_ptr().add((ky * w.kernel + kx) * tap_len);
-                        let target = out.as_mut_ptr().add((oy * out_width + ox) * cout);
-                        let mut acc = [_mm512_setzero_ps(); N];
+                    for (&row, &value) in rows.iter().zip(nonzero) {
+                        let value = _mm512_set1_ps(value);
                         for (n, lanes) in acc.iter_mut().enumerate() {
-                            // SAFETY: (oy, ox) is an output pixel (checked above), N·16 channels.
-                            *lanes = unsafe { _mm512_loadu_ps(target.add(n * LANES)) };
+                            // SAFETY: row = c·cout with c < cin: inside this tap's cin × cout weights.
+                            let weight = unsafe { _mm512_loadu_ps(weights.add(row as usize + n * LANES)) };
+                            *lanes = _mm512_fmadd_ps(value, weight, *lanes);
                         }
-                        for (&row, &value) in rows.iter().zip(nonzero) {
-                            let value = _mm512_set1_ps(value);
-                            for (n, lanes) in acc.iter_mut().enumerate() {
-                                // SAFETY: row = c·cout with c < cin: inside this tap's cin × cout weights.
-                                let weight = unsafe { _mm512_loadu_ps(weights.add(row as usize + n * LANES)) };
-                                *lanes = _mm512_fmadd_ps(value, weight, *lanes);
-                            }
-                        }
-                        for (n, lanes) in acc.iter().enumerate() {
-                            // SAFETY: as the loads above.
-                            unsafe { _mm512_storeu_ps(target.add(n * LANES), *lanes) };
-                        }
+                    }
+                    for (n, lanes) in acc.iter().enumerate() {
+                        // SAFETY: as the loads above.
+                        unsafe { _mm512_storeu_ps(target.add(n * LANES), *lanes) };
                     }
                 }
             }
@@ -418,7 +433,6 @@ const LANES: usize = 16;
 fn events_sample(w: &ConvWeights, input: &[f32], out: &mut [f32], active: &mut Vec<(usize, f32)>) {
     let cin = w.in_shape.channels;
     let cout = w.out_shape.channels;
-    let (out_height, out_width) = (w.out_shape.height, w.out_shape.width);
     let tap_len = cin * cout;
     for pixel in out.chunks_exact_mut(cout) {
         fill_bias(pixel, &w.bias);
@@ -436,24 +450,9 @@ fn events_sample(w: &ConvWeights, input: &[f32], out: &mut [f32], active: &mut V
                 continue;
             }
             let active = &active[..count];
-            // Output row oy reads input row oy·stride + ky − padding: the taps reaching iy.
-            for ky in 0..w.kernel {
-                let Some(shifted) = (iy + w.padding).checked_sub(ky) else { break };
-                let oy = shifted / w.stride;
-                if shifted % w.stride != 0 || oy >= out_height {
-                    continue;
-                }
-                for kx in 0..w.kernel {
-                    let Some(shifted) = (ix + w.padding).checked_sub(kx) else { break };
-                    let ox = shifted / w.stride;
-                    if shifted % w.stride != 0 || ox >= out_width {
-                        continue;
-                    }
-                    let tap = ky * w.kernel + kx;
-                    let weights = &w.matrix[tap * tap_len..(tap + 1) * tap_len];
-                    let target = &mut out[(oy * out_width + ox) * cout..][..cout];
-                    accumulate(target, weights, active);
-                }
+            for &(tap, target) in &w.reached[iy * w.in_shape.width + ix] {
+                let weights = &w.matrix[tap as usize..tap as usize + tap_len];
+                accumulate(&mut out[target as usize..target as usize + cout], weights, active);
             }
         }
     }

@@ -5,6 +5,7 @@
 //! per-channel sums are f64. Neurons are processed a pixel at a time with the channels as
 //! SIMD lanes (NHWC), images in parallel.
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use crate::gpu::layerwise_layers::ERROR_STATS;
@@ -34,7 +35,9 @@ impl LayerInput<'_> {
     }
 
     /// Sums `per_pixel`'s per-channel values (`channels × width`) over every pixel of every
-    /// image; `per_pixel(image current, activations, t stride, out)` adds one pixel's.
+    /// image; `per_pixel(image current, activations, t stride, out)` adds those of a block
+    /// of consecutive pixels (their neurons are consecutive lanes, [`LANES_PER_BLOCK`] or
+    /// fewer: lane `l` is channel `l % channels`).
     fn sum_over_pixels(
         &self,
         width: usize,
@@ -42,17 +45,18 @@ impl LayerInput<'_> {
     ) -> Vec<f64> {
         let (neurons, channels) = (self.shape.len(), self.shape.channels);
         let stride = if self.constant { 0 } else { neurons };
+        let block = (LANES_PER_BLOCK / channels.max(1)).max(1);
         self.current
             .par_chunks(self.per_image().max(1))
             .zip(self.reference.par_chunks(neurons.max(1)))
             .fold(
-                || (vec![0.0f64; channels * width], Scratch::new(channels)),
+                || (vec![0.0f64; channels * width], Scratch::new(block * channels)),
                 |(mut sums, mut scratch), (current, reference)| {
-                    for pixel in 0..self.shape.plane() {
-                        let offset = pixel * channels;
+                    for first in (0..self.shape.plane()).step_by(block) {
+                        let (offset, lanes) = (first * channels, block.min(self.shape.plane() - first) * channels);
                         per_pixel(
                             &current[offset..],
-                            &reference[offset..offset + channels],
+                            &reference[offset..offset + lanes],
                             stride,
                             &mut sums,
                             &mut scratch,
@@ -72,7 +76,11 @@ impl LayerInput<'_> {
     }
 }
 
-/// Per-lane state of one pixel's scans.
+/// Neurons scanned side by side: whole pixels (all their channels) up to this many lanes,
+/// so a scan step is several SIMD registers of work, not one.
+const LANES_PER_BLOCK: usize = 256;
+
+/// Per-lane state of one block's scans.
 struct Scratch {
     membrane: Vec<f32>,
     spikes: Vec<u32>,
@@ -82,6 +90,7 @@ struct Scratch {
     shifted_squares: Vec<f32>,
     mean: Vec<f32>,
     thresholds: Vec<f32>,
+    bias: Vec<f32>,
 }
 
 impl Scratch {
@@ -96,6 +105,7 @@ impl Scratch {
             shifted_squares: lanes(),
             mean: lanes(),
             thresholds: lanes(),
+            bias: lanes(),
         }
     }
 }
@@ -106,43 +116,60 @@ fn step_current(current: &[f32], stride: usize, t: usize, channels: usize) -> &[
     &current[t * stride..t * stride + channels]
 }
 
-/// Runs one pixel's neurons (lanes) for T steps under `thresholds` from `v_init`: leaves
+/// Runs a block's neurons (lanes) for T steps under `s.thresholds` from `v_init`, with
+/// `s.bias` added to the current: leaves
 /// spike counts in `spikes` and the tracking error sums `Σ_t (S_t θ − t a)²` in `tracking`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn track(
-    current: &[f32],
-    stride: usize,
-    timesteps: usize,
-    bias: &[f32],
-    activation: &[f32],
-    v_init: f32,
-    s: &mut Scratch,
-) {
-    let channels = bias.len();
-    let (membrane, spikes, tracking, thresholds) = (
+/// The hot loop of tuning: compiled for AVX-512 and AVX2 too, chosen at run time.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
+fn track(current: &[f32], stride: usize, timesteps: usize, activation: &[f32], v_init: f32, s: &mut Scratch) {
+    let channels = activation.len();
+    let (membrane, spikes, tracking, thresholds, bias) = (
         &mut s.membrane[..channels],
         &mut s.spikes[..channels],
         &mut s.tracking[..channels],
         &s.thresholds[..channels],
+        &s.bias[..channels],
     );
-    for c in 0..channels {
-        membrane[c] = v_init * thresholds[c];
-        spikes[c] = 0;
-        tracking[c] = 0.0;
+    for ((membrane, spikes), (tracking, &threshold)) in
+        membrane.iter_mut().zip(spikes.iter_mut()).zip(tracking.iter_mut().zip(thresholds))
+    {
+        *membrane = v_init * threshold;
+        *spikes = 0;
+        *tracking = 0.0;
     }
     for t in 0..timesteps {
         let input = step_current(current, stride, t, channels);
         let steps = (t + 1) as f32;
-        for c in 0..channels {
-            let potential = membrane[c] + (input[c] + bias[c]);
-            let fired = potential >= thresholds[c];
-            membrane[c] = if fired { potential - thresholds[c] } else { potential };
-            spikes[c] += u32::from(fired);
-            let lag = spikes[c] as f32 * thresholds[c] - steps * activation[c];
-            tracking[c] += lag * lag;
+        // Zipped, not indexed: no bounds tests, so the lanes vectorize.
+        let state = membrane.iter_mut().zip(spikes.iter_mut()).zip(tracking.iter_mut());
+        let parameters = thresholds.iter().zip(input).zip(bias).zip(activation);
+        for (((membrane, spikes), tracking), (((&threshold, &input), &bias), &activation)) in state.zip(parameters) {
+            let potential = *membrane + (input + bias);
+            let fired = potential >= threshold;
+            *membrane = if fired { potential - threshold } else { potential };
+            *spikes += u32::from(fired);
+            let lag = *spikes as f32 * threshold - steps * activation;
+            *tracking += lag * lag;
         }
     }
+}
+
+/// Spikes of each lane's neuron fed its `mean` current every step for `timesteps` steps
+/// (the reference's `spike_count` of a constant current), lanes side by side.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
+fn constant_spikes(mean: &[f32], thresholds: &[f32], v_init: f32, timesteps: usize) -> Vec<u32> {
+    let mut membranes: Vec<f32> = thresholds.iter().map(|&t| v_init * t).collect();
+    let mut spikes = vec![0u32; mean.len()];
+    for _ in 0..timesteps {
+        for (((membrane, spikes), &mean), &threshold) in membranes.iter_mut().zip(&mut spikes).zip(mean).zip(thresholds)
+        {
+            let potential = *membrane + mean;
+            let fired = potential >= threshold;
+            *membrane = if fired { potential - threshold } else { potential };
+            *spikes += u32::from(fired);
+        }
+    }
+    spikes
 }
 
 /// Per channel, the [`ERROR_STATS`] sums of [`crate::reference::layerwise::neuron_errors`]
@@ -157,67 +184,62 @@ pub fn error_sums(input: &LayerInput<'_>, thresholds: &[f32], v_init: f32, bias:
     let steps = timesteps as f32;
     let cube = steps * steps * steps;
     input.sum_over_pixels(ERROR_STATS, |current, activation, stride, sums, s| {
-        s.thresholds[..channels].copy_from_slice(thresholds);
+        let lanes = activation.len();
+        for l in 0..lanes {
+            s.thresholds[l] = thresholds[l % channels];
+            s.bias[l] = bias[l % channels];
+        }
         // Mean and variance of the biased current, shifted by its first value (the
         // reference's numerically safer form).
-        for c in 0..channels {
-            s.first[c] = current[c] + bias[c];
-            s.shifted_sum[c] = 0.0;
-            s.shifted_squares[c] = 0.0;
+        for l in 0..lanes {
+            s.first[l] = current[l] + s.bias[l];
+            s.shifted_sum[l] = 0.0;
+            s.shifted_squares[l] = 0.0;
         }
         if !input.constant {
             for t in 0..timesteps {
-                let step = step_current(current, stride, t, channels);
-                for c in 0..channels {
-                    let shifted = (step[c] + bias[c]) - s.first[c];
-                    s.shifted_sum[c] += shifted;
-                    s.shifted_squares[c] += shifted * shifted;
+                let step = step_current(current, stride, t, lanes);
+                for l in 0..lanes {
+                    let shifted = (step[l] + s.bias[l]) - s.first[l];
+                    s.shifted_sum[l] += shifted;
+                    s.shifted_squares[l] += shifted * shifted;
                 }
             }
         }
-        let mut variance = vec![0.0f32; channels];
-        for (c, variance) in variance.iter_mut().enumerate() {
+        let mut variance = vec![0.0f32; lanes];
+        for (l, variance) in variance.iter_mut().enumerate() {
             if input.constant {
-                s.mean[c] = s.first[c];
+                s.mean[l] = s.first[l];
             } else {
-                let shifted_mean = s.shifted_sum[c] / steps;
-                s.mean[c] = s.first[c] + shifted_mean;
-                *variance = (s.shifted_squares[c] / steps - shifted_mean * shifted_mean).max(0.0);
+                let shifted_mean = s.shifted_sum[l] / steps;
+                s.mean[l] = s.first[l] + shifted_mean;
+                *variance = (s.shifted_squares[l] / steps - shifted_mean * shifted_mean).max(0.0);
             }
         }
         // Spikes under the mean current held constant.
-        let mut constant_spikes = vec![0u32; channels];
-        for c in 0..channels {
-            let mut membrane = v_init * thresholds[c];
-            for _ in 0..timesteps {
-                membrane += s.mean[c];
-                if membrane >= thresholds[c] {
-                    membrane -= thresholds[c];
-                    constant_spikes[c] += 1;
-                }
-            }
-        }
-        track(current, stride, timesteps, bias, activation, v_init, s);
-        for c in 0..channels {
-            let threshold = thresholds[c];
-            let value = s.spikes[c] as f32 * threshold / steps;
-            let constant = constant_spikes[c] as f32 * threshold / steps;
-            let quantization = constant - activation[c].clamp(0.0, threshold);
+        let constant_spikes = constant_spikes(&s.mean[..lanes], &s.thresholds[..lanes], v_init, timesteps);
+        track(current, stride, timesteps, activation, v_init, s);
+        for l in 0..lanes {
+            let threshold = s.thresholds[l];
+            let value = s.spikes[l] as f32 * threshold / steps;
+            let constant = constant_spikes[l] as f32 * threshold / steps;
+            let quantization = constant - activation[l].clamp(0.0, threshold);
             let deviation = value - constant;
-            let total = value - activation[c];
-            let tracking = s.tracking[c] / cube;
+            let total = value - activation[l];
+            let tracking = s.tracking[l] / cube;
             let stats = [
                 quantization.abs(),
                 deviation.abs(),
                 total.abs(),
                 total * total,
-                variance[c],
-                s.spikes[c] as f32,
+                variance[l],
+                s.spikes[l] as f32,
                 deviation,
                 quantization,
                 tracking,
                 total,
             ];
+            let c = l % channels;
             for (sum, value) in sums[c * ERROR_STATS..(c + 1) * ERROR_STATS].iter_mut().zip(stats) {
                 *sum += f64::from(value);
             }
@@ -241,13 +263,17 @@ pub fn candidate_sums(
     let steps = input.timesteps as f32;
     let cube = steps * steps * steps;
     input.sum_over_pixels(per_channel, |current, activation, stride, sums, s| {
+        let lanes = activation.len();
+        for l in 0..lanes {
+            s.bias[l] = bias[l % channels];
+        }
         for k in 0..per_channel {
-            for c in 0..channels {
-                s.thresholds[c] = candidates[c * per_channel + k];
+            for l in 0..lanes {
+                s.thresholds[l] = candidates[(l % channels) * per_channel + k];
             }
-            track(current, stride, input.timesteps, bias, activation, v_init, s);
-            for c in 0..channels {
-                sums[c * per_channel + k] += f64::from(s.tracking[c] / cube);
+            track(current, stride, input.timesteps, activation, v_init, s);
+            for l in 0..lanes {
+                sums[(l % channels) * per_channel + k] += f64::from(s.tracking[l] / cube);
             }
         }
     })

@@ -303,6 +303,11 @@ fn walk_cpu(
         return Err(error);
     }
     result.map_err(invalid)?;
+    settings_of(chosen, snn)
+}
+
+/// Every layer's setting from a walk, or an error naming a layer it never reached.
+fn settings_of(chosen: Vec<Option<LayerSetting>>, snn: &SpikingNetwork) -> Result<Vec<LayerSetting>, GpuError> {
     chosen
         .into_iter()
         .zip(&snn.layers)
@@ -449,11 +454,5 @@ fn walk_checked(
             }
         }
     }
-    chosen
-        .into_iter()
-        .zip(&snn.layers)
-        .map(|(setting, layer)| {
-            setting.ok_or_else(|| GpuError::InvalidInput(format!("IF layer `{}` is never reached", layer.name)))
-        })
-        .collect()
+    settings_of(chosen, snn)
 }
