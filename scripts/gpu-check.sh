@@ -11,6 +11,7 @@ if ! ldconfig -p | grep libvulkan.so.1 >/dev/null; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
 fi
+# --backend gpu below: with auto, a missing NVIDIA ICD would silently fall back to the CPU backend.
 export WGPU_BACKEND=vulkan NODEVICE_SELECT=1
 [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] && export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 B=.device/spikeconv
@@ -23,7 +24,7 @@ table="$OUT/summary.txt"
 echo "check | result | seconds" > "$table"
 ann() { # name file expected_10000
     local json
-    json=$($B ann --model "$W/$2" --data "$T" --json 2>>"$OUT/ann.log") || { echo "$1 ann | FAILED |" >> "$table"; return; }
+    json=$($B ann --backend gpu --model "$W/$2" --data "$T" --json 2>>"$OUT/ann.log") || { echo "$1 ann | FAILED |" >> "$table"; return; }
     echo "$json" >> "$OUT/ann.jsonl"
     local correct seconds
     correct=$(echo "$json" | sed 's/.*"correct":\([0-9]*\).*/\1/')
@@ -37,7 +38,7 @@ ann resnet110 resnet110_cifar10_fhempcnn.safetensors 9350
 sweep() { # name file limit timesteps
     local start end
     start=$(date +%s.%N)
-    $B sweep --model "$W/$2" --calib "$C" --threshold max,percentile:99.9,percentile:99.99 \
+    $B sweep --backend gpu --model "$W/$2" --calib "$C" --threshold max,percentile:99.9,percentile:99.99 \
         --data "$T" --limit "$3" --timesteps "$4" --json --csv "$OUT/$1_$3_T$4.csv" --plot "$OUT/$1_$3_T$4.svg" \
         > "$OUT/$1_$3_T$4.jsonl" 2>>"$OUT/sweep.log" || { echo "$1 sweep | FAILED |" >> "$table"; return; }
     end=$(date +%s.%N)
@@ -48,7 +49,7 @@ sweep resnet110 resnet110_cifar10_fhempcnn.safetensors 256 256
 tuned() { # name model-path limit timesteps: TTRBR threshold tuning for T, next to the percentile start
     local start end name="$1_ttrbr_$3_T$4"
     start=$(date +%s.%N)
-    $B sweep --model "$2" --calib "$C" --threshold percentile:99.9,channel-percentile:99.9,ttrbr,channel-ttrbr \
+    $B sweep --backend gpu --model "$2" --calib "$C" --threshold percentile:99.9,channel-percentile:99.9,ttrbr,channel-ttrbr \
         --tune-images 256 --data "$T" --limit "$3" --timesteps "$4" --json --csv "$OUT/$name.csv" \
         > "$OUT/$name.jsonl" 2>>"$OUT/sweep.log" || { echo "$1 ttrbr | FAILED |" >> "$table"; return; }
     end=$(date +%s.%N)
