@@ -191,18 +191,19 @@ pub fn error_sums(input: &LayerInput<'_>, thresholds: &[f32], v_init: f32, bias:
         }
         // Mean and variance of the biased current, shifted by its first value (the
         // reference's numerically safer form).
-        for l in 0..lanes {
-            s.first[l] = current[l] + s.bias[l];
-            s.shifted_sum[l] = 0.0;
-            s.shifted_squares[l] = 0.0;
+        for ((first, &current), &bias) in s.first[..lanes].iter_mut().zip(current).zip(&s.bias) {
+            *first = current + bias;
         }
+        s.shifted_sum[..lanes].fill(0.0);
+        s.shifted_squares[..lanes].fill(0.0);
         if !input.constant {
             for t in 0..timesteps {
                 let step = step_current(current, stride, t, lanes);
-                for l in 0..lanes {
-                    let shifted = (step[l] + s.bias[l]) - s.first[l];
-                    s.shifted_sum[l] += shifted;
-                    s.shifted_squares[l] += shifted * shifted;
+                let sums = s.shifted_sum.iter_mut().zip(s.shifted_squares.iter_mut());
+                for (((sum, squares), (&current, &bias)), &first) in sums.zip(step.iter().zip(&s.bias)).zip(&s.first) {
+                    let shifted = (current + bias) - first;
+                    *sum += shifted;
+                    *squares += shifted * shifted;
                 }
             }
         }
