@@ -111,6 +111,11 @@ impl Histogram {
         }
     }
 
+    /// Sets every count to 0, keeping the ranges.
+    pub fn clear(&mut self) {
+        self.counts.fill(0);
+    }
+
     /// Counts `value` in `row` if it is positive.
     pub fn add(&mut self, row: usize, value: f32) {
         if let Some(bin) = Self::bin_of(value, self.ranges[row], self.bins) {
