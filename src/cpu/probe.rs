@@ -83,8 +83,13 @@ const LANES_PER_BLOCK: usize = 256;
 /// Per-lane state of one block's scans.
 struct Scratch {
     membrane: Vec<f32>,
-    spikes: Vec<u32>,
+    /// Spike counts (whole numbers, exact in f32 far beyond any T).
+    spikes: Vec<f32>,
     tracking: Vec<f32>,
+    /// `[T][lanes]`: each step's current with the bias current added, and `(t + 1) a`, the
+    /// tracking target; shared by every candidate threshold of a block.
+    biased: Vec<f32>,
+    targets: Vec<f32>,
     first: Vec<f32>,
     shifted_sum: Vec<f32>,
     shifted_squares: Vec<f32>,
@@ -98,7 +103,9 @@ impl Scratch {
         let lanes = || vec![0.0f32; channels];
         Self {
             membrane: lanes(),
-            spikes: vec![0; channels],
+            spikes: lanes(),
+            biased: Vec::new(),
+            targets: Vec::new(),
             tracking: lanes(),
             first: lanes(),
             shifted_sum: lanes(),
@@ -116,39 +123,53 @@ fn step_current(current: &[f32], stride: usize, t: usize, channels: usize) -> &[
     &current[t * stride..t * stride + channels]
 }
 
-/// Runs a block's neurons (lanes) for T steps under `s.thresholds` from `v_init`, with
-/// `s.bias` added to the current: leaves
-/// spike counts in `spikes` and the tracking error sums `Σ_t (S_t θ − t a)²` in `tracking`.
+/// Repeats one value per channel over a block's lanes (whole pixels).
+fn tile(lanes: &mut [f32], per_channel: &[f32]) {
+    for pixel in lanes.chunks_exact_mut(per_channel.len()) {
+        pixel.copy_from_slice(per_channel);
+    }
+}
+
+/// Fills `s.biased` and `s.targets` for a block (see [`Scratch`]): what every scan of the
+/// block under any thresholds reads, computed once.
+fn prepare(current: &[f32], stride: usize, timesteps: usize, activation: &[f32], s: &mut Scratch) {
+    let lanes = activation.len();
+    s.biased.clear();
+    s.targets.clear();
+    for t in 0..timesteps {
+        let input = step_current(current, stride, t, lanes);
+        s.biased.extend(input.iter().zip(&s.bias).map(|(&input, &bias)| input + bias));
+        let steps = (t + 1) as f32;
+        s.targets.extend(activation.iter().map(|&activation| steps * activation));
+    }
+}
+
+/// Runs a prepared block's `lanes` neurons for T steps under `s.thresholds` from `v_init`:
+/// leaves spike counts in `spikes` and the tracking error sums `Σ_t (S_t θ − t a)²` in
+/// `tracking`, each neuron in [`crate::reference::layerwise::tracking_error`]'s f32 order.
 /// The hot loop of tuning: compiled for AVX-512 and AVX2 too, chosen at run time.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
-fn track(current: &[f32], stride: usize, timesteps: usize, activation: &[f32], v_init: f32, s: &mut Scratch) {
-    let channels = activation.len();
-    let (membrane, spikes, tracking, thresholds, bias) = (
-        &mut s.membrane[..channels],
-        &mut s.spikes[..channels],
-        &mut s.tracking[..channels],
-        &s.thresholds[..channels],
-        &s.bias[..channels],
-    );
+fn track(lanes: usize, timesteps: usize, v_init: f32, s: &mut Scratch) {
+    let (membrane, spikes, tracking, thresholds) =
+        (&mut s.membrane[..lanes], &mut s.spikes[..lanes], &mut s.tracking[..lanes], &s.thresholds[..lanes]);
     for ((membrane, spikes), (tracking, &threshold)) in
         membrane.iter_mut().zip(spikes.iter_mut()).zip(tracking.iter_mut().zip(thresholds))
     {
         *membrane = v_init * threshold;
-        *spikes = 0;
+        *spikes = 0.0;
         *tracking = 0.0;
     }
-    for t in 0..timesteps {
-        let input = step_current(current, stride, t, channels);
-        let steps = (t + 1) as f32;
+    for (biased, targets) in s.biased.chunks_exact(lanes).zip(s.targets.chunks_exact(lanes)).take(timesteps) {
         // Zipped, not indexed: no bounds tests, so the lanes vectorize.
         let state = membrane.iter_mut().zip(spikes.iter_mut()).zip(tracking.iter_mut());
-        let parameters = thresholds.iter().zip(input).zip(bias).zip(activation);
-        for (((membrane, spikes), tracking), (((&threshold, &input), &bias), &activation)) in state.zip(parameters) {
-            let potential = *membrane + (input + bias);
+        for (((membrane, spikes), tracking), ((&threshold, &current), &target)) in
+            state.zip(thresholds.iter().zip(biased).zip(targets))
+        {
+            let potential = *membrane + current;
             let fired = potential >= threshold;
             *membrane = if fired { potential - threshold } else { potential };
-            *spikes += u32::from(fired);
-            let lag = *spikes as f32 * threshold - steps * activation;
+            *spikes += if fired { 1.0 } else { 0.0 };
+            let lag = *spikes * threshold - target;
             *tracking += lag * lag;
         }
     }
@@ -185,10 +206,8 @@ pub fn error_sums(input: &LayerInput<'_>, thresholds: &[f32], v_init: f32, bias:
     let cube = steps * steps * steps;
     input.sum_over_pixels(ERROR_STATS, |current, activation, stride, sums, s| {
         let lanes = activation.len();
-        for l in 0..lanes {
-            s.thresholds[l] = thresholds[l % channels];
-            s.bias[l] = bias[l % channels];
-        }
+        tile(&mut s.thresholds[..lanes], thresholds);
+        tile(&mut s.bias[..lanes], bias);
         // Mean and variance of the biased current, shifted by its first value (the
         // reference's numerically safer form).
         for ((first, &current), &bias) in s.first[..lanes].iter_mut().zip(current).zip(&s.bias) {
@@ -219,10 +238,11 @@ pub fn error_sums(input: &LayerInput<'_>, thresholds: &[f32], v_init: f32, bias:
         }
         // Spikes under the mean current held constant.
         let constant_spikes = constant_spikes(&s.mean[..lanes], &s.thresholds[..lanes], v_init, timesteps);
-        track(current, stride, timesteps, activation, v_init, s);
+        prepare(current, stride, timesteps, activation, s);
+        track(lanes, timesteps, v_init, s);
         for l in 0..lanes {
             let threshold = s.thresholds[l];
-            let value = s.spikes[l] as f32 * threshold / steps;
+            let value = s.spikes[l] * threshold / steps;
             let constant = constant_spikes[l] as f32 * threshold / steps;
             let quantization = constant - activation[l].clamp(0.0, threshold);
             let deviation = value - constant;
@@ -234,7 +254,7 @@ pub fn error_sums(input: &LayerInput<'_>, thresholds: &[f32], v_init: f32, bias:
                 total.abs(),
                 total * total,
                 variance[l],
-                s.spikes[l] as f32,
+                s.spikes[l],
                 deviation,
                 quantization,
                 tracking,
@@ -263,18 +283,20 @@ pub fn candidate_sums(
     assert_eq!(bias.len(), channels, "one bias current per channel");
     let steps = input.timesteps as f32;
     let cube = steps * steps * steps;
+    // Candidate k of every channel side by side: `by_candidate[k × channels + c]`.
+    let by_candidate: Vec<f32> =
+        (0..per_channel).flat_map(|k| (0..channels).map(move |c| candidates[c * per_channel + k])).collect();
     input.sum_over_pixels(per_channel, |current, activation, stride, sums, s| {
         let lanes = activation.len();
-        for l in 0..lanes {
-            s.bias[l] = bias[l % channels];
-        }
-        for k in 0..per_channel {
-            for l in 0..lanes {
-                s.thresholds[l] = candidates[(l % channels) * per_channel + k];
-            }
-            track(current, stride, input.timesteps, activation, v_init, s);
-            for l in 0..lanes {
-                sums[(l % channels) * per_channel + k] += f64::from(s.tracking[l] / cube);
+        tile(&mut s.bias[..lanes], bias);
+        prepare(current, stride, input.timesteps, activation, s);
+        for (k, thresholds) in by_candidate.chunks_exact(channels).enumerate() {
+            tile(&mut s.thresholds[..lanes], thresholds);
+            track(lanes, input.timesteps, v_init, s);
+            for pixel in s.tracking[..lanes].chunks_exact(channels) {
+                for (c, &tracking) in pixel.iter().enumerate() {
+                    sums[c * per_channel + k] += f64::from(tracking / cube);
+                }
             }
         }
     })
