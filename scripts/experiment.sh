@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one experiment of results/: `scripts/experiment.sh results/NAME` executes
-# results/NAME/run.sh from the repository root with OUT=results/NAME/out, keeps its
+# results/NAME/run.sh from the repository root with OUT=results/NAME/out (emptied first), keeps its
 # stdout and stderr there, and writes results/NAME/out/manifest.json: commit (and whether
 # the tree had uncommitted changes), date, wall time, machine, load average at the start,
 # the backend and device the run reported (from its JSON lines), and the SHA-256 of every
@@ -14,6 +14,8 @@ dir="${1:?usage: scripts/experiment.sh results/NAME}"
 dir="${dir%/}"
 [ -f "$dir/run.sh" ] || { echo "$dir/run.sh: no such experiment script" >&2; exit 2; }
 export OUT="$dir/out"
+# A run replaces the experiment's previous outputs (they are in git's history).
+rm -rf "$OUT"
 mkdir -p "$OUT"
 commit="$(git rev-parse HEAD)"
 dirty="$(git status --porcelain --untracked-files=no | grep -q . && echo true || echo false)"
