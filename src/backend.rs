@@ -150,18 +150,19 @@ impl Backend {
         default_max: usize,
         images: usize,
     ) -> Result<usize, Error> {
-        let natural = match self {
+        let batch = match self {
             Backend::Cpu(device) => {
                 let per_image = CpuSnn::new(snn)?.value_bytes_per_image(timesteps);
-                (CPU_CHUNK_BYTES / per_image).max(device.threads)
+                let natural = (CPU_CHUNK_BYTES / per_image).max(device.threads);
+                let batch = requested.unwrap_or(natural).min(images.max(1)).max(1);
+                check_fits(batch, LIVE_VALUES * per_image, &format!("a chunk of the SNN over {timesteps} timesteps"))?;
+                batch
             }
-            Backend::Gpu { ctx, .. } => SnnPlan::max_batch(ctx, snn).min(default_max),
+            Backend::Gpu { ctx, .. } => {
+                let natural = SnnPlan::max_batch(ctx, snn).min(default_max);
+                requested.unwrap_or(natural).min(images.max(1)).max(1)
+            }
         };
-        let batch = requested.unwrap_or(natural).min(images.max(1)).max(1);
-        if matches!(self, Backend::Cpu(_)) {
-            let per_image = CpuSnn::new(snn)?.value_bytes_per_image(timesteps);
-            check_fits(batch, LIVE_VALUES * per_image, &format!("a chunk of the SNN over {timesteps} timesteps"))?;
-        }
         Ok(batch)
     }
 

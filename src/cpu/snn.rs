@@ -26,8 +26,10 @@ use super::probe::LayerInput;
 use super::CpuError;
 
 /// Input density below which a convolution reading a per-timestep value runs event-driven.
-/// Measured on ResNet-20/110 (docs/PERFORMANCE.md): the event kernel is faster up to
-/// about this density of nonzero inputs.
+/// A set value, not a measured crossover: the event kernel does work per nonzero input, the
+/// dense one per input, so the event kernel wins well below full density. The spike inputs
+/// measured so far (0.085–0.09 mean density on ResNet-20/110 at T = 32, docs/PERFORMANCE.md)
+/// are far below it; where the crossover lies was not measured.
 pub const EVENT_DENSITY: f64 = 0.3;
 
 /// A value of the walk: one sample per image (`per_step = false`, constant over time) or
