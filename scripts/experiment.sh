@@ -14,11 +14,12 @@ dir="${1:?usage: scripts/experiment.sh results/NAME}"
 dir="${dir%/}"
 [ -f "$dir/run.sh" ] || { echo "$dir/run.sh: no such experiment script" >&2; exit 2; }
 export OUT="$dir/out"
+commit="$(git rev-parse HEAD)"
+# Uncommitted changes to tracked files, the experiment's own earlier outputs not counted.
+dirty="$(git status --porcelain --untracked-files=no -- . ":(exclude)$OUT" | grep -q . && echo true || echo false)"
 # A run replaces the experiment's previous outputs (they are in git's history).
 rm -rf "$OUT"
 mkdir -p "$OUT"
-commit="$(git rev-parse HEAD)"
-dirty="$(git status --porcelain --untracked-files=no | grep -q . && echo true || echo false)"
 started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 load="$(cut -d' ' -f1-3 /proc/loadavg)"
 t0="$(date +%s.%N)"
