@@ -95,11 +95,17 @@ impl ConvWeights {
 /// Bytes of im2col matrix built at once; larger inputs are processed in groups of samples.
 const IM2COL_BYTES: usize = 16 << 20;
 
-/// Dense convolution of `samples` NHWC inputs into `out` (`samples × out_shape`, NHWC).
-pub fn conv_dense(w: &ConvWeights, input: &[f32], samples: usize, out: &mut [f32]) {
+/// Values per input and per output sample, after checking `input` and `out` hold `samples`.
+fn sample_lengths(w: &ConvWeights, input: &[f32], samples: usize, out: &[f32]) -> (usize, usize) {
     let (in_len, out_len) = (w.in_shape.len(), w.out_shape.len());
     assert_eq!(input.len(), samples * in_len, "conv input length");
     assert_eq!(out.len(), samples * out_len, "conv output length");
+    (in_len, out_len)
+}
+
+/// Dense convolution of `samples` NHWC inputs into `out` (`samples × out_shape`, NHWC).
+pub fn conv_dense(w: &ConvWeights, input: &[f32], samples: usize, out: &mut [f32]) {
+    let (in_len, out_len) = sample_lengths(w, input, samples, out);
     #[cfg(target_arch = "x86_64")]
     if direct::supports(w) {
         out.par_chunks_mut(out_len.max(1))
@@ -402,9 +408,7 @@ fn im2col_row(w: &ConvWeights, input: &[f32], pixel: usize, column: &mut [f32]) 
 /// Event-driven convolution of `samples` NHWC inputs into `out`: work proportional to the
 /// nonzero inputs (see the module documentation). Exact for any input, fast when sparse.
 pub fn conv_events(w: &ConvWeights, input: &[f32], samples: usize, out: &mut [f32]) {
-    let (in_len, out_len) = (w.in_shape.len(), w.out_shape.len());
-    assert_eq!(input.len(), samples * in_len, "conv input length");
-    assert_eq!(out.len(), samples * out_len, "conv output length");
+    let (in_len, out_len) = sample_lengths(w, input, samples, out);
     #[cfg(target_arch = "x86_64")]
     if direct::supports(w) {
         out.par_chunks_mut(out_len.max(1))
