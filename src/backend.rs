@@ -110,14 +110,6 @@ impl Backend {
         }
     }
 
-    /// The GPU context and kernels, on the GPU backend.
-    pub fn gpu(&self) -> Option<(&GpuContext, &Kernels)> {
-        match self {
-            Backend::Gpu { ctx, kernels } => Some((ctx, kernels)),
-            Backend::Cpu(_) => None,
-        }
-    }
-
     /// Images per ANN batch: `requested`, else what the backend runs well (on a GPU the
     /// largest the adapter's limits allow, at most `default_max`); never more than `images`.
     pub fn ann_batch(
@@ -133,8 +125,7 @@ impl Backend {
         };
         let batch = requested.unwrap_or(natural).min(images.max(1)).max(1);
         if matches!(self, Backend::Cpu(_)) {
-            let largest = graph.nodes().iter().map(|n| n.shape.len()).max().unwrap_or(1);
-            check_fits(batch, LIVE_VALUES * 4 * largest, "a batch of the ANN")?;
+            check_fits(batch, LIVE_VALUES * 4 * graph.largest_value(), "a batch of the ANN")?;
         }
         Ok(batch)
     }
@@ -152,7 +143,8 @@ impl Backend {
     ) -> Result<usize, Error> {
         let batch = match self {
             Backend::Cpu(device) => {
-                let per_image = CpuSnn::new(snn)?.value_bytes_per_image(timesteps);
+                // The largest node's values at every step, per image of the chunk.
+                let per_image = 4 * snn.graph.largest_value() * timesteps.max(1);
                 let natural = (CPU_CHUNK_BYTES / per_image).max(device.threads);
                 let batch = requested.unwrap_or(natural).min(images.max(1)).max(1);
                 check_fits(batch, LIVE_VALUES * per_image, &format!("a chunk of the SNN over {timesteps} timesteps"))?;

@@ -77,9 +77,4 @@ impl CpuGraph {
             last_read,
         }
     }
-
-    /// Largest per-sample value of any node (floats).
-    pub fn largest_value(&self) -> usize {
-        self.shapes.iter().map(Shape::len).max().unwrap_or(1).max(1)
-    }
 }

@@ -136,12 +136,6 @@ impl CpuSnn {
         })
     }
 
-    /// Bytes of the largest value one image adds to a chunk simulated for `timesteps`
-    /// steps (the largest node's values at every step).
-    pub fn value_bytes_per_image(&self, timesteps: usize) -> usize {
-        4 * self.graph.largest_value() * timesteps.max(1)
-    }
-
     /// Simulates `count` normalized NCHW images for `timesteps` steps from the initial
     /// state; `labels` are their classes.
     pub fn run(

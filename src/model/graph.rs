@@ -250,6 +250,12 @@ impl Graph {
         Self { nodes, output }
     }
 
+    /// Values of the largest node per image (at least 1): what sizes every per-image
+    /// buffer of a plan or chunk.
+    pub fn largest_value(&self) -> usize {
+        self.nodes.iter().map(|n| n.shape.len()).max().unwrap_or(1).max(1)
+    }
+
     /// Multiply-accumulate operations per image (convolutions and linear layers).
     pub fn macs_per_image(&self) -> u64 {
         self.nodes

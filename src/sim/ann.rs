@@ -273,7 +273,7 @@ impl AnnPlan {
     /// The largest batch whose biggest activation fits one storage binding of `ctx`'s
     /// adapter (and whose indices fit the kernels' 32-bit arithmetic).
     pub fn max_batch(ctx: &GpuContext, graph: &Graph) -> usize {
-        let largest = graph.nodes().iter().map(|n| n.shape.len()).max().unwrap_or(1).max(1) as u64;
+        let largest = graph.largest_value() as u64;
         let by_memory = ctx.max_binding_bytes() / (4 * largest);
         let by_index = u64::from(u32::MAX) / largest;
         by_memory.min(by_index) as usize

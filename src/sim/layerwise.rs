@@ -211,7 +211,7 @@ const CPU_WALK_BYTES: usize = 8 << 30;
 /// node's values for all timesteps must fit one storage binding of the adapter; on the CPU
 /// a few such values (a node's inputs, its output, a residual) must fit [`CPU_WALK_BYTES`].
 pub fn max_images(device: WalkDevice<'_>, snn: &SpikingNetwork, timesteps: usize) -> usize {
-    let largest = snn.graph.nodes().iter().map(|n| n.shape.len()).max().unwrap_or(1).max(1);
+    let largest = snn.graph.largest_value();
     let per_image = (largest * timesteps.max(1) * 4) as u64;
     match device {
         WalkDevice::Gpu(ctx, _) => {

@@ -92,7 +92,7 @@ impl SnnPlan {
     /// a few activations; an adapter that cannot allocate them fails [`SnnPlan::compile`]
     /// with [`GpuError::OutOfMemory`]. See [`SnnPlan::bytes_per_image`].
     pub fn max_batch(ctx: &GpuContext, snn: &SpikingNetwork) -> usize {
-        let largest = snn.graph.nodes().iter().map(|n| n.shape.len()).max().unwrap_or(1).max(1) as u64;
+        let largest = snn.graph.largest_value() as u64;
         let by_memory = ctx.max_binding_bytes() / (4 * largest);
         let by_index = u64::from(u32::MAX) / largest;
         by_memory.min(by_index) as usize
