@@ -51,6 +51,8 @@ pub enum ConvertError {
     BadBiasCurrent { layer: String, channel: usize, value: f32 },
     #[error("initial membrane fraction v_init = {0} is outside [0, 1]")]
     BadVInit(f32),
+    #[error("IF layer `{layer}`: initial membrane fraction v_init = {value} is outside [0, 1]")]
+    BadLayerVInit { layer: String, value: f32 },
     #[error("calibration statistics do not fit together: {0}")]
     StatsMismatch(String),
     #[error("{path}: {message}")]

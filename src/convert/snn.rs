@@ -97,13 +97,13 @@ impl SpikingNetwork {
                     kind: self.graph.nodes().get(layer.node).map_or("none", |n| n.op.kind()),
                 }
             })?;
-            validate_thresholds(&layer.name, &layer.thresholds, node.shape.channels)?;
-            if let Some(v_init) = layer.v_init {
-                validate_v_init(v_init)?;
-            }
-            if let Some(bias) = &layer.bias_current {
-                validate_bias_current(&layer.name, bias, node.shape.channels)?;
-            }
+            validate_layer(
+                &layer.name,
+                &layer.thresholds,
+                layer.v_init,
+                layer.bias_current.as_deref(),
+                node.shape.channels,
+            )?;
         }
         validate_v_init(self.v_init)
     }
@@ -199,6 +199,23 @@ pub fn validate_v_init(v_init: f32) -> Result<(), ConvertError> {
     } else {
         Err(ConvertError::BadVInit(v_init))
     }
+}
+
+/// Checks what one IF layer of `channels` channels spikes with: its thresholds, its own
+/// initial membrane fraction and its bias current where it has them. Every simulation
+/// (the GPU plan, both walks, the CPU engine) checks layers with this.
+pub(crate) fn validate_layer(
+    layer: &str,
+    thresholds: &Thresholds,
+    v_init: Option<f32>,
+    bias_current: Option<&[f32]>,
+    channels: usize,
+) -> Result<(), ConvertError> {
+    validate_thresholds(layer, thresholds, channels)?;
+    if let Some(value) = v_init.filter(|v| !(0.0..=1.0).contains(v)) {
+        return Err(ConvertError::BadLayerVInit { layer: layer.into(), value });
+    }
+    bias_current.map_or(Ok(()), |bias| validate_bias_current(layer, bias, channels))
 }
 
 /// Checks a layer's bias current: one value per channel, all finite.

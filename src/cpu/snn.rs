@@ -13,7 +13,7 @@
 //! Semantics are [`crate::convert::snn`]'s; the time-major CPU reference
 //! ([`crate::reference::snn`]) is the oracle in the tests.
 
-use crate::convert::snn::{static_nodes, SpikingNetwork};
+use crate::convert::snn::{static_nodes, validate_layer, SpikingNetwork};
 use crate::convert::threshold::Thresholds;
 use crate::reference::ops::argmax_rows;
 use crate::sim::SnnBatchResult;
@@ -78,8 +78,8 @@ pub struct ConvStats {
 }
 
 /// What a walk calls at every IF layer: the layer's index and input; it returns the
-/// parameters the layer spikes with from then on (`None`: its own).
-pub type LayerHook<'a> = dyn FnMut(usize, LayerInput<'_>) -> Result<Option<IfParams>, CpuError> + 'a;
+/// parameters the layer spikes with from then on.
+pub type LayerHook<'a> = dyn FnMut(usize, LayerInput<'_>) -> Result<IfParams, CpuError> + 'a;
 
 /// What one simulation of a chunk gave: `[T][images]` predictions, spikes per IF layer,
 /// how the convolutions ran.
@@ -96,7 +96,8 @@ pub struct CpuSnn {
     /// For every node: its IF layer's index and parameters, when it is one.
     layers: Vec<Option<(usize, IfParams)>>,
     constant: Vec<bool>,
-    layer_count: usize,
+    /// Every IF layer's name, in layer order (for messages).
+    names: Vec<String>,
     num_classes: usize,
 }
 
@@ -131,7 +132,7 @@ impl CpuSnn {
             graph: CpuGraph::new(&snn.graph),
             layers,
             constant: static_nodes(&snn.graph),
-            layer_count: snn.layers.len(),
+            names: snn.layers.iter().map(|layer| layer.name.clone()).collect(),
             num_classes: snn.graph.num_classes(),
         })
     }
@@ -182,38 +183,29 @@ impl CpuSnn {
 
     /// Walks the network layer-major over `count` normalized NCHW images for `timesteps`
     /// steps next to the ANN: at every IF layer `at_layer(layer index, input)` sees the
-    /// layer's input current at every step and the ANN's activation, and may return the
-    /// parameters the layer spikes with from then on (`None`: its own). Returns the
-    /// parameters every layer spiked with, in layer order.
+    /// layer's input current at every step and the ANN's activation, and returns the
+    /// parameters the layer spikes with from then on (checked as every simulation checks
+    /// layers).
     pub fn walk(
         &self,
         images: &[f32],
         count: usize,
         timesteps: usize,
         at_layer: &mut LayerHook<'_>,
-    ) -> Result<Vec<IfParams>, CpuError> {
-        let mut chosen = vec![None; self.layer_count];
-        let mut hook = |index: usize, input: LayerInput<'_>| -> Result<IfParams, CpuError> {
-            let params = at_layer(index, input)?.unwrap_or_else(|| self.params_of(index).clone());
-            if params.thresholds.len() != input.shape.channels
-                || params.bias_current.len() != input.shape.channels
-                || params.thresholds.iter().any(|t| !(t.is_finite() && *t > 0.0))
-                || params.bias_current.iter().any(|b| !b.is_finite())
-                || !(0.0..=1.0).contains(&params.v_init)
-            {
-                return Err(CpuError::InvalidInput(format!(
-                    "IF layer {index}: invalid thresholds, bias current or v_init"
-                )));
-            }
-            chosen[index] = Some(params.clone());
+    ) -> Result<(), CpuError> {
+        let mut checked = |index: usize, input: LayerInput<'_>| -> Result<IfParams, CpuError> {
+            let channels = input.shape.channels;
+            let params = at_layer(index, input)?;
+            validate_layer(
+                &self.names[index],
+                &Thresholds::Channel(params.thresholds.clone()),
+                Some(params.v_init),
+                Some(&params.bias_current),
+                channels,
+            )?;
             Ok(params)
         };
-        self.run_graph(images, count, timesteps, Some(&mut hook))?;
-        Ok(chosen.into_iter().map(|p| p.expect("every IF layer is reached")).collect())
-    }
-
-    fn params_of(&self, index: usize) -> &IfParams {
-        self.layers.iter().flatten().find(|(i, _)| *i == index).map(|(_, p)| p).expect("a layer of the network")
+        self.run_graph(images, count, timesteps, Some(&mut checked)).map(|_| ())
     }
 
     fn simulate(&self, images: &[f32], count: usize, timesteps: usize) -> Result<Simulation, CpuError> {
@@ -222,13 +214,12 @@ impl CpuSnn {
 
     /// The one engine: every node layer-major over the chunk; with `walk`, the ANN's values
     /// alongside and each IF layer's parameters from `walk`.
-    #[allow(clippy::type_complexity)]
     fn run_graph(
         &self,
         images: &[f32],
         count: usize,
         timesteps: usize,
-        mut walk: Option<&mut dyn FnMut(usize, LayerInput<'_>) -> Result<IfParams, CpuError>>,
+        mut walk: Option<&mut LayerHook<'_>>,
     ) -> Result<Simulation, CpuError> {
         let input_shape = self.graph.shapes[0];
         if images.len() != count * input_shape.len() {
@@ -241,7 +232,7 @@ impl CpuSnn {
         }
         let graph = &self.graph;
         let mut stats = ConvStats::default();
-        let mut spike_totals = vec![0u64; self.layer_count];
+        let mut spike_totals = vec![0u64; self.names.len()];
         let mut values: Vec<Option<Value>> = (0..graph.ops.len()).map(|_| None).collect();
         values[0] = Some(Value { data: ops::to_nhwc(images, input_shape, count), per_step: false, density: None });
         let mut pool = Pool::default();
@@ -251,14 +242,11 @@ impl CpuSnn {
             ann[0] = values[0].as_ref().map(|v| v.data.clone());
         }
         for position in 1..graph.ops.len() {
-            if walk.is_some() {
+            // A static node's ANN value is its spiking value (taken below), the same computation.
+            if walk.is_some() && !self.constant[position] {
                 let args: Vec<&[f32]> =
                     graph.inputs[position].iter().map(|&i| ann[i].as_deref().expect("inputs come first")).collect();
-                ann[position] = Some(if self.constant[position] {
-                    Vec::new() // filled from the spiking value below: the same computation
-                } else {
-                    eval_node(graph, position, &args, count)
-                });
+                ann[position] = Some(eval_node(graph, position, &args, count));
             }
             let inputs = &graph.inputs[position];
             let arg = |i: usize| values[inputs[i]].as_ref().expect("inputs come first");

@@ -16,7 +16,7 @@
 //! soon as their last reader has run.
 
 use crate::convert::bias_correction::mean_errors;
-use crate::convert::snn::{static_nodes, validate_bias_current, validate_thresholds, validate_v_init, SpikingNetwork};
+use crate::convert::snn::{static_nodes, validate_layer, validate_v_init, SpikingNetwork};
 use crate::convert::threshold::Thresholds;
 use crate::gpu::buffers::{storage_from_f32, storage_zeroed, submit_and_read};
 use crate::gpu::kernels::record_steps;
@@ -287,17 +287,13 @@ fn walk_cpu(
             v_init,
             bias_current,
         });
-        let name = &snn.layers[index].name;
-        validate_thresholds(name, &setting.thresholds, shape.channels)?;
-        validate_v_init(setting.v_init)?;
-        validate_bias_current(name, &setting.bias_current, shape.channels)?;
         let params = crate::cpu::ops::IfParams {
             thresholds: channel_thresholds(&setting.thresholds, shape.channels),
             bias_current: setting.bias_current.clone(),
             v_init: setting.v_init,
         };
         chosen[index] = Some(setting);
-        Ok(Some(params))
+        Ok(params)
     });
     if let Some(error) = failure {
         return Err(error);
@@ -404,12 +400,14 @@ fn walk_checked(
                     bias_current,
                 });
                 let name = &snn.layers[index].name;
-                validate_thresholds(name, &setting.thresholds, shape.channels)
-                    .map_err(|e| GpuError::InvalidInput(e.to_string()))?;
-                validate_v_init(setting.v_init)
-                    .map_err(|e| GpuError::InvalidInput(format!("IF layer `{name}`: {e}")))?;
-                validate_bias_current(name, &setting.bias_current, shape.channels)
-                    .map_err(|e| GpuError::InvalidInput(e.to_string()))?;
+                validate_layer(
+                    name,
+                    &setting.thresholds,
+                    Some(setting.v_init),
+                    Some(&setting.bias_current),
+                    shape.channels,
+                )
+                .map_err(|e| GpuError::InvalidInput(e.to_string()))?;
                 let buffer =
                     storage_from_f32(ctx, "IF thresholds", &channel_thresholds(&setting.thresholds, shape.channels))?;
                 let scan = ScanShape { v_init: setting.v_init, ..scan };

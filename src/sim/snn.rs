@@ -20,7 +20,7 @@
 //! counter buffer; the step index lives on the GPU in that buffer (see the kernel's
 //! comment), so every timestep records the very same steps.
 
-use crate::convert::snn::{static_nodes, validate_bias_current, validate_thresholds, validate_v_init, SpikingNetwork};
+use crate::convert::snn::{static_nodes, SpikingNetwork};
 use crate::gpu::buffers::{read_buffer, storage_bytes, storage_from_f32, storage_zeroed, submit_and_read};
 use crate::gpu::snn_layers::{self, channel_thresholds, if_padded_len, IfBuffers, COUNT_SLOT, TOTALS_SLOT};
 use crate::gpu::{GpuContext, GpuError, GpuStep, Kernels};
@@ -127,22 +127,7 @@ impl SnnPlan {
                 limit: ctx.max_binding_bytes(),
             });
         }
-        for layer in &snn.layers {
-            let node = snn.graph.nodes().get(layer.node).filter(|n| matches!(n.op, Op::Relu)).ok_or_else(|| {
-                GpuError::InvalidInput(format!("IF layer `{}` names node {}, not a ReLU node", layer.name, layer.node))
-            })?;
-            validate_thresholds(&layer.name, &layer.thresholds, node.shape.channels)
-                .map_err(|e| GpuError::InvalidInput(e.to_string()))?;
-            if let Some(v_init) = layer.v_init {
-                validate_v_init(v_init)
-                    .map_err(|e| GpuError::InvalidInput(format!("IF layer `{}`: {e}", layer.name)))?;
-            }
-            if let Some(bias) = &layer.bias_current {
-                validate_bias_current(&layer.name, bias, node.shape.channels)
-                    .map_err(|e| GpuError::InvalidInput(e.to_string()))?;
-            }
-        }
-        validate_v_init(snn.v_init).map_err(|e| GpuError::InvalidInput(e.to_string()))?;
+        snn.validate().map_err(|e| GpuError::InvalidInput(e.to_string()))?;
         ctx.checked("compiling the SNN plan", || Self::build(ctx, kernels, snn, batch))
     }
 
