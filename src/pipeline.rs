@@ -154,8 +154,10 @@ pub fn convert(
 ) -> Result<Conversion, Error> {
     options.validate()?;
     if calib.len() < options.calib_images {
+        let files: Vec<String> = calib.files.iter().map(|f| f.display().to_string()).collect();
         return Err(Error::Usage(format!(
-            "the calibration set holds {} images, fewer than --calib-images {}",
+            "{}: holds {} images, fewer than --calib-images {}",
+            files.join(", "),
             calib.len(),
             options.calib_images
         )));

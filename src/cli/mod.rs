@@ -378,14 +378,6 @@ impl CalibrationArgs {
             );
         };
         let calib = Dataset::open(path, None)?;
-        if calib.len() < self.calib_images {
-            anyhow::bail!(
-                "{}: holds {} images, fewer than --calib-images {}",
-                path.display(),
-                calib.len(),
-                self.calib_images
-            );
-        }
         let conversion = pipeline::convert(backend, network, &calib, &options, &mut Bars::default())?;
         if let Some(path) = &self.tuning_csv {
             if conversion.tuning.runs.is_empty() {

@@ -180,9 +180,7 @@ fn biased_current(
     bias_current: &[f32],
 ) -> Result<Option<(GpuStep, wgpu::Buffer)>, GpuError> {
     let channels = scan.shape.channels;
-    if bias_current.len() != channels {
-        return Err(GpuError::InvalidInput(format!("{} bias currents for {channels} channels", bias_current.len())));
-    }
+    check_bias(bias_current, channels)?;
     if bias_current.iter().all(|&b| b == 0.0) {
         return Ok(None);
     }
