@@ -1,10 +1,13 @@
-//! Whole datasets on the CPU backend: the ANN batch by batch, the SNN chunk by chunk
-//! (a chunk's images go through the network layer-major together).
+//! Whole datasets on the CPU backend, through the dataset loops every backend shares
+//! ([`crate::sim::evaluate`]): the ANN batch by batch, the SNN chunk by chunk (a chunk's
+//! images go through the network layer-major together).
+
+use std::convert::Infallible;
 
 use crate::data::cifar::Dataset;
 use crate::model::normalize::Normalization;
-use crate::reference::ops::argmax_rows;
-use crate::sim::{AnnAccuracy, SnnAccuracy};
+use crate::sim::evaluate::{ann_accuracy, snn_accuracy};
+use crate::sim::{AnnAccuracy, SnnAccuracy, SnnBatchResult};
 
 use super::ann::forward;
 use super::lower::CpuGraph;
@@ -20,25 +23,16 @@ pub fn evaluate_ann(
     normalization: &Normalization,
     limit: usize,
     batch: usize,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> AnnAccuracy {
-    let total = limit.min(dataset.len());
     let classes = graph.shapes[graph.output].len();
-    let mut images = Vec::new();
-    let mut predictions = Vec::with_capacity(total);
-    let mut correct = 0;
-    let mut start = 0;
-    while start < total {
-        let count = dataset.normalized_batch(start, batch.max(1).min(total - start), normalization, &mut images);
-        let logits = forward(graph, to_nhwc(&images, graph.shapes[0], count), count, |_, _| {});
-        for (offset, predicted) in argmax_rows(&logits, classes).into_iter().enumerate() {
-            correct += usize::from(usize::from(dataset.labels[start + offset]) == predicted);
-            predictions.push(predicted);
-        }
-        start += count;
-        progress(start);
+    let logits = |images: &[f32], count: usize| -> Result<_, Infallible> {
+        Ok(forward(graph, to_nhwc(images, graph.shapes[0], count), count, |_, _| {}))
+    };
+    match ann_accuracy(dataset, normalization, limit, batch, classes, logits, progress) {
+        Ok(accuracy) => accuracy,
+        Err(never) => match never {},
     }
-    AnnAccuracy { images: total, correct, predictions }
 }
 
 /// Simulates `snn` for `timesteps` steps over the first `limit` images of `dataset`,
@@ -51,32 +45,16 @@ pub fn evaluate_snn(
     limit: usize,
     timesteps: usize,
     chunk: usize,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> Result<(SnnAccuracy, ConvStats), CpuError> {
-    let total = limit.min(dataset.len());
-    let mut images = Vec::new();
-    let mut correct = vec![0usize; timesteps];
-    let mut spike_totals: Vec<u64> = Vec::new();
-    let mut predictions = Vec::with_capacity(total);
     let mut stats = ConvStats::default();
-    let mut start = 0;
-    while start < total {
-        let count = dataset.normalized_batch(start, chunk.max(1).min(total - start), normalization, &mut images);
-        let labels: Vec<u32> = dataset.labels[start..start + count].iter().map(|&l| u32::from(l)).collect();
-        let (result, chunk_stats) = snn.run_with_stats(&images, &labels, count, timesteps)?;
-        for (sum, &c) in correct.iter_mut().zip(&result.correct) {
-            *sum += c as usize;
-        }
-        spike_totals.resize(result.spike_totals.len(), 0);
-        for (sum, &s) in spike_totals.iter_mut().zip(&result.spike_totals) {
-            *sum += s;
-        }
+    let run = |images: &[f32], labels: &[u32], count: usize| -> Result<SnnBatchResult, CpuError> {
+        let (result, chunk_stats) = snn.run_with_stats(images, labels, count, timesteps)?;
         stats.event += chunk_stats.event;
         stats.dense += chunk_stats.dense;
         stats.density_sum += chunk_stats.density_sum;
-        predictions.extend(result.predictions);
-        start += count;
-        progress(start);
-    }
-    Ok((SnnAccuracy { images: total, correct, spike_totals, predictions }, stats))
+        Ok(result)
+    };
+    let accuracy = snn_accuracy(dataset, normalization, limit, timesteps, chunk, run, progress)?;
+    Ok((accuracy, stats))
 }

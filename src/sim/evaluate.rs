@@ -1,12 +1,14 @@
 //! Accuracy of a network over a whole dataset: batches of normalized images through a
-//! compiled [`AnnPlan`], arg-max of the logits against the labels.
+//! backend's run of one batch, arg-max of the logits (or the SNN's per-step counts)
+//! against the labels. [`ann_accuracy`] and [`snn_accuracy`] are the dataset loops every
+//! backend shares; [`evaluate_ann`] and [`evaluate_snn`] run them on compiled GPU plans.
 
 use crate::data::cifar::Dataset;
 use crate::gpu::{GpuContext, GpuError};
 use crate::model::normalize::Normalization;
 use crate::reference::ops::argmax_rows;
 
-use super::{AnnPlan, SnnPlan};
+use super::{AnnPlan, SnnBatchResult, SnnPlan};
 
 /// Correct predictions of an ANN over the first `images` images of a dataset.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +19,35 @@ pub struct AnnAccuracy {
     pub predictions: Vec<usize>,
 }
 
+/// The ANN's accuracy over the first `limit` images of `dataset` (all when `limit` exceeds
+/// it), `batch` normalized NCHW images at a time through `logits(images, count)`, which
+/// returns `count × classes` logits; `progress` gets the images done so far.
+pub fn ann_accuracy<E>(
+    dataset: &Dataset,
+    normalization: &Normalization,
+    limit: usize,
+    batch: usize,
+    classes: usize,
+    mut logits: impl FnMut(&[f32], usize) -> Result<Vec<f32>, E>,
+    mut progress: impl FnMut(usize),
+) -> Result<AnnAccuracy, E> {
+    let total = limit.min(dataset.len());
+    let mut images = Vec::new();
+    let mut predictions = Vec::with_capacity(total);
+    let mut correct = 0;
+    let mut start = 0;
+    while start < total {
+        let count = dataset.normalized_batch(start, batch.max(1).min(total - start), normalization, &mut images);
+        for (offset, predicted) in argmax_rows(&logits(&images, count)?, classes).into_iter().enumerate() {
+            correct += usize::from(usize::from(dataset.labels[start + offset]) == predicted);
+            predictions.push(predicted);
+        }
+        start += count;
+        progress(start);
+    }
+    Ok(AnnAccuracy { images: total, correct, predictions })
+}
+
 /// Runs `plan` over the first `limit` images of `dataset` (all when `limit` exceeds it),
 /// one plan batch per submission; `progress` is called with the images done so far.
 pub fn evaluate_ann(
@@ -25,27 +56,10 @@ pub fn evaluate_ann(
     dataset: &Dataset,
     normalization: &Normalization,
     limit: usize,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> Result<AnnAccuracy, GpuError> {
-    let total = limit.min(dataset.len());
-    let classes = plan.num_classes();
-    let mut images = Vec::new();
-    let mut predictions = Vec::with_capacity(total);
-    let mut correct = 0;
-    let mut start = 0;
-    while start < total {
-        let count = dataset.normalized_batch(start, plan.batch().min(total - start), normalization, &mut images);
-        let logits = plan.run(ctx, &images, count)?;
-        for (offset, predicted) in argmax_rows(&logits, classes).into_iter().enumerate() {
-            if dataset.labels[start + offset] as usize == predicted {
-                correct += 1;
-            }
-            predictions.push(predicted);
-        }
-        start += count;
-        progress(start);
-    }
-    Ok(AnnAccuracy { images: total, correct, predictions })
+    let logits = |images: &[f32], count: usize| plan.run(ctx, images, count);
+    ann_accuracy(dataset, normalization, limit, plan.batch(), plan.num_classes(), logits, progress)
 }
 
 /// Per-timestep accuracy and spike totals of an SNN over the first images of a dataset.
@@ -61,6 +75,42 @@ pub struct SnnAccuracy {
     pub predictions: Vec<usize>,
 }
 
+/// The SNN's accuracy after each of `timesteps` steps over the first `limit` images of
+/// `dataset`, `batch` normalized NCHW images at a time through `run(images, labels,
+/// count)`; `progress` gets the images done so far.
+pub fn snn_accuracy<E>(
+    dataset: &Dataset,
+    normalization: &Normalization,
+    limit: usize,
+    timesteps: usize,
+    batch: usize,
+    mut run: impl FnMut(&[f32], &[u32], usize) -> Result<SnnBatchResult, E>,
+    mut progress: impl FnMut(usize),
+) -> Result<SnnAccuracy, E> {
+    let total = limit.min(dataset.len());
+    let mut images = Vec::new();
+    let mut correct = vec![0usize; timesteps];
+    let mut spike_totals: Vec<u64> = Vec::new();
+    let mut predictions = Vec::with_capacity(total);
+    let mut start = 0;
+    while start < total {
+        let count = dataset.normalized_batch(start, batch.max(1).min(total - start), normalization, &mut images);
+        let labels: Vec<u32> = dataset.labels[start..start + count].iter().map(|&l| u32::from(l)).collect();
+        let result = run(&images, &labels, count)?;
+        for (sum, &c) in correct.iter_mut().zip(&result.correct) {
+            *sum += c as usize;
+        }
+        spike_totals.resize(result.spike_totals.len(), 0);
+        for (sum, &s) in spike_totals.iter_mut().zip(&result.spike_totals) {
+            *sum += s;
+        }
+        predictions.extend(result.predictions);
+        start += count;
+        progress(start);
+    }
+    Ok(SnnAccuracy { images: total, correct, spike_totals, predictions })
+}
+
 /// Simulates `plan` for `timesteps` steps over the first `limit` images of `dataset`, one
 /// plan batch at a time; `progress` is called with the images done so far.
 pub fn evaluate_snn(
@@ -70,30 +120,8 @@ pub fn evaluate_snn(
     normalization: &Normalization,
     limit: usize,
     timesteps: usize,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> Result<SnnAccuracy, GpuError> {
-    let total = limit.min(dataset.len());
-    let mut images = Vec::new();
-    let mut correct = vec![0usize; timesteps];
-    let mut spike_totals: Vec<u64> = Vec::new();
-    let mut predictions = Vec::with_capacity(total);
-    let mut start = 0;
-    while start < total {
-        let count = dataset.normalized_batch(start, plan.batch().min(total - start), normalization, &mut images);
-        let labels: Vec<u32> = dataset.labels[start..start + count].iter().map(|&l| u32::from(l)).collect();
-        let result = plan.run(ctx, &images, &labels, count, timesteps)?;
-        for (sum, &c) in correct.iter_mut().zip(&result.correct) {
-            *sum += c as usize;
-        }
-        if spike_totals.is_empty() {
-            spike_totals = vec![0; result.spike_totals.len()];
-        }
-        for (sum, &s) in spike_totals.iter_mut().zip(&result.spike_totals) {
-            *sum += s;
-        }
-        predictions.extend(result.predictions);
-        start += count;
-        progress(start);
-    }
-    Ok(SnnAccuracy { images: total, correct, spike_totals, predictions })
+    let run = |images: &[f32], labels: &[u32], count: usize| plan.run(ctx, images, labels, count, timesteps);
+    snn_accuracy(dataset, normalization, limit, timesteps, plan.batch(), run, progress)
 }
