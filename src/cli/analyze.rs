@@ -1,6 +1,6 @@
 //! `spikeconv analyze`: convert a checkpoint with one or more threshold methods and
 //! measure every IF layer's quantization and deviation errors, input variance and firing
-//! rate over calibration images, layer by layer on the GPU.
+//! rate over calibration images, layer by layer on the chosen backend.
 
 use anyhow::Context;
 use clap::Args;
@@ -27,7 +27,7 @@ pub struct AnalyzeArgs {
     pub timesteps: u64,
     /// Calibration images the errors are measured on: those right after the first
     /// --tune-images of --calib, so tuned methods are measured on images they were not
-    /// tuned on (fewer when their values for every timestep do not fit one GPU buffer,
+    /// tuned on (fewer when their values for every timestep do not fit the walk's memory,
     /// with a note).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_ANALYSIS_IMAGES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub images: usize,

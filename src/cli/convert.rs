@@ -1,4 +1,4 @@
-//! `spikeconv convert`: calibrate a checkpoint on the GPU, choose thresholds and write the
+//! `spikeconv convert`: calibrate a checkpoint on the chosen backend, choose thresholds and write the
 //! converted SNN (folded weights, thresholds, v_init, graph) to a safetensors file.
 
 use std::path::PathBuf;

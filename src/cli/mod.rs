@@ -28,7 +28,7 @@ use spikeconv::pipeline::{
 use spikeconv::report::Report;
 
 /// Convert trained CIFAR ResNets into integrate-and-fire spiking networks and simulate
-/// them on the GPU.
+/// them on a GPU (wgpu) or natively on the CPU.
 #[derive(Debug, Parser)]
 #[command(name = "spikeconv", version, about, long_about = None)]
 pub struct Cli {
@@ -38,9 +38,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// List the GPU adapters wgpu can use (name, backend, type, driver).
+    /// List the CPU backend (threads, SIMD) and the GPU adapters wgpu can use (name,
+    /// backend, type, driver).
     Devices,
-    /// Evaluate the ANN of a checkpoint on a dataset on the GPU and print its accuracy.
+    /// Evaluate the ANN of a checkpoint on a dataset and print its accuracy.
     Ann(ann::AnnArgs),
     /// Convert a checkpoint to an IF spiking network (or read one) and report its accuracy
     /// after every timestep, for one or more threshold methods, next to the ANN.
@@ -302,7 +303,7 @@ pub struct CalibrationArgs {
     #[arg(long, value_name = "T[,T...]", value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub tune_timesteps: Vec<u64>,
     /// Calibration images the ttrbr methods tune on (the first of --calib; fewer when
-    /// their values for every timestep do not fit one GPU buffer, with a note).
+    /// their values for every timestep do not fit the walk's memory, with a note).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_TUNE_IMAGES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub tune_images: usize,
     /// Let the ttrbr methods also choose each IF layer's initial membrane fraction (from

@@ -1,5 +1,5 @@
 //! `spikeconv sweep`: convert a checkpoint with one or more threshold methods (or read a
-//! converted SNN), simulate every timestep on the GPU and report accuracy against t.
+//! converted SNN), simulate every timestep on the chosen backend and report accuracy against t.
 
 use std::path::PathBuf;
 use std::time::Instant;
