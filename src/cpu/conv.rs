@@ -430,9 +430,9 @@ const LANES: usize = 16;
 /// valid tap), that output's channels are accumulated over the list in registers, `LANES`
 /// channels at a time, and stored once per tap.
 ///
-/// (An output-stationary variant — each output pixel gathering its taps' lists — measured
-/// 2.2× slower on ResNet-20 here: at 5–10 % density most taps hold one or two spikes and
-/// the per-tap bookkeeping dominates.)
+/// (An output-stationary variant — each output pixel gathering its taps' lists — ran
+/// ResNet-20 about half as fast here, measured minutes apart (docs/PERFORMANCE.md): at
+/// 5–10 % density most taps hold one or two spikes and the per-tap bookkeeping dominates.)
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
 fn events_sample(w: &ConvWeights, input: &[f32], out: &mut [f32], active: &mut Vec<(usize, f32)>) {
     let cin = w.in_shape.channels;
