@@ -45,7 +45,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--checkpoint", type=Path, required=True, help="standard-form checkpoint (.safetensors)")
     p.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
     p.add_argument("--data-dir", type=Path, default=Path("../shared/data/cifar10"), help="CIFAR-10 binary batches")
-    p.add_argument("--train-batches", default="data_batch_1.bin,data_batch_2.bin", help="comma-separated")
+    p.add_argument(
+        "--train-batches", default="data_batch_1.bin,data_batch_2.bin,data_batch_3.bin,data_batch_4.bin,data_batch_5.bin",
+        help="comma-separated (default: the whole training set)",
+    )
     p.add_argument("--form", choices=["restructured", "preact"], default="restructured",
                    help="block form to fine-tune into")
     p.add_argument("--epochs", type=int, default=4, help="0: evaluate and export without training")
@@ -61,9 +64,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--state", type=Path, default=None,
+        help="training state to resume from and save to (default: --out with .state.pt); a rerun of the same "
+             "command continues where the last one stopped",
+    )
+    p.add_argument("--save-every", type=int, default=50, help="save the training state every N steps")
+    p.add_argument("--restart", action="store_true", help="ignore an existing --state and start over")
     p.add_argument("--mean", default=None, help="a,b,c; default: the checkpoint's normalize_mean")
     p.add_argument("--std", default=None, help="a,b,c; default: the checkpoint's normalize_std")
     return p.parse_args(argv)
+
+
+# Settings that must match for a saved training state to be resumed.
+RECIPE_KEYS = ("checkpoint", "data_dir", "train_batches", "form", "epochs", "lr", "momentum", "weight_decay",
+               "batch_size", "limit", "seed", "mean", "std")
 
 
 @torch.no_grad()
@@ -147,18 +162,6 @@ def main(argv=None) -> int:
     log(f"ResNet-{depth} ({arch}) from {args.checkpoint}; {n_train} training, {n_test} test images; "
         f"{args.threads} thread(s)")
 
-    if args.form == "preact":
-        # Running statistics of the re-arranged BatchNorms are a guess until recomputed.
-        calib = cifar10.normalize(train_x[:2048], mean, std)
-        resnet_cifar.recalibrate_batch_norm(model, calib.split(256))
-    t0 = time.time()
-    before_standard = evaluate(standard, test_x, test_y, mean, std)
-    before = evaluate(model, test_x, test_y, mean, std)
-    epoch_eval = min(args.epoch_eval_limit, n_test)
-    before_epoch_eval = evaluate(model, test_x[:epoch_eval], test_y[:epoch_eval], mean, std)
-    log(f"test: standard {before_standard}/{n_test}, {args.form} before fine-tuning {before}/{n_test} "
-        f"({time.time() - t0:.0f} s for both)")
-
     steps_per_epoch = math.ceil(n_train / args.batch_size)
     total_steps = max(1, args.epochs * steps_per_epoch)
     optimizer = torch.optim.SGD(
@@ -167,12 +170,61 @@ def main(argv=None) -> int:
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
     )
-    for epoch in range(args.epochs):
+    epoch_eval = min(args.epoch_eval_limit, n_test)
+    state_path = args.state or args.out.with_name(args.out.stem + ".state.pt")
+    recipe = {k: str(v) for k, v in vars(args).items() if k in RECIPE_KEYS}
+    resume = None
+    if state_path.exists() and not args.restart:
+        resume = torch.load(state_path, weights_only=False)
+        if resume["recipe"] != recipe:
+            changed = sorted(k for k in recipe if resume["recipe"].get(k) != recipe[k])
+            raise SystemExit(f"{state_path}: saved by a run with other settings ({', '.join(changed)}); "
+                             f"pass --restart to start over or another --out")
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        before_standard, before, before_epoch_eval = resume["before"]
+        log(f"resuming from {state_path}: epoch {resume['epoch'] + 1}, step {resume['step']}/{steps_per_epoch}")
+    else:
+        if args.form == "preact":
+            # Running statistics of the re-arranged BatchNorms are a guess until recomputed.
+            calib = cifar10.normalize(train_x[:2048], mean, std)
+            resnet_cifar.recalibrate_batch_norm(model, calib.split(256))
+        t0 = time.time()
+        before_standard = evaluate(standard, test_x, test_y, mean, std)
+        before = evaluate(model, test_x, test_y, mean, std)
+        before_epoch_eval = evaluate(model, test_x[:epoch_eval], test_y[:epoch_eval], mean, std)
+        log(f"test: standard {before_standard}/{n_test}, {args.form} before fine-tuning {before}/{n_test} "
+            f"({time.time() - t0:.0f} s for both)")
+
+    def save_state(epoch, step, order, seen, loss_sum, correct):
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = state_path.with_name(state_path.name + ".tmp")
+        torch.save({
+            "recipe": recipe, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step, "order": order,
+            "generator": generator.get_state(), "sums": (seen, loss_sum, correct),
+            "before": (before_standard, before, before_epoch_eval),
+        }, tmp)
+        os.replace(tmp, state_path)
+
+    first_epoch = resume["epoch"] if resume is not None else 0
+    for epoch in range(first_epoch, args.epochs):
         model.train()
         start = time.time()
-        order = torch.randperm(n_train, generator=generator)
-        seen = loss_sum = correct = 0
-        for step in range(steps_per_epoch):
+        if resume is not None:
+            # The random stream continues where the saved run left it.
+            generator.set_state(resume["generator"])
+        if resume is not None and resume["order"] is not None:
+            # Continue the interrupted epoch: same image order, same augmentation from here on.
+            order, first_step = resume["order"], resume["step"]
+            seen, loss_sum, correct = resume["sums"]
+        else:
+            order, first_step = torch.randperm(n_train, generator=generator), 0
+            seen = loss_sum = correct = 0
+        resume = None
+        for step in range(first_step, steps_per_epoch):
             index = order[step * args.batch_size : (step + 1) * args.batch_size]
             x = cifar10.normalize(cifar10.augment(train_x[index], generator), mean, std)
             y = train_y[index]
@@ -185,10 +237,13 @@ def main(argv=None) -> int:
             seen += y.shape[0]
             loss_sum += float(loss.detach()) * y.shape[0]
             correct += int((logits.argmax(1) == y).sum())
+            if (step + 1) % args.save_every == 0 and step + 1 < steps_per_epoch:
+                save_state(epoch, step + 1, order, seen, loss_sum, correct)
             if step % 20 == 0:
                 log(f"epoch {epoch + 1}/{args.epochs} step {step}/{steps_per_epoch} loss {loss_sum / seen:.4f} "
                     f"train acc {correct / seen:.4f} lr {scheduler.get_last_lr()[0]:.5f}")
         train_time = time.time() - start
+        save_state(epoch + 1, 0, None, 0, 0.0, 0)
         if epoch + 1 < args.epochs:
             # A usable checkpoint after every epoch, checked on a subset: a run cut short still
             # leaves its latest model (metadata says how many epochs and test images).

@@ -8,25 +8,44 @@
 #
 # run.sh should build what it needs (cargo build --release) and write its outputs under
 # "$OUT". Long runs should be started with `nice` when something else must keep the cores.
+#
+# `scripts/experiment.sh --resume results/NAME` keeps the earlier outputs: for experiments
+# longer than a session whose run.sh skips the parts already done (each part written to
+# a temporary file and renamed when complete). The manifest then lists every run ("runs")
+# and its wall time is their sum.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dir="${1:?usage: scripts/experiment.sh results/NAME}"
+resume=false
+if [ "${1:-}" = "--resume" ]; then
+    resume=true
+    shift
+fi
+dir="${1:?usage: scripts/experiment.sh [--resume] results/NAME}"
 dir="${dir%/}"
 [ -f "$dir/run.sh" ] || { echo "$dir/run.sh: no such experiment script" >&2; exit 2; }
 export OUT="$dir/out"
 commit="$(git rev-parse HEAD)"
 # Uncommitted changes to tracked files, the experiment's own earlier outputs not counted.
 dirty="$(git status --porcelain --untracked-files=no -- . ":(exclude)$OUT" | grep -q . && echo true || echo false)"
-# A run replaces the experiment's previous outputs (they are in git's history).
-rm -rf "$OUT"
+# A run replaces the experiment's previous outputs (they are in git's history), unless resumed.
+previous=""
+if $resume; then
+    [ -f "$OUT/manifest.json" ] && previous="$(cat "$OUT/manifest.json")"
+else
+    rm -rf "$OUT"
+fi
 mkdir -p "$OUT"
 started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 load="$(cut -d' ' -f1-3 /proc/loadavg)"
 t0="$(date +%s.%N)"
 status=0
-bash "$dir/run.sh" >"$OUT/stdout.txt" 2>"$OUT/stderr.txt" || status=$?
+if $resume; then
+    bash "$dir/run.sh" >>"$OUT/stdout.txt" 2>>"$OUT/stderr.txt" || status=$?
+else
+    bash "$dir/run.sh" >"$OUT/stdout.txt" 2>"$OUT/stderr.txt" || status=$?
+fi
 t1="$(date +%s.%N)"
-python3 - "$dir" "$OUT" "$commit" "$dirty" "$started" "$load" "$t0" "$t1" "$status" <<'PY'
+PREVIOUS="$previous" python3 - "$dir" "$OUT" "$commit" "$dirty" "$started" "$load" "$t0" "$t1" "$status" <<'PY'
 import hashlib, json, os, platform, re, subprocess, sys
 exp, out, commit, dirty, started, load, t0, t1, status = sys.argv[1:]
 def sha256(path):
@@ -70,6 +89,16 @@ manifest = {
     "backends": [{"backend": b, "device": d} for b, d in sorted(backends)],
     "inputs_sha256": inputs,
 }
+this_run = {k: manifest[k] for k in ("commit", "uncommitted_changes", "started_utc", "wall_seconds",
+                                       "exit_status", "load_average_at_start")}
+runs = [this_run]
+if os.environ.get("PREVIOUS"):
+    earlier = json.loads(os.environ["PREVIOUS"])
+    runs = earlier.get("runs") or [{k: earlier.get(k) for k in this_run}]
+    runs.append(this_run)
+    manifest["command"] = f"scripts/experiment.sh --resume {exp}"
+    manifest["wall_seconds"] = round(sum(r["wall_seconds"] or 0 for r in runs), 1)
+manifest["runs"] = runs
 json.dump(manifest, open(os.path.join(out, "manifest.json"), "w"), indent=2)
 print(json.dumps(manifest, indent=2))
 PY

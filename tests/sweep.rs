@@ -96,6 +96,31 @@ fn resnet20_sweep_converts_simulates_and_round_trips_through_a_file() {
     assert_eq!(last[..2], ["max", "percentile:99.9"], "{table}");
     assert_eq!(last[2..6], [matches(3).to_string(), matches(4).to_string(), only(3, 4), only(4, 3)], "{table}");
     assert_fails_with(&["paired", &csv_path], &["sweep.csv", "image,label,ann"]);
+    // Split into one file per network, the two files compare as the one did (JSON lines).
+    let column_file = |keep: usize, name: &str| {
+        let text: String = predictions
+            .lines()
+            .map(|line| {
+                let fields: Vec<&str> = line.split(',').collect();
+                format!("{},{},{},{}\n", fields[0], fields[1], fields[2], fields[keep])
+            })
+            .collect();
+        let path = dir.path().join(name).display().to_string();
+        std::fs::write(&path, text).expect("write split predictions");
+        path
+    };
+    let (max_only, p999_only) = (column_file(3, "max.csv"), column_file(4, "p999.csv"));
+    let output = spikeconv(&["paired", "--json", &max_only, &p999_only]);
+    assert!(output.status.success(), "paired failed: {}", String::from_utf8_lossy(&output.stderr));
+    let pairs: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    assert_eq!(pairs.len(), 3);
+    assert_eq!((pairs[2]["a"].as_str(), pairs[2]["b"].as_str()), (Some("max"), Some("percentile:99.9")));
+    assert_eq!(pairs[2]["only_a_right"].to_string(), only(3, 4));
+    assert_eq!(pairs[2]["only_b_right"].to_string(), only(4, 3));
+    assert_fails_with(&["paired", &max_only, &max_only], &["max.csv", "`max`"]);
 
     // convert → file → sweep --snn gives the same curve as converting in the sweep.
     let snn = dir.path().join("resnet20_p999.safetensors").display().to_string();

@@ -1,7 +1,7 @@
-//! `spikeconv paired`: compare the networks of a `sweep --predictions` file image by image
+//! `spikeconv paired`: compare the networks of `sweep --predictions` files image by image
 //! (exact McNemar test), the comparison that fits methods run on the same images.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
@@ -10,18 +10,38 @@ use spikeconv::report::PredictionTable;
 /// Arguments of `spikeconv paired`.
 #[derive(Debug, Args)]
 pub struct PairedArgs {
-    /// Per-image predictions written by `spikeconv sweep --predictions`.
-    #[arg(value_name = "PREDICTIONS.csv")]
-    pub predictions: PathBuf,
+    /// Per-image predictions written by `spikeconv sweep --predictions`; several files (of
+    /// sweeps over the same images, read after the same timestep) are compared as one table.
+    #[arg(value_name = "PREDICTIONS.csv", required = true)]
+    pub predictions: Vec<PathBuf>,
+
+    /// Print one JSON object per pair (JSON lines) instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: &PairedArgs) -> anyhow::Result<()> {
-    let path = &args.predictions;
+    let mut files = args.predictions.iter();
+    let first = files.next().context("no predictions file given")?;
+    let mut table = read(first)?;
+    for path in files {
+        table.merge(read(path)?).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    if args.json {
+        for pair in table.paired() {
+            println!("{}", serde_json::to_string(&pair)?);
+        }
+    } else {
+        print!("{}", table.paired_table());
+    }
+    Ok(())
+}
+
+fn read(path: &Path) -> anyhow::Result<PredictionTable> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
     let table = PredictionTable::from_csv(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     if table.labels.is_empty() {
         anyhow::bail!("{}: no images", path.display());
     }
-    print!("{}", table.paired_table());
-    Ok(())
+    Ok(table)
 }

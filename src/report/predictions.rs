@@ -9,7 +9,7 @@ use super::sweep::csv_field;
 
 /// Two prediction columns on the same images: how many images each gets right that the
 /// other gets wrong, and the exact McNemar test of "they are equally accurate".
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct PairedComparison {
     pub a: String,
     pub b: String,
@@ -115,6 +115,31 @@ impl PredictionTable {
             }
         }
         Ok(Self { timesteps: timesteps.unwrap_or(0), labels, ann, networks })
+    }
+
+    /// The networks of `other` appended to these: both must hold the same images (labels
+    /// and ANN predictions equal) read after the same timestep, as the prediction files of
+    /// two sweeps over one dataset do. `Err` says what differs.
+    pub fn merge(&mut self, other: PredictionTable) -> Result<(), String> {
+        if other.labels.len() != self.labels.len() {
+            return Err(format!("{} images, the first file has {}", other.labels.len(), self.labels.len()));
+        }
+        if other.timesteps != self.timesteps {
+            return Err(format!("predictions after t = {}, the first file's after t = {}", other.timesteps, self.timesteps));
+        }
+        if let Some(image) = (0..self.labels.len()).find(|&i| other.labels[i] != self.labels[i]) {
+            return Err(format!("image {image} has another label than in the first file: not the same images"));
+        }
+        if let Some(image) = (0..self.ann.len()).find(|&i| other.ann[i] != self.ann[i]) {
+            return Err(format!("image {image}: the ANN's class differs from the first file's: not the same ANN"));
+        }
+        for (name, predictions) in other.networks {
+            if self.networks.iter().any(|(existing, _)| *existing == name) {
+                return Err(format!("network `{name}` is also in an earlier file"));
+            }
+            self.networks.push((name, predictions));
+        }
+        Ok(())
     }
 
     /// Every pair of columns (the ANN first, then the networks in order) compared on the
@@ -232,6 +257,25 @@ mod tests {
         };
         assert_eq!(table.to_csv(), "image,label,ann,ttrbr (T=8) t=8,max t=8\n0,3,3,3,0\n1,1,2,1,2\n");
         assert_eq!(PredictionTable::from_csv(&table.to_csv()), Ok(table));
+    }
+
+    #[test]
+    fn merge_appends_networks_of_the_same_images_only() {
+        let table = |names: &[&str], labels: Vec<usize>, t| PredictionTable {
+            timesteps: t,
+            ann: labels.clone(),
+            networks: names.iter().map(|name| (name.to_string(), labels.clone())).collect(),
+            labels,
+        };
+        let mut merged = table(&["a"], vec![1, 2], 8);
+        merged.merge(table(&["b", "c"], vec![1, 2], 8)).unwrap();
+        let names: Vec<&str> = merged.networks.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(merged.paired().len(), 6);
+        assert!(merged.clone().merge(table(&["d"], vec![1, 2], 16)).unwrap_err().contains("t = 16"));
+        assert!(merged.clone().merge(table(&["d"], vec![1, 3], 8)).unwrap_err().contains("image 1"));
+        assert!(merged.clone().merge(table(&["d"], vec![1], 8)).unwrap_err().contains("1 images"));
+        assert!(merged.clone().merge(table(&["b"], vec![1, 2], 8)).unwrap_err().contains("`b`"));
     }
 
     #[test]
