@@ -36,7 +36,7 @@ fn bench_network(
     timesteps: usize,
 ) {
     let (graph, snn) = unit_threshold_snn(blocks_per_stage, 7);
-    let plan = SnnPlan::compile(ctx, kernels, &snn, batch).expect("plan compiles");
+    let plan = SnnPlan::compile(ctx, kernels, &snn, batch, timesteps).expect("plan compiles");
     let images = Rng(11).vec(batch * graph.input_shape().len(), -2.0, 2.0);
     let labels: Vec<u32> = (0..batch as u32).map(|n| n % 10).collect();
     let image_steps = (batch * timesteps) as f64;
@@ -46,7 +46,7 @@ fn bench_network(
     // ANN plan of the same graph timed right before as the yardstick: a timestep does the
     // ANN's convolutions plus the IF updates, so the ratio shows the per-step overhead
     // (and stays meaningful on a machine shared with other work).
-    plan.run(ctx, &images, &labels, batch, 2).expect("plan runs");
+    plan.run(ctx, &images, &labels, batch, timesteps).expect("plan runs");
     let ann = AnnPlan::compile(ctx, kernels, &graph, batch).expect("ANN plan compiles");
     ann.run(ctx, &images, batch).expect("ANN plan runs");
     let start = Instant::now();
@@ -57,9 +57,9 @@ fn bench_network(
     let seconds = start.elapsed().as_secs_f64();
     let spikes: u64 = result.spike_totals.iter().sum();
     println!(
-        "snn {name}: batch {batch}, T {timesteps}, {} dispatches/step, {:.1} image-timesteps/s, {:.2} GMAC/s, \
+        "snn {name}: batch {batch}, T {timesteps}, {} dispatches per chunk, {:.1} image-timesteps/s, {:.2} GMAC/s, \
          {:.3} spikes/neuron-step, {:.1} s per run; one timestep = {:.2}x an ANN forward ({:.1} images/s) on {}",
-        plan.steps_per_timestep(),
+        plan.dispatches_per_chunk(),
         image_steps / seconds,
         macs / seconds / 1e9,
         spikes as f64 / (snn.layer_infos().iter().map(|l| l.neurons).sum::<usize>() as f64 * image_steps),

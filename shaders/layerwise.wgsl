@@ -101,6 +101,38 @@ fn if_scan(
     }
 }
 
+// if_scan, and the layer's spikes counted: each workgroup writes the number of spikes of its
+// 64 neurons over all steps, as f32 (exact below 2^24, i.e. T < 262144), to
+// output[timesteps * images * channels * plane + group], after the values of every step.
+// The simulation (src/sim/snn.rs) sums them per layer on the host: spike totals, firing
+// rates and synaptic operations without a pass over the spikes.
+@compute @workgroup_size(64)
+fn if_scan_counted(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let neuron = locate(wg, groups, local);
+    let step_values = params.images * params.channels * params.plane;
+    var spikes = 0u;
+    if neuron.valid {
+        let threshold = thresholds[neuron.channel];
+        var membrane = params.v_init * threshold;
+        for (var t = 0u; t < params.timesteps; t++) {
+            membrane = membrane + current_at(neuron, t);
+            let spike = membrane >= threshold;
+            membrane = select(membrane, membrane - threshold, spike);
+            spikes += select(0u, 1u, spike);
+            output[t * step_values + neuron.index] = select(0.0, threshold, spike);
+        }
+    }
+    partial[local] = f32(spikes);
+    reduce_workgroup(local, 1u);
+    if local == 0u && neuron.live_group {
+        output[params.timesteps * step_values + neuron.group] = partial[0];
+    }
+}
+
 // Sums `per_invocation` values per invocation (stored at partial[local * per_invocation + k])
 // over the workgroup in a fixed tree order; the sums end up in partial[0..per_invocation].
 fn reduce_workgroup(local: u32, per_invocation: u32) {

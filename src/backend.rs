@@ -151,7 +151,7 @@ impl Backend {
                 batch
             }
             Backend::Gpu { ctx, .. } => {
-                let natural = SnnPlan::max_batch(ctx, snn).min(default_max);
+                let natural = SnnPlan::max_batch(ctx, snn, timesteps).min(default_max);
                 requested.unwrap_or(natural).min(images.max(1)).max(1)
             }
         };
@@ -225,7 +225,7 @@ impl Backend {
             .map(|(accuracy, _)| accuracy)
     }
 
-    /// [`Self::evaluate_snn`], also saying (on the CPU backend) how the convolutions ran.
+    /// [`Self::evaluate_snn`], also saying how the engine ran (see [`EngineStats`]).
     #[allow(clippy::too_many_arguments)]
     pub fn evaluate_snn_with_stats(
         &self,
@@ -236,20 +236,37 @@ impl Backend {
         timesteps: usize,
         batch: usize,
         progress: impl FnMut(usize),
-    ) -> Result<(SnnAccuracy, Option<ConvStats>), Error> {
+    ) -> Result<(SnnAccuracy, EngineStats), Error> {
         match self {
             Backend::Cpu(_) => {
                 let cpu = CpuSnn::new(snn)?;
                 let (accuracy, stats) =
                     cpu::evaluate::evaluate_snn(&cpu, dataset, normalization, limit, timesteps, batch, progress)?;
-                Ok((accuracy, Some(stats)))
+                Ok((accuracy, EngineStats { batch, convolutions: Some(stats), dispatches_per_chunk: None }))
             }
             Backend::Gpu { ctx, kernels } => {
-                let plan = compile_with_fallback(batch, |b| SnnPlan::compile(ctx, kernels, snn, b))?;
-                Ok((sim::evaluate_snn(ctx, &plan, dataset, normalization, limit, timesteps, progress)?, None))
+                let plan = compile_with_fallback(batch, |b| SnnPlan::compile(ctx, kernels, snn, b, timesteps))?;
+                let accuracy = sim::evaluate_snn(ctx, &plan, dataset, normalization, limit, timesteps, progress)?;
+                let stats = EngineStats {
+                    batch: plan.batch(),
+                    convolutions: None,
+                    dispatches_per_chunk: Some(plan.dispatches_per_chunk()),
+                };
+                Ok((accuracy, stats))
             }
         }
     }
+}
+
+/// How a simulation ran.
+#[derive(Clone, Debug)]
+pub struct EngineStats {
+    /// Images per chunk (on a GPU, after any halving for memory).
+    pub batch: usize,
+    /// CPU backend: how the convolutions ran (event-driven or dense).
+    pub convolutions: Option<ConvStats>,
+    /// wgpu backend: dispatches recorded per chunk of images.
+    pub dispatches_per_chunk: Option<usize>,
 }
 
 /// Values a CPU run holds at once at its peak: a node's inputs, its output and a residual.

@@ -13,8 +13,9 @@ mod common;
 use common::{gpu, Rng};
 use spikeconv::gpu::buffers::{storage_from_f32, storage_zeroed, submit_and_read};
 use spikeconv::gpu::kernels::{record_steps, workgroups_for, MAX_WORKGROUPS_PER_DIMENSION};
-use spikeconv::gpu::layers::{self, ConvWeights};
-use spikeconv::gpu::{GpuContext, GpuStep, Kernel};
+use spikeconv::gpu::layers::{self, conv_kernel, ConvWeights};
+use spikeconv::gpu::{GpuContext, GpuStep, Kernel, KernelStrategy};
+use wgpu::DeviceType;
 use spikeconv::model::graph::{BatchNorm, Conv2d, Linear, Shape};
 use spikeconv::reference::ops;
 
@@ -82,23 +83,37 @@ fn check_conv(case: ConvCase, seed: u64) -> Vec<Kernel> {
     let (expected, out_shape) = ops::conv2d(&conv, &input, in_shape, case.batch, residual.as_deref(), case.relu);
     assert_eq!(out_shape.len() * case.batch, out_len);
 
-    let weights = ConvWeights::upload(ctx, &conv, None).unwrap();
-    assert_eq!(weights.output_shape(in_shape), out_shape);
+    // The adapter's own kernels, then the other strategy's (a GPU's storage-weight kernels
+    // run on a CPU adapter too): both against the reference.
+    let own = ctx.strategy;
+    let other = KernelStrategy { uniform_weight_windows: !own.uniform_weight_windows };
     let input_buffer = storage_from_f32(ctx, "input", &input).unwrap();
     let residual_buffer = residual.as_ref().map(|r| storage_from_f32(ctx, "residual", r).unwrap());
-    let output = storage_zeroed(ctx, "output", out_len).unwrap();
-    let steps = weights
-        .step(ctx, kernels, in_shape, case.batch, &input_buffer, residual_buffer.as_ref(), case.relu, &output)
-        .unwrap();
-    let got = run_all(ctx, &steps, &output, out_len);
-    assert_close(&format!("{case:?}"), &got, &expected, 1e-4, 1e-5);
-    steps.iter().map(|step| step.kernel).collect()
+    let mut own_kernels = Vec::new();
+    for strategy in [own, other] {
+        let weights = ConvWeights::upload_for(ctx, &conv, None, strategy).unwrap();
+        assert_eq!(weights.output_shape(in_shape), out_shape);
+        let output = storage_zeroed(ctx, "output", out_len).unwrap();
+        let steps = weights
+            .step(ctx, kernels, in_shape, case.batch, &input_buffer, residual_buffer.as_ref(), case.relu, &output)
+            .unwrap();
+        let got = run_all(ctx, &steps, &output, out_len);
+        assert_close(&format!("{case:?}, {strategy:?}"), &got, &expected, 1e-4, 1e-5);
+        if strategy == own {
+            own_kernels = steps.iter().map(|step| step.kernel).collect();
+        } else if !strategy.uniform_weight_windows {
+            // A GPU's strategy: one dispatch per conv.
+            assert_eq!(steps.len(), 1, "{case:?}");
+        }
+    }
+    own_kernels
 }
 
-/// Asserts that a conv ran as `count` dispatches of `kernel` (nothing without an adapter).
-fn assert_kernels(kernels: Vec<Kernel>, kernel: Kernel, count: usize) {
-    if !kernels.is_empty() {
-        assert_eq!(kernels, vec![kernel; count]);
+/// Asserts that a conv ran as `count` dispatches of the kernel the adapter's strategy picks
+/// for a `kernel × kernel` conv of `stride` (nothing without an adapter).
+fn assert_kernels(ran: Vec<Kernel>, (kernel, stride): (usize, usize), count: usize) {
+    if let Some((ctx, _)) = gpu() {
+        assert_eq!(ran, vec![conv_kernel(kernel, stride, ctx.strategy.uniform_weight_windows); count]);
     }
 }
 
@@ -141,30 +156,22 @@ fn conv_generic_matches_reference() {
 }
 
 #[test]
-fn conv3x3_tiles_read_through_uniform_input_windows() {
-    // Inputs of 64 KiB or more are read through 64 KiB uniform windows of whole images,
-    // one dispatch each; the last window ends at the buffer's end, so its first image
-    // starts inside it (a non-zero input offset).
-    // 3 x 10 x 12 inputs (1440 bytes): 45 images per window, 100 images in 3 windows.
-    let big_batch = |case: ConvCase| ConvCase { batch: 100, bias: true, residual: true, relu: true, ..case };
-    assert_kernels(check_conv(big_batch(case(3, 5, (10, 12), (3, 1, 1))), 31), Kernel::Conv3x3Stride1Window, 3);
-    assert_kernels(check_conv(big_batch(case(3, 5, (10, 12), (3, 2, 1))), 32), Kernel::Conv3x3Stride2Window, 3);
-    // 16 x 13 x 13 (10816 bytes): 6 images per window, batch 7; odd widths end inside a tile.
-    let odd = |case: ConvCase| ConvCase { batch: 7, bias: true, residual: true, ..case };
-    assert_kernels(check_conv(odd(case(16, 17, (13, 13), (3, 1, 1))), 33), Kernel::Conv3x3Stride1Window, 2);
-    assert_kernels(check_conv(odd(case(16, 17, (13, 13), (3, 2, 1))), 34), Kernel::Conv3x3Stride2Window, 2);
-    // Batch 1 of a CIFAR stage-1 image: exactly one window.
-    let one = ConvCase { relu: true, ..case(16, 5, (32, 32), (3, 1, 1)) };
-    assert_kernels(check_conv(one, 35), Kernel::Conv3x3Stride1Window, 1);
-    assert_kernels(
-        check_conv(ConvCase { bias: true, ..case(16, 9, (32, 32), (3, 2, 1)) }, 36),
-        Kernel::Conv3x3Stride2Window,
-        1,
-    );
-    // Unaligned images (7 x 9 x 5 = 1260 bytes) whose last one no aligned full window can
-    // reach: the whole layer falls back to the storage input.
-    let unaligned = ConvCase { batch: 60, bias: true, relu: true, ..case(5, 3, (7, 9), (3, 1, 1)) };
-    assert_kernels(check_conv(unaligned, 37), Kernel::Conv3x3Stride1, 1);
+fn gpus_get_one_dispatch_per_conv_and_cpu_adapters_uniform_weight_windows() {
+    // The strategy chosen for each adapter type (no adapter needed).
+    for device_type in [DeviceType::DiscreteGpu, DeviceType::IntegratedGpu, DeviceType::VirtualGpu, DeviceType::Other] {
+        let strategy = KernelStrategy::for_device_type(device_type);
+        assert!(!strategy.uniform_weight_windows, "{device_type:?}");
+    }
+    assert!(KernelStrategy::for_device_type(DeviceType::Cpu).uniform_weight_windows);
+    // Storage weights pick the storage kernels: one dispatch per conv, whatever its size.
+    assert_eq!(conv_kernel(3, 1, false), Kernel::Conv3x3Stride1Large);
+    assert_eq!(conv_kernel(3, 2, false), Kernel::Conv2dLarge);
+    assert_eq!(conv_kernel(1, 1, false), Kernel::Conv2dLarge);
+    assert_eq!(conv_kernel(3, 1, true), Kernel::Conv3x3Stride1);
+    assert_eq!(conv_kernel(3, 2, true), Kernel::Conv3x3Stride2);
+    // A big batch (over 64 KiB of input) is one dispatch on either strategy.
+    let big = ConvCase { batch: 100, bias: true, residual: true, relu: true, ..case(3, 5, (10, 12), (3, 1, 1)) };
+    assert_kernels(check_conv(big, 31), (3, 1), 1);
 }
 
 #[test]
@@ -176,7 +183,7 @@ fn conv3x3_stride2_tiles_match_reference() {
         ConvCase { batch: 2, residual: true, ..case(17, 3, (9, 10), (3, 2, 2)) },
     ];
     for (i, case) in cases.into_iter().enumerate() {
-        assert_kernels(check_conv(case, 40 + i as u64), Kernel::Conv3x3Stride2, 1);
+        assert_kernels(check_conv(case, 40 + i as u64), (3, 2), 1);
     }
 }
 

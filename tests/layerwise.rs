@@ -170,7 +170,7 @@ fn walk_spike_totals(
 }
 
 #[test]
-fn walk_spikes_like_the_time_major_plan() {
+fn walk_spikes_like_the_simulation() {
     let Some((ctx, kernels)) = gpu() else { return };
     type Network = fn(u64, bool, f32) -> SpikingNetwork;
     let (standard, restructured, preact): (Network, Network, Network) =
@@ -185,7 +185,7 @@ fn walk_spikes_like_the_time_major_plan() {
         let mut rng = Rng::new(seed + 7);
         let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
         let labels = vec![0u32; count];
-        let plan = SnnPlan::compile(ctx, kernels, &snn, count).unwrap();
+        let plan = SnnPlan::compile(ctx, kernels, &snn, count, timesteps).unwrap();
         let expected = plan.run(ctx, &images, &labels, count, timesteps).unwrap().spike_totals;
         let got = walk_spike_totals(ctx, kernels, &snn, &images, count, timesteps);
         assert_eq!(got, expected, "{form}, seed {seed}");
@@ -233,7 +233,7 @@ fn assert_walk_spikes_like_plan_unlike(
     let (count, timesteps) = (4, 20);
     let images = dyadic_images(rng, count * network.graph.input_shape().len());
     let labels = vec![0u32; count];
-    let plan = SnnPlan::compile(ctx, kernels, network, count).unwrap();
+    let plan = SnnPlan::compile(ctx, kernels, network, count, timesteps).unwrap();
     let expected = plan.run(ctx, &images, &labels, count, timesteps).unwrap().spike_totals;
     assert_eq!(walk_spike_totals(ctx, kernels, network, &images, count, timesteps), expected, "{what}");
     assert_ne!(
@@ -507,7 +507,7 @@ fn walk_repeats_static_values_read_every_timestep() {
     let snn = convert(&g, thresholds, 0.5).unwrap();
     let count = 3;
     let images = dyadic_images(&mut rng, count * g.input_shape().len());
-    let plan = SnnPlan::compile(ctx, kernels, &snn, count).unwrap();
+    let plan = SnnPlan::compile(ctx, kernels, &snn, count, 12).unwrap();
     let expected = plan.run(ctx, &images, &[0; 3], count, 12).unwrap().spike_totals;
     assert!(expected.iter().all(|&t| t > 0), "both layers spike (test strength)");
     assert_eq!(walk_spike_totals(ctx, kernels, &snn, &images, count, 12), expected);

@@ -1,12 +1,13 @@
-//! The SNN on the GPU against the CPU reference (`reference::snn`): each new kernel on
-//! random inputs of awkward sizes, then whole compiled plans on small residual networks.
+//! The SNN on the GPU against the CPU reference (`reference::snn`): the layer-major IF scan
+//! and the readout on random inputs of awkward sizes, then whole compiled plans on small
+//! residual networks.
 //!
 //! Exactness: whole-plan tests use weights, biases, inputs and thresholds that are small
 //! dyadic numbers (multiples of 1/8 or 1/16 with few terms, thresholds powers of two), so
 //! every float sum the GPU or the CPU forms is exact whatever the order, and spike counts
-//! per neuron and correct counts per step must be identical. The IF kernel alone on random
+//! per neuron and correct counts per step must be identical. The IF scan alone on random
 //! floats does the same f32 operations in the same order as the reference, so it must
-//! match exactly too; membranes are compared within 1e-6 absolute all the same.
+//! match exactly too.
 
 mod common;
 
@@ -16,7 +17,8 @@ use spikeconv::convert::snn::{convert, IfLayer, SpikingNetwork};
 use spikeconv::convert::threshold::Thresholds;
 use spikeconv::gpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
 use spikeconv::gpu::kernels::record_steps;
-use spikeconv::gpu::snn_layers::{self, channel_thresholds, IfBuffers, COUNT_SLOT, STEP_SLOT, TOTALS_SLOT};
+use spikeconv::gpu::layerwise_layers::{if_scan_counted_step, ScanShape};
+use spikeconv::gpu::snn_layers::{channel_thresholds, readout_timesteps_step, COUNT_SLOT};
 use spikeconv::gpu::{GpuContext, GpuError, GpuStep, Kernels};
 use spikeconv::model::graph::{Conv2d, Graph, Linear, Op, Shape};
 use spikeconv::reference::forward::{forward, forward_all};
@@ -39,137 +41,97 @@ fn words(values: &[u32]) -> Vec<f32> {
 }
 
 #[test]
-fn if_kernel_matches_reference_step_by_step() {
+fn counted_if_scan_matches_reference_step_by_step() {
     let Some((ctx, kernels)) = gpu() else { return };
     let mut rng = Rng::new(1);
-    for (batch, shape, per_channel, v_init, biased) in [
-        (1, Shape::new(3, 5, 7), false, 0.5, false),
-        (7, Shape::new(5, 3, 3), true, 0.0, true),
-        (2, Shape::new(1, 1, 1), true, 0.25, true),
-        (3, Shape::new(4, 2, 2), false, 0.5, true),
+    for (images, shape, per_channel, v_init, timesteps, constant) in [
+        (1, Shape::new(3, 5, 7), false, 0.5, 6, false),
+        (7, Shape::new(5, 3, 3), true, 0.0, 9, false),
+        (2, Shape::new(1, 1, 1), true, 0.25, 4, true),
+        (3, Shape::new(4, 9, 9), false, 0.5, 5, false), // 81-neuron planes: two workgroups each
     ] {
         let thresholds = if per_channel {
             Thresholds::Channel(rng.vec(shape.channels, 0.2, 2.0))
         } else {
             Thresholds::Layer(rng.uniform(0.2, 2.0))
         };
-        let neurons = batch * shape.len();
-        let padded = snn_layers::if_padded_len(neurons); // the kernels work on vec4s
+        let neurons = images * shape.len();
+        let steps_stored = if constant { 1 } else { timesteps };
+        let inputs = rng.vec(steps_stored * neurons, -1.0, 2.5);
+        let scan = ScanShape { shape, images, timesteps, constant_current: constant, v_init };
+        let current = storage_from_f32(ctx, "current", &inputs).unwrap();
         let threshold_buffer = storage_from_f32(ctx, "t", &channel_thresholds(&thresholds, shape.channels)).unwrap();
-        let bias = if biased { rng.vec(shape.channels, -0.5, 0.5) } else { vec![0.0; shape.channels] };
-        let bias_buffer = storage_from_f32(ctx, "bias", &bias).unwrap();
-        let current = storage_zeroed(ctx, "current", padded).unwrap();
-        let membrane = storage_from_f32(ctx, "membrane", &rng.vec(padded, -5.0, 5.0)).unwrap(); // reset overwrites
-        let spike_count = storage_from_f32(ctx, "count", &words(&vec![99; padded])).unwrap();
-        let output = storage_zeroed(ctx, "output", padded).unwrap();
-        let buffers = IfBuffers {
-            thresholds: &threshold_buffer,
-            bias_current: &bias_buffer,
-            current: &current,
-            membrane: &membrane,
-            spike_count: &spike_count,
-            output: &output,
-        };
-        let (update, reset) = snn_layers::if_steps(ctx, kernels, shape, batch, v_init, &buffers).unwrap();
-        if padded != neurons {
-            let short = storage_zeroed(ctx, "short", neurons).unwrap();
-            let bad = IfBuffers { output: &short, ..buffers };
-            assert!(matches!(
-                snn_layers::if_steps(ctx, kernels, shape, batch, v_init, &bad),
-                Err(GpuError::InvalidInput(_))
-            ));
-        }
-        run_steps(ctx, &[reset]);
-        let mut membranes = initial_membranes(&thresholds, shape, batch, v_init);
-        assert_eq!(read_buffer(ctx, &membrane, 0, neurons).unwrap(), membranes, "reset membranes");
-        assert_eq!(read_u32(ctx, &spike_count, neurons), vec![0; neurons], "reset counts");
+        let output = storage_zeroed(ctx, "output", timesteps * neurons + scan.groups()).unwrap();
+        let step = if_scan_counted_step(ctx, kernels, &scan, &current, &threshold_buffer, &output).unwrap();
+        let short = storage_zeroed(ctx, "short", timesteps * neurons).unwrap();
+        assert!(matches!(
+            if_scan_counted_step(ctx, kernels, &scan, &current, &threshold_buffer, &short),
+            Err(GpuError::InvalidInput(_))
+        ));
+        run_steps(ctx, &[step]);
+        let got = read_buffer(ctx, &output, 0, timesteps * neurons + scan.groups()).unwrap();
+
+        let mut membranes = initial_membranes(&thresholds, shape, images, v_init);
         let mut counts = vec![0u32; neurons];
-        for step in 0..6 {
-            let input = rng.vec(neurons, -1.0, 2.5);
-            ctx.queue.write_buffer(&current, 0, bytemuck::cast_slice(&input));
-            run_steps(ctx, std::slice::from_ref(&update));
-            let expected = if_layer_step(&mut membranes, &input, &thresholds, &bias, shape, &mut counts);
-            assert_eq!(read_buffer(ctx, &output, 0, neurons).unwrap(), expected, "output, step {step}");
-            assert_eq!(read_u32(ctx, &spike_count, neurons), counts, "counts, step {step}");
-            let gpu_membranes = read_buffer(ctx, &membrane, 0, neurons).unwrap();
-            for (g, r) in gpu_membranes.iter().zip(&membranes) {
-                assert!((g - r).abs() <= 1e-6, "membrane {g} vs {r}, step {step}");
-            }
+        let no_bias = vec![0.0; shape.channels];
+        for t in 0..timesteps {
+            let input = &inputs[if constant { 0 } else { t * neurons }..][..neurons];
+            let expected = if_layer_step(&mut membranes, input, &thresholds, &no_bias, shape, &mut counts);
+            assert_eq!(got[t * neurons..(t + 1) * neurons], expected, "values, step {t}");
         }
+        // Per workgroup (64 neurons of one channel plane of one image) the spike count.
+        let chunks = shape.plane().div_ceil(64);
+        let expected_groups: Vec<f32> = (0..images * shape.channels * chunks)
+            .map(|g| {
+                let (plane, chunk) = (g / chunks, g % chunks);
+                let start = plane * shape.plane() + chunk * 64;
+                let end = (start + 64).min((plane + 1) * shape.plane());
+                counts[start..end].iter().sum::<u32>() as f32
+            })
+            .collect();
+        assert_eq!(got[timesteps * neurons..], expected_groups, "spike counts per workgroup");
+        assert!(counts.iter().any(|&c| c > 0), "some neuron spikes (test strength)");
     }
 }
 
 #[test]
-fn readout_and_spike_totals_match_reference() {
+fn readout_over_timesteps_matches_reference() {
     let Some((ctx, kernels)) = gpu() else { return };
     let mut rng = Rng::new(2);
-    for (batch, count, classes) in [(1, 1, 10), (7, 5, 3), (70, 69, 10)] {
-        let ring = 4;
-        let correct_slot = TOTALS_SLOT + 2;
-        let mut counters = vec![0u32; correct_slot + ring];
+    for (batch, count, classes, timesteps) in [(1, 1, 10, 3), (7, 5, 3, 6), (70, 69, 10, 4)] {
+        let mut counters = vec![0u32; 1 + timesteps];
         counters[COUNT_SLOT] = count as u32;
         let counter_buffer = storage_from_f32(ctx, "counters", &words(&counters)).unwrap();
-        // Ties on purpose: values on a coarse grid.
         let labels: Vec<u32> = (0..batch).map(|_| rng.below(classes) as u32).collect();
         let label_buffer = storage_from_f32(ctx, "labels", &words(&labels)).unwrap();
-        let values = storage_zeroed(ctx, "values", batch * classes).unwrap();
+        // Ties on purpose: values on a coarse grid.
+        let values: Vec<f32> = (0..timesteps * batch * classes).map(|_| rng.below(4) as f32 * 0.5 - 0.5).collect();
+        let value_buffer = storage_from_f32(ctx, "values", &values).unwrap();
         let accumulated = storage_zeroed(ctx, "accumulated", batch * classes).unwrap();
-        let readout = snn_layers::readout_step(
+        let readout = readout_timesteps_step(
             ctx,
             kernels,
             batch,
             classes,
-            &values,
+            timesteps,
+            &value_buffer,
             &label_buffer,
             &accumulated,
             &counter_buffer,
-            correct_slot,
-            ring,
+            1,
         )
         .unwrap();
+        run_steps(ctx, &[readout]);
         let mut sums = vec![0.0f32; batch * classes];
-        let mut expected_correct = Vec::new();
-        for _ in 0..6 {
-            let step_values: Vec<f32> = (0..batch * classes).map(|_| rng.below(4) as f32 * 0.5 - 0.5).collect();
-            ctx.queue.write_buffer(&values, 0, bytemuck::cast_slice(&step_values));
-            run_steps(ctx, std::slice::from_ref(&readout));
-            sums.iter_mut().zip(&step_values).for_each(|(s, v)| *s += v);
+        let mut expected = vec![count as u32];
+        for step in values.chunks_exact(batch * classes) {
+            sums.iter_mut().zip(step).for_each(|(s, v)| *s += v);
             let predictions = argmax_rows(&sums, classes);
-            let correct = (0..count).filter(|&n| predictions[n] == labels[n] as usize).count() as u32;
-            expected_correct.push(correct);
+            expected.push((0..count).filter(|&n| predictions[n] == labels[n] as usize).count() as u32);
         }
-        let got = read_u32(ctx, &counter_buffer, correct_slot + ring);
-        assert_eq!(got[STEP_SLOT], 6);
-        // Steps 4 and 5 overwrote ring slots 0 and 1.
-        let ring_expected = [expected_correct[4], expected_correct[5], expected_correct[2], expected_correct[3]];
-        assert_eq!(got[correct_slot..], ring_expected, "batch {batch}");
-        assert_eq!(read_buffer(ctx, &accumulated, 0, batch * classes).unwrap(), sums);
-
-        // Spike totals of a layer over the first `count` images only, with a carry.
-        let neurons = 301;
-        let spike_counts: Vec<u32> = (0..batch * neurons).map(|_| rng.below(40) as u32).collect();
-        let spike_buffer = storage_from_f32(ctx, "spikes", &words(&spike_counts)).unwrap();
-        let start_low = u32::MAX - 5; // the first workgroup's add wraps the low word
-        let mut counters = read_u32(ctx, &counter_buffer, correct_slot + ring);
-        counters[TOTALS_SLOT] = start_low;
-        counters[TOTALS_SLOT + 1] = 2;
-        ctx.queue.write_buffer(&counter_buffer, 0, bytemuck::cast_slice(&counters));
-        let totals = snn_layers::spike_totals_step(
-            ctx,
-            kernels,
-            neurons,
-            batch,
-            &spike_buffer,
-            &accumulated,
-            &counter_buffer,
-            TOTALS_SLOT,
-        )
-        .unwrap();
-        run_steps(ctx, &[totals]);
-        let got = read_u32(ctx, &counter_buffer, correct_slot);
-        let total = u64::from(got[TOTALS_SLOT]) | (u64::from(got[TOTALS_SLOT + 1]) << 32);
-        let expected: u64 = spike_counts[..count * neurons].iter().map(|&c| u64::from(c)).sum();
-        assert_eq!(total, (2u64 << 32) + u64::from(start_low) + expected, "batch {batch}");
+        assert_eq!(read_u32(ctx, &counter_buffer, 1 + timesteps), expected, "batch {batch}");
+        let got = read_buffer(ctx, &accumulated, 0, batch * classes).unwrap();
+        assert_eq!(got[..count * classes], sums[..count * classes], "batch {batch}");
     }
 }
 
@@ -195,7 +157,7 @@ fn plan_matches_reference_exactly_on_dyadic_networks() {
                 .map(|c| c as u32)
                 .collect();
 
-        let plan = SnnPlan::compile(ctx, kernels, &snn, batch).unwrap();
+        let plan = SnnPlan::compile(ctx, kernels, &snn, batch, timesteps).unwrap();
         let (result, counts) = plan.run_with_spike_counts(ctx, &images, &labels, count, timesteps).unwrap();
         let case = format!("seed {seed}, per-channel {per_channel}, v_init {v_init}, batch {batch}, count {count}");
         assert_eq!(counts.len(), snn.layers.len(), "{case}");
@@ -232,7 +194,7 @@ fn layers_with_their_own_v_init_match_reference_exactly() {
         "the layers' own v_init are used (test strength)"
     );
     snn.layers[1].v_init = Some(1.5);
-    let Err(error) = SnnPlan::compile(ctx, kernels, &snn, 2) else { panic!("v_init above 1 is rejected") };
+    let Err(error) = SnnPlan::compile(ctx, kernels, &snn, 2, 8) else { panic!("v_init above 1 is rejected") };
     let error = error.to_string();
     let expected =
         format!("IF layer `{}`: initial membrane fraction v_init = 1.5 is outside [0, 1]", snn.layers[1].name);
@@ -260,11 +222,11 @@ fn layers_with_bias_currents_match_reference_exactly() {
         "the bias currents are used (test strength)"
     );
     snn.layers[2].bias_current.as_mut().unwrap()[1] = f32::NAN;
-    let Err(error) = SnnPlan::compile(ctx, kernels, &snn, 2) else { panic!("a NaN bias current is rejected") };
+    let Err(error) = SnnPlan::compile(ctx, kernels, &snn, 2, 8) else { panic!("a NaN bias current is rejected") };
     let expected = format!("IF layer `{}` has bias current NaN (channel 1)", snn.layers[2].name);
     assert!(error.to_string().contains(&expected), "{error}");
     snn.layers[2].bias_current = Some(vec![0.0]);
-    let Err(error) = SnnPlan::compile(ctx, kernels, &snn, 2) else { panic!("a short bias current is rejected") };
+    let Err(error) = SnnPlan::compile(ctx, kernels, &snn, 2, 8) else { panic!("a short bias current is rejected") };
     assert!(error.to_string().contains("has 1 bias currents"), "{error}");
 }
 
@@ -276,7 +238,7 @@ fn assert_plan_matches_reference(ctx: &GpuContext, kernels: &Kernels, snn: &Spik
     let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
     let reference = simulate(snn, &images, count, 32);
     let labels: Vec<u32> = (0..count).map(|n| reference.predictions_per_step[5][n] as u32).collect();
-    let plan = SnnPlan::compile(ctx, kernels, snn, count).unwrap();
+    let plan = SnnPlan::compile(ctx, kernels, snn, count, 32).unwrap();
     let (result, counts) = plan.run_with_spike_counts(ctx, &images, &labels, count, 32).unwrap();
     assert_eq!(counts, reference.spike_counts, "seed {seed}: spike counts per neuron");
     assert!(reference.spike_totals().iter().all(|&t| t > 0), "seed {seed}: every layer spikes (test strength)");
@@ -325,9 +287,8 @@ fn plan_matches_reference_step_counts_over_64_steps() {
     let images = dyadic_images(&mut rng, batch * snn.graph.input_shape().len());
     let labels: Vec<u32> = (0..batch).map(|_| rng.below(4) as u32).collect();
     let mut simulator = Simulator::new(&snn, &images, batch);
-    let plan = SnnPlan::compile(ctx, kernels, &snn, batch).unwrap();
+    let plan = SnnPlan::compile(ctx, kernels, &snn, batch, 64).unwrap();
     let result = plan.run(ctx, &images, &labels, batch, 64).unwrap();
-    // 64 steps = 4 submissions of 16 (the ring of correct counts wraps 3 times).
     let mut last = Vec::new();
     let expected: Vec<u32> = (0..64)
         .map(|_| {
@@ -377,7 +338,7 @@ fn exactly_representable_network_gives_ann_predictions() {
     let ann_predictions = argmax_rows(&forward(&g, &images, batch), 10);
     let labels: Vec<u32> = ann_predictions.iter().map(|&p| p as u32).collect();
     let timesteps = 20;
-    let plan = SnnPlan::compile(ctx, kernels, &snn, batch).unwrap();
+    let plan = SnnPlan::compile(ctx, kernels, &snn, batch, timesteps).unwrap();
     let (result, counts) = plan.run_with_spike_counts(ctx, &images, &labels, batch, timesteps).unwrap();
     assert_eq!(result.correct, vec![batch as u32; timesteps]);
     assert_eq!(result.predictions, ann_predictions);
@@ -393,16 +354,16 @@ fn exactly_representable_network_gives_ann_predictions() {
 fn bad_input_is_rejected() {
     let Some((ctx, kernels)) = gpu() else { return };
     let snn = dyadic_snn(1, false, 0.5);
-    let plan = SnnPlan::compile(ctx, kernels, &snn, 2).unwrap();
+    let plan = SnnPlan::compile(ctx, kernels, &snn, 2, 4).unwrap();
     let image = vec![0.0; snn.graph.input_shape().len()];
     assert!(matches!(plan.run(ctx, &image, &[0], 2, 4), Err(GpuError::InvalidInput(_))));
     assert!(matches!(plan.run(ctx, &image, &[0, 1], 1, 4), Err(GpuError::InvalidInput(_))));
     assert!(matches!(plan.run(ctx, &image, &[4], 1, 4), Err(GpuError::InvalidInput(_))));
     let images = vec![0.0; 3 * image.len()];
     assert!(matches!(plan.run(ctx, &images, &[0, 0, 0], 3, 4), Err(GpuError::InvalidInput(_))));
-    assert!(matches!(SnnPlan::compile(ctx, kernels, &snn, 0), Err(GpuError::InvalidInput(_))));
-    let too_many = SnnPlan::max_batch(ctx, &snn) + 1;
-    assert!(matches!(SnnPlan::compile(ctx, kernels, &snn, too_many), Err(GpuError::TooLarge { .. })));
+    assert!(matches!(SnnPlan::compile(ctx, kernels, &snn, 0, 4), Err(GpuError::InvalidInput(_))));
+    let too_many = SnnPlan::max_batch(ctx, &snn, 4) + 1;
+    assert!(matches!(SnnPlan::compile(ctx, kernels, &snn, too_many, 4), Err(GpuError::TooLarge { .. })));
     // Partial batches: padded images are never counted.
     let result = plan.run(ctx, &image, &[0], 1, 3).unwrap();
     assert!(result.correct.iter().all(|&c| c <= 1));
@@ -429,7 +390,7 @@ fn resnet20_end_to_end_smoke() {
     let mut images = Vec::new();
     let count = test.normalized_batch(0, 8, &network.normalization, &mut images);
     let labels: Vec<u32> = test.labels[..count].iter().map(|&l| u32::from(l)).collect();
-    let plan = SnnPlan::compile(ctx, kernels, &snn, 8).unwrap();
+    let plan = SnnPlan::compile(ctx, kernels, &snn, 8, 16).unwrap();
     let result = plan.run(ctx, &images, &labels, count, 16).unwrap();
     assert_eq!(result.correct.len(), 16);
     assert!(result.correct.iter().all(|&c| c as usize <= count));

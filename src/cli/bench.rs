@@ -57,6 +57,8 @@ struct BenchReport {
     /// CPU backend: per-timestep convolutions that ran event-driven and dense, summed over
     /// chunks, and the mean input density they saw.
     event_convolutions: Option<usize>,
+    /// wgpu backend: GPU dispatches per chunk of `batch` images (all timesteps).
+    dispatches_per_chunk: Option<usize>,
     dense_convolutions: Option<usize>,
     mean_input_density: Option<f64>,
     correct_at_t: usize,
@@ -89,6 +91,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         backend.evaluate_snn_with_stats(&snn, &dataset, normalization, images, timesteps, batch, |_| {})?;
     let seconds = started.elapsed().as_secs_f64();
 
+    let conv = stats.convolutions.as_ref();
+    let batch = stats.batch;
     let image_timesteps = (images * timesteps) as f64;
     let infos = snn.layer_infos();
     let spikes: u64 = result.spike_totals.iter().sum();
@@ -114,9 +118,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         gmac_per_second: snn.graph.macs_per_image() as f64 * image_timesteps / seconds / 1e9,
         synops_per_image_timestep: synops / image_timesteps,
         firing_rate: spikes as f64 / (neurons as f64 * image_timesteps),
-        event_convolutions: stats.as_ref().map(|s| s.event),
-        dense_convolutions: stats.as_ref().map(|s| s.dense),
-        mean_input_density: stats.as_ref().map(|s| s.density_sum / (s.event + s.dense).max(1) as f64),
+        event_convolutions: conv.map(|s| s.event),
+        dispatches_per_chunk: stats.dispatches_per_chunk,
+        dense_convolutions: conv.map(|s| s.dense),
+        mean_input_density: conv.map(|s| s.density_sum / (s.event + s.dense).max(1) as f64),
         correct_at_t: result.correct.last().copied().unwrap_or(0),
         ann_batch,
         ann_images_per_second: images as f64 / ann_seconds,
@@ -154,6 +159,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 "     convolutions over spikes: {event} event-driven, {dense} dense; mean input density {:.3}",
                 density
             );
+        }
+        if let Some(dispatches) = report.dispatches_per_chunk {
+            println!("     {dispatches} GPU dispatches per chunk of {batch} images ({} layers)", report.layers);
         }
     }
     Ok(())

@@ -35,6 +35,24 @@ impl AdapterSummary {
     }
 }
 
+/// How the kernels of an adapter are chosen: decided once, from the adapter's type, when the
+/// device opens (see ARCHITECTURE.md, "GPU kernel variants").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelStrategy {
+    /// The conv kernels read their weights through 64 KiB uniform windows (one dispatch per
+    /// window of output channels) instead of one storage buffer (one dispatch per conv).
+    /// Only on a CPU adapter (llvmpipe), where uniform loads compile to plain loads and the
+    /// extra dispatches cost little; a GPU pays a barrier per dispatch.
+    pub uniform_weight_windows: bool,
+}
+
+impl KernelStrategy {
+    /// The strategy for an adapter of `device_type`.
+    pub fn for_device_type(device_type: wgpu::DeviceType) -> Self {
+        Self { uniform_weight_windows: device_type == wgpu::DeviceType::Cpu }
+    }
+}
+
 /// Errors wgpu reports outside an error scope (or after the device is lost); collected
 /// here instead of wgpu's default handler, which panics, and turned into [`GpuError`]s.
 type ErrorLog = Arc<Mutex<Vec<String>>>;
@@ -47,6 +65,8 @@ pub struct GpuContext {
     /// The adapter's own limits, all requested for the device (wgpu's defaults would cap
     /// storage buffers well below what most adapters allow).
     pub limits: wgpu::Limits,
+    /// The kernel variants this adapter runs.
+    pub strategy: KernelStrategy,
     uncaptured: ErrorLog,
     lost: ErrorLog,
 }
@@ -151,7 +171,8 @@ impl GpuContext {
                 log.push(format!("{reason:?}: {message}"));
             }
         });
-        Ok(GpuContext { device, queue, adapter_info, limits, uncaptured, lost })
+        let strategy = KernelStrategy::for_device_type(adapter_info.device_type);
+        Ok(GpuContext { device, queue, adapter_info, limits, strategy, uncaptured, lost })
     }
 
     /// One line naming the adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`.

@@ -4,8 +4,8 @@
 
 use super::{GpuContext, GpuError};
 
-/// conv.wgsl behind the headers that declare its weights and its input, each as a uniform
-/// window (fast on software rasterizers) or as a storage buffer (any size).
+/// conv.wgsl behind the headers that declare its weights (a 64 KiB uniform window, fast on
+/// software rasterizers, or a storage buffer of any size) and its input (a storage buffer).
 const CONV_UNIFORM_SOURCE: &str = concat!(
     include_str!("../../shaders/conv_weights_uniform.wgsl"),
     include_str!("../../shaders/conv_input_storage.wgsl"),
@@ -16,16 +16,10 @@ const CONV_STORAGE_SOURCE: &str = concat!(
     include_str!("../../shaders/conv_input_storage.wgsl"),
     include_str!("../../shaders/conv.wgsl")
 );
-const CONV_WINDOW_SOURCE: &str = concat!(
-    include_str!("../../shaders/conv_weights_uniform.wgsl"),
-    include_str!("../../shaders/conv_input_uniform.wgsl"),
-    include_str!("../../shaders/conv.wgsl")
-);
 const ELEMENTWISE_SOURCE: &str =
     concat!(include_str!("../../shaders/elementwise_params.wgsl"), include_str!("../../shaders/elementwise.wgsl"));
 const HEAD_SOURCE: &str =
     concat!(include_str!("../../shaders/elementwise_params.wgsl"), include_str!("../../shaders/head.wgsl"));
-const SNN_SOURCE: &str = include_str!("../../shaders/snn.wgsl");
 const SNN_READOUT_SOURCE: &str = include_str!("../../shaders/snn_readout.wgsl");
 const CALIBRATION_SOURCE: &str = include_str!("../../shaders/calibration.wgsl");
 const LAYERWISE_SOURCE: &str = include_str!("../../shaders/layerwise.wgsl");
@@ -51,11 +45,6 @@ pub enum Kernel {
     /// Register-blocked 3x3 stride-2 convolution (the downsampling convs); weights in a
     /// 64 KiB uniform window.
     Conv3x3Stride2,
-    /// [`Kernel::Conv3x3Stride1`] reading its input through a 64 KiB uniform window of
-    /// whole images (one dispatch per window): the fastest path on llvmpipe.
-    Conv3x3Stride1Window,
-    /// [`Kernel::Conv3x3Stride2`] reading its input through a 64 KiB uniform window.
-    Conv3x3Stride2Window,
     /// Per-channel `scale * x + shift` (an unfolded BatchNorm), optional ReLU.
     Affine,
     Relu,
@@ -65,20 +54,17 @@ pub enum Kernel {
     ShortcutA,
     GlobalAvgPool,
     Linear,
-    /// One timestep of a layer of integrate-and-fire neurons (snn.wgsl).
-    IfUpdate,
-    /// Membranes to `v_init × threshold`, spike counts to 0 (snn.wgsl).
-    IfReset,
-    /// Accumulates the SNN output, counts correct predictions of the step (snn_readout.wgsl).
-    Readout,
-    /// Sums an IF layer's per-neuron spike counts into a 64-bit total (snn_readout.wgsl).
-    SpikeTotals,
+    /// Accumulates the SNN output of every step of a layer-major run and counts correct
+    /// predictions after each (snn_readout.wgsl).
+    ReadoutTimesteps,
     /// Calibration pass 1: per-channel maximum of an activation (calibration.wgsl).
     ChannelMax,
     /// Calibration pass 2: layer and per-channel histograms (calibration.wgsl).
     Histogram,
     /// All timesteps of one IF layer, layer-major (layerwise.wgsl).
     IfScan,
+    /// [`Kernel::IfScan`] that also writes each workgroup's spike count (layerwise.wgsl).
+    IfScanCounted,
     /// Per-neuron quantization and deviation errors, reduced per workgroup (layerwise.wgsl).
     ErrorAnalysis,
     /// Squared errors under candidate thresholds, reduced per workgroup (layerwise.wgsl).
@@ -90,23 +76,19 @@ pub enum Kernel {
 enum Family {
     ConvUniform,
     ConvStorage,
-    ConvWindow,
     Elementwise,
     Head,
-    Snn,
     SnnReadout,
     Calibration,
     Layerwise,
 }
 
 impl Family {
-    const ALL: [Family; 9] = [
+    const ALL: [Family; 7] = [
         Family::ConvUniform,
         Family::ConvStorage,
-        Family::ConvWindow,
         Family::Elementwise,
         Family::Head,
-        Family::Snn,
         Family::SnnReadout,
         Family::Calibration,
         Family::Layerwise,
@@ -116,10 +98,8 @@ impl Family {
         match self {
             Family::ConvUniform => CONV_UNIFORM_SOURCE,
             Family::ConvStorage => CONV_STORAGE_SOURCE,
-            Family::ConvWindow => CONV_WINDOW_SOURCE,
             Family::Elementwise => ELEMENTWISE_SOURCE,
             Family::Head => HEAD_SOURCE,
-            Family::Snn => SNN_SOURCE,
             Family::SnnReadout => SNN_READOUT_SOURCE,
             Family::Calibration => CALIBRATION_SOURCE,
             Family::Layerwise => LAYERWISE_SOURCE,
@@ -129,16 +109,15 @@ impl Family {
     /// Read-only storage bindings after the uniform (binding 0); the read-write output follows them.
     fn inputs(self) -> u32 {
         match self {
-            Family::ConvUniform | Family::ConvStorage | Family::ConvWindow => 3,
+            Family::ConvUniform | Family::ConvStorage => 3,
             Family::Elementwise | Family::Head | Family::SnnReadout => 2,
-            Family::Snn | Family::Calibration | Family::Layerwise => 3,
+            Family::Calibration | Family::Layerwise => 3,
         }
     }
 
     /// Read-write storage bindings after the inputs (a kernel's outputs and state).
     fn outputs(self) -> u32 {
         match self {
-            Family::Snn => 3,
             Family::SnnReadout => 2,
             _ => 1,
         }
@@ -149,11 +128,10 @@ impl Family {
     }
 
     /// Whether input `binding` is a uniform buffer instead of a read-only storage buffer:
-    /// the conv weight window (2) and the conv input window (1).
+    /// the conv weight window (2).
     fn uniform_input(self, binding: u32) -> bool {
         match self {
             Family::ConvUniform => binding == 2,
-            Family::ConvWindow => binding == 1 || binding == 2,
             _ => false,
         }
     }
@@ -161,27 +139,23 @@ impl Family {
 
 impl Kernel {
     /// Every kernel, in declaration order.
-    pub const ALL: [Kernel; 22] = [
+    pub const ALL: [Kernel; 18] = [
         Kernel::Conv2d,
         Kernel::Conv3x3Stride1,
         Kernel::Conv2dLarge,
         Kernel::Conv3x3Stride1Large,
         Kernel::Conv3x3Stride2,
-        Kernel::Conv3x3Stride1Window,
-        Kernel::Conv3x3Stride2Window,
         Kernel::Affine,
         Kernel::Relu,
         Kernel::Add,
         Kernel::ShortcutA,
         Kernel::GlobalAvgPool,
         Kernel::Linear,
-        Kernel::IfUpdate,
-        Kernel::IfReset,
-        Kernel::Readout,
-        Kernel::SpikeTotals,
+        Kernel::ReadoutTimesteps,
         Kernel::ChannelMax,
         Kernel::Histogram,
         Kernel::IfScan,
+        Kernel::IfScanCounted,
         Kernel::ErrorAnalysis,
         Kernel::ThresholdSearch,
     ];
@@ -190,21 +164,19 @@ impl Kernel {
     pub fn entry_point(self) -> &'static str {
         match self {
             Kernel::Conv2d | Kernel::Conv2dLarge => "conv2d",
-            Kernel::Conv3x3Stride1 | Kernel::Conv3x3Stride1Large | Kernel::Conv3x3Stride1Window => "conv3x3_s1",
-            Kernel::Conv3x3Stride2 | Kernel::Conv3x3Stride2Window => "conv3x3_s2",
+            Kernel::Conv3x3Stride1 | Kernel::Conv3x3Stride1Large => "conv3x3_s1",
+            Kernel::Conv3x3Stride2 => "conv3x3_s2",
             Kernel::Affine => "affine",
             Kernel::Relu => "relu",
             Kernel::Add => "add",
             Kernel::ShortcutA => "shortcut_a",
             Kernel::GlobalAvgPool => "global_avg_pool",
             Kernel::Linear => "linear",
-            Kernel::IfUpdate => "if_update",
-            Kernel::IfReset => "if_reset",
-            Kernel::Readout => "readout",
-            Kernel::SpikeTotals => "spike_totals",
+            Kernel::ReadoutTimesteps => "readout_timesteps",
             Kernel::ChannelMax => "channel_max",
             Kernel::Histogram => "histogram",
             Kernel::IfScan => "if_scan",
+            Kernel::IfScanCounted => "if_scan_counted",
             Kernel::ErrorAnalysis => "error_analysis",
             Kernel::ThresholdSearch => "threshold_search",
         }
@@ -213,14 +185,14 @@ impl Kernel {
     fn family(self) -> Family {
         match self {
             Kernel::Conv2d | Kernel::Conv3x3Stride1 | Kernel::Conv3x3Stride2 => Family::ConvUniform,
-            Kernel::Conv3x3Stride1Window | Kernel::Conv3x3Stride2Window => Family::ConvWindow,
             Kernel::Conv2dLarge | Kernel::Conv3x3Stride1Large => Family::ConvStorage,
             Kernel::Affine | Kernel::Relu | Kernel::Add | Kernel::ShortcutA => Family::Elementwise,
             Kernel::GlobalAvgPool | Kernel::Linear => Family::Head,
-            Kernel::IfUpdate | Kernel::IfReset => Family::Snn,
-            Kernel::Readout | Kernel::SpikeTotals => Family::SnnReadout,
+            Kernel::ReadoutTimesteps => Family::SnnReadout,
             Kernel::ChannelMax | Kernel::Histogram => Family::Calibration,
-            Kernel::IfScan | Kernel::ErrorAnalysis | Kernel::ThresholdSearch => Family::Layerwise,
+            Kernel::IfScan | Kernel::IfScanCounted | Kernel::ErrorAnalysis | Kernel::ThresholdSearch => {
+                Family::Layerwise
+            }
         }
     }
 
@@ -232,13 +204,15 @@ impl Kernel {
             | Kernel::Conv2dLarge
             | Kernel::Conv3x3Stride1Large
             | Kernel::Conv3x3Stride2
-            | Kernel::Conv3x3Stride1Window
-            | Kernel::Conv3x3Stride2Window
             | Kernel::GlobalAvgPool
             | Kernel::Linear => 64,
             Kernel::Affine | Kernel::Relu | Kernel::Add | Kernel::ShortcutA => 256,
-            Kernel::IfUpdate | Kernel::IfReset | Kernel::SpikeTotals | Kernel::ChannelMax | Kernel::Histogram => 256,
-            Kernel::Readout | Kernel::IfScan | Kernel::ErrorAnalysis | Kernel::ThresholdSearch => 64,
+            Kernel::ChannelMax | Kernel::Histogram => 256,
+            Kernel::ReadoutTimesteps
+            | Kernel::IfScan
+            | Kernel::IfScanCounted
+            | Kernel::ErrorAnalysis
+            | Kernel::ThresholdSearch => 64,
         }
     }
 
@@ -346,7 +320,7 @@ pub fn workgroups_for(items: usize, per_group: u32, y: u32) -> Result<[u32; 3], 
 }
 
 /// Pipelines and bind-group layouts of every kernel, created once per device.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Kernels {
     layouts: Vec<wgpu::BindGroupLayout>,
     pipelines: Vec<wgpu::ComputePipeline>,

@@ -7,7 +7,7 @@ use super::buffers::{storage_from_f32, weights_from_f32};
 use super::kernels::{
     workgroups_for, ConvParams, ElementwiseParams, CONV_WEIGHT_WINDOW_BYTES, FLAG_RELU, FLAG_RESIDUAL,
 };
-use super::{GpuContext, GpuError, GpuStep, Kernel, Kernels};
+use super::{GpuContext, GpuError, GpuStep, Kernel, KernelStrategy, Kernels};
 
 /// Output channels per conv work item: the kernels hold them as two vec4s.
 pub const CHANNEL_BLOCK: usize = 8;
@@ -71,59 +71,41 @@ pub struct ConvWeights {
     blocks_per_window: Option<usize>,
 }
 
-/// One dispatch's share of the batch when the input is read through a uniform window:
-/// images `first..first + count`, the window at byte `offset` of the input buffer, image
-/// `first` at float `input_offset` of the window.
-struct InputWindow {
-    offset: u64,
-    first: usize,
-    count: usize,
-    input_offset: usize,
-}
-
-/// Splits `batch` images of `image_floats` into 64 KiB uniform windows of `input`, or
-/// `None` when the input cannot be read that way (a buffer without UNIFORM usage or under
-/// 64 KiB, an image over 64 KiB).
-fn input_windows(
-    ctx: &GpuContext,
-    input: &wgpu::Buffer,
-    image_floats: usize,
-    batch: usize,
-) -> Option<Vec<InputWindow>> {
-    let window = CONV_WEIGHT_WINDOW_BYTES;
-    let image_bytes = image_floats as u64 * 4;
-    let buffer_bytes = input.size();
-    if !input.usage().contains(wgpu::BufferUsages::UNIFORM) || buffer_bytes < window || image_bytes > window {
-        return None;
+/// The conv kernel for a `kernel × kernel` convolution of `stride`, its weights in 64 KiB
+/// uniform windows or (`uniform_weights == false`) in one storage buffer.
+pub fn conv_kernel(kernel: usize, stride: usize, uniform_weights: bool) -> Kernel {
+    match (kernel, stride, uniform_weights) {
+        (3, 1, true) => Kernel::Conv3x3Stride1,
+        (3, 2, true) => Kernel::Conv3x3Stride2,
+        (3, 1, false) => Kernel::Conv3x3Stride1Large,
+        (_, _, true) => Kernel::Conv2d,
+        (_, _, false) => Kernel::Conv2dLarge,
     }
-    let alignment = u64::from(ctx.limits.min_uniform_buffer_offset_alignment).max(4);
-    let mut windows = Vec::new();
-    let mut first = 0;
-    while first < batch {
-        let start = first as u64 * image_bytes;
-        // A full window must fit the buffer: the last ones end at its end.
-        let offset = start.min(buffer_bytes - window) / alignment * alignment;
-        let count = (((offset + window - start) / image_bytes) as usize).min(batch - first);
-        if count == 0 {
-            return None;
-        }
-        windows.push(InputWindow { offset, first, count, input_offset: ((start - offset) / 4) as usize });
-        first += count;
-    }
-    Some(windows)
 }
 
 impl ConvWeights {
     /// Uploads `conv`; `affine` = `(scale, shift)` is applied after the bias, as an
     /// unfolded BatchNorm behind the conv would be.
     pub fn upload(ctx: &GpuContext, conv: &Conv2d, affine: Option<(&[f32], &[f32])>) -> Result<ConvWeights, GpuError> {
+        Self::upload_for(ctx, conv, affine, ctx.strategy)
+    }
+
+    /// [`ConvWeights::upload`] for the kernels of `strategy` instead of the adapter's own
+    /// (tests run the GPU variants on a CPU adapter this way).
+    pub fn upload_for(
+        ctx: &GpuContext,
+        conv: &Conv2d,
+        affine: Option<(&[f32], &[f32])>,
+        strategy: KernelStrategy,
+    ) -> Result<ConvWeights, GpuError> {
         let block_bytes = (block_floats(conv.in_channels, conv.kernel) * 4) as u64;
         let blocks = conv.out_channels.div_ceil(CHANNEL_BLOCK) as u64;
         // Windows start at block boundaries, which must honour the adapter's uniform
         // offset alignment unless all blocks fit the first window.
         let alignment = u64::from(ctx.limits.min_uniform_buffer_offset_alignment).max(1);
-        let windows_fit = blocks * block_bytes <= CONV_WEIGHT_WINDOW_BYTES
-            || (block_bytes <= CONV_WEIGHT_WINDOW_BYTES && block_bytes.is_multiple_of(alignment));
+        let windows_fit = strategy.uniform_weight_windows
+            && (blocks * block_bytes <= CONV_WEIGHT_WINDOW_BYTES
+                || (block_bytes <= CONV_WEIGHT_WINDOW_BYTES && block_bytes.is_multiple_of(alignment)));
         let blocks_per_window = windows_fit.then(|| (CONV_WEIGHT_WINDOW_BYTES / block_bytes.max(1)) as usize);
         let packed = pack_conv_weights(conv, affine);
         let weight = match blocks_per_window {
@@ -150,8 +132,7 @@ impl ConvWeights {
 
     /// The steps computing this conv over `batch` images of `in_shape` from `input` into
     /// `output`, adding `residual` (output-shaped) and applying ReLU when asked: one per
-    /// window of weights and, when `input` may be bound as a uniform buffer (see
-    /// `buffers`), one per 64 KiB window of input images.
+    /// window of weights (see [`crate::gpu::KernelStrategy`]), else one.
     #[allow(clippy::too_many_arguments)]
     pub fn step(
         &self,
@@ -165,28 +146,14 @@ impl ConvWeights {
         output: &wgpu::Buffer,
     ) -> Result<Vec<GpuStep>, GpuError> {
         let out = self.output_shape(in_shape);
-        let tiled = self.kernel == 3 && (self.stride == 1 || self.stride == 2);
         let tiles_per_row = out.width.div_ceil(TILE_WIDTH);
-        let uniform_weights = self.blocks_per_window.is_some();
-        let windows = if tiled && uniform_weights { input_windows(ctx, input, in_shape.len(), batch) } else { None };
-        let kernel = match (self.kernel, self.stride, uniform_weights, windows.is_some()) {
-            (3, 1, true, true) => Kernel::Conv3x3Stride1Window,
-            (3, 2, true, true) => Kernel::Conv3x3Stride2Window,
-            (3, 1, true, false) => Kernel::Conv3x3Stride1,
-            (3, 2, true, false) => Kernel::Conv3x3Stride2,
-            (3, 1, false, _) => Kernel::Conv3x3Stride1Large,
-            (_, _, true, _) => Kernel::Conv2d,
-            (_, _, false, _) => Kernel::Conv2dLarge,
-        };
-        // One work item per pixel in the generic kernels (the stride-2 tile has no
-        // storage-weight variant), per 4-pixel tile in the others.
+        let kernel = conv_kernel(self.kernel, self.stride, self.blocks_per_window.is_some());
+        // One work item per pixel in the generic kernels, per 4-pixel tile in the others.
         let items_per_image = if matches!(kernel, Kernel::Conv2d | Kernel::Conv2dLarge) {
             out.plane()
         } else {
             out.height * tiles_per_row
         };
-        let windows =
-            windows.unwrap_or_else(|| vec![InputWindow { offset: 0, first: 0, count: batch, input_offset: 0 }]);
         let blocks = self.out_channels.div_ceil(CHANNEL_BLOCK);
         let mut flags = 0;
         if residual.is_some() {
@@ -217,7 +184,6 @@ impl ConvWeights {
         to_u32(batch * out.len(), "conv output values")?;
         let block_bytes = (block_floats(self.in_channels, self.kernel) * 4) as u64;
         let per_dispatch = self.blocks_per_window.unwrap_or(blocks).max(1);
-        let uniform_input = matches!(kernel, Kernel::Conv3x3Stride1Window | Kernel::Conv3x3Stride2Window);
         let mut steps = Vec::new();
         for first_block in (0..blocks).step_by(per_dispatch) {
             let count = per_dispatch.min(blocks - first_block);
@@ -229,34 +195,25 @@ impl ConvWeights {
                 },
                 None => self.weight.as_entire_buffer_binding(),
             };
-            for window in &windows {
-                let input_binding = if uniform_input {
-                    wgpu::BufferBinding {
-                        buffer: input,
-                        offset: window.offset,
-                        size: std::num::NonZeroU64::new(CONV_WEIGHT_WINDOW_BYTES),
-                    }
-                } else {
-                    input.as_entire_buffer_binding()
-                };
-                let items = window.count * items_per_image;
-                let params = ConvParams {
-                    items: to_u32(items, "conv work items")?,
-                    input_offset: to_u32(window.input_offset, "input offset")?,
-                    first_block: to_u32(first_block, "channel block")?,
-                    first_image: to_u32(window.first, "image")?,
-                    ..params
-                };
-                let workgroups = workgroups_for(items, kernel.workgroup_size(), to_u32(count, "channel blocks")?)?;
-                steps.push(kernels.step(
-                    ctx,
-                    kernel,
-                    &params,
-                    &[Some(input_binding), Some(weight.clone()), residual.map(wgpu::Buffer::as_entire_buffer_binding)],
-                    output,
-                    workgroups,
-                ));
-            }
+            let items = batch * items_per_image;
+            let params = ConvParams {
+                items: to_u32(items, "conv work items")?,
+                first_block: to_u32(first_block, "channel block")?,
+                ..params
+            };
+            let workgroups = workgroups_for(items, kernel.workgroup_size(), to_u32(count, "channel blocks")?)?;
+            steps.push(kernels.step(
+                ctx,
+                kernel,
+                &params,
+                &[
+                    Some(input.as_entire_buffer_binding()),
+                    Some(weight),
+                    residual.map(wgpu::Buffer::as_entire_buffer_binding),
+                ],
+                output,
+                workgroups,
+            ));
         }
         Ok(steps)
     }

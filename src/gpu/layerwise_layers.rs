@@ -136,6 +136,21 @@ pub fn if_scan_step(
     step(ctx, kernels, Kernel::IfScan, scan, 1, [current, thresholds, thresholds, output])
 }
 
+/// [`if_scan_step`], and the layer's spikes counted: after the values of every step,
+/// `output` holds the spike count of each of the scan's [`ScanShape::groups`] workgroups
+/// (f32, exact below 2^24), image-major, so the first `k` images' counts come first.
+pub fn if_scan_counted_step(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    scan: &ScanShape,
+    current: &wgpu::Buffer,
+    thresholds: &wgpu::Buffer,
+    output: &wgpu::Buffer,
+) -> Result<GpuStep, GpuError> {
+    check_size(output, scan.step_values() * scan.timesteps + scan.groups(), "output and spike counts")?;
+    step(ctx, kernels, Kernel::IfScanCounted, scan, 1, [current, thresholds, thresholds, output])
+}
+
 /// Measures every neuron's errors against `reference` (the ANN activations, one step's
 /// values) and writes [`ERROR_STATS`] partial sums per workgroup to `output`.
 pub fn error_analysis_step(

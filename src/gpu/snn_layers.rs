@@ -1,4 +1,4 @@
-//! The spiking and calibration operations on the GPU: parameter layouts of snn.wgsl,
+//! The readout and calibration operations on the GPU: parameter layouts of
 //! snn_readout.wgsl and calibration.wgsl and the [`GpuStep`]s that run them. The compiled
 //! plans ([`crate::sim::snn`], [`crate::sim::calibrate`](mod@crate::sim::calibrate)) and the kernel tests share these.
 
@@ -10,38 +10,17 @@ use super::{GpuContext, GpuError, GpuStep, Kernel, Kernels};
 
 /// `counters[0]`: real images of the batch, written by the host before a run.
 pub const COUNT_SLOT: usize = 0;
-/// `counters[1]`: timesteps done, advanced by the readout kernel.
-pub const STEP_SLOT: usize = 1;
-/// `counters[2 + 2 l]`, `counters[3 + 2 l]`: low and high word of IF layer `l`'s spike total.
-pub const TOTALS_SLOT: usize = 2;
-/// Spike counts one `spike_totals` workgroup sums (256 invocations × 4).
-const COUNTS_PER_TOTALS_GROUP: usize = 1024;
 /// Values a calibration workgroup should see at least (it holds 256 invocations).
 const VALUES_PER_CALIBRATION_GROUP: usize = 1024;
 
-/// Shape uniform of the IF kernels (`IfParams` in snn.wgsl).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct IfParams {
-    /// Neurons of the whole batch.
-    pub total: u32,
-    pub channels: u32,
-    pub plane: u32,
-    /// Initial membrane as a fraction of the threshold.
-    pub v_init: f32,
-}
-
-/// Uniform of the readout and spike-total kernels (`ReadoutParams` in snn_readout.wgsl).
+/// Uniform of the readout kernel (`ReadoutParams` in snn_readout.wgsl).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ReadoutParams {
     pub batch: u32,
     pub classes: u32,
-    pub neurons: u32,
-    pub total_slot: u32,
+    pub timesteps: u32,
     pub correct_slot: u32,
-    pub ring: u32,
-    pub _pad: [u32; 2],
 }
 
 /// Uniform of the calibration kernels (`CalibrationParams` in calibration.wgsl).
@@ -63,138 +42,53 @@ pub fn channel_thresholds(thresholds: &Thresholds, channels: usize) -> Vec<f32> 
     (0..channels).map(|c| thresholds.for_channel(c)).collect()
 }
 
-/// Values a buffer of `values` values must hold for the IF kernels, which work on vec4s:
-/// `values` rounded up to a multiple of 4.
-pub fn if_padded_len(values: usize) -> usize {
-    values.div_ceil(4) * 4
-}
-
-/// The buffers of one IF layer over a batch; each holds at least [`if_padded_len`] values.
-#[derive(Clone, Copy)]
-pub struct IfBuffers<'a> {
-    /// One threshold per channel, see [`channel_thresholds`].
-    pub thresholds: &'a wgpu::Buffer,
-    /// One bias current per channel (zeros for a layer without one).
-    pub bias_current: &'a wgpu::Buffer,
-    /// The ReLU's input value this step.
-    pub current: &'a wgpu::Buffer,
-    pub membrane: &'a wgpu::Buffer,
-    /// u32 per neuron.
-    pub spike_count: &'a wgpu::Buffer,
-    /// The layer's value this step (`threshold` where it spiked, else 0).
-    pub output: &'a wgpu::Buffer,
-}
-
-/// The `(update, reset)` steps of an IF layer of `shape` over `batch` images: one timestep
-/// (see `reference::snn::if_layer_step`), and membranes to `v_init × threshold` with
-/// spike counts to 0 (see `reference::snn::initial_membranes`).
-pub fn if_steps(
-    ctx: &GpuContext,
-    kernels: &Kernels,
-    shape: Shape,
-    batch: usize,
-    v_init: f32,
-    buffers: &IfBuffers<'_>,
-) -> Result<(GpuStep, GpuStep), GpuError> {
-    let params = IfParams {
-        total: to_u32(batch * shape.len(), "IF neurons")?,
-        channels: to_u32(shape.channels, "channels")?,
-        plane: to_u32(shape.plane().max(1), "plane")?,
-        v_init,
-    };
-    let padded_bytes = (if_padded_len(batch * shape.len()) * 4) as u64;
-    for (name, buffer) in [
-        ("current", buffers.current),
-        ("membrane", buffers.membrane),
-        ("spike count", buffers.spike_count),
-        ("output", buffers.output),
-    ] {
-        if buffer.size() < padded_bytes {
-            return Err(GpuError::InvalidInput(format!(
-                "IF {name} buffer holds {} bytes, the vec4 kernels need {padded_bytes}",
-                buffer.size()
-            )));
-        }
-    }
-    let workgroups = workgroups_for((batch * shape.len()).div_ceil(4), Kernel::IfUpdate.workgroup_size(), 1)?;
-    let bias_bytes = (shape.channels * 4) as u64;
-    if buffers.bias_current.size() < bias_bytes {
-        return Err(GpuError::InvalidInput(format!(
-            "IF bias current buffer holds {} bytes, {} channels need {bias_bytes}",
-            buffers.bias_current.size(),
-            shape.channels
-        )));
-    }
-    let inputs = [buffers.current, buffers.thresholds, buffers.bias_current]
-        .map(|buffer| Some(buffer.as_entire_buffer_binding()));
-    let outputs = [buffers.membrane, buffers.spike_count, buffers.output].map(wgpu::Buffer::as_entire_buffer_binding);
-    let step = |kernel| kernels.step_with_outputs(ctx, kernel, &params, &inputs, &outputs, workgroups);
-    Ok((step(Kernel::IfUpdate), step(Kernel::IfReset)))
-}
-
-/// The per-step readout: adds `values` (the output node, `batch × classes`) to
-/// `accumulated`, and stores the number of images `n < counters[0]` whose argmax equals
-/// `labels[n]` at `counters[correct_slot + counters[1] % ring]`, then advances `counters[1]`.
+/// The readout of a layer-major run: `values` holds the output node for every step
+/// (`timesteps × batch × classes`, timestep-major). Per image `n < counters[0]`, adds the
+/// steps in order into `accumulated` and counts the image as correct after step `t` in
+/// `counters[correct_slot + t]` when the argmax (first index on ties) equals `labels[n]`.
 #[allow(clippy::too_many_arguments)]
-pub fn readout_step(
+pub fn readout_timesteps_step(
     ctx: &GpuContext,
     kernels: &Kernels,
     batch: usize,
     classes: usize,
+    timesteps: usize,
     values: &wgpu::Buffer,
     labels: &wgpu::Buffer,
     accumulated: &wgpu::Buffer,
     counters: &wgpu::Buffer,
     correct_slot: usize,
-    ring: usize,
 ) -> Result<GpuStep, GpuError> {
     let params = ReadoutParams {
         batch: to_u32(batch, "batch")?,
         classes: to_u32(classes, "classes")?,
+        timesteps: to_u32(timesteps, "timesteps")?,
         correct_slot: to_u32(correct_slot, "correct slot")?,
-        ring: to_u32(ring.max(1), "ring")?,
-        ..Default::default()
     };
+    to_u32(timesteps * batch * classes, "output values")?;
+    let sizes = [
+        (values, timesteps * batch * classes, "output values"),
+        (labels, batch, "labels"),
+        (accumulated, batch * classes, "accumulated output"),
+        (counters, correct_slot + timesteps, "counters"),
+    ];
+    for (buffer, floats, what) in sizes {
+        if buffer.size() < (floats * 4) as u64 {
+            return Err(GpuError::InvalidInput(format!(
+                "readout {what} buffer holds {} bytes, {} needed",
+                buffer.size(),
+                floats * 4
+            )));
+        }
+    }
     let inputs = [Some(values.as_entire_buffer_binding()), Some(labels.as_entire_buffer_binding())];
-    // One workgroup: see the kernel's comment for why.
+    let workgroups = workgroups_for(batch, Kernel::ReadoutTimesteps.workgroup_size(), 1)?;
     Ok(kernels.step_with_outputs(
         ctx,
-        Kernel::Readout,
+        Kernel::ReadoutTimesteps,
         &params,
         &inputs,
         &[accumulated.as_entire_buffer_binding(), counters.as_entire_buffer_binding()],
-        [1, 1, 1],
-    ))
-}
-
-/// Adds the spike counts of the first `counters[0]` images of one IF layer (`batch ×
-/// neurons` u32 in `spike_counts`) into the 64-bit total at `counters[total_slot..+2]`.
-/// `scratch` fills the kernel's unused read-write binding (it is not touched).
-#[allow(clippy::too_many_arguments)]
-pub fn spike_totals_step(
-    ctx: &GpuContext,
-    kernels: &Kernels,
-    neurons: usize,
-    batch: usize,
-    spike_counts: &wgpu::Buffer,
-    scratch: &wgpu::Buffer,
-    counters: &wgpu::Buffer,
-    total_slot: usize,
-) -> Result<GpuStep, GpuError> {
-    let params = ReadoutParams {
-        neurons: to_u32(neurons, "neurons")?,
-        total_slot: to_u32(total_slot, "total slot")?,
-        ..Default::default()
-    };
-    to_u32(batch * neurons, "spike counts")?;
-    let workgroups = workgroups_for(batch * neurons, COUNTS_PER_TOTALS_GROUP as u32, 1)?;
-    let inputs = [None, Some(spike_counts.as_entire_buffer_binding())];
-    Ok(kernels.step_with_outputs(
-        ctx,
-        Kernel::SpikeTotals,
-        &params,
-        &inputs,
-        &[scratch.as_entire_buffer_binding(), counters.as_entire_buffer_binding()],
         workgroups,
     ))
 }

@@ -9,7 +9,7 @@
 //! node's values at all timesteps are that node applied to a batch of `T × images` inputs
 //! (timestep-major: `(t × images + b)`); only the IF layers carry state across time, and
 //! [`if_scan_step`] runs each neuron's T steps in order with the update of the time-major
-//! plan. Spike counts therefore equal [`super::SnnPlan`]'s (the tests check it).
+//! reference. The GPU simulation ([`super::SnnPlan`]) runs the same way, without the ANN.
 //!
 //! Memory: a value of every timestep is `T × images × neurons` floats, so one walk takes as
 //! many images as fit one storage binding ([`max_images`]); ResNet values are dropped as
@@ -172,7 +172,7 @@ fn run_steps(ctx: &GpuContext, steps: &[GpuStep], partials: &wgpu::Buffer, len: 
 /// The step that writes `current + bias_current` (per channel, every timestep) to a new
 /// buffer, and that buffer; `None` when every bias current is 0 (the current as it is).
 /// The IF kernels of the time-major plan add the same f32 values in the same order.
-fn biased_current(
+pub(crate) fn biased_current(
     ctx: &GpuContext,
     kernels: &Kernels,
     scan: &ScanShape,
