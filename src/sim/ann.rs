@@ -12,27 +12,8 @@ use crate::gpu::layers::{self, ConvWeights};
 use crate::gpu::{GpuContext, GpuError, GpuStep, Kernels};
 use crate::model::graph::{Graph, NodeId, Op};
 
-/// What one step computes: a node, possibly with later nodes fused into it.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Fusion {
-    /// A BatchNorm folded into the conv epilogue.
-    pub(crate) batch_norm: Option<NodeId>,
-    /// The other addend of an `Add` folded into the conv epilogue.
-    pub(crate) residual: Option<NodeId>,
-    /// A ReLU applied in the epilogue.
-    pub(crate) relu: bool,
-    /// The last node of the group: the step runs at its position and produces its value.
-    pub(crate) last: NodeId,
-}
-
-impl Fusion {
-    /// The values the group's step reads: its first node's inputs and the residual.
-    pub(crate) fn inputs(&self, graph: &Graph, start: NodeId) -> Vec<NodeId> {
-        let mut inputs = graph.node(start).inputs.clone();
-        inputs.extend(self.residual);
-        inputs
-    }
-}
+pub(crate) use super::lower::Fusion;
+use super::lower::Lowering;
 
 /// Steps recorded after the step producing an observed node: `(node, its value) -> steps`.
 type Observer<'a> = dyn FnMut(NodeId, &wgpu::Buffer) -> Result<Vec<GpuStep>, GpuError> + 'a;
@@ -47,87 +28,6 @@ pub struct AnnPlan {
     input_len: usize,
     num_classes: usize,
     activation_bytes: u64,
-}
-
-/// The only consumer of `id`, if it has exactly one and is not the network output.
-fn sole_consumer(graph: &Graph, id: NodeId) -> Option<NodeId> {
-    if id == graph.output() {
-        return None;
-    }
-    match graph.consumers(id).as_slice() {
-        &[c] => Some(c),
-        _ => None,
-    }
-}
-
-/// Groups nodes into steps: `fusions[i]` is set for each node that starts a step. Without
-/// `fuse_relu`, ReLU nodes stay steps of their own (the SNN plan replaces them by IF layers).
-pub(crate) fn plan_fusions(graph: &Graph, fuse_relu: bool) -> Vec<Option<Fusion>> {
-    let nodes = graph.nodes();
-    let mut fusions: Vec<Option<Fusion>> = vec![None; nodes.len()];
-    let mut absorbed = vec![false; nodes.len()];
-    for (id, node) in nodes.iter().enumerate() {
-        if absorbed[id] || matches!(node.op, Op::Input) {
-            continue;
-        }
-        let mut fusion = Fusion { last: id, ..Default::default() };
-        let next = |fusion: &Fusion| sole_consumer(graph, fusion.last).map(|c| (c, &nodes[c]));
-        match node.op {
-            // The epilogue order is bias -> scale/shift -> residual -> ReLU.
-            Op::Conv2d(_) => {
-                if let Some((c, Op::BatchNorm(_))) = next(&fusion).map(|(c, n)| (c, &n.op)) {
-                    fusion.batch_norm = Some(c);
-                    fusion.last = c;
-                }
-                if let Some((c, Op::Add)) = next(&fusion).map(|(c, n)| (c, &n.op)) {
-                    let inputs = &nodes[c].inputs;
-                    // Add(x, x) reads the conv twice: it cannot be the residual of itself.
-                    if inputs[0] != inputs[1] {
-                        let other = if inputs[0] == fusion.last { inputs[1] } else { inputs[0] };
-                        fusion.residual = Some(other);
-                        fusion.last = c;
-                    }
-                }
-                if let Some((c, Op::Relu)) = next(&fusion).map(|(c, n)| (c, &n.op)).filter(|_| fuse_relu) {
-                    fusion.relu = true;
-                    fusion.last = c;
-                }
-            }
-            Op::BatchNorm(_) | Op::Add => {
-                if let Some((c, Op::Relu)) = next(&fusion).map(|(c, n)| (c, &n.op)).filter(|_| fuse_relu) {
-                    fusion.relu = true;
-                    fusion.last = c;
-                }
-            }
-            _ => {}
-        }
-        // Every node after the start up to the last is absorbed (each is the sole
-        // consumer of the one before).
-        let mut cursor = id;
-        while cursor != fusion.last {
-            match sole_consumer(graph, cursor) {
-                Some(c) => {
-                    absorbed[c] = true;
-                    cursor = c;
-                }
-                None => break,
-            }
-        }
-        fusions[id] = Some(fusion);
-    }
-    fusions
-}
-
-/// Where each fused group runs: `step_at[position]` is the first node of the group whose
-/// last node is `position` (a step runs there, once every value it reads exists).
-pub(crate) fn step_positions(fusions: &[Option<Fusion>]) -> Vec<Option<NodeId>> {
-    let mut step_at = vec![None; fusions.len()];
-    for (start, fusion) in fusions.iter().enumerate() {
-        if let Some(f) = fusion {
-            step_at[f.last] = Some(start);
-        }
-    }
-    step_at
 }
 
 /// Activation buffers, reused once their value is dead.
@@ -324,26 +224,12 @@ impl AnnPlan {
         observer: &mut Observer<'_>,
     ) -> Result<AnnPlan, GpuError> {
         let nodes = graph.nodes();
-        let fusions = plan_fusions(graph, true);
-
-        // Steps run at the position of their group's last node; inputs are read there.
-        let step_at = step_positions(&fusions);
-        let step_inputs = |start: NodeId, fusion: &Fusion| fusion.inputs(graph, start);
-        if let Some(&hidden) = observe.iter().find(|&&id| step_at.get(id).is_none_or(Option::is_none)) {
+        let lowering = Lowering::new(graph, true);
+        if let Some(&hidden) = observe.iter().find(|&&id| lowering.step_at.get(id).is_none_or(Option::is_none)) {
             let name = nodes.get(hidden).map_or("<no such node>", |n| n.name.as_str());
             return Err(GpuError::InvalidInput(format!(
                 "node {hidden} (`{name}`) is fused into a step and cannot be observed"
             )));
-        }
-        // Position of the last step that reads each value.
-        let mut last_read: Vec<Option<NodeId>> = vec![None; nodes.len()];
-        for (position, start) in step_at.iter().enumerate() {
-            if let Some(start) = *start {
-                let fusion = fusions[start].as_ref().expect("a step starts at a fused group");
-                for input in step_inputs(start, fusion) {
-                    last_read[input] = Some(position);
-                }
-            }
         }
 
         let input_len = graph.input_shape().len();
@@ -355,9 +241,7 @@ impl AnnPlan {
         values[0] = Some((0, input.clone()));
         let mut steps = Vec::new();
 
-        for position in 0..nodes.len() {
-            let Some(start) = step_at[position] else { continue };
-            let fusion = fusions[start].as_ref().expect("a step starts at a fused group");
+        for (position, start, fusion) in lowering.steps() {
             let node = &nodes[start];
             let out_shape = nodes[position].shape;
             let buffer_of = |id: NodeId| -> Result<&wgpu::Buffer, GpuError> {
@@ -378,14 +262,7 @@ impl AnnPlan {
 
             // Values whose last reader just ran go back to the pool (never the input,
             // which `run` overwrites, nor the network output, which is read back).
-            let mut dead: Vec<NodeId> =
-                step_inputs(start, fusion).into_iter().filter(|&id| last_read[id] == Some(position)).collect();
-            if last_read[position].is_none() {
-                dead.push(position); // computed but never read
-            }
-            dead.sort_unstable();
-            dead.dedup();
-            for id in dead {
+            for id in lowering.dead_after(graph, start, position) {
                 if id != 0 && id != graph.output() {
                     if let Some(buffer) = values[id].take() {
                         pool.give_back(buffer);

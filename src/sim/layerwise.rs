@@ -29,7 +29,8 @@ use crate::gpu::snn_layers::channel_thresholds;
 use crate::gpu::{GpuContext, GpuError, GpuStep, Kernels};
 use crate::model::graph::{NodeId, Op};
 
-use super::ann::{node_steps, plan_fusions, step_positions};
+use super::ann::{node_steps};
+use super::lower::Lowering;
 use super::check_batch_input;
 
 /// Where a walk runs: the wgpu kernels on a GPU adapter, or the CPU backend's engine
@@ -322,20 +323,9 @@ fn walk_checked(
 ) -> Result<Vec<LayerSetting>, GpuError> {
     let graph = &snn.graph;
     let nodes = graph.nodes();
-    let fusions = plan_fusions(graph, false);
+    let lowering = Lowering::new(graph, false);
     let constant = static_nodes(graph);
-    // A fused group runs at the position of its last node and produces that node's value.
-    let step_at = step_positions(&fusions);
-    let group_inputs =
-        |start: NodeId| fusions[start].as_ref().expect("a step starts at a fused group").inputs(graph, start);
-    let mut last_read: Vec<Option<NodeId>> = vec![None; nodes.len()];
-    for (position, start) in step_at.iter().enumerate() {
-        if let Some(start) = *start {
-            for input in group_inputs(start) {
-                last_read[input] = Some(position);
-            }
-        }
-    }
+    let group_inputs = |start: NodeId| lowering.inputs(graph, start);
 
     // `ann[id]`: the ANN's value over the images (also the SNN's for static nodes);
     // `spiking[id]`: the SNN's value at every timestep; `repeated[id]`: a static value
@@ -348,9 +338,7 @@ fn walk_checked(
     let missing =
         |id: NodeId| GpuError::InvalidInput(format!("node `{}` is read before it is computed", nodes[id].name));
 
-    for position in 0..nodes.len() {
-        let Some(start) = step_at[position] else { continue };
-        let fusion = fusions[start].as_ref().expect("a step starts at a fused group");
+    for (position, start, fusion) in lowering.steps() {
         let node = &nodes[start];
         let shape = nodes[position].shape;
         let label = |what: &str| format!("{what} of {}", nodes[position].name);
@@ -442,8 +430,8 @@ fn walk_checked(
         }
         ctx.queue.submit([encoder.finish()]);
         ann[position] = Some(ann_value);
-        for id in group_inputs(start) {
-            if last_read[id] == Some(position) {
+        for id in lowering.dead_after(graph, start, position) {
+            if id != position {
                 ann[id] = None;
                 spiking[id] = None;
                 repeated[id] = None;

@@ -10,6 +10,7 @@ pub mod ann;
 pub mod calibrate;
 pub mod evaluate;
 pub mod layerwise;
+mod lower;
 pub mod snn;
 pub mod tune;
 

@@ -31,7 +31,8 @@ use crate::gpu::{GpuContext, GpuError, GpuStep, Kernels};
 use crate::model::graph::{NodeId, Op};
 use crate::reference::ops::argmax_rows;
 
-use super::ann::{node_steps, plan_fusions, step_positions, BufferPool};
+use super::ann::{node_steps, BufferPool};
+use super::lower::Lowering;
 use super::layerwise::biased_current;
 
 /// What one run of the plan produced.
@@ -324,19 +325,9 @@ fn build_checked(
 ) -> Result<Built, GpuError> {
     let graph = &snn.graph;
     let nodes = graph.nodes();
-    let fusions = plan_fusions(graph, false);
+    let lowering = Lowering::new(graph, false);
     let constant = static_nodes(graph);
-    let step_at = step_positions(&fusions);
-    let group_inputs =
-        |start: NodeId| fusions[start].as_ref().expect("a step starts at a fused group").inputs(graph, start);
-    let mut last_read: Vec<Option<NodeId>> = vec![None; nodes.len()];
-    for (position, start) in step_at.iter().enumerate() {
-        if let Some(start) = *start {
-            for input in group_inputs(start) {
-                last_read[input] = Some(position);
-            }
-        }
-    }
+    let group_inputs = |start: NodeId| lowering.inputs(graph, start);
     let missing =
         |id: NodeId| GpuError::InvalidInput(format!("node `{}` is read before it is computed", nodes[id].name));
 
@@ -357,9 +348,7 @@ fn build_checked(
     // is allocated once its size is known.
     let mut spike_copies: Vec<usize> = Vec::new();
 
-    for position in 0..nodes.len() {
-        let Some(start) = step_at[position] else { continue };
-        let fusion = fusions[start].as_ref().expect("a step starts at a fused group");
+    for (position, start, fusion) in lowering.steps() {
         let node = &nodes[start];
         let shape = nodes[position].shape;
         let label = format!("value of {}", nodes[position].name);
@@ -442,11 +431,8 @@ fn build_checked(
             values[position] = Some(output);
         }
         // Values whose last reader just ran go back to the pool (kept IF values stay out).
-        let mut dead: Vec<NodeId> = group_inputs(start).into_iter().filter(|&id| last_read[id] == Some(position)).collect();
-        dead.sort_unstable();
-        dead.dedup();
-        for id in dead {
-            if id == 0 {
+        for id in lowering.dead_after(graph, start, position) {
+            if id == 0 || id == graph.output() {
                 continue;
             }
             let keep = keep_values && snn.layer_of(id).is_some();
