@@ -11,7 +11,7 @@ against timestep, ``spikeconv plot``).
 
     python3 scripts/ttrbr_table.py --combine DIR [DIR ...]
 
-prints one markdown table of several experiments' ``table.csv`` (the opening table of
+prints one markdown table of several experiments' ``table.csv`` (the TTRBR table of
 docs/RESULTS.md): one row per experiment and method, one column per T.
 """
 

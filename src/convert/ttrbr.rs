@@ -106,7 +106,7 @@ const RELATIVE_FLOOR: f64 = 1e-3;
 /// objective is the sum over channels of each channel's error relative to its start. With
 /// plain sums a layer-wide threshold trades channels against each other by their squared
 /// size: a few channels of large activations outweigh many small ones, and the threshold
-/// they choose can silence the rest (measured: docs/RESULTS.md, docs/METHOD.md).
+/// they choose can silence the rest (measured: results/earlier-subset-experiments/README.md, docs/METHOD.md).
 pub fn relative_weights(start_errors: &[f64]) -> Vec<f64> {
     let mean = start_errors.iter().sum::<f64>() / start_errors.len().max(1) as f64;
     let floor = (RELATIVE_FLOOR * mean).max(f64::MIN_POSITIVE);
