@@ -9,8 +9,8 @@
 # Steps: the adapter (`spikeconv devices`); the GPU correctness tests (prebuilt, stripped
 # test binaries: kernels and whole SNN plans against the CPU reference, exactly on dyadic
 # networks); the ANN accuracy of each checkpoint against its reference count; `spikeconv
-# bench` (image-timesteps/s, GMAC/s, dispatches per chunk) of ResNet-20 and ResNet-110 at
-# T = 32; then timed full sweeps (calibration included) of ResNet-20 and ResNet-110 at
+# bench --profile` (image-timesteps/s, GMAC/s, dispatches per chunk, GPU time per kernel
+# from timestamp queries) of ResNet-20 and ResNet-110 at T = 32; then timed full sweeps (calibration included) of ResNet-20 and ResNet-110 at
 # T = 32 and T = 64 on the whole test set. Everything goes to $OUT (default out/): logs,
 # JSON lines, summary.txt. Exits non-zero when a test fails or an ANN count is off.
 set -uo pipefail
@@ -98,7 +98,7 @@ done
 for model in $models; do
     start=$(date +%s.%N)
     if $B bench --backend gpu --model "$W/$(file_of $model)" --calib "$C" --threshold channel-percentile:99.9 \
-        --data "$T" --timesteps 32 --json --append "$OUT/bench.jsonl" >>"$OUT/bench.log" 2>&1; then
+        --data "$T" --timesteps 32 --profile --append "$OUT/bench.jsonl" >>"$OUT/bench.log" 2>&1; then
         result=$(tail -1 "$OUT/bench.jsonl" | python3 -c 'import json, sys
 r = json.load(sys.stdin)
 print("%.0f img-ts/s, %.0f GMAC/s, %s dispatches per chunk of %s, %s layers" % (r["image_timesteps_per_second"],

@@ -258,6 +258,28 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// The GPU time of every node's pass over the first chunk of `batch` images of
+    /// `dataset` ([`SnnPlan::profile`]); only on the wgpu backend with timestamp queries.
+    pub fn profile_snn(
+        &self,
+        snn: &SpikingNetwork,
+        dataset: &Dataset,
+        normalization: &Normalization,
+        timesteps: usize,
+        batch: usize,
+    ) -> Result<Vec<sim::PassTime>, Error> {
+        let Backend::Gpu { ctx, kernels } = self else {
+            return Err(Error::Usage("--profile times GPU passes: it needs --backend gpu (or auto on a GPU)".into()));
+        };
+        let plan = compile_with_fallback(batch, |b| SnnPlan::compile(ctx, kernels, snn, b, timesteps))?;
+        let mut images = Vec::new();
+        let count = dataset.normalized_batch(0, plan.batch(), normalization, &mut images);
+        let labels: Vec<u32> = dataset.labels[..count].iter().map(|&l| u32::from(l)).collect();
+        Ok(plan.profile(ctx, &images, &labels, count, timesteps)?)
+    }
+}
+
 /// How a simulation ran.
 #[derive(Clone, Debug)]
 pub struct EngineStats {

@@ -19,7 +19,7 @@ use spikeconv::gpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
 use spikeconv::gpu::kernels::record_steps;
 use spikeconv::gpu::layerwise_layers::{if_scan_counted_step, ScanShape};
 use spikeconv::gpu::snn_layers::{channel_thresholds, readout_timesteps_step, COUNT_SLOT};
-use spikeconv::gpu::{GpuContext, GpuError, GpuStep, Kernels};
+use spikeconv::gpu::{GpuContext, GpuError, GpuStep, Kernel, Kernels};
 use spikeconv::model::graph::{Conv2d, Graph, Linear, Op, Shape};
 use spikeconv::reference::forward::{forward, forward_all};
 use spikeconv::reference::ops::argmax_rows;
@@ -348,6 +348,26 @@ fn exactly_representable_network_gives_ann_predictions() {
         let expected: Vec<u32> = values[node].iter().map(|&v| (v / threshold) as u32 * timesteps as u32).collect();
         assert_eq!(layer, &expected);
     }
+}
+
+#[test]
+fn profile_times_every_node_pass() {
+    let Some((ctx, kernels)) = gpu() else { return };
+    if !ctx.has_timestamps() {
+        eprintln!("skipped: {} has no timestamp queries", ctx.describe());
+        return;
+    }
+    let snn = dyadic_snn(2, true, 0.5);
+    let mut rng = Rng::new(4);
+    let images = dyadic_images(&mut rng, 3 * snn.graph.input_shape().len());
+    let plan = SnnPlan::compile(ctx, kernels, &snn, 3, 6).unwrap();
+    let passes = plan.profile(ctx, &images, &[0, 1, 2], 3, 6).unwrap();
+    // One pass per node with dispatches, their dispatches adding up to the plan's.
+    assert_eq!(passes.iter().map(|p| p.kernels.len()).sum::<usize>(), plan.dispatches_per_chunk());
+    assert_eq!(passes.last().unwrap().node, "readout");
+    assert_eq!(passes.iter().filter(|p| p.kernels.contains(&Kernel::IfScanCounted)).count(), snn.layers.len());
+    assert!(passes.iter().all(|p| p.nanoseconds.is_finite() && p.nanoseconds >= 0.0));
+    assert!(passes.iter().any(|p| p.nanoseconds > 0.0), "some pass takes time");
 }
 
 #[test]

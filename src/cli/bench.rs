@@ -31,6 +31,35 @@ pub struct BenchArgs {
     /// Also append the JSON object to this file.
     #[arg(long, value_name = "FILE")]
     pub append: Option<PathBuf>,
+    /// wgpu backend: also time one chunk node by node with GPU timestamps and print the GPU
+    /// time per kernel (and `profile` in the JSON).
+    #[arg(long)]
+    pub profile: bool,
+}
+
+/// GPU time of the passes that ran one combination of kernels.
+#[derive(Debug, Serialize)]
+struct KernelTime {
+    kernels: String,
+    passes: usize,
+    milliseconds: f64,
+}
+
+/// Passes grouped by their kernels, the most time first.
+fn kernel_times(passes: &[spikeconv::sim::PassTime]) -> Vec<KernelTime> {
+    let mut groups: Vec<KernelTime> = Vec::new();
+    for pass in passes {
+        let name = pass.kernels.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join("+");
+        match groups.iter_mut().find(|g| g.kernels == name) {
+            Some(group) => {
+                group.passes += 1;
+                group.milliseconds += pass.nanoseconds / 1e6;
+            }
+            None => groups.push(KernelTime { kernels: name, passes: 1, milliseconds: pass.nanoseconds / 1e6 }),
+        }
+    }
+    groups.sort_by(|a, b| b.milliseconds.total_cmp(&a.milliseconds));
+    groups
 }
 
 /// What one benchmark run measured.
@@ -65,6 +94,9 @@ struct BenchReport {
     ann_batch: usize,
     ann_images_per_second: f64,
     ann_correct: usize,
+    /// `--profile`: GPU time of one chunk per kernel combination.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<Vec<KernelTime>>,
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
@@ -91,6 +123,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         backend.evaluate_snn_with_stats(&snn, &dataset, normalization, images, timesteps, batch, |_| {})?;
     let seconds = started.elapsed().as_secs_f64();
 
+    let profile = if args.profile {
+        Some(kernel_times(&backend.profile_snn(&snn, &dataset, normalization, timesteps, stats.batch)?))
+    } else {
+        None
+    };
     let conv = stats.convolutions.as_ref();
     let batch = stats.batch;
     let image_timesteps = (images * timesteps) as f64;
@@ -126,6 +163,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         ann_batch,
         ann_images_per_second: images as f64 / ann_seconds,
         ann_correct: ann.correct,
+        profile,
     };
     let json = serde_json::to_string(&report)?;
     if let Some(path) = &args.append {
@@ -162,6 +200,20 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
         if let Some(dispatches) = report.dispatches_per_chunk {
             println!("     {dispatches} GPU dispatches per chunk of {batch} images ({} layers)", report.layers);
+        }
+        if let Some(profile) = &report.profile {
+            let total: f64 = profile.iter().map(|g| g.milliseconds).sum();
+            println!("GPU time of one chunk of {batch} images × {timesteps} steps, by kernel ({total:.2} ms):");
+            println!("  {:>10}  {:>6}  {:>6}  kernels", "ms", "share", "passes");
+            for group in profile {
+                println!(
+                    "  {:>10.3}  {:>5.1}%  {:>6}  {}",
+                    group.milliseconds,
+                    100.0 * group.milliseconds / total.max(f64::MIN_POSITIVE),
+                    group.passes,
+                    group.kernels
+                );
+            }
         }
     }
     Ok(())

@@ -148,7 +148,8 @@ impl GpuContext {
         let limits = adapter.limits();
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("spikeconv"),
-            required_features: wgpu::Features::empty(),
+            // Timestamps where offered: `bench --profile` times each node's pass with them.
+            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -178,6 +179,11 @@ impl GpuContext {
     /// One line naming the adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`.
     pub fn describe(&self) -> String {
         format!("{} ({:?}, {:?})", self.adapter_info.name, self.adapter_info.backend, self.adapter_info.device_type)
+    }
+
+    /// Whether the device can time compute passes (`wgpu::Features::TIMESTAMP_QUERY`).
+    pub fn has_timestamps(&self) -> bool {
+        self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
     }
 
     /// The largest buffer that one storage binding may cover, in bytes.

@@ -17,7 +17,7 @@ pub mod tune;
 pub use ann::AnnPlan;
 pub use calibrate::calibrate;
 pub use evaluate::{evaluate_ann, evaluate_snn, AnnAccuracy, SnnAccuracy};
-pub use snn::{SnnBatchResult, SnnPlan};
+pub use snn::{PassTime, SnnBatchResult, SnnPlan};
 
 use crate::gpu::GpuError;
 

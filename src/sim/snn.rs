@@ -51,11 +51,25 @@ pub struct SnnBatchResult {
 /// One recorded command of a chunk, in order.
 #[derive(Clone, Debug)]
 enum Command {
-    /// Dispatches, recorded into one compute pass.
-    Dispatch(Vec<GpuStep>),
+    /// The dispatches of one node (named), recorded into one compute pass.
+    Dispatch(String, Vec<GpuStep>),
     /// A buffer copy: a static value repeated for every timestep, or an IF scan's spike
     /// counts into the collection of all layers'.
     Copy { source: wgpu::Buffer, source_offset: u64, target: wgpu::Buffer, target_offset: u64, bytes: u64 },
+}
+
+/// The GPU time of one node's compute pass in [`SnnPlan::profile`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct PassTime {
+    pub node: String,
+    /// The kernels of its dispatches, in order.
+    #[serde(serialize_with = "kernel_names")]
+    pub kernels: Vec<crate::gpu::Kernel>,
+    pub nanoseconds: f64,
+}
+
+fn kernel_names<S: serde::Serializer>(kernels: &[crate::gpu::Kernel], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(kernels.iter().map(|k| format!("{k:?}")))
 }
 
 /// Where an IF layer's spike counts land: `groups` values from `first` in the collection,
@@ -89,7 +103,7 @@ struct Built {
 
 impl Built {
     fn dispatches(&self) -> usize {
-        self.commands.iter().map(|c| if let Command::Dispatch(steps) = c { steps.len() } else { 0 }).sum()
+        self.commands.iter().map(|c| if let Command::Dispatch(_, steps) = c { steps.len() } else { 0 }).sum()
     }
 }
 
@@ -183,6 +197,86 @@ impl SnnPlan {
         self.run_checked(ctx, images, labels, count, timesteps, true)
     }
 
+    /// Times one chunk of `count` images over `timesteps` steps on the GPU, node by node:
+    /// each node's dispatches run in a compute pass of their own with timestamps at its
+    /// start and end (the device needs `TIMESTAMP_QUERY`, see
+    /// [`GpuContext::has_timestamps`]). The results are those of [`SnnPlan::run`].
+    pub fn profile(
+        &self,
+        ctx: &GpuContext,
+        images: &[f32],
+        labels: &[u32],
+        count: usize,
+        timesteps: usize,
+    ) -> Result<Vec<PassTime>, GpuError> {
+        if !ctx.has_timestamps() {
+            return Err(GpuError::InvalidInput(format!("{} cannot time compute passes (no TIMESTAMP_QUERY)", ctx.describe())));
+        }
+        // Builds the plan for these timesteps and checks the inputs.
+        self.run_checked(ctx, images, labels, count, timesteps, false)?;
+        let built = self.built.borrow();
+        let passes: Vec<(&String, &Vec<GpuStep>)> = built
+            .commands
+            .iter()
+            .filter_map(|c| if let Command::Dispatch(name, steps) = c { Some((name, steps)) } else { None })
+            .collect();
+        let queries = u32::try_from(2 * passes.len()).ok().filter(|&q| q <= wgpu::QUERY_SET_MAX_QUERIES).ok_or_else(
+            || GpuError::InvalidInput(format!("{} passes are more than one query set times", passes.len())),
+        )?;
+        ctx.checked("profiling the SNN plan", || {
+            let query_set = ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("pass timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: queries,
+            });
+            let resolved = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("resolved timestamps"),
+                size: u64::from(queries) * 8,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            ctx.queue.write_buffer(&built.input, 0, bytemuck::cast_slice(images));
+            ctx.queue.write_buffer(&built.labels, 0, bytemuck::cast_slice(labels));
+            let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile") });
+            let mut pass_index = 0u32;
+            for command in &built.commands {
+                match command {
+                    Command::Dispatch(_, steps) => {
+                        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some("timed node"),
+                            timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                                query_set: &query_set,
+                                beginning_of_pass_write_index: Some(2 * pass_index),
+                                end_of_pass_write_index: Some(2 * pass_index + 1),
+                            }),
+                        });
+                        for step in steps {
+                            step.record(&mut pass);
+                        }
+                        pass_index += 1;
+                    }
+                    Command::Copy { source, source_offset, target, target_offset, bytes } => {
+                        encoder.copy_buffer_to_buffer(source, *source_offset, target, *target_offset, *bytes)
+                    }
+                }
+            }
+            encoder.resolve_query_set(&query_set, 0..queries, &resolved, 0);
+            let words = submit_and_read(ctx, encoder, &resolved, 0, 2 * queries as usize)?;
+            let ticks: Vec<u64> =
+                words.chunks_exact(2).map(|w| u64::from(w[0].to_bits()) | (u64::from(w[1].to_bits()) << 32)).collect();
+            let period = f64::from(ctx.queue.get_timestamp_period());
+            Ok(passes
+                .iter()
+                .zip(ticks.chunks_exact(2))
+                .map(|((name, steps), pair)| PassTime {
+                    node: (*name).clone(),
+                    kernels: steps.iter().map(|s| s.kernel).collect(),
+                    nanoseconds: pair[1].saturating_sub(pair[0]) as f64 * period,
+                })
+                .collect())
+        })
+    }
+
     fn run_checked(
         &self,
         ctx: &GpuContext,
@@ -237,7 +331,7 @@ impl SnnPlan {
         encoder.clear_buffer(&built.accumulated, 0, None);
         for command in &built.commands {
             match command {
-                Command::Dispatch(steps) => record_steps(&mut encoder, steps),
+                Command::Dispatch(_, steps) => record_steps(&mut encoder, steps),
                 Command::Copy { source, source_offset, target, target_offset, bytes } => {
                     encoder.copy_buffer_to_buffer(source, *source_offset, target, *target_offset, *bytes)
                 }
@@ -355,7 +449,8 @@ fn build_checked(
         if constant[position] {
             let output = pool.take(ctx, &label, batch * shape.len())?;
             let buffer_of = |id: NodeId| values[id].as_ref().map(|(_, b)| b).ok_or_else(|| missing(id));
-            commands.push(Command::Dispatch(node_steps(ctx, kernels, graph, start, fusion, batch, &buffer_of, &output.1)?));
+            let steps = node_steps(ctx, kernels, graph, start, fusion, batch, &buffer_of, &output.1)?;
+            commands.push(Command::Dispatch(nodes[position].name.clone(), steps));
             values[position] = Some(output);
         } else if matches!(node.op, Op::Relu) {
             let index = snn.layer_of(position).ok_or_else(|| {
@@ -387,7 +482,7 @@ fn build_checked(
             };
             let scan_step = if_scan_counted_step(ctx, kernels, &scan, current, &thresholds, &output.1)?;
             let steps: Vec<GpuStep> = biased.iter().map(|(step, _)| step.clone()).chain([scan_step]).collect();
-            commands.push(Command::Dispatch(steps));
+            commands.push(Command::Dispatch(nodes[position].name.clone(), steps));
             spike_copies.push(commands.len());
             commands.push(Command::Copy {
                 source: output.1.clone(),
@@ -427,7 +522,7 @@ fn build_checked(
             };
             let output = pool.take(ctx, &label, timesteps * batch * shape.len())?;
             let steps = node_steps(ctx, kernels, graph, start, fusion, timesteps * batch, &buffer_of, &output.1)?;
-            commands.push(Command::Dispatch(steps));
+            commands.push(Command::Dispatch(nodes[position].name.clone(), steps));
             values[position] = Some(output);
         }
         // Values whose last reader just ran go back to the pool (kept IF values stay out).
@@ -475,7 +570,7 @@ fn build_checked(
         &counters,
         1,
     )?;
-    commands.push(Command::Dispatch(vec![readout]));
+    commands.push(Command::Dispatch("readout".into(), vec![readout]));
     let kept_values = keep_values.then(|| kept.into_iter().flatten().collect());
     let bytes = pool.allocated_bytes + spike_counts.size() + accumulated.size() + counters.size();
     Ok(Built { timesteps, commands, input, labels, accumulated, counters, spike_counts, layers, kept_values, bytes })
