@@ -117,6 +117,7 @@ def save(args, model, metadata, arch, mean_text, std_text, n_train, epochs, corr
             f"batch {args.batch_size}, seed {args.seed}, torch {torch.__version__}"
         ),
         "epochs_completed": str(epochs),
+        "saved_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "test_accuracy": f"{correct / n_test:.4f}",
         "test_correct": str(correct),
         "test_images": str(n_test),
