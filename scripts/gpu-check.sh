@@ -11,7 +11,9 @@
 # networks); the ANN accuracy of each checkpoint against its reference count; `spikeconv
 # bench --profile` (image-timesteps/s, GMAC/s, dispatches per chunk, GPU time per kernel
 # from timestamp queries) of ResNet-20 and ResNet-110 at T = 32; then timed full sweeps (calibration included) of ResNet-20 and ResNet-110 at
-# T = 32 and T = 64 on the whole test set. Everything goes to $OUT (default out/): logs,
+# T = 32 and T = 64 on the whole test set. Every step has a time limit (the whole run
+# stays under about 9 minutes, one device command), and a step over it is reported as
+# TIMEOUT with its limit, a lower bound. Everything goes to $OUT (default out/): logs,
 # JSON lines, summary.txt. Exits non-zero when a test fails or an ANN count is off.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -45,11 +47,20 @@ if $small; then
     models="resnet20"
     sweep_steps="8 16"
     test_filter="--skip resnet110"
+    bench_images=64
 else
     models="resnet20 resnet110"
     sweep_steps="32 64"
     test_filter=""
+    bench_images=2048
 fi
+# Seconds each sweep may take: the run must end inside one device command (10 minutes).
+sweep_limit() { # model timesteps
+    case "$1 $2" in
+        "resnet20 32") echo 45 ;; "resnet20 64") echo 60 ;; "resnet110 32") echo 90 ;; "resnet110 64") echo 120 ;;
+        *) echo 300 ;;
+    esac
+}
 file_of() { case $1 in resnet20) echo resnet20_cifar10_akamaster.safetensors ;; resnet110) echo resnet110_cifar10_fhempcnn.safetensors ;; esac; }
 expected_ann() { # model images
     case "$1 $2" in
@@ -68,7 +79,7 @@ echo "== GPU correctness tests"
 for test in "$bin"/tests/*; do
     start=$(date +%s.%N)
     # shellcheck disable=SC2086
-    if SPIKECONV_DATA=$D "$test" --test-threads 1 $test_filter >>"$OUT/tests.log" 2>&1; then
+    if SPIKECONV_DATA=$D timeout 60 "$test" --test-threads 1 $test_filter >>"$OUT/tests.log" 2>&1; then
         result="ok ($(grep -o '[0-9]* passed' "$OUT/tests.log" | tail -1))"
     else
         result=FAILED
@@ -80,7 +91,7 @@ done
 images=$(( $(stat -c %s "$T") / 3073 ))
 for model in $models; do
     start=$(date +%s.%N)
-    json=$($B ann --backend gpu --model "$W/$(file_of $model)" --data "$T" --json 2>>"$OUT/ann.log") || json=""
+    json=$(timeout 40 $B ann --backend gpu --model "$W/$(file_of $model)" --data "$T" --json 2>>"$OUT/ann.log") || json=""
     echo "$json" >> "$OUT/ann.jsonl"
     correct=$(echo "$json" | sed -n 's/.*"correct":\([0-9]*\).*/\1/p')
     want=$(expected_ann $model "$images")
@@ -97,8 +108,8 @@ done
 
 for model in $models; do
     start=$(date +%s.%N)
-    if $B bench --backend gpu --model "$W/$(file_of $model)" --calib "$C" --threshold channel-percentile:99.9 \
-        --data "$T" --timesteps 32 --profile --append "$OUT/bench.jsonl" >>"$OUT/bench.log" 2>&1; then
+    if timeout 45 $B bench --backend gpu --model "$W/$(file_of $model)" --calib "$C" --threshold channel-percentile:99.9 \
+        --data "$T" --limit "$bench_images" --timesteps 32 --profile --append "$OUT/bench.jsonl" >>"$OUT/bench.log" 2>&1; then
         result=$(tail -1 "$OUT/bench.jsonl" | python3 -c 'import json, sys
 r = json.load(sys.stdin)
 print("%.0f img-ts/s, %.0f GMAC/s, %s dispatches per chunk of %s, %s layers" % (r["image_timesteps_per_second"],
@@ -114,11 +125,14 @@ for model in $models; do
     for steps in $sweep_steps; do
         start=$(date +%s.%N)
         name="sweep_${model}_T$steps"
-        if $B sweep --backend gpu --model "$W/$(file_of $model)" --calib "$C" --threshold channel-percentile:99.9 \
+        limit=$(sweep_limit $model $steps)
+        if timeout "$limit" $B sweep --backend gpu --model "$W/$(file_of $model)" --calib "$C" --threshold channel-percentile:99.9 \
             --data "$T" --timesteps "$steps" --json >"$OUT/$name.jsonl" 2>>"$OUT/sweep.log"; then
             result=$(python3 -c 'import json, sys
 r = json.load(open(sys.argv[1]))
 print("%d/%d at T (ANN %d)" % (r["correct"][-1], r["images"], r["ann_correct"]))' "$OUT/$name.jsonl") || failed=1
+        elif [ $? -eq 124 ]; then
+            result="TIMEOUT (over $limit s)"
         else
             result=FAILED
             failed=1

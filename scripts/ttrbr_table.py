@@ -57,6 +57,9 @@ def paired(spikeconv: str, files: list[Path]) -> list[dict]:
 
 
 def p_text(p: float) -> str:
+    """Three decimals, else one significant digit; below what f64 holds, a bound."""
+    if p == 0.0:
+        return "< 1e-300"
     return f"{p:.3f}" if p >= 1e-3 else f"{p:.0e}".replace("e-0", "e-")
 
 
@@ -136,9 +139,10 @@ def markdown(rows: list[dict], baseline: str) -> str:
             elif r["p_vs_baseline"] == "" or name == baseline:
                 cells.append(f"{r['correct']} ({100 * r['accuracy']:.2f} %)")
             else:
+                p = p_text(r["p_vs_baseline"])
                 cells.append(
                     f"{r['correct']} ({100 * r['accuracy']:.2f} %) [{r['only_network_right']} / "
-                    f"{r['only_baseline_right']}, p = {p_text(r['p_vs_baseline'])}]"
+                    f"{r['only_baseline_right']}, p {p if p.startswith('<') else '= ' + p}]"
                 )
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
