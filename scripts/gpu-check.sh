@@ -10,7 +10,8 @@
 # test binaries: kernels and whole SNN plans against the CPU reference, exactly on dyadic
 # networks); the ANN accuracy of each checkpoint against its reference count; `spikeconv
 # bench --profile` (image-timesteps/s, GMAC/s, dispatches per chunk, GPU time per kernel
-# from timestamp queries) of ResNet-20 and ResNet-110 at T = 32; then timed full sweeps (calibration included) of ResNet-20 and ResNet-110 at
+# from timestamp queries) of ResNet-20 and ResNet-110 at T = 32, and of ResNet-110 once
+# more with the direct conv kernels instead of the tiled ones (SPIKECONV_CONV=direct); then timed full sweeps (calibration included) of ResNet-20 and ResNet-110 at
 # T = 32 and T = 64 on the whole test set. Every step has a time limit (the whole run
 # stays under about 9 minutes, one device command), and a step over it is reported as
 # TIMEOUT with its limit, a lower bound. Everything goes to $OUT (default out/): logs,
@@ -48,11 +49,15 @@ if $small; then
     sweep_steps="8 16"
     test_filter="--skip resnet110"
     bench_images=64
+    bench_limit=300
+    calib_images=256
 else
     models="resnet20 resnet110"
     sweep_steps="32 64"
     test_filter=""
     bench_images=2048
+    bench_limit=45
+    calib_images=2048
 fi
 # Seconds each sweep may take: the run must end inside one device command (10 minutes).
 sweep_limit() { # model timesteps
@@ -106,19 +111,27 @@ for model in $models; do
     echo "ann $model $images images | $correct $verdict | $(seconds_since "$start")" | tee -a "$table"
 done
 
-for model in $models; do
+# The GPU default is the tiled conv; the register-blocked direct kernels once more for
+# ResNet-110 (ResNet-20 in the small form), the comparison that decides the default.
+bench_runs="$(for m in $models; do echo "$m:"; done) ${models##* }:direct"
+for run in $bench_runs; do
+    model=${run%%:*}
+    conv=${run#*:}
     start=$(date +%s.%N)
-    if timeout 45 $B bench --backend gpu --model "$W/$(file_of $model)" --calib "$C" --threshold channel-percentile:99.9 \
+    if SPIKECONV_CONV=$conv timeout "$bench_limit" $B bench --backend gpu --model "$W/$(file_of $model)" \
+        --calib "$C" --calib-images "$calib_images" --threshold channel-percentile:99.9 \
         --data "$T" --limit "$bench_images" --timesteps 32 --profile --append "$OUT/bench.jsonl" >>"$OUT/bench.log" 2>&1; then
         result=$(tail -1 "$OUT/bench.jsonl" | python3 -c 'import json, sys
 r = json.load(sys.stdin)
 print("%.0f img-ts/s, %.0f GMAC/s, %s dispatches per chunk of %s, %s layers" % (r["image_timesteps_per_second"],
       r["gmac_per_second"], r["dispatches_per_chunk"], r["batch"], r["layers"]))') || failed=1
+    elif [ $? -eq 124 ]; then
+        result="TIMEOUT (over $bench_limit s)"
     else
         result=FAILED
         failed=1
     fi
-    echo "bench $model T=32 | $result | $(seconds_since "$start")" | tee -a "$table"
+    echo "bench $model T=32 ${conv:-default} conv | $result | $(seconds_since "$start")" | tee -a "$table"
 done
 
 for model in $models; do
@@ -126,7 +139,8 @@ for model in $models; do
         start=$(date +%s.%N)
         name="sweep_${model}_T$steps"
         limit=$(sweep_limit $model $steps)
-        if timeout "$limit" $B sweep --backend gpu --model "$W/$(file_of $model)" --calib "$C" --threshold channel-percentile:99.9 \
+        if timeout "$limit" $B sweep --backend gpu --model "$W/$(file_of $model)" --calib "$C" \
+            --calib-images "$calib_images" --threshold channel-percentile:99.9 \
             --data "$T" --timesteps "$steps" --json >"$OUT/$name.jsonl" 2>>"$OUT/sweep.log"; then
             result=$(python3 -c 'import json, sys
 r = json.load(open(sys.argv[1]))

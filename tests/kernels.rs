@@ -14,7 +14,7 @@ use common::{gpu, Rng};
 use spikeconv::gpu::buffers::{storage_from_f32, storage_zeroed, submit_and_read};
 use spikeconv::gpu::kernels::{record_steps, workgroups_for, MAX_WORKGROUPS_PER_DIMENSION};
 use spikeconv::gpu::layers::{self, conv_kernel, ConvWeights};
-use spikeconv::gpu::{GpuContext, GpuStep, Kernel, KernelStrategy};
+use spikeconv::gpu::{ConvKernels, GpuContext, GpuStep, Kernel, KernelStrategy};
 use wgpu::DeviceType;
 use spikeconv::model::graph::{BatchNorm, Conv2d, Linear, Shape};
 use spikeconv::reference::ops;
@@ -83,14 +83,14 @@ fn check_conv(case: ConvCase, seed: u64) -> Vec<Kernel> {
     let (expected, out_shape) = ops::conv2d(&conv, &input, in_shape, case.batch, residual.as_deref(), case.relu);
     assert_eq!(out_shape.len() * case.batch, out_len);
 
-    // The adapter's own kernels, then the other strategy's (a GPU's storage-weight kernels
-    // run on a CPU adapter too): both against the reference.
+    // The adapter's own kernels, then every other family (a GPU's kernels run on a CPU
+    // adapter too): each against the reference.
     let own = ctx.strategy;
-    let other = KernelStrategy { uniform_weight_windows: !own.uniform_weight_windows };
     let input_buffer = storage_from_f32(ctx, "input", &input).unwrap();
     let residual_buffer = residual.as_ref().map(|r| storage_from_f32(ctx, "residual", r).unwrap());
     let mut own_kernels = Vec::new();
-    for strategy in [own, other] {
+    for conv_kernels in [own.conv, ConvKernels::UniformWindows, ConvKernels::Direct, ConvKernels::Tiled] {
+        let strategy = KernelStrategy { conv: conv_kernels };
         let weights = ConvWeights::upload_for(ctx, &conv, None, strategy).unwrap();
         assert_eq!(weights.output_shape(in_shape), out_shape);
         let output = storage_zeroed(ctx, "output", out_len).unwrap();
@@ -99,11 +99,12 @@ fn check_conv(case: ConvCase, seed: u64) -> Vec<Kernel> {
             .unwrap();
         let got = run_all(ctx, &steps, &output, out_len);
         assert_close(&format!("{case:?}, {strategy:?}"), &got, &expected, 1e-4, 1e-5);
-        if strategy == own {
+        if own_kernels.is_empty() {
             own_kernels = steps.iter().map(|step| step.kernel).collect();
-        } else if !strategy.uniform_weight_windows {
-            // A GPU's strategy: one dispatch per conv.
-            assert_eq!(steps.len(), 1, "{case:?}");
+        }
+        if conv_kernels != ConvKernels::UniformWindows {
+            // A GPU's families: one dispatch per conv.
+            assert_eq!(steps.len(), 1, "{case:?}, {strategy:?}");
         }
     }
     own_kernels
@@ -113,7 +114,7 @@ fn check_conv(case: ConvCase, seed: u64) -> Vec<Kernel> {
 /// for a `kernel × kernel` conv of `stride` (nothing without an adapter).
 fn assert_kernels(ran: Vec<Kernel>, (kernel, stride): (usize, usize), count: usize) {
     if let Some((ctx, _)) = gpu() {
-        assert_eq!(ran, vec![conv_kernel(kernel, stride, ctx.strategy.uniform_weight_windows); count]);
+        assert_eq!(ran, vec![conv_kernel(kernel, stride, ctx.strategy.conv); count]);
     }
 }
 
@@ -156,22 +157,27 @@ fn conv_generic_matches_reference() {
 }
 
 #[test]
-fn gpus_get_one_dispatch_per_conv_and_cpu_adapters_uniform_weight_windows() {
+fn gpus_get_the_tiled_conv_and_cpu_adapters_uniform_weight_windows() {
     // The strategy chosen for each adapter type (no adapter needed).
     for device_type in [DeviceType::DiscreteGpu, DeviceType::IntegratedGpu, DeviceType::VirtualGpu, DeviceType::Other] {
-        let strategy = KernelStrategy::for_device_type(device_type);
-        assert!(!strategy.uniform_weight_windows, "{device_type:?}");
+        assert_eq!(KernelStrategy::for_device_type(device_type).conv, ConvKernels::Tiled, "{device_type:?}");
     }
-    assert!(KernelStrategy::for_device_type(DeviceType::Cpu).uniform_weight_windows);
-    // Storage weights pick the storage kernels: one dispatch per conv, whatever its size.
-    assert_eq!(conv_kernel(3, 1, false), Kernel::Conv3x3Stride1Large);
-    assert_eq!(conv_kernel(3, 2, false), Kernel::Conv2dLarge);
-    assert_eq!(conv_kernel(1, 1, false), Kernel::Conv2dLarge);
-    assert_eq!(conv_kernel(3, 1, true), Kernel::Conv3x3Stride1);
-    assert_eq!(conv_kernel(3, 2, true), Kernel::Conv3x3Stride2);
-    // A big batch (over 64 KiB of input) is one dispatch on either strategy.
+    assert_eq!(KernelStrategy::for_device_type(DeviceType::Cpu).conv, ConvKernels::UniformWindows);
+    // The tiled family runs every conv shape with one kernel; the direct ones by shape.
+    assert_eq!(conv_kernel(3, 1, ConvKernels::Tiled), Kernel::ConvTiled);
+    assert_eq!(conv_kernel(1, 2, ConvKernels::Tiled), Kernel::ConvTiled);
+    assert_eq!(conv_kernel(3, 1, ConvKernels::Direct), Kernel::Conv3x3Stride1Large);
+    assert_eq!(conv_kernel(3, 2, ConvKernels::Direct), Kernel::Conv2dLarge);
+    assert_eq!(conv_kernel(3, 1, ConvKernels::UniformWindows), Kernel::Conv3x3Stride1);
+    assert_eq!(conv_kernel(3, 2, ConvKernels::UniformWindows), Kernel::Conv3x3Stride2);
+    assert_eq!("tiled".parse::<ConvKernels>(), Ok(ConvKernels::Tiled));
+    assert!("fast".parse::<ConvKernels>().unwrap_err().contains("windows, direct or tiled"));
+    // A big batch (over 64 KiB of input; 100 images x 120 pixels: 188 pixel tiles of the
+    // tiled kernel, the last one partial) is one dispatch on every family.
     let big = ConvCase { batch: 100, bias: true, residual: true, relu: true, ..case(3, 5, (10, 12), (3, 1, 1)) };
     assert_kernels(check_conv(big, 31), (3, 1), 1);
+    // More than 64 output channels and a depth that is not a multiple of 16 (17 x 9).
+    check_conv(ConvCase { batch: 3, bias: true, residual: true, ..case(17, 70, (6, 5), (3, 1, 1)) }, 32);
 }
 
 #[test]

@@ -35,21 +35,56 @@ impl AdapterSummary {
     }
 }
 
+/// The convolution kernels a device runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvKernels {
+    /// Register-blocked direct kernels reading their weights through 64 KiB uniform windows
+    /// (one dispatch per window of output channels): CPU adapters (llvmpipe), where
+    /// uniform loads compile to plain loads and extra dispatches cost little.
+    UniformWindows,
+    /// The same direct kernels with the weights in one storage buffer: one dispatch per conv.
+    Direct,
+    /// An implicit GEMM with 64 x 64 tiles staged in workgroup memory (conv_tiled.wgsl),
+    /// weights in one storage buffer: one dispatch per conv.
+    Tiled,
+}
+
+impl std::str::FromStr for ConvKernels {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "windows" => Ok(Self::UniformWindows),
+            "direct" => Ok(Self::Direct),
+            "tiled" => Ok(Self::Tiled),
+            other => Err(format!("SPIKECONV_CONV={other}: expected windows, direct or tiled")),
+        }
+    }
+}
+
 /// How the kernels of an adapter are chosen: decided once, from the adapter's type, when the
 /// device opens (see ARCHITECTURE.md, "GPU kernel variants").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KernelStrategy {
-    /// The conv kernels read their weights through 64 KiB uniform windows (one dispatch per
-    /// window of output channels) instead of one storage buffer (one dispatch per conv).
-    /// Only on a CPU adapter (llvmpipe), where uniform loads compile to plain loads and the
-    /// extra dispatches cost little; a GPU pays a barrier per dispatch.
-    pub uniform_weight_windows: bool,
+    pub conv: ConvKernels,
 }
 
 impl KernelStrategy {
-    /// The strategy for an adapter of `device_type`.
+    /// The strategy for an adapter of `device_type`: uniform weight windows on a CPU
+    /// adapter, the tiled implicit GEMM on every GPU.
     pub fn for_device_type(device_type: wgpu::DeviceType) -> Self {
-        Self { uniform_weight_windows: device_type == wgpu::DeviceType::Cpu }
+        let conv = if device_type == wgpu::DeviceType::Cpu { ConvKernels::UniformWindows } else { ConvKernels::Tiled };
+        Self { conv }
+    }
+
+    /// [`KernelStrategy::for_device_type`], with the conv kernels taken from
+    /// `SPIKECONV_CONV` (`windows`, `direct` or `tiled`) when it is set: for comparing the
+    /// variants on one device.
+    pub fn for_adapter(device_type: wgpu::DeviceType) -> Result<Self, GpuError> {
+        let mut strategy = Self::for_device_type(device_type);
+        if let Some(text) = std::env::var("SPIKECONV_CONV").ok().filter(|t| !t.is_empty()) {
+            strategy.conv = text.parse().map_err(GpuError::InvalidInput)?;
+        }
+        Ok(strategy)
     }
 }
 
@@ -172,7 +207,7 @@ impl GpuContext {
                 log.push(format!("{reason:?}: {message}"));
             }
         });
-        let strategy = KernelStrategy::for_device_type(adapter_info.device_type);
+        let strategy = KernelStrategy::for_adapter(adapter_info.device_type)?;
         Ok(GpuContext { device, queue, adapter_info, limits, strategy, uncaptured, lost })
     }
 

@@ -14,7 +14,8 @@ const CONV_UNIFORM_SOURCE: &str = concat!(
 const CONV_STORAGE_SOURCE: &str = concat!(
     include_str!("../../shaders/conv_weights_storage.wgsl"),
     include_str!("../../shaders/conv_input_storage.wgsl"),
-    include_str!("../../shaders/conv.wgsl")
+    include_str!("../../shaders/conv.wgsl"),
+    include_str!("../../shaders/conv_tiled.wgsl")
 );
 const ELEMENTWISE_SOURCE: &str =
     concat!(include_str!("../../shaders/elementwise_params.wgsl"), include_str!("../../shaders/elementwise.wgsl"));
@@ -42,6 +43,9 @@ pub enum Kernel {
     Conv2dLarge,
     /// [`Kernel::Conv3x3Stride1`] reading weights from a storage buffer.
     Conv3x3Stride1Large,
+    /// Any convolution as an implicit GEMM with 64 x 64 tiles in workgroup memory,
+    /// weights from a storage buffer (conv_tiled.wgsl): GPUs.
+    ConvTiled,
     /// Register-blocked 3x3 stride-2 convolution (the downsampling convs); weights in a
     /// 64 KiB uniform window.
     Conv3x3Stride2,
@@ -139,11 +143,12 @@ impl Family {
 
 impl Kernel {
     /// Every kernel, in declaration order.
-    pub const ALL: [Kernel; 18] = [
+    pub const ALL: [Kernel; 19] = [
         Kernel::Conv2d,
         Kernel::Conv3x3Stride1,
         Kernel::Conv2dLarge,
         Kernel::Conv3x3Stride1Large,
+        Kernel::ConvTiled,
         Kernel::Conv3x3Stride2,
         Kernel::Affine,
         Kernel::Relu,
@@ -164,6 +169,7 @@ impl Kernel {
     pub fn entry_point(self) -> &'static str {
         match self {
             Kernel::Conv2d | Kernel::Conv2dLarge => "conv2d",
+            Kernel::ConvTiled => "conv_tiled",
             Kernel::Conv3x3Stride1 | Kernel::Conv3x3Stride1Large => "conv3x3_s1",
             Kernel::Conv3x3Stride2 => "conv3x3_s2",
             Kernel::Affine => "affine",
@@ -185,7 +191,7 @@ impl Kernel {
     fn family(self) -> Family {
         match self {
             Kernel::Conv2d | Kernel::Conv3x3Stride1 | Kernel::Conv3x3Stride2 => Family::ConvUniform,
-            Kernel::Conv2dLarge | Kernel::Conv3x3Stride1Large => Family::ConvStorage,
+            Kernel::Conv2dLarge | Kernel::Conv3x3Stride1Large | Kernel::ConvTiled => Family::ConvStorage,
             Kernel::Affine | Kernel::Relu | Kernel::Add | Kernel::ShortcutA => Family::Elementwise,
             Kernel::GlobalAvgPool | Kernel::Linear => Family::Head,
             Kernel::ReadoutTimesteps => Family::SnnReadout,
@@ -206,7 +212,7 @@ impl Kernel {
             | Kernel::Conv3x3Stride2
             | Kernel::GlobalAvgPool
             | Kernel::Linear => 64,
-            Kernel::Affine | Kernel::Relu | Kernel::Add | Kernel::ShortcutA => 256,
+            Kernel::Affine | Kernel::Relu | Kernel::Add | Kernel::ShortcutA | Kernel::ConvTiled => 256,
             Kernel::ChannelMax | Kernel::Histogram => 256,
             Kernel::ReadoutTimesteps
             | Kernel::IfScan

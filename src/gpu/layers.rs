@@ -7,7 +7,7 @@ use super::buffers::{storage_from_f32, weights_from_f32};
 use super::kernels::{
     workgroups_for, ConvParams, ElementwiseParams, CONV_WEIGHT_WINDOW_BYTES, FLAG_RELU, FLAG_RESIDUAL,
 };
-use super::{GpuContext, GpuError, GpuStep, Kernel, KernelStrategy, Kernels};
+use super::{ConvKernels, GpuContext, GpuError, GpuStep, Kernel, KernelStrategy, Kernels};
 
 /// Output channels per conv work item: the kernels hold them as two vec4s.
 pub const CHANNEL_BLOCK: usize = 8;
@@ -15,6 +15,9 @@ pub const CHANNEL_BLOCK: usize = 8;
 const TILE_WIDTH: usize = 4;
 /// Floats of the epilogue at the end of each packed channel block: bias, scale, shift.
 const EPILOGUE_FLOATS: usize = 3 * CHANNEL_BLOCK;
+/// Output pixels and channels of one workgroup's tile in conv_tiled.wgsl.
+const TILED_PIXELS: usize = 64;
+const TILED_CHANNELS: usize = 64;
 
 fn to_u32(value: usize, what: &str) -> Result<u32, GpuError> {
     u32::try_from(value).map_err(|_| GpuError::InvalidInput(format!("{what} ({value}) does not fit in 32 bits")))
@@ -66,20 +69,22 @@ pub struct ConvWeights {
     /// Packed weights and epilogue, see [`pack_conv_weights`], followed by one window of
     /// zeros when they are read through the uniform window.
     pub weight: wgpu::Buffer,
-    /// Channel blocks per 64 KiB uniform window; `None` when one block exceeds a window
-    /// and the kernels read the weights as a storage buffer.
+    /// Channel blocks per 64 KiB uniform window; `None` when the weights are one storage
+    /// buffer (the strategy's choice, or one block exceeds a window).
     blocks_per_window: Option<usize>,
+    /// The kernels that run this conv.
+    family: ConvKernels,
 }
 
-/// The conv kernel for a `kernel × kernel` convolution of `stride`, its weights in 64 KiB
-/// uniform windows or (`uniform_weights == false`) in one storage buffer.
-pub fn conv_kernel(kernel: usize, stride: usize, uniform_weights: bool) -> Kernel {
-    match (kernel, stride, uniform_weights) {
-        (3, 1, true) => Kernel::Conv3x3Stride1,
-        (3, 2, true) => Kernel::Conv3x3Stride2,
-        (3, 1, false) => Kernel::Conv3x3Stride1Large,
-        (_, _, true) => Kernel::Conv2d,
-        (_, _, false) => Kernel::Conv2dLarge,
+/// The conv kernel for a `kernel × kernel` convolution of `stride` in the `family`.
+pub fn conv_kernel(kernel: usize, stride: usize, family: ConvKernels) -> Kernel {
+    match (family, kernel, stride) {
+        (ConvKernels::Tiled, _, _) => Kernel::ConvTiled,
+        (ConvKernels::UniformWindows, 3, 1) => Kernel::Conv3x3Stride1,
+        (ConvKernels::UniformWindows, 3, 2) => Kernel::Conv3x3Stride2,
+        (ConvKernels::UniformWindows, _, _) => Kernel::Conv2d,
+        (ConvKernels::Direct, 3, 1) => Kernel::Conv3x3Stride1Large,
+        (ConvKernels::Direct, _, _) => Kernel::Conv2dLarge,
     }
 }
 
@@ -103,7 +108,7 @@ impl ConvWeights {
         // Windows start at block boundaries, which must honour the adapter's uniform
         // offset alignment unless all blocks fit the first window.
         let alignment = u64::from(ctx.limits.min_uniform_buffer_offset_alignment).max(1);
-        let windows_fit = strategy.uniform_weight_windows
+        let windows_fit = strategy.conv == ConvKernels::UniformWindows
             && (blocks * block_bytes <= CONV_WEIGHT_WINDOW_BYTES
                 || (block_bytes <= CONV_WEIGHT_WINDOW_BYTES && block_bytes.is_multiple_of(alignment)));
         let blocks_per_window = windows_fit.then(|| (CONV_WEIGHT_WINDOW_BYTES / block_bytes.max(1)) as usize);
@@ -121,6 +126,10 @@ impl ConvWeights {
             padding: conv.padding,
             weight,
             blocks_per_window,
+            family: match (strategy.conv, blocks_per_window) {
+                (ConvKernels::UniformWindows, None) => ConvKernels::Direct,
+                (family, _) => family,
+            },
         })
     }
 
@@ -147,8 +156,9 @@ impl ConvWeights {
     ) -> Result<Vec<GpuStep>, GpuError> {
         let out = self.output_shape(in_shape);
         let tiles_per_row = out.width.div_ceil(TILE_WIDTH);
-        let kernel = conv_kernel(self.kernel, self.stride, self.blocks_per_window.is_some());
-        // One work item per pixel in the generic kernels, per 4-pixel tile in the others.
+        let kernel = conv_kernel(self.kernel, self.stride, self.family);
+        // One work item per pixel in the generic kernels, per 4-pixel tile in the others;
+        // the tiled kernel takes 64 pixels of the batch per workgroup.
         let items_per_image = if matches!(kernel, Kernel::Conv2d | Kernel::Conv2dLarge) {
             out.plane()
         } else {
@@ -182,6 +192,18 @@ impl ConvWeights {
         };
         to_u32(batch * in_shape.len(), "conv input values")?;
         to_u32(batch * out.len(), "conv output values")?;
+        if kernel == Kernel::ConvTiled {
+            let tiles = (batch * out.plane()).div_ceil(TILED_PIXELS);
+            let channel_tiles = to_u32(out.channels.div_ceil(TILED_CHANNELS), "channel tiles")?;
+            let params = ConvParams { items: to_u32(tiles, "pixel tiles")?, ..params };
+            let workgroups = workgroups_for(tiles, 1, channel_tiles)?;
+            let bindings = [
+                Some(input.as_entire_buffer_binding()),
+                Some(self.weight.as_entire_buffer_binding()),
+                residual.map(wgpu::Buffer::as_entire_buffer_binding),
+            ];
+            return Ok(vec![kernels.step(ctx, kernel, &params, &bindings, output, workgroups)]);
+        }
         let block_bytes = (block_floats(self.in_channels, self.kernel) * 4) as u64;
         let per_dispatch = self.blocks_per_window.unwrap_or(blocks).max(1);
         let mut steps = Vec::new();

@@ -13,7 +13,7 @@ pub mod layerwise_layers;
 pub mod snn_layers;
 
 pub use buffers::{read_buffer, submit_and_read};
-pub use context::{list_adapters, AdapterSummary, GpuContext, KernelStrategy};
+pub use context::{list_adapters, AdapterSummary, ConvKernels, GpuContext, KernelStrategy};
 pub use kernels::{ConvParams, ElementwiseParams, GpuStep, Kernel, Kernels};
 
 /// A GPU operation failed; every message says what was attempted and what to do.
