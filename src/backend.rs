@@ -259,6 +259,11 @@ impl Backend {
 }
 
 impl Backend {
+    /// Whether this backend can time GPU passes (`--profile`).
+    pub fn has_gpu_timestamps(&self) -> bool {
+        matches!(self, Backend::Gpu { ctx, .. } if ctx.has_timestamps())
+    }
+
     /// The GPU time of every node's pass over the first chunk of `batch` images of
     /// `dataset` ([`SnnPlan::profile`]); only on the wgpu backend with timestamp queries.
     pub fn profile_snn(

@@ -130,3 +130,27 @@ fn a_batch_that_does_not_fit_is_an_error() {
         &["--batch 10000", "GiB", "images fit"],
     );
 }
+
+#[test]
+fn profile_on_the_cpu_backend_is_an_error_before_any_work() {
+    let Some(paths) = reference_paths() else { return };
+    for command in ["sweep", "bench"] {
+        assert_fails_with(
+            &[
+                command,
+                "--backend",
+                "cpu",
+                "--model",
+                &paths.resnet20,
+                "--calib",
+                &paths.calib,
+                "--data",
+                &paths.test,
+                "--timesteps",
+                "4",
+                "--profile",
+            ],
+            &["--profile", "timestamp", "cpu"],
+        );
+    }
+}

@@ -8,6 +8,7 @@ use std::time::Instant;
 use clap::Args;
 use serde::Serialize;
 use spikeconv::convert::fold_batch_norm;
+use spikeconv::report::profile::{kernel_table, kernel_times, KernelTime};
 
 use super::{open_dataset, BackendArgs, CalibrationArgs, DataArgs, ModelArgs, DEFAULT_MAX_BATCH};
 
@@ -35,31 +36,6 @@ pub struct BenchArgs {
     /// time per kernel (and `profile` in the JSON).
     #[arg(long)]
     pub profile: bool,
-}
-
-/// GPU time of the passes that ran one combination of kernels.
-#[derive(Debug, Serialize)]
-struct KernelTime {
-    kernels: String,
-    passes: usize,
-    milliseconds: f64,
-}
-
-/// Passes grouped by their kernels, the most time first.
-fn kernel_times(passes: &[spikeconv::sim::PassTime]) -> Vec<KernelTime> {
-    let mut groups: Vec<KernelTime> = Vec::new();
-    for pass in passes {
-        let name = pass.kernels.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join("+");
-        match groups.iter_mut().find(|g| g.kernels == name) {
-            Some(group) => {
-                group.passes += 1;
-                group.milliseconds += pass.nanoseconds / 1e6;
-            }
-            None => groups.push(KernelTime { kernels: name, passes: 1, milliseconds: pass.nanoseconds / 1e6 }),
-        }
-    }
-    groups.sort_by(|a, b| b.milliseconds.total_cmp(&a.milliseconds));
-    groups
 }
 
 /// What one benchmark run measured.
@@ -104,6 +80,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let network = args.model.load()?;
     let dataset = open_dataset(&args.data)?;
     let backend = args.device.open()?;
+    if args.profile && !backend.has_gpu_timestamps() {
+        anyhow::bail!("--profile times GPU passes with timestamp queries: {} has none (use --backend gpu on an adapter that offers them)", backend.describe());
+    }
     let Some(snn) = args.calibration.convert(&backend, &network, &args.device, Some(timesteps))?.into_iter().last()
     else {
         anyhow::bail!("--threshold {}: no network was converted", args.calibration.threshold);
@@ -202,18 +181,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             println!("     {dispatches} GPU dispatches per chunk of {batch} images ({} layers)", report.layers);
         }
         if let Some(profile) = &report.profile {
-            let total: f64 = profile.iter().map(|g| g.milliseconds).sum();
-            println!("GPU time of one chunk of {batch} images × {timesteps} steps, by kernel ({total:.2} ms):");
-            println!("  {:>10}  {:>6}  {:>6}  kernels", "ms", "share", "passes");
-            for group in profile {
-                println!(
-                    "  {:>10.3}  {:>5.1}%  {:>6}  {}",
-                    group.milliseconds,
-                    100.0 * group.milliseconds / total.max(f64::MIN_POSITIVE),
-                    group.passes,
-                    group.kernels
-                );
-            }
+            let title = format!("GPU time of one chunk of {batch} images × {timesteps} steps, by kernel");
+            print!("{}", kernel_table(&title, profile));
         }
     }
     Ok(())

@@ -9,6 +9,7 @@ use clap::Args;
 use spikeconv::convert::snn::{firing_rate, SpikingNetwork};
 use spikeconv::convert::snn_file::read_snn;
 use spikeconv::model::normalize::Normalization;
+use spikeconv::report::profile::{kernel_table, kernel_times};
 use spikeconv::report::{method_label, LayerActivity, PredictionTable, SnnCurve, SweepReport};
 
 use super::{
@@ -42,12 +43,19 @@ pub struct SweepArgs {
     /// methods image by image.
     #[arg(long, value_name = "FILE")]
     pub predictions: Option<PathBuf>,
+    /// wgpu backend: after each network's sweep, time its first chunk node by node with GPU
+    /// timestamps and print the GPU time per kernel (to stderr).
+    #[arg(long)]
+    pub profile: bool,
 }
 
 pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     let timesteps = usize::try_from(args.timesteps)?;
     let dataset = open_dataset(&args.data)?;
     let backend = args.device.open()?;
+    if args.profile && !backend.has_gpu_timestamps() {
+        anyhow::bail!("--profile times GPU passes with timestamp queries: {} has none (use --backend gpu on an adapter that offers them)", backend.describe());
+    }
 
     let (networks, normalization, model) = match (&args.snn, &args.model) {
         (Some(path), _) => {
@@ -92,6 +100,11 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
             progress.set_position((done_before + done) as u64)
         })?;
         let seconds = simulation.elapsed().as_secs_f64();
+        if args.profile {
+            let passes = backend.profile_snn(snn, &dataset, &normalization, timesteps, batch)?;
+            let title = format!("{}: GPU time of one chunk of {batch} images × {timesteps} steps", snn.threshold_method);
+            progress.suspend(|| eprint!("{}", kernel_table(&title, &kernel_times(&passes))));
+        }
         curves.push(curve(snn, &result.correct, &result.spike_totals, timesteps, images, seconds));
         predictions.push((method_label(&snn.threshold_method, snn.tuned_for_timesteps), result.predictions));
     }

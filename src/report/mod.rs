@@ -6,6 +6,7 @@ pub mod ann;
 pub mod compare;
 pub mod plot;
 pub mod predictions;
+pub mod profile;
 pub mod sweep;
 pub mod tuning;
 
