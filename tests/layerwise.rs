@@ -60,7 +60,7 @@ fn kernels_match_reference_on_random_inputs() {
 
         // The scan: every step's value, exactly.
         let output = storage_zeroed(ctx, "spikes", step_values * timesteps).unwrap();
-        run(ctx, if_scan_step(ctx, kernels, &scan, &current, &threshold_buffer, &output).unwrap());
+        run(ctx, if_scan_step(ctx, kernels, &scan, &current, &threshold_buffer, &output, false).unwrap());
         let got = read_buffer(ctx, &output, 0, step_values * timesteps).unwrap();
         for i in 0..step_values {
             let expected = if_scan(&neuron(i), thresholds[channel(i)], v_init);

@@ -17,7 +17,7 @@ use spikeconv::convert::snn::{convert, IfLayer, SpikingNetwork};
 use spikeconv::convert::threshold::Thresholds;
 use spikeconv::gpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
 use spikeconv::gpu::kernels::record_steps;
-use spikeconv::gpu::layerwise_layers::{if_scan_counted_step, ScanShape};
+use spikeconv::gpu::layerwise_layers::{if_scan_step, ScanShape};
 use spikeconv::gpu::snn_layers::{channel_thresholds, readout_timesteps_step, COUNT_SLOT};
 use spikeconv::gpu::{GpuContext, GpuError, GpuStep, Kernel, Kernels};
 use spikeconv::model::graph::{Conv2d, Graph, Linear, Op, Shape};
@@ -62,10 +62,10 @@ fn counted_if_scan_matches_reference_step_by_step() {
         let current = storage_from_f32(ctx, "current", &inputs).unwrap();
         let threshold_buffer = storage_from_f32(ctx, "t", &channel_thresholds(&thresholds, shape.channels)).unwrap();
         let output = storage_zeroed(ctx, "output", timesteps * neurons + scan.groups()).unwrap();
-        let step = if_scan_counted_step(ctx, kernels, &scan, &current, &threshold_buffer, &output).unwrap();
+        let step = if_scan_step(ctx, kernels, &scan, &current, &threshold_buffer, &output, true).unwrap();
         let short = storage_zeroed(ctx, "short", timesteps * neurons).unwrap();
         assert!(matches!(
-            if_scan_counted_step(ctx, kernels, &scan, &current, &threshold_buffer, &short),
+            if_scan_step(ctx, kernels, &scan, &current, &threshold_buffer, &short, true),
             Err(GpuError::InvalidInput(_))
         ));
         run_steps(ctx, &[step]);

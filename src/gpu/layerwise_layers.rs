@@ -123,6 +123,9 @@ fn step(
 
 /// Runs the IF neurons over every timestep of `current` with one threshold per channel,
 /// writing each step's values (`threshold` or 0) to `output` (`timesteps × step_values`).
+/// With `count_spikes`, `output` then also holds the spike count of each of the scan's
+/// [`ScanShape::groups`] workgroups (f32, exact below 2^24), image-major, so the first `k`
+/// images' counts come first.
 pub fn if_scan_step(
     ctx: &GpuContext,
     kernels: &Kernels,
@@ -130,25 +133,13 @@ pub fn if_scan_step(
     current: &wgpu::Buffer,
     thresholds: &wgpu::Buffer,
     output: &wgpu::Buffer,
+    count_spikes: bool,
 ) -> Result<GpuStep, GpuError> {
-    check_size(output, scan.step_values() * scan.timesteps, "output")?;
-    // `reference` is unused by if_scan; the thresholds fill its binding.
-    step(ctx, kernels, Kernel::IfScan, scan, 1, [current, thresholds, thresholds, output])
-}
-
-/// [`if_scan_step`], and the layer's spikes counted: after the values of every step,
-/// `output` holds the spike count of each of the scan's [`ScanShape::groups`] workgroups
-/// (f32, exact below 2^24), image-major, so the first `k` images' counts come first.
-pub fn if_scan_counted_step(
-    ctx: &GpuContext,
-    kernels: &Kernels,
-    scan: &ScanShape,
-    current: &wgpu::Buffer,
-    thresholds: &wgpu::Buffer,
-    output: &wgpu::Buffer,
-) -> Result<GpuStep, GpuError> {
-    check_size(output, scan.step_values() * scan.timesteps + scan.groups(), "output and spike counts")?;
-    step(ctx, kernels, Kernel::IfScanCounted, scan, 1, [current, thresholds, thresholds, output])
+    let counts = if count_spikes { scan.groups() } else { 0 };
+    check_size(output, scan.step_values() * scan.timesteps + counts, "output")?;
+    let kernel = if count_spikes { Kernel::IfScanCounted } else { Kernel::IfScan };
+    // `reference` is unused by the scans; the thresholds fill its binding.
+    step(ctx, kernels, kernel, scan, 1, [current, thresholds, thresholds, output])
 }
 
 /// Measures every neuron's errors against `reference` (the ANN activations, one step's

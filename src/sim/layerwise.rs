@@ -399,7 +399,7 @@ fn walk_checked(
                 let scan = ScanShape { v_init: setting.v_init, ..scan };
                 let biased = biased_current(ctx, kernels, &scan, current, &setting.bias_current)?;
                 let current = biased.as_ref().map_or(current, |(_, buffer)| buffer);
-                let step = if_scan_step(ctx, kernels, &scan, current, &buffer, &spiking_value)?;
+                let step = if_scan_step(ctx, kernels, &scan, current, &buffer, &spiking_value, false)?;
                 let steps: Vec<_> = biased.iter().map(|(step, _)| step.clone()).chain([step]).collect();
                 record_steps(&mut encoder, &steps);
                 chosen[index] = Some(setting);

@@ -25,7 +25,7 @@ use std::cell::RefCell;
 use crate::convert::snn::{static_nodes, SpikingNetwork};
 use crate::gpu::buffers::{storage_bytes, storage_from_f32, storage_zeroed, submit_and_read};
 use crate::gpu::kernels::record_steps;
-use crate::gpu::layerwise_layers::{if_scan_counted_step, ScanShape};
+use crate::gpu::layerwise_layers::{if_scan_step, ScanShape};
 use crate::gpu::snn_layers::{channel_thresholds, readout_timesteps_step, COUNT_SLOT};
 use crate::gpu::{GpuContext, GpuError, GpuStep, Kernels};
 use crate::model::graph::{NodeId, Op};
@@ -406,172 +406,163 @@ fn build(
             limit: ctx.max_binding_bytes(),
         });
     }
-    ctx.checked("compiling the SNN plan", || build_checked(ctx, kernels, snn, batch, timesteps, keep_values))
-}
+    ctx.checked("compiling the SNN plan", || {
+        let graph = &snn.graph;
+        let nodes = graph.nodes();
+        let lowering = Lowering::new(graph, false);
+        let constant = static_nodes(graph);
+        let group_inputs = |start: NodeId| lowering.inputs(graph, start);
+        let missing =
+            |id: NodeId| GpuError::InvalidInput(format!("node `{}` is read before it is computed", nodes[id].name));
 
-fn build_checked(
-    ctx: &GpuContext,
-    kernels: &Kernels,
-    snn: &SpikingNetwork,
-    batch: usize,
-    timesteps: usize,
-    keep_values: bool,
-) -> Result<Built, GpuError> {
-    let graph = &snn.graph;
-    let nodes = graph.nodes();
-    let lowering = Lowering::new(graph, false);
-    let constant = static_nodes(graph);
-    let group_inputs = |start: NodeId| lowering.inputs(graph, start);
-    let missing =
-        |id: NodeId| GpuError::InvalidInput(format!("node `{}` is read before it is computed", nodes[id].name));
+        let input_len = graph.input_shape().len();
+        let input = storage_zeroed(ctx, "SNN input", batch * input_len)?;
+        let mut pool = BufferPool::new(storage_bytes(ctx, "SNN input", batch * input_len)?);
+        // `values[id]`: a static node's value over the batch, any other node's for every
+        // timestep; `repeated[id]`: a static value copied for every timestep, for a
+        // per-timestep node that reads it.
+        let mut values: Vec<Option<(u64, wgpu::Buffer)>> = vec![None; nodes.len()];
+        let mut repeated: Vec<Option<(u64, wgpu::Buffer)>> = vec![None; nodes.len()];
+        values[0] = Some((0, input.clone()));
+        let mut commands = Vec::new();
+        let mut layers: Vec<Option<SpikeCounts>> = vec![None; snn.layers.len()];
+        let mut kept: Vec<Option<wgpu::Buffer>> = vec![None; snn.layers.len()];
+        let mut spike_len = 0;
+        // The copies of each scan's spike counts; their target, the collection of all layers',
+        // is allocated once its size is known.
+        let mut spike_copies: Vec<usize> = Vec::new();
 
-    let input_len = graph.input_shape().len();
-    let input = storage_zeroed(ctx, "SNN input", batch * input_len)?;
-    let mut pool = BufferPool::new(storage_bytes(ctx, "SNN input", batch * input_len)?);
-    // `values[id]`: a static node's value over the batch, any other node's for every
-    // timestep; `repeated[id]`: a static value copied for every timestep, for a
-    // per-timestep node that reads it.
-    let mut values: Vec<Option<(u64, wgpu::Buffer)>> = vec![None; nodes.len()];
-    let mut repeated: Vec<Option<(u64, wgpu::Buffer)>> = vec![None; nodes.len()];
-    values[0] = Some((0, input.clone()));
-    let mut commands = Vec::new();
-    let mut layers: Vec<Option<SpikeCounts>> = vec![None; snn.layers.len()];
-    let mut kept: Vec<Option<wgpu::Buffer>> = vec![None; snn.layers.len()];
-    let mut spike_len = 0;
-    // The copies of each scan's spike counts; their target, the collection of all layers',
-    // is allocated once its size is known.
-    let mut spike_copies: Vec<usize> = Vec::new();
-
-    for (position, start, fusion) in lowering.steps() {
-        let node = &nodes[start];
-        let shape = nodes[position].shape;
-        let label = format!("value of {}", nodes[position].name);
-        if constant[position] {
-            let output = pool.take(ctx, &label, batch * shape.len())?;
-            let buffer_of = |id: NodeId| values[id].as_ref().map(|(_, b)| b).ok_or_else(|| missing(id));
-            let steps = node_steps(ctx, kernels, graph, start, fusion, batch, &buffer_of, &output.1)?;
-            commands.push(Command::Dispatch(nodes[position].name.clone(), steps));
-            values[position] = Some(output);
-        } else if matches!(node.op, Op::Relu) {
-            let index = snn.layer_of(position).ok_or_else(|| {
-                GpuError::InvalidInput(format!("ReLU node `{}` has no IF layer (no thresholds)", node.name))
-            })?;
-            let source = node.inputs[0];
-            let current = values[source].as_ref().map(|(_, b)| b).ok_or_else(|| missing(source))?;
-            let scan = ScanShape {
-                shape,
-                images: batch,
-                timesteps,
-                constant_current: constant[source],
-                v_init: snn.layer_v_init(index),
-            };
-            let thresholds = storage_from_f32(
-                ctx,
-                "IF thresholds",
-                &channel_thresholds(&snn.layers[index].thresholds, shape.channels),
-            )?;
-            let biased = biased_current(ctx, kernels, &scan, current, &snn.layer_bias_current(index))?;
-            let current = biased.as_ref().map_or(current, |(_, buffer)| buffer);
-            let values_len = timesteps * scan.step_values();
-            let output = if keep_values {
-                let buffer = storage_zeroed(ctx, &label, values_len + scan.groups())?;
-                pool.allocated_bytes += buffer.size();
-                (buffer.size(), buffer)
+        for (position, start, fusion) in lowering.steps() {
+            let node = &nodes[start];
+            let shape = nodes[position].shape;
+            let label = format!("value of {}", nodes[position].name);
+            if constant[position] {
+                let output = pool.take(ctx, &label, batch * shape.len())?;
+                let buffer_of = |id: NodeId| values[id].as_ref().map(|(_, b)| b).ok_or_else(|| missing(id));
+                let steps = node_steps(ctx, kernels, graph, start, fusion, batch, &buffer_of, &output.1)?;
+                commands.push(Command::Dispatch(nodes[position].name.clone(), steps));
+                values[position] = Some(output);
+            } else if matches!(node.op, Op::Relu) {
+                let index = snn.layer_of(position).ok_or_else(|| {
+                    GpuError::InvalidInput(format!("ReLU node `{}` has no IF layer (no thresholds)", node.name))
+                })?;
+                let source = node.inputs[0];
+                let current = values[source].as_ref().map(|(_, b)| b).ok_or_else(|| missing(source))?;
+                let scan = ScanShape {
+                    shape,
+                    images: batch,
+                    timesteps,
+                    constant_current: constant[source],
+                    v_init: snn.layer_v_init(index),
+                };
+                let thresholds = storage_from_f32(
+                    ctx,
+                    "IF thresholds",
+                    &channel_thresholds(&snn.layers[index].thresholds, shape.channels),
+                )?;
+                let biased = biased_current(ctx, kernels, &scan, current, &snn.layer_bias_current(index))?;
+                let current = biased.as_ref().map_or(current, |(_, buffer)| buffer);
+                let values_len = timesteps * scan.step_values();
+                let output = if keep_values {
+                    let buffer = storage_zeroed(ctx, &label, values_len + scan.groups())?;
+                    pool.allocated_bytes += buffer.size();
+                    (buffer.size(), buffer)
+                } else {
+                    pool.take(ctx, &label, values_len + scan.groups())?
+                };
+                let scan_step = if_scan_step(ctx, kernels, &scan, current, &thresholds, &output.1, true)?;
+                let steps: Vec<GpuStep> = biased.iter().map(|(step, _)| step.clone()).chain([scan_step]).collect();
+                commands.push(Command::Dispatch(nodes[position].name.clone(), steps));
+                spike_copies.push(commands.len());
+                commands.push(Command::Copy {
+                    source: output.1.clone(),
+                    source_offset: (values_len * 4) as u64,
+                    target: input.clone(), // replaced below by the collection buffer
+                    target_offset: (spike_len * 4) as u64,
+                    bytes: (scan.groups() * 4) as u64,
+                });
+                layers[index] = Some(SpikeCounts { scan, first: spike_len });
+                spike_len += scan.groups();
+                if keep_values {
+                    kept[index] = Some(output.1.clone());
+                }
+                values[position] = Some(output);
             } else {
-                pool.take(ctx, &label, values_len + scan.groups())?
-            };
-            let scan_step = if_scan_counted_step(ctx, kernels, &scan, current, &thresholds, &output.1)?;
-            let steps: Vec<GpuStep> = biased.iter().map(|(step, _)| step.clone()).chain([scan_step]).collect();
-            commands.push(Command::Dispatch(nodes[position].name.clone(), steps));
-            spike_copies.push(commands.len());
-            commands.push(Command::Copy {
-                source: output.1.clone(),
-                source_offset: (values_len * 4) as u64,
-                target: input.clone(), // replaced below by the collection buffer
-                target_offset: (spike_len * 4) as u64,
-                bytes: (scan.groups() * 4) as u64,
-            });
-            layers[index] = Some(SpikeCounts { scan, first: spike_len });
-            spike_len += scan.groups();
-            if keep_values {
-                kept[index] = Some(output.1.clone());
-            }
-            values[position] = Some(output);
-        } else {
-            for id in group_inputs(start) {
-                if constant[id] && repeated[id].is_none() {
-                    let (_, value) = values[id].as_ref().ok_or_else(|| missing(id))?;
-                    let bytes = (batch * nodes[id].shape.len() * 4) as u64;
-                    let copies = pool.take(ctx, "static value per timestep", timesteps * batch * nodes[id].shape.len())?;
-                    for t in 0..timesteps as u64 {
-                        commands.push(Command::Copy {
-                            source: value.clone(),
-                            source_offset: 0,
-                            target: copies.1.clone(),
-                            target_offset: t * bytes,
-                            bytes,
-                        });
+                for id in group_inputs(start) {
+                    if constant[id] && repeated[id].is_none() {
+                        let (_, value) = values[id].as_ref().ok_or_else(|| missing(id))?;
+                        let bytes = (batch * nodes[id].shape.len() * 4) as u64;
+                        let copies = pool.take(ctx, "static value per timestep", timesteps * batch * nodes[id].shape.len())?;
+                        for t in 0..timesteps as u64 {
+                            commands.push(Command::Copy {
+                                source: value.clone(),
+                                source_offset: 0,
+                                target: copies.1.clone(),
+                                target_offset: t * bytes,
+                                bytes,
+                            });
+                        }
+                        repeated[id] = Some(copies);
                     }
-                    repeated[id] = Some(copies);
+                }
+                let buffer_of = |id: NodeId| {
+                    if constant[id] { repeated[id].as_ref() } else { values[id].as_ref() }
+                        .map(|(_, b)| b)
+                        .ok_or_else(|| missing(id))
+                };
+                let output = pool.take(ctx, &label, timesteps * batch * shape.len())?;
+                let steps = node_steps(ctx, kernels, graph, start, fusion, timesteps * batch, &buffer_of, &output.1)?;
+                commands.push(Command::Dispatch(nodes[position].name.clone(), steps));
+                values[position] = Some(output);
+            }
+            // Values whose last reader just ran go back to the pool (kept IF values stay out).
+            for id in lowering.dead_after(graph, start, position) {
+                if id == 0 || id == graph.output() {
+                    continue;
+                }
+                let keep = keep_values && snn.layer_of(id).is_some();
+                if let Some(buffer) = values[id].take().filter(|_| !keep) {
+                    pool.give_back(buffer);
+                }
+                if let Some(buffer) = repeated[id].take() {
+                    pool.give_back(buffer);
                 }
             }
-            let buffer_of = |id: NodeId| {
-                if constant[id] { repeated[id].as_ref() } else { values[id].as_ref() }
-                    .map(|(_, b)| b)
-                    .ok_or_else(|| missing(id))
-            };
-            let output = pool.take(ctx, &label, timesteps * batch * shape.len())?;
-            let steps = node_steps(ctx, kernels, graph, start, fusion, timesteps * batch, &buffer_of, &output.1)?;
-            commands.push(Command::Dispatch(nodes[position].name.clone(), steps));
-            values[position] = Some(output);
         }
-        // Values whose last reader just ran go back to the pool (kept IF values stay out).
-        for id in lowering.dead_after(graph, start, position) {
-            if id == 0 || id == graph.output() {
-                continue;
-            }
-            let keep = keep_values && snn.layer_of(id).is_some();
-            if let Some(buffer) = values[id].take().filter(|_| !keep) {
-                pool.give_back(buffer);
-            }
-            if let Some(buffer) = repeated[id].take() {
-                pool.give_back(buffer);
-            }
-        }
-    }
 
-    let layers: Vec<SpikeCounts> = layers
-        .into_iter()
-        .zip(&snn.layers)
-        .map(|(layer, l)| layer.ok_or_else(|| GpuError::InvalidInput(format!("IF layer `{}` is never reached", l.name))))
-        .collect::<Result<_, _>>()?;
-    let spike_counts = storage_zeroed(ctx, "spike counts per scan workgroup", spike_len.max(1))?;
-    for &index in &spike_copies {
-        if let Command::Copy { target, .. } = &mut commands[index] {
-            *target = spike_counts.clone();
+        let layers: Vec<SpikeCounts> = layers
+            .into_iter()
+            .zip(&snn.layers)
+            .map(|(layer, l)| layer.ok_or_else(|| GpuError::InvalidInput(format!("IF layer `{}` is never reached", l.name))))
+            .collect::<Result<_, _>>()?;
+        let spike_counts = storage_zeroed(ctx, "spike counts per scan workgroup", spike_len.max(1))?;
+        for &index in &spike_copies {
+            if let Command::Copy { target, .. } = &mut commands[index] {
+                *target = spike_counts.clone();
+            }
         }
-    }
-    let output = graph.output();
-    let (_, output_values) =
-        values[output].as_ref().ok_or_else(|| GpuError::InvalidInput(format!("the output node `{}` is never computed", nodes[output].name)))?;
-    let num_classes = graph.num_classes();
-    let labels = storage_zeroed(ctx, "labels", batch)?;
-    let accumulated = storage_zeroed(ctx, "accumulated SNN output", batch * num_classes)?;
-    let counters = storage_zeroed(ctx, "SNN counters", 1 + timesteps)?;
-    let readout = readout_timesteps_step(
-        ctx,
-        kernels,
-        batch,
-        num_classes,
-        timesteps,
-        output_values,
-        &labels,
-        &accumulated,
-        &counters,
-        1,
-    )?;
-    commands.push(Command::Dispatch("readout".into(), vec![readout]));
-    let kept_values = keep_values.then(|| kept.into_iter().flatten().collect());
-    let bytes = pool.allocated_bytes + spike_counts.size() + accumulated.size() + counters.size();
-    Ok(Built { timesteps, commands, input, labels, accumulated, counters, spike_counts, layers, kept_values, bytes })
+        let output = graph.output();
+        let (_, output_values) =
+            values[output].as_ref().ok_or_else(|| GpuError::InvalidInput(format!("the output node `{}` is never computed", nodes[output].name)))?;
+        let num_classes = graph.num_classes();
+        let labels = storage_zeroed(ctx, "labels", batch)?;
+        let accumulated = storage_zeroed(ctx, "accumulated SNN output", batch * num_classes)?;
+        let counters = storage_zeroed(ctx, "SNN counters", 1 + timesteps)?;
+        let readout = readout_timesteps_step(
+            ctx,
+            kernels,
+            batch,
+            num_classes,
+            timesteps,
+            output_values,
+            &labels,
+            &accumulated,
+            &counters,
+            1,
+        )?;
+        commands.push(Command::Dispatch("readout".into(), vec![readout]));
+        let kept_values = keep_values.then(|| kept.into_iter().flatten().collect());
+        let bytes = pool.allocated_bytes + spike_counts.size() + accumulated.size() + counters.size();
+        Ok(Built { timesteps, commands, input, labels, accumulated, counters, spike_counts, layers, kept_values, bytes })
+    })
 }
