@@ -15,9 +15,9 @@ use spikeconv::gpu::buffers::{storage_from_f32, storage_zeroed, submit_and_read}
 use spikeconv::gpu::kernels::{record_steps, workgroups_for, MAX_WORKGROUPS_PER_DIMENSION};
 use spikeconv::gpu::layers::{self, conv_kernel, ConvWeights};
 use spikeconv::gpu::{ConvKernels, GpuContext, GpuStep, Kernel, KernelStrategy};
-use wgpu::DeviceType;
 use spikeconv::model::graph::{BatchNorm, Conv2d, Linear, Shape};
 use spikeconv::reference::ops;
+use wgpu::DeviceType;
 
 /// Runs one step and reads back `len` values of `output`.
 fn run(ctx: &GpuContext, step: GpuStep, output: &wgpu::Buffer, len: usize) -> Vec<f32> {

@@ -102,7 +102,8 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         let seconds = simulation.elapsed().as_secs_f64();
         if args.profile {
             let passes = backend.profile_snn(snn, &dataset, &normalization, timesteps, batch)?;
-            let title = format!("{}: GPU time of one chunk of {batch} images × {timesteps} steps", snn.threshold_method);
+            let title =
+                format!("{}: GPU time of one chunk of {batch} images × {timesteps} steps", snn.threshold_method);
             progress.suspend(|| eprint!("{}", kernel_table(&title, &kernel_times(&passes))));
         }
         curves.push(curve(snn, &result.correct, &result.spike_totals, timesteps, images, seconds));

@@ -125,7 +125,10 @@ impl PredictionTable {
             return Err(format!("{} images, the first file has {}", other.labels.len(), self.labels.len()));
         }
         if other.timesteps != self.timesteps {
-            return Err(format!("predictions after t = {}, the first file's after t = {}", other.timesteps, self.timesteps));
+            return Err(format!(
+                "predictions after t = {}, the first file's after t = {}",
+                other.timesteps, self.timesteps
+            ));
         }
         if let Some(image) = (0..self.labels.len()).find(|&i| other.labels[i] != self.labels[i]) {
             return Err(format!("image {image} has another label than in the first file: not the same images"));

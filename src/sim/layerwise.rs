@@ -29,9 +29,9 @@ use crate::gpu::snn_layers::channel_thresholds;
 use crate::gpu::{GpuContext, GpuError, GpuStep, Kernels};
 use crate::model::graph::{NodeId, Op};
 
-use super::ann::{node_steps};
-use super::lower::Lowering;
+use super::ann::node_steps;
 use super::check_batch_input;
+use super::lower::Lowering;
 
 /// Where a walk runs: the wgpu kernels on a GPU adapter, or the CPU backend's engine
 /// ([`crate::cpu::CpuSnn::walk`], with [`crate::cpu::probe`] measuring each layer).

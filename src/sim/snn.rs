@@ -32,8 +32,8 @@ use crate::model::graph::{NodeId, Op};
 use crate::reference::ops::argmax_rows;
 
 use super::ann::{node_steps, BufferPool};
-use super::lower::Lowering;
 use super::layerwise::biased_current;
+use super::lower::Lowering;
 
 /// What one run of the plan produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -210,7 +210,10 @@ impl SnnPlan {
         timesteps: usize,
     ) -> Result<Vec<PassTime>, GpuError> {
         if !ctx.has_timestamps() {
-            return Err(GpuError::InvalidInput(format!("{} cannot time compute passes (no TIMESTAMP_QUERY)", ctx.describe())));
+            return Err(GpuError::InvalidInput(format!(
+                "{} cannot time compute passes (no TIMESTAMP_QUERY)",
+                ctx.describe()
+            )));
         }
         // Builds the plan for these timesteps and checks the inputs.
         self.run_checked(ctx, images, labels, count, timesteps, false)?;
@@ -220,9 +223,10 @@ impl SnnPlan {
             .iter()
             .filter_map(|c| if let Command::Dispatch(name, steps) = c { Some((name, steps)) } else { None })
             .collect();
-        let queries = u32::try_from(2 * passes.len()).ok().filter(|&q| q <= wgpu::QUERY_SET_MAX_QUERIES).ok_or_else(
-            || GpuError::InvalidInput(format!("{} passes are more than one query set times", passes.len())),
-        )?;
+        let queries =
+            u32::try_from(2 * passes.len()).ok().filter(|&q| q <= wgpu::QUERY_SET_MAX_QUERIES).ok_or_else(|| {
+                GpuError::InvalidInput(format!("{} passes are more than one query set times", passes.len()))
+            })?;
         ctx.checked("profiling the SNN plan", || {
             let query_set = ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
                 label: Some("pass timestamps"),
@@ -237,7 +241,8 @@ impl SnnPlan {
             });
             ctx.queue.write_buffer(&built.input, 0, bytemuck::cast_slice(images));
             ctx.queue.write_buffer(&built.labels, 0, bytemuck::cast_slice(labels));
-            let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile") });
+            let mut encoder =
+                ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile") });
             let mut pass_index = 0u32;
             for command in &built.commands {
                 match command {
@@ -401,7 +406,9 @@ fn build(
     let max = SnnPlan::max_batch(ctx, snn, timesteps);
     if batch > max {
         return Err(GpuError::TooLarge {
-            what: format!("a chunk of {batch} images × {timesteps} timesteps of the spiking network (at most {max} images fit)"),
+            what: format!(
+                "a chunk of {batch} images × {timesteps} timesteps of the spiking network (at most {max} images fit)"
+            ),
             needed: batch as u64 * (ctx.max_binding_bytes() / max.max(1) as u64),
             limit: ctx.max_binding_bytes(),
         });
@@ -492,7 +499,8 @@ fn build(
                     if constant[id] && repeated[id].is_none() {
                         let (_, value) = values[id].as_ref().ok_or_else(|| missing(id))?;
                         let bytes = (batch * nodes[id].shape.len() * 4) as u64;
-                        let copies = pool.take(ctx, "static value per timestep", timesteps * batch * nodes[id].shape.len())?;
+                        let copies =
+                            pool.take(ctx, "static value per timestep", timesteps * batch * nodes[id].shape.len())?;
                         for t in 0..timesteps as u64 {
                             commands.push(Command::Copy {
                                 source: value.clone(),
@@ -533,7 +541,9 @@ fn build(
         let layers: Vec<SpikeCounts> = layers
             .into_iter()
             .zip(&snn.layers)
-            .map(|(layer, l)| layer.ok_or_else(|| GpuError::InvalidInput(format!("IF layer `{}` is never reached", l.name))))
+            .map(|(layer, l)| {
+                layer.ok_or_else(|| GpuError::InvalidInput(format!("IF layer `{}` is never reached", l.name)))
+            })
             .collect::<Result<_, _>>()?;
         let spike_counts = storage_zeroed(ctx, "spike counts per scan workgroup", spike_len.max(1))?;
         for &index in &spike_copies {
@@ -542,8 +552,9 @@ fn build(
             }
         }
         let output = graph.output();
-        let (_, output_values) =
-            values[output].as_ref().ok_or_else(|| GpuError::InvalidInput(format!("the output node `{}` is never computed", nodes[output].name)))?;
+        let (_, output_values) = values[output].as_ref().ok_or_else(|| {
+            GpuError::InvalidInput(format!("the output node `{}` is never computed", nodes[output].name))
+        })?;
         let num_classes = graph.num_classes();
         let labels = storage_zeroed(ctx, "labels", batch)?;
         let accumulated = storage_zeroed(ctx, "accumulated SNN output", batch * num_classes)?;
@@ -563,6 +574,17 @@ fn build(
         commands.push(Command::Dispatch("readout".into(), vec![readout]));
         let kept_values = keep_values.then(|| kept.into_iter().flatten().collect());
         let bytes = pool.allocated_bytes + spike_counts.size() + accumulated.size() + counters.size();
-        Ok(Built { timesteps, commands, input, labels, accumulated, counters, spike_counts, layers, kept_values, bytes })
+        Ok(Built {
+            timesteps,
+            commands,
+            input,
+            labels,
+            accumulated,
+            counters,
+            spike_counts,
+            layers,
+            kept_values,
+            bytes,
+        })
     })
 }
