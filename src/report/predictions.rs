@@ -199,9 +199,12 @@ impl PredictionTable {
     }
 }
 
-/// A p-value to three decimals, or in scientific notation below 0.001.
+/// A p-value to three decimals, in scientific notation below 0.001, a bound below f64.
 fn format_p(p: f64) -> String {
-    if p >= 1e-3 {
+    if p == 0.0 {
+        // Below the smallest f64 the sum of binomial terms can hold.
+        "<1e-300".to_string()
+    } else if p >= 1e-3 {
         format!("{p:.3}")
     } else {
         format!("{p:.1e}")
