@@ -35,17 +35,10 @@ else
     rm -rf "$OUT"
 fi
 mkdir -p "$OUT"
-started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-load="$(cut -d' ' -f1-3 /proc/loadavg)"
-t0="$(date +%s.%N)"
-status=0
-if $resume; then
-    bash "$dir/run.sh" >>"$OUT/stdout.txt" 2>>"$OUT/stderr.txt" || status=$?
-else
-    bash "$dir/run.sh" >"$OUT/stdout.txt" 2>"$OUT/stderr.txt" || status=$?
-fi
-t1="$(date +%s.%N)"
-PREVIOUS="$previous" python3 - "$dir" "$OUT" "$commit" "$dirty" "$started" "$load" "$t0" "$t1" "$status" <<'PY'
+# Writes $OUT/manifest.json; called at the start (status "running", so a run cut short
+# still leaves its record) and again at the end.
+write_manifest() { # status t1
+PREVIOUS="$previous" python3 - "$dir" "$OUT" "$commit" "$dirty" "$started" "$load" "$t0" "$2" "$1" <<'PY'
 import hashlib, json, os, platform, re, subprocess, sys
 exp, out, commit, dirty, started, load, t0, t1, status = sys.argv[1:]
 def sha256(path):
@@ -82,8 +75,8 @@ manifest = {
     "commit": commit,
     "uncommitted_changes": dirty == "true",
     "started_utc": started,
-    "wall_seconds": round(float(t1) - float(t0), 1),
-    "exit_status": int(status),
+    "wall_seconds": None if status == "running" else round(float(t1) - float(t0), 1),
+    "exit_status": None if status == "running" else int(status),
     "machine": {"cpu": cpu, "cores": os.cpu_count(), "system": platform.platform()},
     "load_average_at_start": load,
     "backends": [{"backend": b, "device": d} for b, d in sorted(backends)],
@@ -102,4 +95,17 @@ manifest["runs"] = runs
 json.dump(manifest, open(os.path.join(out, "manifest.json"), "w"), indent=2)
 print(json.dumps(manifest, indent=2))
 PY
+}
+started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+load="$(cut -d' ' -f1-3 /proc/loadavg)"
+t0="$(date +%s.%N)"
+status=0
+write_manifest running "$t0" >/dev/null
+if $resume; then
+    bash "$dir/run.sh" >>"$OUT/stdout.txt" 2>>"$OUT/stderr.txt" || status=$?
+else
+    bash "$dir/run.sh" >"$OUT/stdout.txt" 2>"$OUT/stderr.txt" || status=$?
+fi
+t1="$(date +%s.%N)"
+write_manifest "$status" "$t1"
 exit "$status"
