@@ -51,6 +51,7 @@ if $small; then
     bench_images=64
     bench_limit=300
     calib_images=256
+    peak=""
 else
     models="resnet20 resnet110"
     sweep_steps="32 64"
@@ -58,6 +59,8 @@ else
     bench_images=2048
     bench_limit=45
     calib_images=2048
+    # H100/H200 SXM: 67 TFLOP/s fp32 dense (NVIDIA's figures); other GPUs: set PEAK_TFLOPS.
+    peak="--peak-tflops ${PEAK_TFLOPS:-67}"
 fi
 # Seconds each sweep may take: the run must end inside one device command (10 minutes).
 sweep_limit() { # model timesteps
@@ -120,11 +123,12 @@ for run in $bench_runs; do
     start=$(date +%s.%N)
     if SPIKECONV_CONV=$conv timeout "$bench_limit" $B bench --backend gpu --model "$W/$(file_of $model)" \
         --calib "$C" --calib-images "$calib_images" --threshold channel-percentile:99.9 \
-        --data "$T" --limit "$bench_images" --timesteps 32 --profile --append "$OUT/bench.jsonl" >>"$OUT/bench.log" 2>&1; then
+        --data "$T" --limit "$bench_images" --timesteps 32 --profile $peak --append "$OUT/bench.jsonl" >>"$OUT/bench.log" 2>&1; then
         result=$(tail -1 "$OUT/bench.jsonl" | python3 -c 'import json, sys
 r = json.load(sys.stdin)
-print("%.0f img-ts/s, %.0f GMAC/s, %s dispatches per chunk of %s, %s layers" % (r["image_timesteps_per_second"],
-      r["gmac_per_second"], r["dispatches_per_chunk"], r["batch"], r["layers"]))') || failed=1
+peak = " (%.1f %% of peak)" % (100 * r["fraction_of_peak"]) if "fraction_of_peak" in r else ""
+print("%.0f img-ts/s, %.0f GMAC/s%s, %s dispatches per chunk of %s, %s layers" % (r["image_timesteps_per_second"],
+      r["gmac_per_second"], peak, r["dispatches_per_chunk"], r["batch"], r["layers"]))') || failed=1
     elif [ $? -eq 124 ]; then
         result="TIMEOUT (over $bench_limit s)"
     else

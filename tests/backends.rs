@@ -154,3 +154,49 @@ fn profile_on_the_cpu_backend_is_an_error_before_any_work() {
         );
     }
 }
+
+#[test]
+fn bench_reports_throughput_layers_and_the_fraction_of_a_given_peak() {
+    let Some(paths) = reference_paths() else { return };
+    let common = [
+        "bench",
+        "--backend",
+        "cpu",
+        "--model",
+        &paths.resnet20,
+        "--calib",
+        &paths.calib,
+        "--calib-images",
+        "64",
+        "--data",
+        &paths.test,
+        "--limit",
+        "8",
+        "--timesteps",
+        "4",
+        "--json",
+    ];
+    let mut args = common.to_vec();
+    args.extend(["--peak-tflops", "2"]);
+    let report = &json_lines(&spikeconv(&args))[0];
+    assert_eq!(report["backend"], "cpu");
+    // ResNet-20: 19 IF layers, 19 convolutions and the linear layer.
+    assert_eq!(report["layers"], 39);
+    assert_eq!(report["images"], 8);
+    let rate = report["image_timesteps_per_second"].as_f64().unwrap();
+    let gmac = report["gmac_per_second"].as_f64().unwrap();
+    assert!(rate > 0.0 && gmac > 0.0, "{report}");
+    // 40.8 M MAC per ResNet-20 image-timestep; two FLOPs each against 2 TFLOP/s.
+    assert!((gmac / rate * 1e3 - 40.8).abs() < 0.5, "{report}");
+    let fraction = report["fraction_of_peak"].as_f64().unwrap();
+    assert!((fraction - 2.0 * gmac / 2000.0).abs() < 1e-12, "{report}");
+    // The CPU backend says how its convolutions ran (19 per chunk); only the wgpu backend
+    // counts dispatches.
+    let chunks = 8u64.div_ceil(report["batch"].as_u64().unwrap());
+    let convolutions = report["event_convolutions"].as_u64().unwrap() + report["dense_convolutions"].as_u64().unwrap();
+    assert_eq!(convolutions, 19 * chunks, "{report}");
+    assert!(report["dispatches_per_chunk"].is_null());
+    let mut bad = common.to_vec();
+    bad.extend(["--peak-tflops", "0"]);
+    assert_fails_with(&bad, &["--peak-tflops", "positive"]);
+}

@@ -32,10 +32,21 @@ pub struct BenchArgs {
     /// Also append the JSON object to this file.
     #[arg(long, value_name = "FILE")]
     pub append: Option<PathBuf>,
+    /// The device's peak in TFLOP/s (fp32, dense), if known: the report then gives the
+    /// fraction of it the SNN reached, counting each dense-equivalent MAC as two FLOPs.
+    #[arg(long, value_name = "TFLOPS", value_parser = positive_tflops)]
+    pub peak_tflops: Option<f64>,
     /// wgpu backend: also time one chunk node by node with GPU timestamps and print the GPU
     /// time per kernel (and `profile` in the JSON).
     #[arg(long)]
     pub profile: bool,
+}
+
+fn positive_tflops(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
+        _ => Err(format!("`{text}` is not a positive number of TFLOP/s")),
+    }
 }
 
 /// What one benchmark run measured.
@@ -55,6 +66,9 @@ struct BenchReport {
     /// Dense-equivalent multiply-accumulates per second: the ANN's MACs per image times
     /// the image-timesteps simulated, over the time taken.
     gmac_per_second: f64,
+    /// With --peak-tflops: 2 × GMAC/s over the peak.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fraction_of_peak: Option<f64>,
     /// Synaptic operations (spikes times fan-out) per image and timestep.
     synops_per_image_timestep: f64,
     /// Mean firing rate over all IF neurons and steps.
@@ -132,6 +146,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         seconds,
         image_timesteps_per_second: image_timesteps / seconds,
         gmac_per_second: snn.graph.macs_per_image() as f64 * image_timesteps / seconds / 1e9,
+        fraction_of_peak: args
+            .peak_tflops
+            .map(|peak| 2.0 * snn.graph.macs_per_image() as f64 * image_timesteps / seconds / (peak * 1e12)),
         synops_per_image_timestep: synops / image_timesteps,
         firing_rate: spikes as f64 / (neurons as f64 * image_timesteps),
         event_convolutions: conv.map(|s| s.event),
@@ -175,6 +192,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             println!(
                 "     convolutions over spikes: {event} event-driven, {dense} dense; mean input density {:.3}",
                 density
+            );
+        }
+        if let (Some(fraction), Some(peak)) = (report.fraction_of_peak, args.peak_tflops) {
+            println!(
+                "     {:.2} % of the given {peak} TFLOP/s peak (2 FLOPs per dense-equivalent MAC)",
+                100.0 * fraction
             );
         }
         if let Some(dispatches) = report.dispatches_per_chunk {
