@@ -102,6 +102,54 @@ struct Built {
 }
 
 impl Built {
+    /// Uploads the chunk's images, labels and image count and records every command of
+    /// the run into a new encoder; with `timestamps`, each node's dispatches get a pass of
+    /// their own, timed at its start and end (queries `2 i` and `2 i + 1` for the `i`-th).
+    fn encode(
+        &self,
+        ctx: &GpuContext,
+        images: &[f32],
+        labels: &[u32],
+        count: usize,
+        timestamps: Option<&wgpu::QuerySet>,
+    ) -> wgpu::CommandEncoder {
+        // Images past `count` keep stale values: they never mix with the others (every
+        // node works image by image), and neither the readout nor the totals count them.
+        ctx.queue.write_buffer(&self.input, 0, bytemuck::cast_slice(images));
+        ctx.queue.write_buffer(&self.labels, 0, bytemuck::cast_slice(labels));
+        let mut counters = vec![0u32; 1 + self.timesteps];
+        counters[COUNT_SLOT] = count as u32;
+        ctx.queue.write_buffer(&self.counters, 0, bytemuck::cast_slice(&counters));
+        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("snn") });
+        encoder.clear_buffer(&self.accumulated, 0, None);
+        let mut pass_index = 0u32;
+        for command in &self.commands {
+            match command {
+                Command::Dispatch(_, steps) => match timestamps {
+                    None => record_steps(&mut encoder, steps),
+                    Some(query_set) => {
+                        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some("timed node"),
+                            timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                                query_set,
+                                beginning_of_pass_write_index: Some(2 * pass_index),
+                                end_of_pass_write_index: Some(2 * pass_index + 1),
+                            }),
+                        });
+                        for step in steps {
+                            step.record(&mut pass);
+                        }
+                        pass_index += 1;
+                    }
+                },
+                Command::Copy { source, source_offset, target, target_offset, bytes } => {
+                    encoder.copy_buffer_to_buffer(source, *source_offset, target, *target_offset, *bytes)
+                }
+            }
+        }
+        encoder
+    }
+
     fn dispatches(&self) -> usize {
         self.commands.iter().map(|c| if let Command::Dispatch(_, steps) = c { steps.len() } else { 0 }).sum()
     }
@@ -215,9 +263,8 @@ impl SnnPlan {
                 ctx.describe()
             )));
         }
-        // Builds the plan for these timesteps and checks the inputs.
-        self.run_checked(ctx, images, labels, count, timesteps, false)?;
-        let built = self.built.borrow();
+        self.check_inputs(images, labels, count)?;
+        let built = self.built_for(ctx, timesteps.max(1), false)?;
         let passes: Vec<(&String, &Vec<GpuStep>)> = built
             .commands
             .iter()
@@ -239,32 +286,7 @@ impl SnnPlan {
                 usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
                 mapped_at_creation: false,
             });
-            ctx.queue.write_buffer(&built.input, 0, bytemuck::cast_slice(images));
-            ctx.queue.write_buffer(&built.labels, 0, bytemuck::cast_slice(labels));
-            let mut encoder =
-                ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile") });
-            let mut pass_index = 0u32;
-            for command in &built.commands {
-                match command {
-                    Command::Dispatch(_, steps) => {
-                        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                            label: Some("timed node"),
-                            timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                                query_set: &query_set,
-                                beginning_of_pass_write_index: Some(2 * pass_index),
-                                end_of_pass_write_index: Some(2 * pass_index + 1),
-                            }),
-                        });
-                        for step in steps {
-                            step.record(&mut pass);
-                        }
-                        pass_index += 1;
-                    }
-                    Command::Copy { source, source_offset, target, target_offset, bytes } => {
-                        encoder.copy_buffer_to_buffer(source, *source_offset, target, *target_offset, *bytes)
-                    }
-                }
-            }
+            let mut encoder = built.encode(ctx, images, labels, count, Some(&query_set));
             encoder.resolve_query_set(&query_set, 0..queries, &resolved, 0);
             let words = submit_and_read(ctx, encoder, &resolved, 0, 2 * queries as usize)?;
             let ticks: Vec<u64> =
@@ -291,13 +313,7 @@ impl SnnPlan {
         timesteps: usize,
         keep_values: bool,
     ) -> Result<(SnnBatchResult, Vec<Vec<u32>>), GpuError> {
-        super::check_batch_input(images, count, self.batch, self.input_len)?;
-        if labels.len() != count {
-            return Err(GpuError::InvalidInput(format!("expected {count} labels, got {}", labels.len())));
-        }
-        if let Some(bad) = labels.iter().find(|&&l| l as usize >= self.num_classes) {
-            return Err(GpuError::InvalidInput(format!("label {bad} is not below the {} classes", self.num_classes)));
-        }
+        self.check_inputs(images, labels, count)?;
         if timesteps == 0 || count == 0 {
             // Nothing to simulate: no step, or no image to count.
             let result = SnnBatchResult {
@@ -308,11 +324,35 @@ impl SnnPlan {
             let counts = self.snn.layers.iter().map(|l| vec![0; count * self.snn.graph.node(l.node).shape.len()]);
             return Ok((result, counts.collect()));
         }
+        let built = self.built_for(ctx, timesteps, keep_values)?;
+        ctx.checked("running the SNN plan", || self.simulate(ctx, &built, images, labels, count))
+    }
+
+    /// `count` images of the plan's input size and one label below the class count each.
+    fn check_inputs(&self, images: &[f32], labels: &[u32], count: usize) -> Result<(), GpuError> {
+        super::check_batch_input(images, count, self.batch, self.input_len)?;
+        if labels.len() != count {
+            return Err(GpuError::InvalidInput(format!("expected {count} labels, got {}", labels.len())));
+        }
+        if let Some(bad) = labels.iter().find(|&&l| l as usize >= self.num_classes) {
+            return Err(GpuError::InvalidInput(format!("label {bad} is not below the {} classes", self.num_classes)));
+        }
+        Ok(())
+    }
+
+    /// The plan built for `timesteps` (and keeping the IF values or not), rebuilt if it
+    /// was built otherwise.
+    fn built_for(
+        &self,
+        ctx: &GpuContext,
+        timesteps: usize,
+        keep_values: bool,
+    ) -> Result<std::cell::RefMut<'_, Built>, GpuError> {
         let mut built = self.built.borrow_mut();
         if built.timesteps != timesteps || built.kept_values.is_some() != keep_values {
             *built = build(ctx, &self.kernels, &self.snn, self.batch, timesteps, keep_values)?;
         }
-        ctx.checked("running the SNN plan", || self.simulate(ctx, &built, images, labels, count))
+        Ok(built)
     }
 
     fn simulate(
@@ -324,24 +364,7 @@ impl SnnPlan {
         count: usize,
     ) -> Result<(SnnBatchResult, Vec<Vec<u32>>), GpuError> {
         let timesteps = built.timesteps;
-        // Images past `count` keep stale values: they never mix with the others (every
-        // node works image by image), and neither the readout nor the totals count them.
-        ctx.queue.write_buffer(&built.input, 0, bytemuck::cast_slice(images));
-        ctx.queue.write_buffer(&built.labels, 0, bytemuck::cast_slice(labels));
-        let mut counters = vec![0u32; 1 + timesteps];
-        counters[COUNT_SLOT] = count as u32;
-        ctx.queue.write_buffer(&built.counters, 0, bytemuck::cast_slice(&counters));
-
-        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("snn") });
-        encoder.clear_buffer(&built.accumulated, 0, None);
-        for command in &built.commands {
-            match command {
-                Command::Dispatch(_, steps) => record_steps(&mut encoder, steps),
-                Command::Copy { source, source_offset, target, target_offset, bytes } => {
-                    encoder.copy_buffer_to_buffer(source, *source_offset, target, *target_offset, *bytes)
-                }
-            }
-        }
+        let mut encoder = built.encode(ctx, images, labels, count, None);
         // `[correct per step | spike counts per scan workgroup | accumulated output]`.
         let spike_len = (built.spike_counts.size() / 4) as usize;
         let outputs = count * self.num_classes;
