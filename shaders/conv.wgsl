@@ -1,5 +1,5 @@
 // Direct 2-D convolution over a batch of NCHW f32 activations, with a fused epilogue:
-//   y = ((sum + bias[oc]) * scale[oc] + shift[oc]) (+ residual) (then ReLU)
+//   y = ((bias[oc] + sum) * scale[oc] + shift[oc]) (+ residual) (then ReLU)
 // which covers conv -> BatchNorm -> add -> ReLU in one pass (scale = 1, shift = 0 when the
 // conv has no BatchNorm behind it, which leaves the sum bit-exact).
 //
@@ -11,10 +11,16 @@
 //     feeds 8 output channels (register blocking over channels);
 //   * workgroup_id.x (+ .z, to stay under 65535 workgroups per dimension) walks the pixels.
 //
-// Weights are repacked on the host to [channel block][in channel][ky][kx][8 channels]
+// Weights are repacked on the host to [channel block][ky][kx][in channel][8 channels]
 // (zero-padded to a multiple of 8 output channels), so the 8 weights one input value meets
 // are two consecutive vec4s; each block ends with its epilogue, 6 vec4s:
 // [bias 0-3, bias 4-7, scale 0-3, scale 4-7, shift 0-3, shift 4-7].
+//
+// Every output is summed in one canonical order, the CPU backend's (src/cpu/conv.rs):
+// starting from the bias, taps in (ky, kx) order, input channels innermost, each term one
+// fused multiply-add (`fma`); the epilogue is fma(sum, scale, shift), then the residual.
+// The backends then compute bit-identical values on any network, not only on the dyadic
+// test networks where every order is exact (tests/backends.rs).
 //
 // Two headers are prepended (see kernels.rs): one declares `weight` (binding 2: a 64 KiB
 // uniform window, or a storage buffer for blocks over 64 KiB), one declares the input
@@ -31,7 +37,7 @@ struct ConvParams {
     kernel: u32,
     stride: u32,
     padding: u32,
-    // bit 0: add `residual`; bit 1: apply ReLU.
+    // bit 0: add `residual`; bit 1: apply ReLU; bit 2: the input is spikes (see `spikes`).
     flags: u32,
     // conv3x3_s1 / conv3x3_s2: 4-pixel tiles per output row.
     tiles_per_row: u32,
@@ -55,6 +61,18 @@ struct ConvParams {
 const WORKGROUP: u32 = 64u;
 const FLAG_RESIDUAL: u32 = 1u;
 const FLAG_RELU: u32 = 2u;
+const FLAG_SPIKES: u32 = 4u;
+
+// A conv over spikes reads each input as 0 or 1 (spiked), and its weights come packed
+// already multiplied by the threshold of their input channel (the spike's value): every
+// product is then exact, so the sums are the same whether or not a driver fuses the
+// multiply-adds (lavapipe does not, GPUs do), and equal the CPU backend's bit for bit.
+// Over other inputs (images, the ANN), a driver that does not fuse rounds each product
+// once more than the CPU backend does.
+fn spikes(x: vec4<f32>) -> vec4<f32> {
+    let binary = select(vec4<f32>(0.0), vec4<f32>(1.0), x != vec4<f32>(0.0));
+    return select(x, binary, (params.flags & FLAG_SPIKES) != 0u);
+}
 
 fn item_index(wg: vec3<u32>, groups: vec3<u32>, local: u32) -> u32 {
     return (wg.x + wg.z * groups.x) * WORKGROUP + local;
@@ -90,9 +108,10 @@ fn load_epilogue(block_start: u32) -> Epilogue {
 // Stores 8 channels of one output pixel through the epilogue; channels past out_channels
 // are the zero padding of the last block and are dropped. `n` counts images within the
 // dispatch.
+// `sum` already holds the bias (the sums start from it).
 fn store_pixel(first_oc: u32, e: Epilogue, sum: Pixel, n: u32, oy: u32, ox: u32) {
-    let low = (sum.low + e.bias_low) * e.scale_low + e.shift_low;
-    let high = (sum.high + e.bias_high) * e.scale_high + e.shift_high;
+    let low = fma(sum.low, e.scale_low, e.shift_low);
+    let high = fma(sum.high, e.scale_high, e.shift_high);
     let plane = params.out_height * params.out_width;
     let pixel_index = (params.first_image + n) * params.out_channels * plane + oy * params.out_width + ox;
     for (var j = 0u; j < 8u; j++) {
@@ -132,31 +151,32 @@ fn conv2d(
     let in_plane = params.in_height * params.in_width;
     let iy0 = i32(oy * params.stride) - i32(params.padding);
     let ix0 = i32(ox * params.stride) - i32(params.padding);
-    var plane_base = params.input_offset + n * params.in_channels * in_plane;
+    let image_base = params.input_offset + n * params.in_channels * in_plane;
     // Weights are indexed within the bound window, channels globally.
     let block_start = wg.y * block_length();
+    let e = load_epilogue(block_start);
     var w = block_start;
-    var sum = Pixel(vec4<f32>(0.0), vec4<f32>(0.0));
-    for (var ic = 0u; ic < params.in_channels; ic++) {
-        for (var ky = 0u; ky < k; ky++) {
-            let iy = iy0 + i32(ky);
-            let row_inside = iy >= 0 && iy < i32(params.in_height);
-            for (var kx = 0u; kx < k; kx++) {
-                let ix = ix0 + i32(kx);
-                let inside = row_inside && ix >= 0 && ix < i32(params.in_width);
-                // Read a valid address either way and zero the padding afterwards: no
-                // divergent branch around the load.
-                let offset = select(0u, u32(iy) * params.in_width + u32(ix), inside);
-                let x = select(0.0, load_input(plane_base + offset), inside);
-                sum.low += weight[w] * x;
-                sum.high += weight[w + 1u] * x;
+    var sum = Pixel(e.bias_low, e.bias_high);
+    for (var ky = 0u; ky < k; ky++) {
+        let iy = iy0 + i32(ky);
+        let row_inside = iy >= 0 && iy < i32(params.in_height);
+        for (var kx = 0u; kx < k; kx++) {
+            let ix = ix0 + i32(kx);
+            let inside = row_inside && ix >= 0 && ix < i32(params.in_width);
+            // Read a valid address either way and zero the padding afterwards: no
+            // divergent branch around the load.
+            var input_index = image_base + select(0u, u32(iy) * params.in_width + u32(ix), inside);
+            for (var ic = 0u; ic < params.in_channels; ic++) {
+                let x = spikes(vec4<f32>(select(0.0, load_input(input_index), inside)));
+                sum.low = fma(weight[w], x, sum.low);
+                sum.high = fma(weight[w + 1u], x, sum.high);
                 w += 2u;
+                input_index += in_plane;
             }
         }
-        plane_base += in_plane;
     }
     let first_oc = (params.first_block + wg.y) * 8u;
-    store_pixel(first_oc, load_epilogue(block_start), sum, n, oy, ox);
+    store_pixel(first_oc, e, sum, n, oy, ox);
 }
 
 // Accumulator of one tile: pixel p holds channels 0-3 in acc[2p] and 4-7 in acc[2p + 1].
@@ -164,35 +184,11 @@ alias Tile = array<vec4<f32>, 8>;
 
 // Adds the products of one kernel tap's 8 weights (`lo`, `hi`) with the inputs of the 4
 // pixels of a tile. Constant indices keep the accumulators in registers.
-fn tap(acc: ptr<function, Tile>, lo: vec4<f32>, hi: vec4<f32>, x0: f32, x1: f32, x2: f32, x3: f32) {
-    (*acc)[0] += lo * x0; (*acc)[1] += hi * x0;
-    (*acc)[2] += lo * x1; (*acc)[3] += hi * x1;
-    (*acc)[4] += lo * x2; (*acc)[5] += hi * x2;
-    (*acc)[6] += lo * x3; (*acc)[7] += hi * x3;
-}
-
-// Clamped input column offsets and 0/1 padding masks of the up to 9 columns a tile reads.
-struct Columns {
-    offset: array<u32, 9>,
-    mask: array<f32, 9>,
-}
-
-fn column(ix: i32) -> u32 {
-    return u32(clamp(ix, 0, i32(params.in_width) - 1));
-}
-
-fn inside(ix: i32) -> f32 {
-    return select(0.0, 1.0, ix >= 0 && ix < i32(params.in_width));
-}
-
-// Written out rather than looped: constant indices keep the arrays in registers.
-fn tile_columns(ix0: i32) -> Columns {
-    return Columns(
-        array<u32, 9>(column(ix0), column(ix0 + 1), column(ix0 + 2), column(ix0 + 3), column(ix0 + 4),
-                      column(ix0 + 5), column(ix0 + 6), column(ix0 + 7), column(ix0 + 8)),
-        array<f32, 9>(inside(ix0), inside(ix0 + 1), inside(ix0 + 2), inside(ix0 + 3), inside(ix0 + 4),
-                      inside(ix0 + 5), inside(ix0 + 6), inside(ix0 + 7), inside(ix0 + 8)),
-    );
+fn tap(acc: ptr<function, Tile>, lo: vec4<f32>, hi: vec4<f32>, x: vec4<f32>) {
+    (*acc)[0] = fma(lo, vec4<f32>(x.x), (*acc)[0]); (*acc)[1] = fma(hi, vec4<f32>(x.x), (*acc)[1]);
+    (*acc)[2] = fma(lo, vec4<f32>(x.y), (*acc)[2]); (*acc)[3] = fma(hi, vec4<f32>(x.y), (*acc)[3]);
+    (*acc)[4] = fma(lo, vec4<f32>(x.z), (*acc)[4]); (*acc)[5] = fma(hi, vec4<f32>(x.z), (*acc)[5]);
+    (*acc)[6] = fma(lo, vec4<f32>(x.w), (*acc)[6]); (*acc)[7] = fma(hi, vec4<f32>(x.w), (*acc)[7]);
 }
 
 // Clamped offsets and masks of the 3 input rows of one output row.
@@ -209,33 +205,45 @@ fn tile_rows(iy0: i32) -> Rows {
                 select(vec3<f32>(0.0), vec3<f32>(1.0), iy >= vec3<i32>(0) & iy <= vec3<i32>(last)));
 }
 
-// One kernel row (3 taps) against one input row, 4 pixels at stride 1: columns 0..5.
-fn row_s1(acc: ptr<function, Tile>, row: u32, row_mask: f32, cols: Columns, w: u32) {
-    let x0 = load_input(row + cols.offset[0]) * (cols.mask[0] * row_mask);
-    let x1 = load_input(row + cols.offset[1]) * (cols.mask[1] * row_mask);
-    let x2 = load_input(row + cols.offset[2]) * (cols.mask[2] * row_mask);
-    let x3 = load_input(row + cols.offset[3]) * (cols.mask[3] * row_mask);
-    let x4 = load_input(row + cols.offset[4]) * (cols.mask[4] * row_mask);
-    let x5 = load_input(row + cols.offset[5]) * (cols.mask[5] * row_mask);
-    tap(acc, weight[w], weight[w + 1u], x0, x1, x2, x3);
-    tap(acc, weight[w + 2u], weight[w + 3u], x1, x2, x3, x4);
-    tap(acc, weight[w + 4u], weight[w + 5u], x2, x3, x4, x5);
+// One kernel tap over every input channel, for the 4 pixels of a tile: `offsets` are their
+// input positions within a plane (clamped), `masks` zero those in the padding. `w` is the
+// tap's first weight pair.
+fn tap_channels(acc: ptr<function, Tile>, image_base: u32, offsets: vec4<u32>, masks: vec4<f32>, w0: u32) {
+    let in_plane = params.in_height * params.in_width;
+    var plane = image_base;
+    var w = w0;
+    for (var ic = 0u; ic < params.in_channels; ic++) {
+        let x = spikes(vec4<f32>(load_input(plane + offsets.x), load_input(plane + offsets.y),
+                                 load_input(plane + offsets.z), load_input(plane + offsets.w)) * masks);
+        tap(acc, weight[w], weight[w + 1u], x);
+        plane += in_plane;
+        w += 2u;
+    }
 }
 
-// One kernel row against one input row, 4 pixels at stride 2: columns 0..8.
-fn row_s2(acc: ptr<function, Tile>, row: u32, row_mask: f32, cols: Columns, w: u32) {
-    let x0 = load_input(row + cols.offset[0]) * (cols.mask[0] * row_mask);
-    let x1 = load_input(row + cols.offset[1]) * (cols.mask[1] * row_mask);
-    let x2 = load_input(row + cols.offset[2]) * (cols.mask[2] * row_mask);
-    let x3 = load_input(row + cols.offset[3]) * (cols.mask[3] * row_mask);
-    let x4 = load_input(row + cols.offset[4]) * (cols.mask[4] * row_mask);
-    let x5 = load_input(row + cols.offset[5]) * (cols.mask[5] * row_mask);
-    let x6 = load_input(row + cols.offset[6]) * (cols.mask[6] * row_mask);
-    let x7 = load_input(row + cols.offset[7]) * (cols.mask[7] * row_mask);
-    let x8 = load_input(row + cols.offset[8]) * (cols.mask[8] * row_mask);
-    tap(acc, weight[w], weight[w + 1u], x0, x2, x4, x6);
-    tap(acc, weight[w + 2u], weight[w + 3u], x1, x3, x5, x7);
-    tap(acc, weight[w + 4u], weight[w + 5u], x2, x4, x6, x8);
+// The 9 taps of a 3x3 kernel in (ky, kx) order, over every input channel, for a tile
+// whose first pixel reads input column ix0 and whose pixels lie `stride` columns apart.
+// Column offsets are clamped into the row and masked to 0 outside it, once per tap.
+fn taps_3x3(acc: ptr<function, Tile>, image_base: u32, rows: Rows, ix0: i32, stride: u32, block_start: u32) {
+    let tap_len = params.in_channels * 2u;
+    let pixels = vec4<i32>(0, 1, 2, 3) * i32(stride);
+    let last = i32(params.in_width) - 1;
+    var w = block_start;
+    for (var ky = 0u; ky < 3u; ky++) {
+        for (var kx = 0; kx < 3; kx++) {
+            let ix = pixels + vec4<i32>(ix0 + kx);
+            let offsets = rows.offset[ky] + vec4<u32>(clamp(ix, vec4<i32>(0), vec4<i32>(last)));
+            let masks = rows.mask[ky] * select(vec4<f32>(0.0), vec4<f32>(1.0), ix >= vec4<i32>(0) & ix <= vec4<i32>(last));
+            tap_channels(acc, image_base, offsets, masks, w);
+            w += tap_len;
+        }
+    }
+}
+
+// A tile's accumulators set to its block's bias.
+fn bias_tile(block_start: u32) -> Tile {
+    let e = load_epilogue(block_start);
+    return Tile(e.bias_low, e.bias_high, e.bias_low, e.bias_high, e.bias_low, e.bias_high, e.bias_low, e.bias_high);
 }
 
 // Where a tile sits: image within the dispatch, output row, first output column.
@@ -267,8 +275,8 @@ fn store_tile(block: u32, acc: Tile, place: TilePlace) {
 }
 
 // 3x3 kernel, stride 1, any padding: a tile of 4 horizontally adjacent output pixels x 8
-// output channels per invocation, so 6 input loads per kernel row feed 96 FMAs. Padding
-// is handled by clamped addresses times 0/1 masks computed once, outside the channel loop.
+// output channels per invocation, so 4 input loads feed 32 FMAs. Padding is handled by
+// clamped addresses times 0/1 masks computed once per tap, outside the channel loop.
 @compute @workgroup_size(64)
 fn conv3x3_s1(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -280,25 +288,16 @@ fn conv3x3_s1(
         return;
     }
     let place = tile_place(tile);
-    let cols = tile_columns(i32(place.ox0) - i32(params.padding));
     let rows = tile_rows(i32(place.oy) - i32(params.padding));
-    let in_plane = params.in_height * params.in_width;
-    var plane_base = params.input_offset + place.n * params.in_channels * in_plane;
-    // 18 vec4s (9 taps x 8 channels) per input channel.
-    var w = wg.y * block_length();
-    var acc: Tile;
-    for (var ic = 0u; ic < params.in_channels; ic++) {
-        row_s1(&acc, plane_base + rows.offset.x, rows.mask.x, cols, w);
-        row_s1(&acc, plane_base + rows.offset.y, rows.mask.y, cols, w + 6u);
-        row_s1(&acc, plane_base + rows.offset.z, rows.mask.z, cols, w + 12u);
-        plane_base += in_plane;
-        w += 18u;
-    }
+    let image_base = params.input_offset + place.n * params.in_channels * params.in_height * params.in_width;
+    let block_start = wg.y * block_length();
+    var acc = bias_tile(block_start);
+    taps_3x3(&acc, image_base, rows, i32(place.ox0) - i32(params.padding), 1u, block_start);
     store_tile(wg.y, acc, place);
 }
 
-// 3x3 kernel, stride 2 (the downsampling convs): 4 adjacent output pixels x 8 channels
-// per invocation, 9 input loads per kernel row feeding 96 FMAs.
+// 3x3 kernel, stride 2 (the downsampling convs): 4 output pixels x 8 channels per
+// invocation, as conv3x3_s1.
 @compute @workgroup_size(64)
 fn conv3x3_s2(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -310,18 +309,10 @@ fn conv3x3_s2(
         return;
     }
     let place = tile_place(tile);
-    let cols = tile_columns(i32(place.ox0 * 2u) - i32(params.padding));
     let rows = tile_rows(i32(place.oy * 2u) - i32(params.padding));
-    let in_plane = params.in_height * params.in_width;
-    var plane_base = params.input_offset + place.n * params.in_channels * in_plane;
-    var w = wg.y * block_length();
-    var acc: Tile;
-    for (var ic = 0u; ic < params.in_channels; ic++) {
-        row_s2(&acc, plane_base + rows.offset.x, rows.mask.x, cols, w);
-        row_s2(&acc, plane_base + rows.offset.y, rows.mask.y, cols, w + 6u);
-        row_s2(&acc, plane_base + rows.offset.z, rows.mask.z, cols, w + 12u);
-        plane_base += in_plane;
-        w += 18u;
-    }
+    let image_base = params.input_offset + place.n * params.in_channels * params.in_height * params.in_width;
+    let block_start = wg.y * block_length();
+    var acc = bias_tile(block_start);
+    taps_3x3(&acc, image_base, rows, i32(place.ox0 * 2u) - i32(params.padding), 2u, block_start);
     store_tile(wg.y, acc, place);
 }

@@ -3,15 +3,17 @@
 // conv.wgsl, whose parameters, bindings and packed weights it shares).
 //
 //   out[m][n] = sum_k A[m][k] * B[k][n],  m: output channel, n: (image, output pixel),
-//   k: (input channel, ky, kx); A = the packed weights, B = the input gathered on the fly.
+//   k: (ky, kx, input channel); A = the packed weights, B = the input gathered on the fly.
+//
+// Each output starts from its bias and adds its K terms in ascending k with `fma`, the
+// canonical order of conv.wgsl and the CPU backend, so all of them agree bit for bit.
 //
 // A workgroup of 16 x 16 invocations computes a 64 x 64 tile of `out` (64 output channels
 // x 64 output pixels of the batch, which for the layer-major SNN runs over T x images
 // "images"); each invocation a 4 x 4 micro-tile held in registers. K advances 16 at a
 // time: the workgroup stages a 64 x 16 slice of A and a 16 x 64 slice of B in shared
 // memory (each invocation loads 4 + 4 values), then every invocation does 16 x 16
-// multiply-adds from it. The epilogue of conv.wgsl follows (bias, scale, shift, residual,
-// ReLU). workgroup_id.y picks the 64-channel tile, x (+ z past 65535) the 64-pixel tile.
+// multiply-adds from it. The epilogue of conv.wgsl follows (scale, shift, residual, ReLU). workgroup_id.y picks the 64-channel tile, x (+ z past 65535) the 64-pixel tile.
 
 const TILE_M: u32 = 64u;
 const TILE_N: u32 = 64u;
@@ -20,7 +22,7 @@ const TILE_K: u32 = 16u;
 var<workgroup> tile_a: array<f32, 1024>; // [k][m], TILE_K x TILE_M
 var<workgroup> tile_b: array<f32, 1024>; // [k][n], TILE_K x TILE_N
 
-// A[m][k] from the packed layout [block of 8][in channel][ky][kx][8 lanes] (+ epilogue).
+// A[m][k] from the packed layout [block of 8][ky][kx][in channel][8 lanes] (+ epilogue).
 fn weight_at(m: u32, k: u32) -> f32 {
     let block_floats = params.in_channels * params.kernel * params.kernel * 8u + 24u;
     let index = (m / 8u) * block_floats + k * 8u + (m % 8u);
@@ -29,9 +31,8 @@ fn weight_at(m: u32, k: u32) -> f32 {
 
 // B[k][n]: the input value under tap k of output pixel n (0 in the padding).
 fn input_at(k: u32, n: u32) -> f32 {
-    let taps = params.kernel * params.kernel;
-    let ic = k / taps;
-    let tap = k % taps;
+    let ic = k % params.in_channels;
+    let tap = k / params.in_channels;
     let out_plane = params.out_height * params.out_width;
     let image = n / out_plane;
     let pixel = n % out_plane;
@@ -40,7 +41,7 @@ fn input_at(k: u32, n: u32) -> f32 {
     if iy < 0 || ix < 0 || iy >= i32(params.in_height) || ix >= i32(params.in_width) {
         return 0.0;
     }
-    return input[((image * params.in_channels + ic) * params.in_height + u32(iy)) * params.in_width + u32(ix)];
+    return spikes(vec4<f32>(input[((image * params.in_channels + ic) * params.in_height + u32(iy)) * params.in_width + u32(ix)])).x;
 }
 
 @compute @workgroup_size(16, 16)
@@ -57,7 +58,16 @@ fn conv_tiled(
     let live = tile < params.items;
     let m0 = wg.y * TILE_M;
     let n0 = tile * TILE_N;
-    var acc: array<vec4<f32>, 4>; // acc[i][j]: channel m0 + 4 ty + i, pixel n0 + 4 tx + j
+    let block_floats = depth * 8u + 24u;
+    // acc[i][j]: channel m0 + 4 ty + i, pixel n0 + 4 tx + j; it starts from the bias.
+    var acc: array<vec4<f32>, 4>;
+    for (var i = 0u; i < 4u; i++) {
+        let m = m0 + lid.y * 4u + i;
+        if live && m < params.out_channels {
+            let bias = (m / 8u) * block_floats + depth * 8u + (m % 8u);
+            acc[i] = vec4<f32>(weight[bias / 4u][bias % 4u]);
+        }
+    }
     for (var k0 = 0u; k0 < depth; k0 += TILE_K) {
         for (var r = 0u; r < 4u; r++) {
             let slot = local + r * 256u;
@@ -92,10 +102,10 @@ fn conv_tiled(
                 tile_b[kk * TILE_N + lid.x * 4u + 2u],
                 tile_b[kk * TILE_N + lid.x * 4u + 3u],
             );
-            acc[0] += a.x * b;
-            acc[1] += a.y * b;
-            acc[2] += a.z * b;
-            acc[3] += a.w * b;
+            acc[0] = fma(vec4<f32>(a.x), b, acc[0]);
+            acc[1] = fma(vec4<f32>(a.y), b, acc[1]);
+            acc[2] = fma(vec4<f32>(a.z), b, acc[2]);
+            acc[3] = fma(vec4<f32>(a.w), b, acc[3]);
         }
         workgroupBarrier();
     }
@@ -103,14 +113,12 @@ fn conv_tiled(
         return;
     }
     let out_plane = params.out_height * params.out_width;
-    let block_floats = depth * 8u + 24u;
     for (var i = 0u; i < 4u; i++) {
         let m = m0 + lid.y * 4u + i;
         if m >= params.out_channels {
             continue;
         }
         let epilogue = (m / 8u) * block_floats + depth * 8u + (m % 8u);
-        let bias = weight[epilogue / 4u][epilogue % 4u];
         let scale = weight[(epilogue + 8u) / 4u][(epilogue + 8u) % 4u];
         let shift = weight[(epilogue + 16u) / 4u][(epilogue + 16u) % 4u];
         for (var j = 0u; j < 4u; j++) {
@@ -119,7 +127,7 @@ fn conv_tiled(
                 continue;
             }
             let index = ((n / out_plane) * params.out_channels + m) * out_plane + n % out_plane;
-            var value = (acc[i][j] + bias) * scale + shift;
+            var value = fma(acc[i][j], scale, shift);
             if (params.flags & FLAG_RESIDUAL) != 0u {
                 value += residual[index];
             }

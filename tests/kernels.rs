@@ -11,6 +11,8 @@
 mod common;
 
 use common::{gpu, Rng};
+use spikeconv::cpu::conv as cpu_conv;
+use spikeconv::cpu::ops as cpu_ops;
 use spikeconv::gpu::buffers::{storage_from_f32, storage_zeroed, submit_and_read};
 use spikeconv::gpu::kernels::{record_steps, workgroups_for, MAX_WORKGROUPS_PER_DIMENSION};
 use spikeconv::gpu::layers::{self, conv_kernel, ConvWeights};
@@ -36,6 +38,15 @@ fn assert_close(what: &str, gpu: &[f32], reference: &[f32], relative: f32, absol
     for (i, (&g, &r)) in gpu.iter().zip(reference).enumerate() {
         let tolerance = relative * r.abs() + absolute;
         assert!((g - r).abs() <= tolerance, "{what}: value {i}: GPU {g} vs reference {r} (tolerance {tolerance})");
+    }
+}
+
+/// Bit-for-bit equality (`-0.0` and `0.0` count as equal).
+fn assert_bits(what: &str, got: &[f32], expected: &[f32]) {
+    assert_eq!(got.len(), expected.len(), "{what}: length");
+    let differing = got.iter().zip(expected).filter(|(g, e)| g != e).count();
+    if let Some(i) = got.iter().zip(expected).position(|(g, e)| g != e) {
+        panic!("{what}: {differing} of {} values differ, first at {i}: {} vs {}", got.len(), got[i], expected[i]);
     }
 }
 
@@ -108,6 +119,77 @@ fn check_conv(case: ConvCase, seed: u64) -> Vec<Kernel> {
         }
     }
     own_kernels
+}
+
+/// Checks one conv over spikes (each input 0 or its channel's threshold) in every GPU
+/// family against the CPU backend's event-driven and dense kernels: bit for bit, whether
+/// or not the driver fuses multiply-adds (lavapipe does not), since every product is formed
+/// once on the host and the sums run in the same order.
+fn check_conv_over_spikes(case: ConvCase, seed: u64) {
+    let Some((ctx, kernels)) = gpu() else { return };
+    let mut rng = Rng::new(seed);
+    let conv = random_conv(&mut rng, &case);
+    let in_shape = Shape::new(case.in_channels, case.height, case.width);
+    let thresholds = rng.vec(case.in_channels, 0.05, 3.0);
+    let spikes: Vec<f32> = rng
+        .vec(case.batch * in_shape.len(), 0.0, 1.0)
+        .iter()
+        .enumerate()
+        .map(|(i, &u)| if u < 0.2 { thresholds[(i / in_shape.plane()) % case.in_channels] } else { 0.0 })
+        .collect();
+    let out_shape =
+        Shape::new(case.out_channels, conv.output_size(case.height).unwrap(), conv.output_size(case.width).unwrap());
+    let out_len = case.batch * out_shape.len();
+    let residual = case.residual.then(|| rng.vec(out_len, -1.0, 1.0));
+
+    let cpu_weights = cpu_conv::ConvWeights::new(&conv, in_shape, out_shape).over_spikes(&thresholds);
+    let nhwc = cpu_ops::to_nhwc(&spikes, in_shape, case.batch);
+    let mut events = vec![0.0f32; out_len];
+    cpu_conv::conv_events(&cpu_weights, &nhwc, case.batch, &mut events);
+    let mut dense = vec![0.0f32; out_len];
+    cpu_conv::conv_dense(&cpu_weights, &nhwc, case.batch, &mut dense);
+    let mut expected = cpu_ops::to_nchw(&events, out_shape, case.batch);
+    if cpu_conv::sums_in_canonical_order(&cpu_weights) {
+        assert_bits(
+            &format!("{case:?}: CPU dense against CPU events"),
+            &cpu_ops::to_nchw(&dense, out_shape, case.batch),
+            &expected,
+        );
+    }
+    for (i, value) in expected.iter_mut().enumerate() {
+        if let Some(residual) = &residual {
+            *value += residual[i];
+        }
+        if case.relu {
+            *value = value.max(0.0);
+        }
+    }
+    let (reference, _) = ops::conv2d(&conv, &spikes, in_shape, case.batch, residual.as_deref(), case.relu);
+    assert_close(&format!("{case:?}: CPU over spikes"), &expected, &reference, 1e-4, 1e-5);
+
+    let input = storage_from_f32(ctx, "spikes", &spikes).unwrap();
+    let residual_buffer = residual.as_ref().map(|r| storage_from_f32(ctx, "residual", r).unwrap());
+    for family in [ConvKernels::UniformWindows, ConvKernels::Direct, ConvKernels::Tiled] {
+        let strategy = KernelStrategy { conv: family };
+        let weights = ConvWeights::upload_over_spikes(ctx, &conv, &thresholds, strategy).unwrap();
+        let output = storage_zeroed(ctx, "output", out_len).unwrap();
+        let steps = weights
+            .step(ctx, kernels, in_shape, case.batch, &input, residual_buffer.as_ref(), case.relu, &output)
+            .unwrap();
+        let got = run_all(ctx, &steps, &output, out_len);
+        assert_bits(&format!("{case:?}, {family:?} against the CPU backend"), &got, &expected);
+    }
+}
+
+#[test]
+fn convs_over_spikes_equal_the_cpu_backend_bit_for_bit() {
+    let residual_relu = |c: ConvCase| ConvCase { bias: true, residual: true, relu: true, ..c };
+    // ResNet shapes (16-64 channels: the CPU's AVX-512 kernels), then awkward ones.
+    check_conv_over_spikes(ConvCase { batch: 3, ..residual_relu(case(16, 16, (32, 32), (3, 1, 1))) }, 21);
+    check_conv_over_spikes(ConvCase { batch: 2, bias: true, ..case(16, 32, (32, 32), (3, 2, 1)) }, 22);
+    check_conv_over_spikes(ConvCase { batch: 2, ..residual_relu(case(64, 64, (8, 8), (3, 1, 1))) }, 23);
+    check_conv_over_spikes(ConvCase { batch: 5, ..residual_relu(case(3, 5, (10, 13), (3, 1, 1))) }, 24);
+    check_conv_over_spikes(ConvCase { batch: 2, bias: true, ..case(7, 11, (9, 7), (5, 2, 2)) }, 25);
 }
 
 /// Asserts that a conv ran as `count` dispatches of the kernel the adapter's strategy picks

@@ -12,8 +12,14 @@
 //!   an axpy over the output channels, which `multiversion` compiles for AVX-512, AVX2 and
 //!   the baseline and picks at run time.
 //!
-//! Both compute `bias + Σ w · x` in f32; only the order of the sum differs from
-//! [`crate::reference::ops::conv2d`] (exact on dyadic networks, tested).
+//! Both compute `bias + Σ w · x` in f32 in one canonical order: starting from the bias,
+//! taps in `(ky, kx)` order, input channels innermost, each term a fused multiply-add.
+//! The wgpu kernels (conv.wgsl, conv_tiled.wgsl) sum in the same order, so the two
+//! backends compute bit-identical convolutions (tests/backends.rs). (The `gemm` fallback
+//! for other channel counts or CPUs without AVX-512 sums in its own order.) The reference,
+//! [`crate::reference::ops::conv2d`], sums in another order: exact on dyadic networks only.
+
+use std::sync::Arc;
 
 use multiversion::multiversion;
 use rayon::prelude::*;
@@ -32,9 +38,12 @@ pub struct ConvWeights {
     pub matrix: Vec<f32>,
     /// One value per output channel (zeros where the convolution has none).
     pub bias: Vec<f32>,
+    /// Whether the input is spikes: read as 0 or 1, with `matrix` already multiplied by
+    /// each input channel's threshold (see [`ConvWeights::over_spikes`]).
+    pub spike_input: bool,
     /// For every input pixel, the output pixels it reaches and through which tap:
     /// `(tap offset into matrix, output value offset)`, what the event kernels scatter to.
-    reached: Vec<Vec<(u32, u32)>>,
+    reached: Arc<Vec<Vec<(u32, u32)>>>,
 }
 
 impl ConvWeights {
@@ -75,7 +84,8 @@ impl ConvWeights {
             }
         }
         Self {
-            reached,
+            reached: Arc::new(reached),
+            spike_input: false,
             in_shape,
             out_shape,
             kernel: k,
@@ -84,6 +94,25 @@ impl ConvWeights {
             matrix,
             bias: conv.bias.clone().unwrap_or_else(|| vec![0.0; cout]),
         }
+    }
+
+    /// This convolution over the spikes of an IF layer with `thresholds` (one per input
+    /// channel): every weight multiplied by its input channel's threshold, the value of a
+    /// spike there, and the input read as 0 or 1. Each product `w · θ` is then formed once
+    /// and every sum adds exact terms, so any summation that keeps the canonical order
+    /// gives the same bits whether or not it fuses multiply-adds: the wgpu kernels pack
+    /// the same products ([`crate::gpu::layers::pack_conv_weights`]) and equal these sums
+    /// on every driver.
+    pub fn over_spikes(&self, thresholds: &[f32]) -> Self {
+        let cin = self.in_shape.channels;
+        assert_eq!(thresholds.len(), cin, "one threshold per input channel");
+        let cout = self.out_shape.channels;
+        let mut matrix = self.matrix.clone();
+        for (row, weights) in matrix.chunks_exact_mut(cout).enumerate() {
+            let threshold = thresholds[row % cin];
+            weights.iter_mut().for_each(|w| *w = threshold * *w);
+        }
+        Self { matrix, spike_input: true, ..self.clone() }
     }
 
     /// Rows of the weight matrix: `kernel² · C_in`.
@@ -101,6 +130,18 @@ fn sample_lengths(w: &ConvWeights, input: &[f32], samples: usize, out: &[f32]) -
     assert_eq!(input.len(), samples * in_len, "conv input length");
     assert_eq!(out.len(), samples * out_len, "conv output length");
     (in_len, out_len)
+}
+
+/// Whether [`conv_dense`] sums `w` in the canonical order (its direct kernels: AVX-512 and
+/// 16, 32, 48 or 64 output channels), else `gemm` sums in its own. [`conv_events`] always
+/// sums in the canonical order.
+pub fn sums_in_canonical_order(w: &ConvWeights) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if direct::supports(w) {
+        return true;
+    }
+    let _ = w;
+    false
 }
 
 /// Dense convolution of `samples` NHWC inputs into `out` (`samples × out_shape`, NHWC).
@@ -126,8 +167,9 @@ pub fn conv_dense(w: &ConvWeights, input: &[f32], samples: usize, out: &mut [f32
 /// accumulation in `N` registers per output pixel and no bounds tests in the inner loop.
 /// Written with `core::arch` intrinsics: no SIMD crate offers AVX-512 with run-time
 /// detection on stable Rust (pulp's V4 needs nightly), and the auto-vectorizer turns this
-/// loop nest into gathers. Multiply-adds are fused (one rounding where the reference rounds
-/// twice): exact on dyadic networks, a last-bit difference elsewhere.
+/// loop nest into gathers. Multiply-adds are fused, as the wgpu kernels' `fma` (one
+/// rounding where the reference rounds twice: exact on dyadic networks, a last-bit
+/// difference from the reference elsewhere).
 #[cfg(target_arch = "x86_64")]
 mod direct {
     use std::arch::x86_64::*;
@@ -184,7 +226,9 @@ mod direct {
                         let lanes = _mm512_loadu_ps(values.as_ptr().add(start));
                         let mask = _mm512_cmpneq_ps_mask(lanes, _mm512_setzero_ps());
                         let rows = _mm512_loadu_si512(active.offsets.as_ptr().add(start).cast());
-                        _mm512_storeu_ps(active.values.as_mut_ptr().add(count), _mm512_maskz_compress_ps(mask, lanes));
+                        // Over spikes every nonzero value reads as 1 (the weights hold θ · w).
+                        let values = if w.spike_input { _mm512_set1_ps(1.0) } else { lanes };
+                        _mm512_storeu_ps(active.values.as_mut_ptr().add(count), _mm512_maskz_compress_ps(mask, values));
                         _mm512_storeu_si512(
                             active.rows.as_mut_ptr().add(count).cast(),
                             _mm512_maskz_compress_epi32(mask, rows),
@@ -193,7 +237,7 @@ mod direct {
                     }
                 }
                 for (c, &value) in values.iter().enumerate().skip(whole) {
-                    active.values[count] = value;
+                    active.values[count] = if w.spike_input { 1.0 } else { value };
                     active.rows[count] = (c * cout) as u32;
                     count += usize::from(value != 0.0);
                 }
@@ -251,7 +295,12 @@ mod direct {
         for y in 0..w.in_shape.height {
             let src = &input[y * w.in_shape.width * cin..(y + 1) * w.in_shape.width * cin];
             let start = ((y + w.padding) * pad_w + w.padding) * cin;
-            padded[start..start + src.len()].copy_from_slice(src);
+            let row = &mut padded[start..start + src.len()];
+            if w.spike_input {
+                row.iter_mut().zip(src).for_each(|(p, &v)| *p = f32::from(u8::from(v != 0.0)));
+            } else {
+                row.copy_from_slice(src);
+            }
         }
         // SAFETY: `supports` checked AVX-512F at run time.
         unsafe {
@@ -398,7 +447,14 @@ fn im2col_row(w: &ConvWeights, input: &[f32], pixel: usize, column: &mut [f32]) 
             let iy = (oy * w.stride + ky).checked_sub(w.padding).filter(|&y| y < h);
             let ix = (ox * w.stride + kx).checked_sub(w.padding).filter(|&x| x < wd);
             match (iy, ix) {
-                (Some(iy), Some(ix)) => dst.copy_from_slice(&input[(iy * wd + ix) * cin..][..cin]),
+                (Some(iy), Some(ix)) => {
+                    let src = &input[(iy * wd + ix) * cin..][..cin];
+                    if w.spike_input {
+                        dst.iter_mut().zip(src).for_each(|(d, &v)| *d = f32::from(u8::from(v != 0.0)));
+                    } else {
+                        dst.copy_from_slice(src);
+                    }
+                }
                 _ => dst.fill(0.0),
             }
         }
@@ -447,7 +503,7 @@ fn events_sample(w: &ConvWeights, input: &[f32], out: &mut [f32], active: &mut V
             let values = &input[(iy * w.in_shape.width + ix) * cin..][..cin];
             let mut count = 0;
             for (c, &value) in values.iter().enumerate() {
-                active[count] = (c * cout, value);
+                active[count] = (c * cout, if w.spike_input { 1.0 } else { value });
                 count += usize::from(value != 0.0);
             }
             if count == 0 {
@@ -485,7 +541,7 @@ fn accumulate(target: &mut [f32], weights: &[f32], active: &[(usize, f32)]) {
         for &(row, value) in active {
             let row: &[f32; LANES] = weights[row + start..row + start + LANES].try_into().expect("LANES weights");
             for lane in 0..LANES {
-                acc[lane] += value * row[lane];
+                acc[lane] = value.mul_add(row[lane], acc[lane]);
             }
         }
         target[start..start + LANES].copy_from_slice(&acc);
@@ -493,7 +549,7 @@ fn accumulate(target: &mut [f32], weights: &[f32], active: &[(usize, f32)]) {
     for o in full..target.len() {
         let mut acc = target[o];
         for &(row, value) in active {
-            acc += value * weights[row + o];
+            acc = value.mul_add(weights[row + o], acc);
         }
         target[o] = acc;
     }

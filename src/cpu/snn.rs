@@ -19,7 +19,7 @@ use crate::reference::ops::argmax_rows;
 use crate::sim::SnnBatchResult;
 
 use super::ann::eval_node;
-use super::conv::{conv_dense, conv_events, density};
+use super::conv::{conv_dense, conv_events, density, ConvWeights};
 use super::lower::{CpuGraph, CpuOp};
 use super::ops::{self, IfParams};
 use super::probe::LayerInput;
@@ -95,6 +95,9 @@ pub struct CpuSnn {
     graph: CpuGraph,
     /// For every node: its IF layer's index and parameters, when it is one.
     layers: Vec<Option<(usize, IfParams)>>,
+    /// For every convolution that reads an IF layer: its weights over that layer's spikes
+    /// at the layer's own thresholds ([`ConvWeights::over_spikes`]).
+    over_spikes: Vec<Option<ConvWeights>>,
     constant: Vec<bool>,
     /// Every IF layer's name, in layer order (for messages).
     names: Vec<String>,
@@ -128,8 +131,19 @@ impl CpuSnn {
                 snn.graph.node(node).name
             )));
         }
+        let graph = CpuGraph::new(&snn.graph);
+        let over_spikes = graph
+            .ops
+            .iter()
+            .zip(&graph.inputs)
+            .map(|(op, inputs)| match (op, inputs.first().and_then(|&input| layers[input].as_ref())) {
+                (CpuOp::Conv(weights), Some((_, params))) => Some(weights.over_spikes(&params.thresholds)),
+                _ => None,
+            })
+            .collect();
         Ok(Self {
-            graph: CpuGraph::new(&snn.graph),
+            graph,
+            over_spikes,
             layers,
             constant: static_nodes(&snn.graph),
             names: snn.layers.iter().map(|layer| layer.name.clone()).collect(),
@@ -238,6 +252,8 @@ impl CpuSnn {
         let mut pool = Pool::default();
         // The ANN's value of every node over the images, while walking.
         let mut ann: Vec<Option<Vec<f32>>> = vec![None; graph.ops.len()];
+        // While walking: the thresholds each IF layer spiked with (the walk may choose them).
+        let mut walked_thresholds: Vec<Option<Vec<f32>>> = vec![None; graph.ops.len()];
         if walk.is_some() {
             ann[0] = values[0].as_ref().map(|v| v.data.clone());
         }
@@ -257,6 +273,16 @@ impl CpuSnn {
                 CpuOp::Input => unreachable!("only node 0 is the input"),
                 CpuOp::Conv(weights) => {
                     let input = arg(0);
+                    // A conv over spikes reads them as 0/1 times θ-scaled weights.
+                    let scaled;
+                    let weights = match (&walked_thresholds[inputs[0]], &self.over_spikes[position]) {
+                        (Some(thresholds), _) => {
+                            scaled = weights.over_spikes(thresholds);
+                            &scaled
+                        }
+                        (None, Some(over_spikes)) => over_spikes,
+                        (None, None) => weights,
+                    };
                     let n = samples(input);
                     let mut out = pool.take(n * shape.len());
                     let sparse = input.per_step && {
@@ -295,6 +321,9 @@ impl CpuSnn {
                         None => None,
                     };
                     let params = walked.as_ref().unwrap_or(own);
+                    if walked.is_some() {
+                        walked_thresholds[position] = Some(params.thresholds.clone());
+                    }
                     let neuron_steps = count * timesteps * shape.len();
                     let mut spikes = pool.take(neuron_steps);
                     let total =

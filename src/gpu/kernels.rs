@@ -281,6 +281,9 @@ pub struct ElementwiseParams {
 pub const FLAG_RESIDUAL: u32 = 1;
 /// Flag bit: apply ReLU to the result.
 pub const FLAG_RELU: u32 = 2;
+/// Flag bit of the conv kernels: the input is spikes, read as 0 or 1, and the weights are
+/// packed multiplied by their input channel's threshold (conv.wgsl, `spikes`).
+pub const FLAG_SPIKES: u32 = 4;
 
 /// One recorded dispatch: pipeline, its bound buffers and the workgroup counts.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@ use crate::model::graph::{Conv2d, Linear, Shape};
 
 use super::buffers::{storage_from_f32, weights_from_f32};
 use super::kernels::{
-    workgroups_for, ConvParams, ElementwiseParams, CONV_WEIGHT_WINDOW_BYTES, FLAG_RELU, FLAG_RESIDUAL,
+    workgroups_for, ConvParams, ElementwiseParams, CONV_WEIGHT_WINDOW_BYTES, FLAG_RELU, FLAG_RESIDUAL, FLAG_SPIKES,
 };
 use super::{ConvKernels, GpuContext, GpuError, GpuStep, Kernel, KernelStrategy, Kernels};
 
@@ -28,13 +28,21 @@ fn block_floats(in_channels: usize, kernel: usize) -> usize {
     in_channels * kernel * kernel * CHANNEL_BLOCK + EPILOGUE_FLOATS
 }
 
-/// Conv weights repacked to `[channel block][in channel][ky][kx][8 channels]` (zero-padded
-/// to whole blocks), so each input value meets its 8 weights as two consecutive vec4s; each
+/// Conv weights repacked to `[channel block][ky][kx][in channel][8 channels]` (zero-padded
+/// to whole blocks, taps outermost: the kernels sum in that order, as the CPU backend
+/// does), so each input value meets its 8 weights as two consecutive vec4s; each
 /// block ends with its channels' `[bias | scale | shift]` (8 values each), where `affine` =
 /// `(scale, shift)` is applied after the bias, as an unfolded BatchNorm behind the conv
 /// would be (scale 1, shift 0 without it). The kernels read the whole block through one
-/// uniform window, so the epilogue costs no storage loads.
-pub fn pack_conv_weights(conv: &Conv2d, affine: Option<(&[f32], &[f32])>) -> Vec<f32> {
+/// uniform window, so the epilogue costs no storage loads. With `spike_thresholds` (one
+/// per input channel: the conv reads spikes) each weight is multiplied by its input
+/// channel's threshold, the value of a spike there (see [`FLAG_SPIKES`]); the product is
+/// the f32 product the CPU backend forms ([`crate::cpu::conv::ConvWeights::over_spikes`]).
+pub fn pack_conv_weights(
+    conv: &Conv2d,
+    affine: Option<(&[f32], &[f32])>,
+    spike_thresholds: Option<&[f32]>,
+) -> Vec<f32> {
     let taps = conv.kernel * conv.kernel;
     let blocks = conv.out_channels.div_ceil(CHANNEL_BLOCK);
     let block_len = block_floats(conv.in_channels, conv.kernel);
@@ -44,8 +52,8 @@ pub fn pack_conv_weights(conv: &Conv2d, affine: Option<(&[f32], &[f32])>) -> Vec
         for ic in 0..conv.in_channels {
             for tap in 0..taps {
                 let source = (oc * conv.in_channels + ic) * taps + tap;
-                let target = block * block_len + (ic * taps + tap) * CHANNEL_BLOCK + lane;
-                packed[target] = conv.weight[source];
+                let target = block * block_len + (tap * conv.in_channels + ic) * CHANNEL_BLOCK + lane;
+                packed[target] = spike_thresholds.map_or(conv.weight[source], |t| t[ic] * conv.weight[source]);
             }
         }
         let epilogue = block * block_len + block_len - EPILOGUE_FLOATS + lane;
@@ -74,6 +82,8 @@ pub struct ConvWeights {
     blocks_per_window: Option<usize>,
     /// The kernels that run this conv.
     family: ConvKernels,
+    /// Whether the input is spikes (weights packed times their thresholds).
+    over_spikes: bool,
 }
 
 /// The conv kernel for a `kernel × kernel` convolution of `stride` in the `family`.
@@ -103,6 +113,35 @@ impl ConvWeights {
         affine: Option<(&[f32], &[f32])>,
         strategy: KernelStrategy,
     ) -> Result<ConvWeights, GpuError> {
+        Self::upload_packed(ctx, conv, affine, None, strategy)
+    }
+
+    /// Uploads `conv` to read the spikes of an IF layer with `thresholds` (one per input
+    /// channel), as the value of a spike: sums of exact products, the same on every
+    /// backend and driver (see [`FLAG_SPIKES`]).
+    pub fn upload_over_spikes(
+        ctx: &GpuContext,
+        conv: &Conv2d,
+        thresholds: &[f32],
+        strategy: KernelStrategy,
+    ) -> Result<ConvWeights, GpuError> {
+        if thresholds.len() != conv.in_channels {
+            return Err(GpuError::InvalidInput(format!(
+                "{} spike thresholds for a conv of {} input channels",
+                thresholds.len(),
+                conv.in_channels
+            )));
+        }
+        Self::upload_packed(ctx, conv, None, Some(thresholds), strategy)
+    }
+
+    fn upload_packed(
+        ctx: &GpuContext,
+        conv: &Conv2d,
+        affine: Option<(&[f32], &[f32])>,
+        spike_thresholds: Option<&[f32]>,
+        strategy: KernelStrategy,
+    ) -> Result<ConvWeights, GpuError> {
         let block_bytes = (block_floats(conv.in_channels, conv.kernel) * 4) as u64;
         let blocks = conv.out_channels.div_ceil(CHANNEL_BLOCK) as u64;
         // Windows start at block boundaries, which must honour the adapter's uniform
@@ -112,7 +151,7 @@ impl ConvWeights {
             && (blocks * block_bytes <= CONV_WEIGHT_WINDOW_BYTES
                 || (block_bytes <= CONV_WEIGHT_WINDOW_BYTES && block_bytes.is_multiple_of(alignment)));
         let blocks_per_window = windows_fit.then(|| (CONV_WEIGHT_WINDOW_BYTES / block_bytes.max(1)) as usize);
-        let packed = pack_conv_weights(conv, affine);
+        let packed = pack_conv_weights(conv, affine, spike_thresholds);
         let weight = match blocks_per_window {
             // Trailing zeros keep the last block's window a full 64 KiB.
             Some(_) => weights_from_f32(ctx, "conv weight", &packed, CONV_WEIGHT_WINDOW_BYTES as usize / 4)?,
@@ -130,6 +169,7 @@ impl ConvWeights {
                 (ConvKernels::UniformWindows, None) => ConvKernels::Direct,
                 (family, _) => family,
             },
+            over_spikes: spike_thresholds.is_some(),
         })
     }
 
@@ -171,6 +211,9 @@ impl ConvWeights {
         }
         if relu {
             flags |= FLAG_RELU;
+        }
+        if self.over_spikes {
+            flags |= FLAG_SPIKES;
         }
         let params = ConvParams {
             batch: to_u32(batch, "batch")?,

@@ -1,11 +1,14 @@
 //! Plain CPU versions of each network operation over a batch of NCHW `f32` activations.
-//! Sums run in the natural loop order in `f32`; GPU results match to float rounding.
+//! Sums run in `f32`, each product rounded before it is added; convolutions sum in the
+//! canonical order the backends share (bias first, taps in `(ky, kx)` order, input
+//! channels innermost), so a backend equals the reference bit for bit wherever its
+//! products are exact (spikes times θ-scaled weights, powers of two) or unfused (lavapipe).
 
 use crate::model::graph::{BatchNorm, Conv2d, Linear, Shape};
 
 /// Convolution of a batch: `input` is `batch × in_shape`, returns `batch × out_shape`.
-/// Adds the bias when present; then, in this order, adds `residual` (same shape as the
-/// output) and applies ReLU when asked: the fused epilogue the GPU conv kernel implements.
+/// Starts from the bias when present; then, in this order, adds `residual` (same shape as
+/// the output) and applies ReLU when asked: the fused epilogue the GPU conv kernel implements.
 pub fn conv2d(
     conv: &Conv2d,
     input: &[f32],
@@ -25,25 +28,27 @@ pub fn conv2d(
             let bias = conv.bias.as_ref().map_or(0.0, |b| b[oc]);
             for oy in 0..out_h {
                 for ox in 0..out_w {
-                    let mut acc = 0.0f32;
-                    for ic in 0..conv.in_channels {
-                        for ky in 0..k {
-                            let iy = (oy * conv.stride + ky) as isize - conv.padding as isize;
-                            if iy < 0 || iy >= in_shape.height as isize {
+                    // The canonical order of every backend: from the bias, taps in (ky, kx)
+                    // order, input channels innermost (each product rounded, then added).
+                    let mut acc = bias;
+                    for ky in 0..k {
+                        let iy = (oy * conv.stride + ky) as isize - conv.padding as isize;
+                        if iy < 0 || iy >= in_shape.height as isize {
+                            continue;
+                        }
+                        for kx in 0..k {
+                            let ix = (ox * conv.stride + kx) as isize - conv.padding as isize;
+                            if ix < 0 || ix >= in_shape.width as isize {
                                 continue;
                             }
-                            for kx in 0..k {
-                                let ix = (ox * conv.stride + kx) as isize - conv.padding as isize;
-                                if ix < 0 || ix >= in_shape.width as isize {
-                                    continue;
-                                }
+                            for ic in 0..conv.in_channels {
                                 let w = conv.weight[((oc * conv.in_channels + ic) * k + ky) * k + kx];
                                 acc += w * x[(ic * in_shape.height + iy as usize) * in_shape.width + ix as usize];
                             }
                         }
                     }
                     let idx = n * out_shape.len() + (oc * out_h + oy) * out_w + ox;
-                    let mut v = acc + bias;
+                    let mut v = acc;
                     if let Some(r) = residual {
                         v += r[idx];
                     }

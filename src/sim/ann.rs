@@ -71,7 +71,9 @@ impl BufferPool {
 
 /// The GPU steps computing the fused group that starts at node `start` over `batch` images
 /// into `output`, reading its inputs through `buffer_of` (usually one step; a conv whose
-/// weights span several uniform windows takes several). Shared with the SNN plan.
+/// weights span several uniform windows takes several). Shared with the SNN plan and the
+/// walk, whose convolutions read spikes: `spike_thresholds(id)` gives the per-channel
+/// thresholds of the IF layer whose spikes node `id` holds (`None` for any other value).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn node_steps<'b>(
     ctx: &GpuContext,
@@ -81,6 +83,7 @@ pub(crate) fn node_steps<'b>(
     fusion: &Fusion,
     batch: usize,
     buffer_of: &dyn Fn(NodeId) -> Result<&'b wgpu::Buffer, GpuError>,
+    spike_thresholds: &dyn Fn(NodeId) -> Option<Vec<f32>>,
     output: &wgpu::Buffer,
 ) -> Result<Vec<GpuStep>, GpuError> {
     let nodes = graph.nodes();
@@ -96,7 +99,12 @@ pub(crate) fn node_steps<'b>(
                 Op::BatchNorm(bn) => bn.scale_shift(),
                 _ => unreachable!("fused batch_norm is a BatchNorm"),
             });
-            let weights = ConvWeights::upload(ctx, conv, affine.as_ref().map(|(s, t)| (s.as_slice(), t.as_slice())))?;
+            let weights = match spike_thresholds(node.inputs[0]) {
+                Some(thresholds) if affine.is_none() => {
+                    ConvWeights::upload_over_spikes(ctx, conv, &thresholds, ctx.strategy)?
+                }
+                _ => ConvWeights::upload(ctx, conv, affine.as_ref().map(|(s, t)| (s.as_slice(), t.as_slice())))?,
+            };
             let residual = fusion.residual.map(buffer_of).transpose()?;
             let conv_steps = weights.step(
                 ctx,
@@ -253,7 +261,7 @@ impl AnnPlan {
                 })
             };
             let output = pool.take(ctx, &format!("activation of {}", nodes[position].name), batch * out_shape.len())?;
-            steps.extend(node_steps(ctx, kernels, graph, start, fusion, batch, &buffer_of, &output.1)?);
+            steps.extend(node_steps(ctx, kernels, graph, start, fusion, batch, &buffer_of, &|_| None, &output.1)?);
             values[position] = Some(output);
             if observe.contains(&position) {
                 let (_, value) = values[position].as_ref().expect("just computed");

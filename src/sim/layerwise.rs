@@ -353,6 +353,7 @@ fn walk_checked(
             fusion,
             count,
             &|id| ann[id].as_ref().ok_or_else(|| missing(id)),
+            &|_| None,
             &ann_value,
         )?;
         let mut encoder = new_encoder();
@@ -422,8 +423,22 @@ fn walk_checked(
                 let buffer_of = |id: NodeId| {
                     if constant[id] { repeated[id].as_ref() } else { spiking[id].as_ref() }.ok_or_else(|| missing(id))
                 };
-                let steps =
-                    node_steps(ctx, kernels, graph, start, fusion, timesteps * count, &buffer_of, &spiking_value)?;
+                // Spikes of IF layers walked already, at the thresholds chosen for them.
+                let spike_thresholds = |id: NodeId| {
+                    let setting = chosen[snn.layer_of(id)?].as_ref()?;
+                    Some(channel_thresholds(&setting.thresholds, nodes[id].shape.channels))
+                };
+                let steps = node_steps(
+                    ctx,
+                    kernels,
+                    graph,
+                    start,
+                    fusion,
+                    timesteps * count,
+                    &buffer_of,
+                    &spike_thresholds,
+                    &spiking_value,
+                )?;
                 record_steps(&mut encoder, &steps);
             }
             spiking[position] = Some(spiking_value);

@@ -469,7 +469,7 @@ fn build(
             if constant[position] {
                 let output = pool.take(ctx, &label, batch * shape.len())?;
                 let buffer_of = |id: NodeId| values[id].as_ref().map(|(_, b)| b).ok_or_else(|| missing(id));
-                let steps = node_steps(ctx, kernels, graph, start, fusion, batch, &buffer_of, &output.1)?;
+                let steps = node_steps(ctx, kernels, graph, start, fusion, batch, &buffer_of, &|_| None, &output.1)?;
                 commands.push(Command::Dispatch(nodes[position].name.clone(), steps));
                 values[position] = Some(output);
             } else if matches!(node.op, Op::Relu) {
@@ -542,7 +542,20 @@ fn build(
                         .ok_or_else(|| missing(id))
                 };
                 let output = pool.take(ctx, &label, timesteps * batch * shape.len())?;
-                let steps = node_steps(ctx, kernels, graph, start, fusion, timesteps * batch, &buffer_of, &output.1)?;
+                let spike_thresholds = |id: NodeId| {
+                    snn.layer_of(id).map(|i| channel_thresholds(&snn.layers[i].thresholds, nodes[id].shape.channels))
+                };
+                let steps = node_steps(
+                    ctx,
+                    kernels,
+                    graph,
+                    start,
+                    fusion,
+                    timesteps * batch,
+                    &buffer_of,
+                    &spike_thresholds,
+                    &output.1,
+                )?;
                 commands.push(Command::Dispatch(nodes[position].name.clone(), steps));
                 values[position] = Some(output);
             }
