@@ -16,11 +16,12 @@
 // are two consecutive vec4s; each block ends with its epilogue, 6 vec4s:
 // [bias 0-3, bias 4-7, scale 0-3, scale 4-7, shift 0-3, shift 4-7].
 //
-// Every output is summed in one canonical order, the CPU backend's (src/cpu/conv.rs):
-// starting from the bias, taps in (ky, kx) order, input channels innermost, each term one
-// fused multiply-add (`fma`); the epilogue is fma(sum, scale, shift), then the residual.
-// The backends then compute bit-identical values on any network, not only on the dyadic
-// test networks where every order is exact (tests/backends.rs).
+// Every output is summed in one canonical order, the CPU backend's and the reference's
+// (src/cpu/conv.rs): starting from the bias, taps in (ky, kx) order, input channels
+// innermost, each term one `fma` (which the driver may or may not fuse: over spikes the
+// products are exact, so it makes no difference; see `spikes`); the epilogue is
+// fma(sum, scale, shift), then the residual. ARCHITECTURE.md, "One arithmetic on every
+// backend", says what is bit-identical across backends.
 //
 // Two headers are prepended (see kernels.rs): one declares `weight` (binding 2: a 64 KiB
 // uniform window, or a storage buffer for blocks over 64 KiB), one declares the input

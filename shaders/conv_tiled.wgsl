@@ -6,7 +6,7 @@
 //   k: (ky, kx, input channel); A = the packed weights, B = the input gathered on the fly.
 //
 // Each output starts from its bias and adds its K terms in ascending k with `fma`, the
-// canonical order of conv.wgsl and the CPU backend, so all of them agree bit for bit.
+// canonical order of conv.wgsl and the CPU backend (over spikes, bit for bit).
 //
 // A workgroup of 16 x 16 invocations computes a 64 x 64 tile of `out` (64 output channels
 // x 64 output pixels of the batch, which for the layer-major SNN runs over T x images

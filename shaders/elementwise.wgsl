@@ -27,7 +27,7 @@ fn affine(
         return;
     }
     let c = (i / params.plane) % params.channels;
-    output[i] = activate(fma(first[i], second[c], second[params.channels + c]));
+    output[i] = activate(first[i] * second[c] + second[params.channels + c]);
 }
 
 @compute @workgroup_size(256)

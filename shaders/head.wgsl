@@ -29,8 +29,7 @@ fn global_avg_pool(
     output[i] = sum / f32(params.plane);
 }
 
-// output[n * out + o] = dot(weight[o], input[n]) + bias[o], the dot product one `fma` per
-// term in input order (as the CPU backend's `cpu::ops::linear`).
+// output[n * out + o] = dot(weight[o], input[n]) + bias[o].
 @compute @workgroup_size(64)
 fn linear(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -46,7 +45,7 @@ fn linear(
     let n = i / params.channels;
     var sum = 0.0;
     for (var j = 0u; j < features; j++) {
-        sum = fma(second[o * features + j], first[n * features + j], sum);
+        sum += second[o * features + j] * first[n * features + j];
     }
     output[i] = sum + second[params.channels * features + o];
 }

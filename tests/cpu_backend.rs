@@ -2,7 +2,8 @@
 //! simulation gives the time-major reference's predictions after every step and its spike
 //! totals exactly on the dyadic networks (every sum exact in any order); the ANN forward
 //! pass and calibration equal the reference's on them; the convolution kernels match the
-//! reference convolution on random (non-dyadic) inputs of awkward shapes to rounding.
+//! reference convolution on random (non-dyadic) inputs of awkward shapes to rounding; on
+//! a real converted ResNet-20 the simulation equals the reference bit for bit.
 
 mod common;
 
@@ -10,7 +11,7 @@ use common::dyadic::{dyadic_images, dyadic_preact_snn, dyadic_resnet, dyadic_res
 use common::Rng;
 use spikeconv::convert::snn::SpikingNetwork;
 use spikeconv::cpu::ann::forward;
-use spikeconv::cpu::conv::{conv_dense, conv_events, ConvWeights};
+use spikeconv::cpu::conv::{conv_dense, conv_events, sums_in_canonical_order, ConvWeights};
 use spikeconv::cpu::ops::{to_nchw, to_nhwc};
 use spikeconv::cpu::{CpuGraph, CpuSnn};
 use spikeconv::model::graph::{Conv2d, Shape};
@@ -155,6 +156,43 @@ fn convolution_kernels_match_reference_on_awkward_shapes() {
                 );
             }
         }
+        // Rounding each product, the dense kernel is the reference bit for bit (where it
+        // runs its direct kernels: `gemm` keeps its own order).
+        if sums_in_canonical_order(&weights) {
+            let mut out = vec![f32::NAN; samples * out_shape.len()];
+            conv_dense(&weights.rounding_each_product(), &nhwc, samples, &mut out);
+            let got = to_nchw(&out, out_shape, samples);
+            let first = got.iter().zip(&expected).position(|(g, e)| g != e);
+            assert_eq!(first, None, "dense conv {cin}->{cout} k{kernel} rounding each product differs");
+        }
+        // Over spikes (each input 0 or its channel's threshold), both kernels are the
+        // reference bit for bit: every θ · w is the reference's product.
+        let thresholds: Vec<f32> = (0..cin).map(|_| rng.uniform(0.1, 2.0)).collect();
+        let spikes: Vec<f32> = input
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if v > 0.0 { thresholds[(i / in_shape.plane()) % cin] } else { 0.0 })
+            .collect();
+        let (expected, _) = reference::ops::conv2d(&conv, &spikes, in_shape, samples, None, false);
+        let over_spikes = weights.over_spikes(&thresholds);
+        let nhwc = to_nhwc(&spikes, in_shape, samples);
+        for kernel_name in ["dense", "events"] {
+            if kernel_name == "dense" && !sums_in_canonical_order(&weights) {
+                continue;
+            }
+            let mut out = vec![f32::NAN; samples * out_shape.len()];
+            if kernel_name == "dense" {
+                conv_dense(&over_spikes, &nhwc, samples, &mut out);
+            } else {
+                conv_events(&over_spikes, &nhwc, samples, &mut out);
+            }
+            let got = to_nchw(&out, out_shape, samples);
+            let first = got.iter().zip(&expected).position(|(g, e)| g != e);
+            assert_eq!(
+                first, None,
+                "{kernel_name} conv {cin}->{cout} k{kernel} over spikes differs from the reference"
+            );
+        }
     }
 }
 
@@ -169,4 +207,42 @@ fn bad_input_is_an_error_not_a_panic() {
     broken.layers[0].thresholds = spikeconv::convert::threshold::Thresholds::Layer(f32::NAN);
     let error = CpuSnn::new(&broken).unwrap_err().to_string();
     assert!(error.contains(&snn.layers[0].name), "{error}");
+}
+
+/// A converted ResNet-20 on real test images: the CPU backend's spikes are the time-major
+/// reference's, bit for bit, in every layer at every step. Convolutions over spikes add
+/// exact θ-scaled weights, the first one rounds each product as the reference does, and
+/// every sum runs in the reference's order (see ARCHITECTURE.md, "One arithmetic on every
+/// backend"); before that design the two drifted apart on real networks.
+#[test]
+fn layer_major_simulation_equals_reference_on_a_real_network() {
+    let Some(data) = common::data_dir() else { return };
+    let network = spikeconv::model::load(
+        data.join("weights/resnet20_cifar10_akamaster.safetensors"),
+        &spikeconv::model::LoadOptions::default(),
+    )
+    .unwrap();
+    let folded = spikeconv::convert::fold_bn::fold_batch_norm(&network.graph);
+    let train = spikeconv::data::Dataset::open(data.join("cifar10/data_batch_1.bin"), None).unwrap();
+    let stats = spikeconv::cpu::calibrate::calibrate(
+        &CpuGraph::new(&folded),
+        &train,
+        &network.normalization,
+        64,
+        32,
+        2048,
+        |_| {},
+    )
+    .unwrap();
+    let method = "channel-percentile:99.9".parse().unwrap();
+    let snn = spikeconv::convert::snn::convert_with(&folded, method, &stats, 0.5).unwrap();
+    let test = spikeconv::data::Dataset::open(data.join("cifar10/test_batch.bin"), None).unwrap();
+    let mut images = Vec::new();
+    let (count, timesteps) = (4, 8);
+    assert_eq!(test.normalized_batch(0, count, &network.normalization, &mut images), count);
+    let expected = reference::snn::simulate(&snn, &images, count, timesteps);
+    let (per_step, totals) = CpuSnn::new(&snn).unwrap().predictions_per_step(&images, count, timesteps).unwrap();
+    assert_eq!(totals, expected.spike_totals(), "spike totals per layer");
+    assert_eq!(per_step, expected.predictions_per_step, "predictions after every step");
+    assert!(totals.iter().all(|&s| s > 0), "every layer spikes: {totals:?}");
 }

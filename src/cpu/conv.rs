@@ -12,12 +12,14 @@
 //!   an axpy over the output channels, which `multiversion` compiles for AVX-512, AVX2 and
 //!   the baseline and picks at run time.
 //!
-//! Both compute `bias + Σ w · x` in f32 in one canonical order: starting from the bias,
-//! taps in `(ky, kx)` order, input channels innermost, each term a fused multiply-add.
-//! The wgpu kernels (conv.wgsl, conv_tiled.wgsl) sum in the same order, so the two
-//! backends compute bit-identical convolutions (tests/backends.rs). (The `gemm` fallback
-//! for other channel counts or CPUs without AVX-512 sums in its own order.) The reference,
-//! [`crate::reference::ops::conv2d`], sums in another order: exact on dyadic networks only.
+//! Both compute `bias + Σ w · x` in f32 in one canonical order, the reference's
+//! ([`crate::reference::ops::conv2d`]) and the wgpu kernels': starting from the bias, taps
+//! in `(ky, kx)` order, input channels innermost. Over spikes ([`ConvWeights::over_spikes`])
+//! every term is an exact θ-scaled weight, and the result is the reference's bit for bit;
+//! over dense values each term is a fused multiply-add (the ANN forward), or a rounded
+//! product then an add as in the reference ([`ConvWeights::rounding_each_product`], the
+//! SNN's first conv). (The `gemm` fallback, for other channel counts or CPUs without
+//! AVX-512, sums in its own order.) ARCHITECTURE.md, "One arithmetic on every backend".
 
 use std::sync::Arc;
 
@@ -41,6 +43,10 @@ pub struct ConvWeights {
     /// Whether the input is spikes: read as 0 or 1, with `matrix` already multiplied by
     /// each input channel's threshold (see [`ConvWeights::over_spikes`]).
     pub spike_input: bool,
+    /// Whether [`conv_dense`] fuses each multiply-add (fast; the ANN forward) or rounds
+    /// each product before adding it, as the reference does (the SNN simulation, see
+    /// [`ConvWeights::rounding_each_product`]).
+    pub fused: bool,
     /// For every input pixel, the output pixels it reaches and through which tap:
     /// `(tap offset into matrix, output value offset)`, what the event kernels scatter to.
     reached: Arc<Vec<Vec<(u32, u32)>>>,
@@ -86,6 +92,7 @@ impl ConvWeights {
         Self {
             reached: Arc::new(reached),
             spike_input: false,
+            fused: true,
             in_shape,
             out_shape,
             kernel: k,
@@ -113,6 +120,14 @@ impl ConvWeights {
             weights.iter_mut().for_each(|w| *w = threshold * *w);
         }
         Self { matrix, spike_input: true, ..self.clone() }
+    }
+
+    /// This convolution with each product rounded before it is added, as the reference
+    /// (`reference::ops::conv2d`) and a driver that does not fuse multiply-adds
+    /// (lavapipe) compute it: what the SNN simulation uses over dense inputs (the image),
+    /// so that its spikes are the reference's bit for bit.
+    pub fn rounding_each_product(&self) -> Self {
+        Self { fused: false, ..self.clone() }
     }
 
     /// Rows of the weight matrix: `kernel² · C_in`.
@@ -304,26 +319,35 @@ mod direct {
         }
         // SAFETY: `supports` checked AVX-512F at run time.
         unsafe {
-            match w.out_shape.channels / LANES {
-                1 => rows::<8, 1>(w, padded, pad_w, out),
-                2 => rows::<6, 2>(w, padded, pad_w, out),
-                3 => rows::<4, 3>(w, padded, pad_w, out),
-                _ => rows::<4, 4>(w, padded, pad_w, out),
+            match (w.out_shape.channels / LANES, w.fused) {
+                (1, true) => rows::<8, 1, true>(w, padded, pad_w, out),
+                (2, true) => rows::<6, 2, true>(w, padded, pad_w, out),
+                (3, true) => rows::<4, 3, true>(w, padded, pad_w, out),
+                (_, true) => rows::<4, 4, true>(w, padded, pad_w, out),
+                (1, false) => rows::<8, 1, false>(w, padded, pad_w, out),
+                (2, false) => rows::<6, 2, false>(w, padded, pad_w, out),
+                (3, false) => rows::<4, 3, false>(w, padded, pad_w, out),
+                (_, false) => rows::<4, 4, false>(w, padded, pad_w, out),
             }
         }
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn rows<const P: usize, const N: usize>(w: &ConvWeights, padded: &[f32], pad_w: usize, out: &mut [f32]) {
+    unsafe fn rows<const P: usize, const N: usize, const FUSED: bool>(
+        w: &ConvWeights,
+        padded: &[f32],
+        pad_w: usize,
+        out: &mut [f32],
+    ) {
         let width = w.out_shape.width;
         for oy in 0..w.out_shape.height {
             let mut ox = 0;
             while ox + P <= width {
-                block::<P, N>(w, padded, pad_w, oy, ox, out);
+                block::<P, N, FUSED>(w, padded, pad_w, oy, ox, out);
                 ox += P;
             }
             while ox < width {
-                block::<1, N>(w, padded, pad_w, oy, ox, out);
+                block::<1, N, FUSED>(w, padded, pad_w, oy, ox, out);
                 ox += 1;
             }
         }
@@ -332,7 +356,7 @@ mod direct {
     /// Output pixels `(oy, ox..ox + P)`, all channels.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn block<const P: usize, const N: usize>(
+    unsafe fn block<const P: usize, const N: usize, const FUSED: bool>(
         w: &ConvWeights,
         padded: &[f32],
         pad_w: usize,
@@ -372,7 +396,11 @@ mod direct {
                         // SAFETY: bases[p] + c < last_read ≤ padded.len() (asserted above).
                         let value = _mm512_set1_ps(unsafe { *padded.get_unchecked(bases[p] + c) });
                         for (n, lanes) in pixel.iter_mut().enumerate() {
-                            *lanes = _mm512_fmadd_ps(value, weight[n], *lanes);
+                            *lanes = if FUSED {
+                                _mm512_fmadd_ps(value, weight[n], *lanes)
+                            } else {
+                                _mm512_add_ps(*lanes, _mm512_mul_ps(value, weight[n]))
+                            };
                         }
                     }
                 }

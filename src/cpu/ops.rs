@@ -43,15 +43,14 @@ pub fn to_nchw(input: &[f32], shape: Shape, samples: usize) -> Vec<f32> {
     out
 }
 
-/// `scale[c] · x + shift[c]` for every value of channel `c` (NHWC: channel innermost), one
-/// fused multiply-add, as the wgpu kernels compute it.
+/// `scale[c] · x + shift[c]` for every value of channel `c` (NHWC: channel innermost).
 pub fn affine(scale: &[f32], shift: &[f32], input: &[f32]) -> Vec<f32> {
     let channels = scale.len();
     let mut out = vec![0.0f32; input.len()];
     out.par_chunks_mut(channels * 1024).zip(input.par_chunks(channels * 1024)).for_each(|(out, input)| {
         for (out, input) in out.chunks_exact_mut(channels).zip(input.chunks_exact(channels)) {
             for c in 0..channels {
-                out[c] = input[c].mul_add(scale[c], shift[c]);
+                out[c] = input[c] * scale[c] + shift[c];
             }
         }
     });
@@ -147,15 +146,14 @@ impl LinearWeights {
 }
 
 /// Linear layer per sample (`samples × out_features`): each output a dot product summed
-/// in input order, then the bias, as the reference does, each term a fused multiply-add as
-/// in the wgpu kernel (head.wgsl), so the backends agree bit for bit.
+/// in input order, each product rounded, then the bias: the reference's arithmetic.
 pub fn linear(layer: &LinearWeights, input: &[f32], samples: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; samples * layer.out_features];
     out.par_chunks_mut(layer.out_features.max(1)).zip(input.par_chunks(layer.in_features.max(1))).for_each(
         |(out, x)| {
             for (o, value) in out.iter_mut().enumerate() {
                 let w = &layer.weight[o * layer.in_features..(o + 1) * layer.in_features];
-                let dot = w.iter().zip(x).fold(0.0f32, |dot, (&a, &b)| a.mul_add(b, dot));
+                let dot: f32 = w.iter().zip(x).map(|(a, b)| a * b).sum();
                 *value = dot + layer.bias[o];
             }
         },

@@ -95,9 +95,10 @@ pub struct CpuSnn {
     graph: CpuGraph,
     /// For every node: its IF layer's index and parameters, when it is one.
     layers: Vec<Option<(usize, IfParams)>>,
-    /// For every convolution that reads an IF layer: its weights over that layer's spikes
-    /// at the layer's own thresholds ([`ConvWeights::over_spikes`]).
-    over_spikes: Vec<Option<ConvWeights>>,
+    /// Every convolution as the simulation runs it, the reference's arithmetic: over an IF
+    /// layer's spikes at the layer's own thresholds ([`ConvWeights::over_spikes`]), else
+    /// rounding each product ([`ConvWeights::rounding_each_product`]).
+    simulated: Vec<Option<ConvWeights>>,
     constant: Vec<bool>,
     /// Every IF layer's name, in layer order (for messages).
     names: Vec<String>,
@@ -132,18 +133,19 @@ impl CpuSnn {
             )));
         }
         let graph = CpuGraph::new(&snn.graph);
-        let over_spikes = graph
+        let simulated = graph
             .ops
             .iter()
             .zip(&graph.inputs)
             .map(|(op, inputs)| match (op, inputs.first().and_then(|&input| layers[input].as_ref())) {
                 (CpuOp::Conv(weights), Some((_, params))) => Some(weights.over_spikes(&params.thresholds)),
+                (CpuOp::Conv(weights), None) => Some(weights.rounding_each_product()),
                 _ => None,
             })
             .collect();
         Ok(Self {
             graph,
-            over_spikes,
+            simulated,
             layers,
             constant: static_nodes(&snn.graph),
             names: snn.layers.iter().map(|layer| layer.name.clone()).collect(),
@@ -273,15 +275,16 @@ impl CpuSnn {
                 CpuOp::Input => unreachable!("only node 0 is the input"),
                 CpuOp::Conv(weights) => {
                     let input = arg(0);
-                    // A conv over spikes reads them as 0/1 times θ-scaled weights.
+                    // A conv over spikes reads them as 0/1 times θ-scaled weights (at the
+                    // thresholds a walk just chose, if it chose them).
                     let scaled;
-                    let weights = match (&walked_thresholds[inputs[0]], &self.over_spikes[position]) {
+                    let weights = match (&walked_thresholds[inputs[0]], &self.simulated[position]) {
                         (Some(thresholds), _) => {
                             scaled = weights.over_spikes(thresholds);
                             &scaled
                         }
-                        (None, Some(over_spikes)) => over_spikes,
-                        (None, None) => weights,
+                        (None, Some(simulated)) => simulated,
+                        (None, None) => unreachable!("every conv has its simulated form"),
                     };
                     let n = samples(input);
                     let mut out = pool.take(n * shape.len());
