@@ -194,7 +194,7 @@ impl Backend {
     ) -> Result<Vec<LayerStats>, Error> {
         match self {
             Backend::Cpu(_) => Ok(cpu::calibrate::calibrate(
-                &CpuGraph::new(graph),
+                &CpuGraph::new(graph).rounding_each_product(),
                 dataset,
                 normalization,
                 images,

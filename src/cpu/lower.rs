@@ -41,6 +41,23 @@ pub struct CpuGraph {
 }
 
 impl CpuGraph {
+    /// This graph with every convolution rounding each product before adding it, as the
+    /// reference does ([`ConvWeights::rounding_each_product`]): for everything that decides
+    /// a converted network or its spikes (calibration, the walk's ANN values, the
+    /// simulation), so that those are the reference's and lavapipe's bit for bit. The `ann`
+    /// accuracy pass keeps fused multiply-adds, for speed.
+    pub fn rounding_each_product(&self) -> Self {
+        let ops = self
+            .ops
+            .iter()
+            .map(|op| match op {
+                CpuOp::Conv(weights) => CpuOp::Conv(weights.rounding_each_product()),
+                other => other.clone(),
+            })
+            .collect();
+        Self { ops, ..self.clone() }
+    }
+
     pub fn new(graph: &Graph) -> Self {
         let nodes = graph.nodes();
         let shape_of = |id: NodeId| nodes[id].shape;

@@ -132,14 +132,15 @@ impl CpuSnn {
                 snn.graph.node(node).name
             )));
         }
-        let graph = CpuGraph::new(&snn.graph);
+        // The walk's ANN values round each product, as the reference and lavapipe do.
+        let graph = CpuGraph::new(&snn.graph).rounding_each_product();
         let simulated = graph
             .ops
             .iter()
             .zip(&graph.inputs)
             .map(|(op, inputs)| match (op, inputs.first().and_then(|&input| layers[input].as_ref())) {
                 (CpuOp::Conv(weights), Some((_, params))) => Some(weights.over_spikes(&params.thresholds)),
-                (CpuOp::Conv(weights), None) => Some(weights.rounding_each_product()),
+                (CpuOp::Conv(weights), None) => Some(weights.clone()),
                 _ => None,
             })
             .collect();
