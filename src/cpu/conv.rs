@@ -182,9 +182,9 @@ pub fn conv_dense(w: &ConvWeights, input: &[f32], samples: usize, out: &mut [f32
 /// accumulation in `N` registers per output pixel and no bounds tests in the inner loop.
 /// Written with `core::arch` intrinsics: no SIMD crate offers AVX-512 with run-time
 /// detection on stable Rust (pulp's V4 needs nightly), and the auto-vectorizer turns this
-/// loop nest into gathers. Multiply-adds are fused, as the wgpu kernels' `fma` (one
-/// rounding where the reference rounds twice: exact on dyadic networks, a last-bit
-/// difference from the reference elsewhere).
+/// loop nest into gathers. The dense kernel fuses its multiply-adds unless the weights
+/// ask for one rounding per product (`ConvWeights::fused`); the event kernel's terms are
+/// exact over spikes (multiplier 1.0), so fusing does not change them.
 #[cfg(target_arch = "x86_64")]
 mod direct {
     use std::arch::x86_64::*;
