@@ -6,8 +6,11 @@
 # the backend and device the run reported (from its JSON lines), and the SHA-256 of every
 # input run.sh names in a `# input: PATH` line.
 #
-# run.sh should build what it needs (cargo build --release) and write its outputs under
-# "$OUT". Long runs should be started with `nice` when something else must keep the cores.
+# The release binary is built here and copied to a private folder for the whole run:
+# run.sh calls it as "$SPIKECONV", so a rebuild during a long run cannot change the program
+# half-way (the manifest's commit is the one that binary was built from). run.sh writes its
+# outputs under "$OUT". Long runs should be started with `nice` when something else must
+# keep the cores.
 #
 # `scripts/experiment.sh --resume results/NAME` keeps the earlier outputs: for experiments
 # longer than a session whose run.sh skips the parts already done (each part written to
@@ -96,6 +99,11 @@ json.dump(manifest, open(os.path.join(out, "manifest.json"), "w"), indent=2)
 print(json.dumps(manifest, indent=2))
 PY
 }
+cargo build --release --quiet
+bindir="$(mktemp -d)"
+trap 'rm -rf "$bindir"' EXIT
+cp target/release/spikeconv "$bindir/spikeconv"
+export SPIKECONV="$bindir/spikeconv"
 started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 load="$(cut -d' ' -f1-3 /proc/loadavg)"
 t0="$(date +%s.%N)"

@@ -24,8 +24,7 @@ TUNE_IMAGES="${TUNE_IMAGES:-512}"
 BACKEND="${BACKEND:-cpu}"
 LIMIT="${LIMIT:-}"
 BASELINE=channel-percentile:99.9
-cargo build --release --quiet
-bin=target/release/spikeconv
+bin="${SPIKECONV:?run through scripts/experiment.sh}"
 
 part() {
     local name="$1"

@@ -10,7 +10,6 @@
 # input: assets/resnet20_restructured.safetensors
 # input: ../shared/data/cifar10/data_batch_1.bin
 set -euo pipefail
-cargo build --release --quiet
 D=../shared/data
 for T in 8 16; do
     for form in standard restructured; do
@@ -18,12 +17,12 @@ for T in 8 16; do
             standard) model=$D/weights/resnet20_cifar10_akamaster.safetensors ;;
             restructured) model=assets/resnet20_restructured.safetensors ;;
         esac
-        target/release/spikeconv analyze --backend cpu --model "$model" --calib $D/cifar10/data_batch_1.bin \
+        "$SPIKECONV" analyze --backend cpu --model "$model" --calib $D/cifar10/data_batch_1.bin \
             --threshold channel-percentile:99.9,channel-ttrbr --tune-images 512 --timesteps $T --images 512 \
             --json --csv "$OUT/${form}_T$T.csv" > "$OUT/${form}_T$T.jsonl"
     done
     for metric in relative-deviation relative-total channel-mean-error; do
-        target/release/spikeconv plot --metric $metric --title "ResNet-20, standard vs restructured, T = $T" \
+        "$SPIKECONV" plot --metric $metric --title "ResNet-20, standard vs restructured, T = $T" \
             --out "$OUT/${metric}_T$T.svg" "$OUT/standard_T$T.jsonl" "$OUT/restructured_T$T.jsonl"
     done
 done

@@ -6,9 +6,8 @@
 # input: ../shared/data/cifar10/data_batch_1.bin
 # input: ../shared/data/cifar10/test_batch.bin
 set -euo pipefail
-cargo build --release --quiet
 D=../shared/data
-target/release/spikeconv sweep --backend cpu \
+"$SPIKECONV" sweep --backend cpu \
     --model $D/weights/resnet110_cifar10_fhempcnn.safetensors \
     --calib $D/cifar10/data_batch_1.bin --threshold channel-percentile:99.9 \
     --data $D/cifar10/test_batch.bin --timesteps 32 \

@@ -7,8 +7,7 @@
 # input: ../shared/data/cifar10/data_batch_1.bin
 # input: ../shared/data/cifar10/test_batch.bin
 set -euo pipefail
-cargo build --release --quiet
-B=target/release/spikeconv
+B="$SPIKECONV"
 D=../shared/data
 export WGPU_BACKEND=vulkan NODEVICE_SELECT=1
 $B convert --backend cpu --model $D/weights/resnet110_cifar10_fhempcnn.safetensors --calib $D/cifar10/data_batch_1.bin \

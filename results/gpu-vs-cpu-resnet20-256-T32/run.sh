@@ -14,16 +14,15 @@
 # input: ../shared/data/cifar10/data_batch_1.bin
 # input: ../shared/data/cifar10/test_batch.bin
 set -euo pipefail
-cargo build --release --quiet
 export WGPU_BACKEND=vulkan NODEVICE_SELECT=1
 D=../shared/data
 common=(--data $D/cifar10/test_batch.bin --limit 256 --timesteps 32 --json)
-target/release/spikeconv convert --backend cpu --model $D/weights/resnet20_cifar10_akamaster.safetensors \
+"$SPIKECONV" convert --backend cpu --model $D/weights/resnet20_cifar10_akamaster.safetensors \
     --calib $D/cifar10/data_batch_1.bin --threshold channel-percentile:99.9 -o "$OUT/resnet20.safetensors" > /dev/null
 for backend in gpu cpu; do
-    target/release/spikeconv sweep --backend $backend --snn "$OUT/resnet20.safetensors" "${common[@]}" \
+    "$SPIKECONV" sweep --backend $backend --snn "$OUT/resnet20.safetensors" "${common[@]}" \
         --predictions "$OUT/simulation-predictions-$backend.csv" > "$OUT/simulation-$backend.jsonl"
-    target/release/spikeconv sweep --backend $backend \
+    "$SPIKECONV" sweep --backend $backend \
         --model $D/weights/resnet20_cifar10_akamaster.safetensors \
         --calib $D/cifar10/data_batch_1.bin --threshold channel-percentile:99.9 "${common[@]}" \
         --predictions "$OUT/pipeline-predictions-$backend.csv" > "$OUT/pipeline-$backend.jsonl"

@@ -8,6 +8,5 @@
 # input: ../shared/data/cifar10/data_batch_1.bin
 # input: ../shared/data/cifar10/test_batch.bin
 set -euo pipefail
-cargo build --release --quiet
 MODELS=resnet20 LIMIT=256 benches/peer/run.sh --out "$OUT"
 MODELS=resnet110 LIMIT=128 benches/peer/run.sh --out "$OUT"

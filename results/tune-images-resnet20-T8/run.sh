@@ -7,11 +7,10 @@
 # input: ../shared/data/cifar10/data_batch_1.bin
 # input: ../shared/data/cifar10/test_batch.bin
 set -euo pipefail
-cargo build --release --quiet
 D=../shared/data
 files=()
 for n in 128 512 2048; do
-    target/release/spikeconv sweep --backend cpu --model $D/weights/resnet20_cifar10_akamaster.safetensors \
+    "$SPIKECONV" sweep --backend cpu --model $D/weights/resnet20_cifar10_akamaster.safetensors \
         --calib $D/cifar10/data_batch_1.bin --threshold channel-ttrbr --tune-timesteps 8 --tune-images $n \
         --data $D/cifar10/test_batch.bin --timesteps 8 --json --predictions "$OUT/tune$n.predictions.csv.tmp" \
         > "$OUT/tune$n.jsonl"
@@ -20,4 +19,4 @@ for n in 128 512 2048; do
     rm "$OUT/tune$n.predictions.csv.tmp"
     files+=("$OUT/tune$n.predictions.csv")
 done
-target/release/spikeconv paired "${files[@]}" | tee "$OUT/paired.txt"
+"$SPIKECONV" paired "${files[@]}" | tee "$OUT/paired.txt"

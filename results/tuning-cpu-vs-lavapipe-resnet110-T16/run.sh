@@ -9,8 +9,7 @@
 # input: ../shared/data/cifar10/data_batch_1.bin
 # input: ../shared/data/cifar10/test_batch.bin
 set -euo pipefail
-cargo build --release --quiet
-B=target/release/spikeconv
+B="$SPIKECONV"
 D=../shared/data
 M=$D/weights/resnet110_cifar10_fhempcnn.safetensors
 tune=(--model "$M" --calib "$D/cifar10/data_batch_1.bin" --threshold channel-ttrbr --tune-timesteps 16)
