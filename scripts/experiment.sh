@@ -4,7 +4,8 @@
 # stdout and stderr there, and writes results/NAME/out/manifest.json: commit (and whether
 # the tree had uncommitted changes), date, wall time, machine, load average at the start,
 # the backend and device the run reported (from its JSON lines), and the SHA-256 of every
-# input run.sh names in a `# input: PATH` line.
+# input run.sh names in a `# input: PATH` line, and each run's value of every environment variable run.sh names in a
+# `# setting: NAME` line (e.g. TIMESTEPS, to run some parts of a long experiment first).
 #
 # The release binary is built here and copied to a private folder for the whole run:
 # run.sh calls it as "$SPIKECONV", so a rebuild during a long run cannot change the program
@@ -51,11 +52,15 @@ def sha256(path):
             h.update(block)
     return h.hexdigest()
 inputs = {}
+settings = {}
 for line in open(os.path.join(exp, "run.sh")):
     m = re.match(r"#\s*input:\s*(\S+)", line)
     if m:
         path = m.group(1)
         inputs[path] = sha256(path) if os.path.isfile(path) else "missing"
+    m = re.match(r"#\s*setting:\s*(\w+)", line)
+    if m and m.group(1) in os.environ:
+        settings[m.group(1)] = os.environ[m.group(1)]
 backends = set()
 for name in sorted(os.listdir(out)):
     if not (name.endswith(".jsonl") or name == "stdout.txt"):
@@ -87,6 +92,7 @@ manifest = {
 }
 this_run = {k: manifest[k] for k in ("commit", "uncommitted_changes", "started_utc", "wall_seconds",
                                        "exit_status", "load_average_at_start")}
+this_run["settings"] = settings
 runs = [this_run]
 if os.environ.get("PREVIOUS"):
     earlier = json.loads(os.environ["PREVIOUS"])

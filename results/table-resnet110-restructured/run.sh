@@ -11,5 +11,10 @@
 # input: ../runs/resnet110_restructured_50k.safetensors
 # input: ../shared/data/cifar10/data_batch_1.bin
 # input: ../shared/data/cifar10/test_batch.bin
+# setting: TIMESTEPS
+# setting: CALIB_IMAGES
+# setting: TUNE_IMAGES
+# setting: BACKEND
+# setting: LIMIT
 set -euo pipefail
 MODEL=../runs/resnet110_restructured_50k.safetensors exec bash scripts/ttrbr-table.sh

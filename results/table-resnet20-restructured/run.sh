@@ -10,5 +10,10 @@
 # input: assets/resnet20_restructured.safetensors
 # input: ../shared/data/cifar10/data_batch_1.bin
 # input: ../shared/data/cifar10/test_batch.bin
+# setting: TIMESTEPS
+# setting: CALIB_IMAGES
+# setting: TUNE_IMAGES
+# setting: BACKEND
+# setting: LIMIT
 set -euo pipefail
 MODEL=assets/resnet20_restructured.safetensors exec bash scripts/ttrbr-table.sh

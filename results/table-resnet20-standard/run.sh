@@ -7,5 +7,10 @@
 # input: ../shared/data/weights/resnet20_cifar10_akamaster.safetensors
 # input: ../shared/data/cifar10/data_batch_1.bin
 # input: ../shared/data/cifar10/test_batch.bin
+# setting: TIMESTEPS
+# setting: CALIB_IMAGES
+# setting: TUNE_IMAGES
+# setting: BACKEND
+# setting: LIMIT
 set -euo pipefail
 MODEL=../shared/data/weights/resnet20_cifar10_akamaster.safetensors exec bash scripts/ttrbr-table.sh
