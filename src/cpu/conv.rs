@@ -122,6 +122,16 @@ impl ConvWeights {
         Self { matrix, spike_input: true, ..self.clone() }
     }
 
+    /// Copies input values into `dst` as this convolution reads them: spikes as 0 or 1
+    /// (their threshold is in the weights), anything else as it is.
+    fn read_input(&self, dst: &mut [f32], src: &[f32]) {
+        if self.spike_input {
+            dst.iter_mut().zip(src).for_each(|(d, &v)| *d = f32::from(u8::from(v != 0.0)));
+        } else {
+            dst.copy_from_slice(src);
+        }
+    }
+
     /// This convolution with each product rounded before it is added, as the reference
     /// (`reference::ops::conv2d`) and a driver that does not fuse multiply-adds
     /// (lavapipe) compute it: what the SNN simulation uses over dense inputs (the image),
@@ -310,12 +320,7 @@ mod direct {
         for y in 0..w.in_shape.height {
             let src = &input[y * w.in_shape.width * cin..(y + 1) * w.in_shape.width * cin];
             let start = ((y + w.padding) * pad_w + w.padding) * cin;
-            let row = &mut padded[start..start + src.len()];
-            if w.spike_input {
-                row.iter_mut().zip(src).for_each(|(p, &v)| *p = f32::from(u8::from(v != 0.0)));
-            } else {
-                row.copy_from_slice(src);
-            }
+            w.read_input(&mut padded[start..start + src.len()], src);
         }
         // SAFETY: `supports` checked AVX-512F at run time.
         unsafe {
@@ -475,14 +480,7 @@ fn im2col_row(w: &ConvWeights, input: &[f32], pixel: usize, column: &mut [f32]) 
             let iy = (oy * w.stride + ky).checked_sub(w.padding).filter(|&y| y < h);
             let ix = (ox * w.stride + kx).checked_sub(w.padding).filter(|&x| x < wd);
             match (iy, ix) {
-                (Some(iy), Some(ix)) => {
-                    let src = &input[(iy * wd + ix) * cin..][..cin];
-                    if w.spike_input {
-                        dst.iter_mut().zip(src).for_each(|(d, &v)| *d = f32::from(u8::from(v != 0.0)));
-                    } else {
-                        dst.copy_from_slice(src);
-                    }
-                }
+                (Some(iy), Some(ix)) => w.read_input(dst, &input[(iy * wd + ix) * cin..][..cin]),
                 _ => dst.fill(0.0),
             }
         }
