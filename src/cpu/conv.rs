@@ -117,7 +117,7 @@ impl ConvWeights {
         let mut matrix = self.matrix.clone();
         for (row, weights) in matrix.chunks_exact_mut(cout).enumerate() {
             let threshold = thresholds[row % cin];
-            weights.iter_mut().for_each(|w| *w = threshold * *w);
+            weights.iter_mut().for_each(|w| *w *= threshold);
         }
         Self { matrix, spike_input: true, ..self.clone() }
     }
