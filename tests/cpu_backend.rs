@@ -219,14 +219,7 @@ fn bad_input_is_an_error_not_a_panic() {
 /// tests/kernels.rs, and tests/snn_plan.rs runs a larger network comparison.
 #[test]
 fn layer_major_simulation_equals_reference_on_a_real_network() {
-    let Some(data) = common::data_dir() else { return };
-    let network = spikeconv::model::load(
-        data.join("weights/resnet20_cifar10_akamaster.safetensors"),
-        &spikeconv::model::LoadOptions::default(),
-    )
-    .unwrap();
-    let folded = spikeconv::convert::fold_bn::fold_batch_norm(&network.graph);
-    let train = spikeconv::data::Dataset::open(data.join("cifar10/data_batch_1.bin"), None).unwrap();
+    let Some(common::ResNet20 { network, folded, train, test }) = common::resnet20() else { return };
     let stats = spikeconv::cpu::calibrate::calibrate(
         &CpuGraph::new(&folded),
         &train,
@@ -239,7 +232,6 @@ fn layer_major_simulation_equals_reference_on_a_real_network() {
     .unwrap();
     let method = "channel-percentile:99.9".parse().unwrap();
     let snn = spikeconv::convert::snn::convert_with(&folded, method, &stats, 0.5).unwrap();
-    let test = spikeconv::data::Dataset::open(data.join("cifar10/test_batch.bin"), None).unwrap();
     let mut images = Vec::new();
     let (count, timesteps) = (4, 8);
     assert_eq!(test.normalized_batch(0, count, &network.normalization, &mut images), count);

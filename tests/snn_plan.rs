@@ -399,19 +399,11 @@ fn bad_input_is_rejected() {
 #[test]
 fn resnet20_plan_equals_the_cpu_backend_bit_for_bit() {
     let Some((ctx, kernels)) = gpu() else { return };
-    let Some(data) = common::data_dir() else { return };
-    let network = spikeconv::model::load(
-        data.join("weights/resnet20_cifar10_akamaster.safetensors"),
-        &spikeconv::model::LoadOptions::default(),
-    )
-    .unwrap();
-    let folded = spikeconv::convert::fold_bn::fold_batch_norm(&network.graph);
-    let train = spikeconv::data::Dataset::open(data.join("cifar10/data_batch_1.bin"), None).unwrap();
+    let Some(common::ResNet20 { network, folded, train, test }) = common::resnet20() else { return };
     let stats =
         spikeconv::sim::calibrate(ctx, kernels, &folded, &train, &network.normalization, 64, 32, 2048, |_| {}).unwrap();
     let method = "channel-percentile:99.9".parse().unwrap();
     let snn = spikeconv::convert::snn::convert_with(&folded, method, &stats, 0.5).unwrap();
-    let test = spikeconv::data::Dataset::open(data.join("cifar10/test_batch.bin"), None).unwrap();
     let mut images = Vec::new();
     let count = test.normalized_batch(0, 32, &network.normalization, &mut images);
     // Each value rounded to the nearest power of two (sign kept): the image stays

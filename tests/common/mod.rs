@@ -129,6 +129,30 @@ pub fn reference_paths() -> Option<ReferencePaths> {
     })
 }
 
+/// The standard ResNet-20 of the reference data, ready to calibrate and convert.
+pub struct ResNet20 {
+    pub network: spikeconv::model::Network,
+    /// Its graph with BatchNorm folded into the convolutions.
+    pub folded: spikeconv::model::graph::Graph,
+    /// Training images to calibrate on (`data_batch_1.bin`).
+    pub train: spikeconv::data::Dataset,
+    /// The CIFAR-10 test set.
+    pub test: spikeconv::data::Dataset,
+}
+
+/// [`ResNet20`] from [`data_dir`]; `None` as [`data_dir`].
+pub fn resnet20() -> Option<ResNet20> {
+    let data = data_dir()?;
+    let network = spikeconv::model::load(
+        data.join("weights/resnet20_cifar10_akamaster.safetensors"),
+        &spikeconv::model::LoadOptions::default(),
+    )
+    .unwrap();
+    let folded = spikeconv::convert::fold_bn::fold_batch_norm(&network.graph);
+    let open = |rel: &str| spikeconv::data::Dataset::open(data.join(rel), None).unwrap();
+    Some(ResNet20 { folded, train: open("cifar10/data_batch_1.bin"), test: open("cifar10/test_batch.bin"), network })
+}
+
 /// The JSON objects a successful `--json` run printed, one per line.
 pub fn json_lines(output: &std::process::Output) -> Vec<serde_json::Value> {
     assert!(output.status.success(), "spikeconv failed: {}", String::from_utf8_lossy(&output.stderr));
