@@ -11,6 +11,7 @@ use common::dyadic::{dyadic_images, dyadic_preact_snn, dyadic_resnet, dyadic_res
 use common::Rng;
 use spikeconv::convert::snn::SpikingNetwork;
 use spikeconv::cpu::ann::forward;
+use spikeconv::cpu::constant_current::ConstantCurrentTwin;
 use spikeconv::cpu::conv::{conv_dense, conv_events, sums_in_canonical_order, ConvWeights};
 use spikeconv::cpu::ops::{to_nchw, to_nhwc};
 use spikeconv::cpu::{CpuGraph, CpuSnn};
@@ -51,6 +52,42 @@ fn own_v_init_and_bias_currents_follow_the_reference() {
         layer.bias_current = Some((0..channels).map(|_| (rng.below(5) as f32 - 2.0) / 16.0).collect());
     }
     assert_matches_reference(&snn, 4, 40, 7);
+}
+
+/// The constant-current twin on the CPU kernels equals the reference's twin (output and
+/// every layer's spikes), and its first IF layer, whose current is constant in the SNN too
+/// (it reads the image every step), counts exactly the SNN's spikes neuron by neuron.
+#[test]
+fn constant_current_twin_equals_the_reference_and_the_snn_where_currents_are_constant() {
+    let mut with_own_settings = dyadic_snn(13, true, 0.5);
+    let mut rng = Rng::new(98);
+    for (index, layer) in with_own_settings.layers.iter_mut().enumerate() {
+        let channels = with_own_settings.graph.node(layer.node).shape.channels;
+        layer.v_init = (index % 2 == 0).then_some([0.25, 0.75][index % 4 / 2]);
+        layer.bias_current = Some((0..channels).map(|_| (rng.below(5) as f32 - 2.0) / 16.0).collect());
+    }
+    let networks = [
+        with_own_settings,
+        dyadic_snn(1, false, 0.5),
+        dyadic_restructured_snn(2, true, 0.25),
+        dyadic_preact_snn(3, true, 0.0),
+    ];
+    for (seed, snn) in networks.iter().enumerate() {
+        for timesteps in [4, 16] {
+            let count = 3;
+            let input_shape = snn.graph.input_shape();
+            let images = dyadic_images(&mut Rng::new(seed as u64), count * input_shape.len());
+            let (expected, counts) = reference::snn::constant_current_forward(snn, &images, count, timesteps);
+            let twin = ConstantCurrentTwin::new(snn, timesteps).unwrap();
+            let (output, totals) = twin.forward(to_nhwc(&images, input_shape, count), count);
+            assert_eq!(output, expected, "network {seed}, T = {timesteps}: output");
+            let expected_totals: Vec<u64> = counts.iter().map(|c| c.iter().map(|&m| u64::from(m)).sum()).collect();
+            assert_eq!(totals, expected_totals, "network {seed}, T = {timesteps}: spikes per layer");
+            assert!(totals.iter().all(|&s| s > 0), "every layer must spike to test anything: {totals:?}");
+            let run = reference::snn::simulate(snn, &images, count, timesteps);
+            assert_eq!(counts[0], run.spike_counts[0], "network {seed}, T = {timesteps}: first IF layer");
+        }
+    }
 }
 
 #[test]

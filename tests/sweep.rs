@@ -44,6 +44,7 @@ fn resnet20_sweep_converts_simulates_and_round_trips_through_a_file() {
         &plot,
         "--predictions",
         &predictions,
+        "--constant-currents",
     ]);
     let runs = json_lines(&output);
     assert_eq!(runs.len(), 2, "one object per method");
@@ -64,6 +65,9 @@ fn resnet20_sweep_converts_simulates_and_round_trips_through_a_file() {
         // After 32 steps the converted network is far better than chance and improves on t = 1.
         assert!(correct[31] >= 16, "{}: {correct:?}", run["threshold_method"]);
         assert!(correct[31] > correct[0], "{}: {correct:?}", run["threshold_method"]);
+        // Without deviation error, 32 levels per activation keep most of the ANN's accuracy.
+        let twin = run["constant_current_correct"].as_u64().expect("constant_current_correct");
+        assert!((20..=32).contains(&twin), "{}: twin {twin}/32", run["threshold_method"]);
     }
     assert_eq!(runs[0]["threshold_method"], "max");
     assert_eq!(runs[1]["threshold_method"], "percentile:99.9");
@@ -144,6 +148,7 @@ fn resnet20_sweep_converts_simulates_and_round_trips_through_a_file() {
     assert_eq!(from_file.len(), 1);
     assert_eq!(counts(&from_file[0]["correct"]), counts(&runs[1]["correct"]));
     assert_eq!(from_file[0]["ann_correct"], runs[1]["ann_correct"]);
+    assert!(from_file[0].get("constant_current_correct").is_none(), "only with --constant-currents");
 }
 
 #[test]

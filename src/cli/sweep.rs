@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use spikeconv::convert::snn::{firing_rate, SpikingNetwork};
 use spikeconv::convert::snn_file::read_snn;
+use spikeconv::cpu::constant_current::ConstantCurrentTwin;
 use spikeconv::model::normalize::Normalization;
 use spikeconv::report::profile::{kernel_table, kernel_times};
 use spikeconv::report::{method_label, LayerActivity, PredictionTable, SnnCurve, SweepReport};
@@ -43,6 +44,13 @@ pub struct SweepArgs {
     /// methods image by image.
     #[arg(long, value_name = "FILE")]
     pub predictions: Option<PathBuf>,
+    /// Also read each network's constant-current twin after T steps: every IF layer
+    /// outputs what it would if fed its input current unchanged every step, so the twin has
+    /// the quantization error and no deviation error (docs/METHOD.md). Reported beside the
+    /// SNN's accuracy (`constant_current_correct`); computed by the CPU kernels whatever the
+    /// backend.
+    #[arg(long)]
+    pub constant_currents: bool,
     /// wgpu backend: after each network's sweep, time its first chunk node by node with GPU
     /// timestamps and print the GPU time per kernel (to stderr).
     #[arg(long)]
@@ -106,7 +114,12 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
                 format!("{}: GPU time of one chunk of {batch} images × {timesteps} steps", snn.threshold_method);
             progress.suspend(|| eprint!("{}", kernel_table(&title, &kernel_times(&passes))));
         }
-        curves.push(curve(snn, &result.correct, &result.spike_totals, timesteps, images, seconds));
+        let mut curve = curve(snn, &result.correct, &result.spike_totals, timesteps, images, seconds);
+        if args.constant_currents {
+            let twin = ConstantCurrentTwin::new(snn, timesteps)?;
+            curve.constant_current_correct = Some(twin.evaluate(&dataset, &normalization, images, ann_batch).correct);
+        }
+        curves.push(curve);
         predictions.push((method_label(&snn.threshold_method, snn.tuned_for_timesteps), result.predictions));
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -174,6 +187,7 @@ fn curve(
         tuned_for_timesteps: snn.tuned_for_timesteps,
         v_init: snn.v_init,
         correct: correct.to_vec(),
+        constant_current_correct: None,
         layers,
         seconds,
     }

@@ -15,6 +15,7 @@
 
 pub mod ann;
 pub mod calibrate;
+pub mod constant_current;
 pub mod conv;
 pub mod evaluate;
 pub mod lower;

@@ -59,6 +59,67 @@ pub fn if_layer_step(
     output
 }
 
+/// Spikes an IF neuron gives in `timesteps` steps when fed the same `current` every step,
+/// from the membrane `v_init × threshold`: `floor((v_init θ + T current) / θ)` clamped to
+/// `[0, T]` (one spike a step at most, reset by subtraction keeps the remainder). What
+/// [`if_step`] counts for a constant current, in closed form; a test checks the two agree.
+pub fn constant_current_spikes(current: f32, threshold: f32, v_init: f32, timesteps: usize) -> u32 {
+    let reached = (v_init * threshold + timesteps as f32 * current) / threshold;
+    reached.floor().clamp(0.0, timesteps as f32) as u32
+}
+
+/// The network's constant-current twin: every IF layer outputs `m θ / T`, the mean value of
+/// the `m` spikes ([`constant_current_spikes`]) it would give in `timesteps` steps if fed
+/// its input current (plus its bias current) unchanged every step. That is the converted
+/// network with only quantization error: its deviation error (currents that vary over
+/// time) is removed, layer by layer. Returns the output (`batch × classes`; the SNN's
+/// accumulated output divided by T) and each IF layer's spike counts (`batch × neurons`,
+/// NCHW).
+pub fn constant_current_forward(
+    snn: &SpikingNetwork,
+    input: &[f32],
+    batch: usize,
+    timesteps: usize,
+) -> (Vec<f32>, Vec<Vec<u32>>) {
+    let graph = &snn.graph;
+    assert_eq!(input.len(), batch * graph.input_shape().len(), "input length");
+    let mut layer_of_node = vec![None; graph.nodes().len()];
+    for (index, layer) in snn.layers.iter().enumerate() {
+        layer_of_node[layer.node] = Some(index);
+    }
+    let mut spike_counts = vec![Vec::new(); snn.layers.len()];
+    let mut values: Vec<Vec<f32>> = Vec::with_capacity(graph.nodes().len());
+    for (id, node) in graph.nodes().iter().enumerate() {
+        let value = if matches!(node.op, Op::Input) {
+            input.to_vec()
+        } else if let Some(index) = layer_of_node[id] {
+            let layer = &snn.layers[index];
+            let (bias, v_init) = (snn.layer_bias_current(index), snn.layer_v_init(index));
+            let current = &values[node.inputs[0]];
+            let counts: Vec<u32> = (0..current.len())
+                .map(|i| {
+                    let channel = (i / node.shape.plane()) % node.shape.channels;
+                    let threshold = layer.thresholds.for_channel(channel);
+                    constant_current_spikes(current[i] + bias[channel], threshold, v_init, timesteps)
+                })
+                .collect();
+            let value = (counts.iter().enumerate())
+                .map(|(i, &m)| {
+                    let threshold = layer.thresholds.for_channel((i / node.shape.plane()) % node.shape.channels);
+                    m as f32 * threshold / timesteps as f32
+                })
+                .collect();
+            spike_counts[index] = counts;
+            value
+        } else {
+            let args: Vec<&[f32]> = node.inputs.iter().map(|&i| values[i].as_slice()).collect();
+            eval_node(graph, node, &args, batch)
+        };
+        values.push(value);
+    }
+    (values.swap_remove(graph.output()), spike_counts)
+}
+
 /// Initial membranes of an IF layer: `v_init × threshold` for every neuron of the batch.
 pub fn initial_membranes(thresholds: &Thresholds, shape: Shape, batch: usize, v_init: f32) -> Vec<f32> {
     (0..batch * shape.len()).map(|i| v_init * thresholds.for_channel((i / shape.plane()) % shape.channels)).collect()
@@ -255,6 +316,28 @@ mod tests {
         }
         assert_eq!(counts, [2, 0]);
         assert_eq!(membranes, [0.0, 0.5]);
+    }
+
+    #[test]
+    fn constant_current_spikes_are_what_the_if_neuron_counts() {
+        // Dyadic currents, thresholds and starts: every sum is exact, so closed form and
+        // stepping must agree everywhere, ties at the threshold included.
+        for threshold in [0.5f32, 1.0, 2.0] {
+            for v_init in [0.0f32, 0.25, 0.5, 1.0] {
+                for step in -40..=200 {
+                    let current = step as f32 / 64.0;
+                    for timesteps in [1, 3, 8, 16] {
+                        let mut membrane = v_init * threshold;
+                        let stepped = (0..timesteps).filter(|_| if_step(&mut membrane, current, threshold)).count();
+                        assert_eq!(
+                            constant_current_spikes(current, threshold, v_init, timesteps) as usize,
+                            stepped,
+                            "current {current}, threshold {threshold}, v_init {v_init}, T = {timesteps}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

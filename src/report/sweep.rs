@@ -33,6 +33,9 @@ pub struct SnnCurve {
     pub v_init: f32,
     /// Correct predictions after t = 1..=T timesteps (index t - 1).
     pub correct: Vec<usize>,
+    /// Correct predictions of the network's constant-current twin read after T steps (the
+    /// same network with quantization error only, `sweep --constant-currents`), if measured.
+    pub constant_current_correct: Option<usize>,
     pub layers: Vec<LayerActivity>,
     /// Wall-clock seconds of this network's simulation (compilation excluded).
     pub seconds: f64,
@@ -85,6 +88,8 @@ struct CurveJson<'a> {
     v_init: f32,
     correct: &'a [usize],
     accuracy: Vec<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    constant_current_correct: Option<usize>,
     /// Per layer, in topological order.
     firing_rate: Vec<f64>,
     synops_per_image: f64,
@@ -138,6 +143,17 @@ impl Report for SweepReport {
             }
             let _ = writeln!(out, "  {:>8.2}", 100.0 * self.accuracy(self.ann_correct));
         }
+        let twins: Vec<String> = (self.curves.iter())
+            .filter_map(|c| Some(format!("{} {:.2} %", c.label(), 100.0 * self.accuracy(c.constant_current_correct?))))
+            .collect();
+        if !twins.is_empty() {
+            let _ = writeln!(
+                out,
+                "constant-current twins at t = {} (quantization error only): {}",
+                self.timesteps,
+                twins.join(", ")
+            );
+        }
         out
     }
 
@@ -176,6 +192,7 @@ impl Report for SweepReport {
                 v_init: curve.v_init,
                 correct: &curve.correct,
                 accuracy: curve.correct.iter().map(|&c| self.accuracy(c)).collect(),
+                constant_current_correct: curve.constant_current_correct,
                 firing_rate: curve.layers.iter().map(|l| l.firing_rate).collect(),
                 synops_per_image: curve.synops_per_image(),
                 layers: &curve.layers,
@@ -226,6 +243,7 @@ mod tests {
             tuned_for_timesteps: None,
             v_init: 0.5,
             correct,
+            constant_current_correct: None,
             layers: vec![LayerActivity { layer: "relu".into(), neurons: 4, firing_rate: 0.25, synops_per_image: 10.0 }],
             seconds: 2.0,
         };
