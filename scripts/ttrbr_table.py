@@ -90,6 +90,7 @@ def summarize(out: Path, spikeconv: str, baseline: str) -> None:
                 "only_network_right": vs["only_b_right"] if vs else "",
                 "only_baseline_right": vs["only_a_right"] if vs else "",
                 "p_vs_baseline": vs["p_value"] if vs else "",
+                "constant_current_correct": run.get("constant_current_correct", ""),
                 "backend": run.get("backend", ""),
                 "device": run.get("adapter", ""),
                 "part": path.name,
@@ -145,6 +146,24 @@ def markdown(rows: list[dict], baseline: str) -> str:
                     f"{r['only_baseline_right']}, p {p if p.startswith('<') else '= ' + p}]"
                 )
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    twins = [r for r in rows if r.get("constant_current_correct", "") != ""]
+    if twins:
+        lines += [
+            "",
+            "Constant-current twins (`sweep --constant-currents`: every IF layer fed its mean current, "
+            "quantization error only), correct after T steps; parts run before the option existed have none.",
+            "",
+            "| method | " + " | ".join(f"T = {t}" for t in ts) + " |",
+            "| --- |" + " ---: |" * len(ts),
+        ]
+        for name in names:
+            cells = []
+            for t in ts:
+                r = next((r for r in twins if r["network"] == name and r["timesteps"] == t), None)
+                cells.append("" if r is None else f"{r['constant_current_correct']} "
+                             f"({100 * int(r['constant_current_correct']) / r['images']:.2f} %)")
+            if any(cells):
+                lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
