@@ -151,7 +151,9 @@ def markdown(rows: list[dict], baseline: str) -> str:
         lines += [
             "",
             "Constant-current twins (`sweep --constant-currents`: every IF layer fed its mean current, "
-            "quantization error only), correct after T steps; parts run before the option existed have none.",
+            "quantization error only), correct after T steps, and the loss from the ANN split into what "
+            "quantization costs (ANN − twin) and what currents varying over time cost (twin − SNN), in points; "
+            "parts run before the option existed have none.",
             "",
             "| method | " + " | ".join(f"T = {t}" for t in ts) + " |",
             "| --- |" + " ---: |" * len(ts),
@@ -160,8 +162,13 @@ def markdown(rows: list[dict], baseline: str) -> str:
             cells = []
             for t in ts:
                 r = next((r for r in twins if r["network"] == name and r["timesteps"] == t), None)
-                cells.append("" if r is None else f"{r['constant_current_correct']} "
-                             f"({100 * int(r['constant_current_correct']) / r['images']:.2f} %)")
+                if r is None:
+                    cells.append("")
+                    continue
+                pts = lambda c: 100 * int(c) / r["images"]
+                twin = r["constant_current_correct"]
+                cells.append(f"{twin} ({pts(twin):.2f} %; quantization {pts(r['ann_correct']) - pts(twin):.2f}, "
+                             f"deviation {pts(twin) - pts(r['correct']):.2f})")
             if any(cells):
                 lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
