@@ -118,35 +118,54 @@ def ordered(rows: list[dict], baseline: str) -> list[str]:
     return [n for n in first if n in names] + [n for n in names if n not in first]
 
 
+def method_table(names: list[str], ts: list[int], cell) -> list[str]:
+    """Markdown rows of a method × T table; ``cell(name, t)`` gives a cell's text ("" for none)."""
+    lines = ["| method | " + " | ".join(f"T = {t}" for t in ts) + " |", "| --- |" + " ---: |" * len(ts)]
+    for name in names:
+        cells = [cell(name, t) for t in ts]
+        if any(cells):
+            lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(rows: list[dict], baseline: str) -> str:
     ts = sorted({r["timesteps"] for r in rows})
     names = ordered(rows, baseline)
     images = {r["images"] for r in rows}
     ann = {r["ann_correct"] for r in rows}
+
+    def find(name: str, t: int, among: list[dict]) -> dict | None:
+        return next((r for r in among if r["network"] == name and r["timesteps"] == t), None)
+
+    def accuracy(name: str, t: int) -> str:
+        r = find(name, t, rows)
+        if r is None:
+            return ""
+        text = f"{r['correct']} ({100 * r['accuracy']:.2f} %)"
+        if r["p_vs_baseline"] == "" or name == baseline:
+            return text
+        p = p_text(r["p_vs_baseline"])
+        return (f"{text} [{r['only_network_right']} / {r['only_baseline_right']}, "
+                f"p {p if p.startswith('<') else '= ' + p}]")
+
+    twins = [r for r in rows if r.get("constant_current_correct", "") != ""]
+
+    def twin(name: str, t: int) -> str:
+        r = find(name, t, twins)
+        if r is None:
+            return ""
+        pts = lambda c: 100 * int(c) / r["images"]
+        correct = r["constant_current_correct"]
+        return (f"{correct} ({pts(correct):.2f} %; quantization {pts(r['ann_correct']) - pts(correct):.2f}, "
+                f"deviation {pts(correct) - pts(r['correct']):.2f})")
+
     lines = [
         f"Correct of {'/'.join(map(str, sorted(images)))} test images after T steps, every network tuned for its T; "
         f"ANN {'/'.join(map(str, sorted(ann)))}. In brackets: images only this network / only {baseline} gets "
         f"right, exact McNemar p.",
         "",
-        "| method | " + " | ".join(f"T = {t}" for t in ts) + " |",
-        "| --- |" + " ---: |" * len(ts),
+        *method_table(names, ts, accuracy),
     ]
-    for name in names:
-        cells = []
-        for t in ts:
-            r = next((r for r in rows if r["network"] == name and r["timesteps"] == t), None)
-            if r is None:
-                cells.append("")
-            elif r["p_vs_baseline"] == "" or name == baseline:
-                cells.append(f"{r['correct']} ({100 * r['accuracy']:.2f} %)")
-            else:
-                p = p_text(r["p_vs_baseline"])
-                cells.append(
-                    f"{r['correct']} ({100 * r['accuracy']:.2f} %) [{r['only_network_right']} / "
-                    f"{r['only_baseline_right']}, p {p if p.startswith('<') else '= ' + p}]"
-                )
-        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
-    twins = [r for r in rows if r.get("constant_current_correct", "") != ""]
     if twins:
         lines += [
             "",
@@ -155,22 +174,8 @@ def markdown(rows: list[dict], baseline: str) -> str:
             "quantization costs (ANN − twin) and what currents varying over time cost (twin − SNN), in points; "
             "parts run before the option existed have none.",
             "",
-            "| method | " + " | ".join(f"T = {t}" for t in ts) + " |",
-            "| --- |" + " ---: |" * len(ts),
+            *method_table(names, ts, twin),
         ]
-        for name in names:
-            cells = []
-            for t in ts:
-                r = next((r for r in twins if r["network"] == name and r["timesteps"] == t), None)
-                if r is None:
-                    cells.append("")
-                    continue
-                pts = lambda c: 100 * int(c) / r["images"]
-                twin = r["constant_current_correct"]
-                cells.append(f"{twin} ({pts(twin):.2f} %; quantization {pts(r['ann_correct']) - pts(twin):.2f}, "
-                             f"deviation {pts(twin) - pts(r['correct']):.2f})")
-            if any(cells):
-                lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -42,16 +42,22 @@ fn layer_major_simulation_equals_reference_on_dyadic_networks() {
     }
 }
 
-#[test]
-fn own_v_init_and_bias_currents_follow_the_reference() {
-    let mut snn = dyadic_snn(12, true, 0.5);
-    let mut rng = Rng::new(99);
+/// A dyadic network whose layers have their own `v_init` (every other layer) and dyadic
+/// bias currents.
+fn with_own_v_init_and_bias_currents(seed: u64) -> SpikingNetwork {
+    let mut snn = dyadic_snn(seed, true, 0.5);
+    let mut rng = Rng::new(seed + 87);
     for (index, layer) in snn.layers.iter_mut().enumerate() {
         let channels = snn.graph.node(layer.node).shape.channels;
         layer.v_init = (index % 2 == 0).then_some([0.25, 0.75][index % 4 / 2]);
         layer.bias_current = Some((0..channels).map(|_| (rng.below(5) as f32 - 2.0) / 16.0).collect());
     }
-    assert_matches_reference(&snn, 4, 40, 7);
+    snn
+}
+
+#[test]
+fn own_v_init_and_bias_currents_follow_the_reference() {
+    assert_matches_reference(&with_own_v_init_and_bias_currents(12), 4, 40, 7);
 }
 
 /// The constant-current twin on the CPU kernels equals the reference's twin (output and
@@ -59,15 +65,8 @@ fn own_v_init_and_bias_currents_follow_the_reference() {
 /// (it reads the image every step), counts exactly the SNN's spikes neuron by neuron.
 #[test]
 fn constant_current_twin_equals_the_reference_and_the_snn_where_currents_are_constant() {
-    let mut with_own_settings = dyadic_snn(13, true, 0.5);
-    let mut rng = Rng::new(98);
-    for (index, layer) in with_own_settings.layers.iter_mut().enumerate() {
-        let channels = with_own_settings.graph.node(layer.node).shape.channels;
-        layer.v_init = (index % 2 == 0).then_some([0.25, 0.75][index % 4 / 2]);
-        layer.bias_current = Some((0..channels).map(|_| (rng.below(5) as f32 - 2.0) / 16.0).collect());
-    }
     let networks = [
-        with_own_settings,
+        with_own_v_init_and_bias_currents(13),
         dyadic_snn(1, false, 0.5),
         dyadic_restructured_snn(2, true, 0.25),
         dyadic_preact_snn(3, true, 0.0),
