@@ -87,6 +87,7 @@ fn constant_current_twin_equals_the_reference_and_the_snn_where_currents_are_con
             assert_eq!(counts[0], run.spike_counts[0], "network {seed}, T = {timesteps}: first IF layer");
         }
     }
+    assert!(ConstantCurrentTwin::new(&networks[0], 0).is_err(), "T = 0 is an error, not NaN outputs");
 }
 
 #[test]

@@ -31,6 +31,9 @@ impl ConstantCurrentTwin {
     /// round each product before adding it, as the SNN simulation's do.
     pub fn new(snn: &SpikingNetwork, timesteps: usize) -> Result<Self, CpuError> {
         snn.validate()?;
+        if timesteps == 0 {
+            return Err(CpuError::InvalidInput("a constant-current twin is read after at least one timestep".into()));
+        }
         let graph = CpuGraph::new(&snn.graph).rounding_each_product();
         let mut layers: Vec<Option<IfParams>> = vec![None; graph.ops.len()];
         for (index, layer) in snn.layers.iter().enumerate() {
