@@ -11,15 +11,30 @@ use super::ops;
 /// (`samples × output len`). `observe(node, values)` is called with every ReLU node's
 /// output (NHWC) right after it is computed.
 pub fn forward(graph: &CpuGraph, input: Vec<f32>, samples: usize, mut observe: impl FnMut(NodeId, &[f32])) -> Vec<f32> {
+    forward_with(graph, input, |position, args| {
+        let value = eval_node(graph, position, args, samples);
+        if matches!(graph.ops[position], CpuOp::Relu) {
+            observe(position, &value);
+        }
+        value
+    })
+}
+
+/// Runs `graph` from the input node's value, computing every other node in topological
+/// order as `node_value(node, its inputs' values)`, and returns the output node's value.
+/// Each value is dropped after its last reader. [`forward`] computes every node as the ANN
+/// does; the constant-current twin replaces its IF nodes.
+pub fn forward_with(
+    graph: &CpuGraph,
+    input: Vec<f32>,
+    mut node_value: impl FnMut(NodeId, &[&[f32]]) -> Vec<f32>,
+) -> Vec<f32> {
     let mut values: Vec<Option<Vec<f32>>> = vec![None; graph.ops.len()];
     values[0] = Some(input);
     for position in 1..graph.ops.len() {
         let args: Vec<&[f32]> =
             graph.inputs[position].iter().map(|&i| values[i].as_deref().expect("inputs come first")).collect();
-        let value = eval_node(graph, position, &args, samples);
-        if matches!(graph.ops[position], CpuOp::Relu) {
-            observe(position, &value);
-        }
+        let value = node_value(position, &args);
         values[position] = Some(value);
         for &input in &graph.inputs[position] {
             if graph.last_read[input] == position {

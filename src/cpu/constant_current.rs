@@ -13,7 +13,7 @@ use crate::reference::snn::constant_current_spikes;
 use crate::sim::evaluate::ann_accuracy;
 use crate::sim::AnnAccuracy;
 
-use super::ann::eval_node;
+use super::ann::{eval_node, forward_with};
 use super::lower::CpuGraph;
 use super::ops::{to_nhwc, IfParams};
 use super::CpuError;
@@ -50,29 +50,16 @@ impl ConstantCurrentTwin {
     /// The output (`samples × classes`) for `samples` NHWC inputs, and each IF layer's
     /// spikes summed over its neurons and the samples (in the network's layer order).
     pub fn forward(&self, input: Vec<f32>, samples: usize) -> (Vec<f32>, Vec<u64>) {
-        let graph = &self.graph;
-        let mut values: Vec<Option<Vec<f32>>> = vec![None; graph.ops.len()];
         let mut spike_totals = Vec::new();
-        values[0] = Some(input);
-        for position in 1..graph.ops.len() {
-            let args: Vec<&[f32]> =
-                graph.inputs[position].iter().map(|&i| values[i].as_deref().expect("inputs come first")).collect();
-            let value = match &self.layers[position] {
-                Some(layer) => {
-                    let (value, spikes) = self.if_layer(layer, args[0]);
-                    spike_totals.push(spikes);
-                    value
-                }
-                None => eval_node(graph, position, &args, samples),
-            };
-            values[position] = Some(value);
-            for &input in &graph.inputs[position] {
-                if graph.last_read[input] == position {
-                    values[input] = None;
-                }
+        let output = forward_with(&self.graph, input, |position, args| match &self.layers[position] {
+            Some(layer) => {
+                let (value, spikes) = self.if_layer(layer, args[0]);
+                spike_totals.push(spikes);
+                value
             }
-        }
-        (values[graph.output].take().expect("the output is computed"), spike_totals)
+            None => eval_node(&self.graph, position, args, samples),
+        });
+        (output, spike_totals)
     }
 
     /// One IF layer over NHWC currents: each neuron's value `m θ / T` and the spikes `m`

@@ -96,19 +96,14 @@ pub fn constant_current_forward(
             let layer = &snn.layers[index];
             let (bias, v_init) = (snn.layer_bias_current(index), snn.layer_v_init(index));
             let current = &values[node.inputs[0]];
-            let counts: Vec<u32> = (0..current.len())
+            let (counts, value): (Vec<u32>, Vec<f32>) = (0..current.len())
                 .map(|i| {
                     let channel = (i / node.shape.plane()) % node.shape.channels;
                     let threshold = layer.thresholds.for_channel(channel);
-                    constant_current_spikes(current[i] + bias[channel], threshold, v_init, timesteps)
+                    let m = constant_current_spikes(current[i] + bias[channel], threshold, v_init, timesteps);
+                    (m, m as f32 * threshold / timesteps as f32)
                 })
-                .collect();
-            let value = (counts.iter().enumerate())
-                .map(|(i, &m)| {
-                    let threshold = layer.thresholds.for_channel((i / node.shape.plane()) % node.shape.channels);
-                    m as f32 * threshold / timesteps as f32
-                })
-                .collect();
+                .unzip();
             spike_counts[index] = counts;
             value
         } else {
