@@ -3,7 +3,7 @@
 # results/NAME/run.sh from the repository root with OUT=results/NAME/out (emptied first), keeps its
 # stdout and stderr there, and writes results/NAME/out/manifest.json: commit (and whether
 # the tree had uncommitted changes), date, wall time, machine, load average at the start,
-# the backend and device the run reported (from its JSON lines), and the SHA-256 of every
+# the backend and device the run reported (from the JSON lines under out/), and the SHA-256 of every
 # input run.sh names in a `# input: PATH` line, and each run's value of every environment variable run.sh names in a
 # `# setting: NAME` line (e.g. TIMESTEPS, to run some parts of a long experiment first).
 #
@@ -62,16 +62,23 @@ for line in open(os.path.join(exp, "run.sh")):
     if m and m.group(1) in os.environ:
         settings[m.group(1)] = os.environ[m.group(1)]
 backends = set()
-for name in sorted(os.listdir(out)):
-    if not (name.endswith(".jsonl") or name == "stdout.txt"):
-        continue
-    for line in open(os.path.join(out, name), errors="replace"):
-        try:
-            obj = json.loads(line)
-        except ValueError:
+for root, dirs, names in os.walk(out):
+    dirs.sort()
+    for name in sorted(names):
+        if not (name.endswith(".jsonl") or name == "stdout.txt"):
             continue
-        if isinstance(obj, dict) and "backend" in obj:
-            backends.add((obj["backend"], obj.get("adapter") or obj.get("device") or ""))
+        for line in open(os.path.join(root, name), errors="replace"):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(obj, dict):
+                continue
+            if "backend" in obj:
+                backends.add((obj["backend"], obj.get("adapter") or obj.get("device") or ""))
+            elif obj.get("tool") == "pytorch":  # the peer benchmark (benches/peer) on the CPU
+                backends.add(("pytorch", f"cpu ({obj.get('threads')} threads), torch {obj.get('torch_version')}, "
+                                         f"spikingjelly {obj.get('spikingjelly_version')}"))
 cpu = ""
 try:
     cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))

@@ -90,6 +90,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
     let report = AnalysisReport {
         model,
         calib: calib_path.display().to_string(),
+        backend: backend.name().to_string(),
         adapter: backend.describe(),
         first_image: first,
         images: count,

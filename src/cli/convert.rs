@@ -53,6 +53,13 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
     };
     write_snn(&args.output, &file)?;
     let tuned = file.snn.tuned_for_timesteps.map(|t| format!(", tuned for T = {t}")).unwrap_or_default();
-    eprintln!("wrote {} ({}{tuned}, v_init {})", args.output.display(), file.snn.threshold_method, file.snn.v_init);
+    eprintln!(
+        "wrote {} ({}{tuned}, v_init {}; calibrated on {}: {})",
+        args.output.display(),
+        file.snn.threshold_method,
+        file.snn.v_init,
+        backend.name(),
+        backend.describe()
+    );
     Ok(())
 }

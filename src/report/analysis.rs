@@ -26,6 +26,9 @@ pub struct NetworkErrors {
 pub struct AnalysisReport {
     pub model: String,
     pub calib: String,
+    /// `cpu` or `gpu`.
+    pub backend: String,
+    /// The device that ran the simulations.
     pub adapter: String,
     /// Index in the calibration file of the first analysed image.
     pub first_image: usize,
@@ -38,6 +41,7 @@ pub struct AnalysisReport {
 struct NetworkJson<'a> {
     model: &'a str,
     calib: &'a str,
+    backend: &'a str,
     adapter: &'a str,
     first_image: usize,
     images: usize,
@@ -52,9 +56,9 @@ impl Report for AnalysisReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{}: {} calibration images from #{}, T = {}, adapter {}; errors in activation units (mean over neurons; \
+            "{}: {} calibration images from #{}, T = {}, backend {}: {}; errors in activation units (mean over neurons; \
              |ch mean|: mean over channels of |a channel's mean error|, what --bias-correction cancels)",
-            self.model, self.images, self.first_image, self.timesteps, self.adapter
+            self.model, self.images, self.first_image, self.timesteps, self.backend, self.adapter
         );
         for network in &self.networks {
             let _ = writeln!(
@@ -132,6 +136,7 @@ impl Report for AnalysisReport {
             let json = NetworkJson {
                 model: &self.model,
                 calib: &self.calib,
+                backend: &self.backend,
                 adapter: &self.adapter,
                 first_image: self.first_image,
                 images: self.images,
@@ -201,6 +206,7 @@ mod tests {
         AnalysisReport {
             model: "m.safetensors".into(),
             calib: "c.bin".into(),
+            backend: "cpu".into(),
             adapter: "test".into(),
             first_image: 128,
             images: 8,
@@ -230,6 +236,7 @@ mod tests {
         let json = report().to_json_lines().unwrap();
         let value: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
         assert_eq!(value["timesteps"], 16);
+        assert_eq!(value["backend"], "cpu");
         assert_eq!(value["threshold_method"], "ttrbr");
         assert_eq!(value["layers"][1]["deviation"], 0.25);
     }
