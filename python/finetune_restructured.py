@@ -51,6 +51,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--form", choices=["restructured", "preact"], default="restructured",
                    help="block form to fine-tune into")
+    p.add_argument(
+        "--grow-to-depth", type=int, default=None,
+        help="grow the network to this depth (6n + 2) first: each stage gets n blocks, the trained ones and new "
+             "ones that start as the identity (resnet_cifar.grow_state); restructured form only",
+    )
+    p.add_argument("--grow-placement", choices=["interleave", "end"], default="interleave",
+                   help="where the new blocks go: between the trained ones (default) or after them")
+    p.add_argument(
+        "--activation", default="relu",
+        help="relu, or qcfs:L (qcfs:L:channel for one lambda per channel): every ReLU that becomes an IF neuron is "
+             "trained as the quantized clip-floor-shift activation with L levels and a trainable lambda, exported as "
+             "'<relu>.lambda' tensors (restructured form only)",
+    )
+    p.add_argument("--lambda-init-percentile", type=float, default=99.9,
+                   help="a new lambda starts at this percentile of its ReLU's positive outputs on the calibration images")
+    p.add_argument("--lambda-calibration-images", type=int, default=512,
+                   help="training images (un-augmented, the first N) that set each new lambda's start")
     p.add_argument("--epochs", type=int, default=4, help="0: evaluate and export without training")
     p.add_argument("--lr", type=float, default=0.02, help="initial learning rate (cosine to 0)")
     p.add_argument("--momentum", type=float, default=0.9)
@@ -78,7 +95,51 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 # Settings that must match for a saved training state to be resumed.
 RECIPE_KEYS = ("checkpoint", "data_dir", "train_batches", "form", "epochs", "lr", "momentum", "weight_decay",
-               "batch_size", "limit", "seed", "mean", "std")
+               "batch_size", "limit", "seed", "mean", "std", "grow_to_depth", "grow_placement", "activation",
+               "lambda_init_percentile", "lambda_calibration_images")
+
+
+def sha256_of(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@torch.no_grad()
+def initialize_lambdas(model, relu_model, images, percentile: float) -> dict[str, float]:
+    """Sets each QCFS lambda to ``percentile`` of the positive outputs of the ReLU it replaces
+    (per channel if the lambda is), measured in ``relu_model`` (same weights, plain ReLUs, BN in
+    inference mode). Returns each layer's mean lambda."""
+    outputs: dict[str, torch.Tensor] = {}
+    names = resnet_cifar.qcfs_modules(model)
+    relus = dict(relu_model.named_modules())
+    hooks = [relus[name].register_forward_hook(lambda m, i, o, name=name: outputs.__setitem__(name, o))
+             for name in names]
+    relu_model.eval()
+    relu_model(images)
+    for hook in hooks:
+        hook.remove()
+    generator = torch.Generator().manual_seed(0)
+    chosen = {}
+    for name, module in names.items():
+        out = outputs[name]
+        columns = [out.transpose(0, 1).reshape(out.shape[1], -1)] if module.lam.numel() > 1 else [out.reshape(1, -1)]
+        values = []
+        for row in columns[0]:
+            positive = row[row > 0]
+            if positive.numel() == 0:
+                values.append(1.0)
+                continue
+            if positive.numel() > 1 << 22:
+                positive = positive[torch.randint(positive.numel(), (1 << 22,), generator=generator)]
+            values.append(float(torch.quantile(positive, percentile / 100.0)))
+        module.lam.copy_(torch.tensor(values))
+        chosen[name] = sum(values) / len(values)
+    return chosen
 
 
 @torch.no_grad()
@@ -92,11 +153,25 @@ def evaluate(model, images, labels, mean, std, batch_size=500) -> int:
     return correct
 
 
+def grown_text(args) -> str:
+    if not args.grow_to_depth:
+        return ""
+    return f", grown to depth {args.grow_to_depth} ({args.grow_placement} placement of identity-started blocks)"
+
+
+def activation_text(args) -> str:
+    if args.activation == "relu":
+        return ""
+    return (f", activation {args.activation} (lambdas from the {args.lambda_init_percentile} percentile on "
+            f"{args.lambda_calibration_images} training images, no weight decay)")
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def save(args, model, metadata, arch, mean_text, std_text, n_train, epochs, correct, n_test, before) -> None:
+def save(args, model, metadata, arch, mean_text, std_text, n_train, epochs, correct, n_test, before,
+         provenance: dict[str, str]) -> None:
     """Writes the model as safetensors (atomically) with the metadata spikeconv reads."""
     tensors = {
         k: v.detach().float().contiguous()
@@ -112,7 +187,7 @@ def save(args, model, metadata, arch, mean_text, std_text, n_train, epochs, corr
         "source": (
             f"{args.checkpoint.name} ({metadata.get('source', 'no source metadata')}) turned into {args.form} blocks "
             f"and fine-tuned by spikeconv python/finetune_restructured.py --form {args.form}: {epochs} of {args.epochs} epoch(s) on the first "
-            f"{n_train} CIFAR-10 training images ({args.train_batches}), random crop pad 4 + flip, SGD momentum "
+            f"{n_train} CIFAR-10 training images ({args.train_batches}){grown_text(args)}{activation_text(args)}, random crop pad 4 + flip, SGD momentum "
             f"{args.momentum} lr {args.lr} cosine over {args.epochs} epoch(s), weight decay {args.weight_decay}, "
             f"batch {args.batch_size}, seed {args.seed}, torch {torch.__version__}"
         ),
@@ -122,9 +197,12 @@ def save(args, model, metadata, arch, mean_text, std_text, n_train, epochs, corr
         "test_correct": str(correct),
         "test_images": str(n_test),
         "test_accuracy_before_finetune": f"{before / n_test:.4f}",
+        **provenance,
     }
     if "license" in metadata:
-        out_metadata["license"] = f"derived from weights under: {metadata['license']}"
+        license_text = metadata["license"]
+        prefix = "derived from weights under: "
+        out_metadata["license"] = license_text if license_text.startswith(prefix) else prefix + license_text
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(args.out.name + ".tmp")
     save_file(tensors, str(tmp), metadata=out_metadata)
@@ -140,19 +218,39 @@ def main(argv=None) -> int:
     with safe_open(args.checkpoint, "pt") as f:
         metadata = dict(f.metadata() or {})
         state = {k: f.get_tensor(k) for k in f.keys()}
-    if metadata.get("block", "standard") != "standard":
-        raise SystemExit(f"{args.checkpoint}: block = {metadata['block']!r}; expected a standard checkpoint")
+    source_block = metadata.get("block", "standard")
+    if source_block not in ("standard", args.form):
+        raise SystemExit(f"{args.checkpoint}: block = {source_block!r}; expected a standard or {args.form} checkpoint")
+    if metadata.get("activation", "relu") != "relu":
+        raise SystemExit(f"{args.checkpoint}: activation = {metadata['activation']!r}; expected a ReLU network")
+    if (args.grow_to_depth or args.activation != "relu") and args.form != "restructured":
+        raise SystemExit("--grow-to-depth and --activation qcfs need --form restructured")
+    try:
+        resnet_cifar.make_activation(args.activation, 1)
+    except ValueError as e:
+        raise SystemExit(f"--activation: {e}")
+    parent_sha256 = sha256_of(args.checkpoint)
     mean_text = args.mean or metadata.get("normalize_mean")
     std_text = args.std or metadata.get("normalize_std")
     if not mean_text or not std_text:
         raise SystemExit(f"{args.checkpoint}: no normalize_mean/normalize_std metadata; pass --mean and --std")
     mean, std = cifar10.parse_triple(mean_text), cifar10.parse_triple(std_text)
 
-    standard = resnet_cifar.from_state_dict(state, "standard")
+    # The network as given: the baseline every later count is compared with.
+    standard = resnet_cifar.from_state_dict(state, source_block)
+    grown_layout = None
+    if args.grow_to_depth:
+        if (args.grow_to_depth - 2) % 6:
+            raise SystemExit(f"--grow-to-depth {args.grow_to_depth}: a CIFAR ResNet's depth is 6n + 2")
+        try:
+            state, grown_layout = resnet_cifar.grow_state(state, (args.grow_to_depth - 2) // 6, args.grow_placement,
+                                                          args.seed)
+        except ValueError as e:
+            raise SystemExit(f"--grow-to-depth: {e}")
     if args.form == "preact":
         model = resnet_cifar.from_state_dict(resnet_cifar.preact_state_from_standard(state), "preact")
     else:
-        model = resnet_cifar.from_state_dict(state, "restructured")
+        model = resnet_cifar.from_state_dict(state, "restructured", args.activation)
     arch = resnet_cifar.infer_architecture(resnet_cifar.strip_module_prefix(state))
     depth = resnet_cifar.depth_of(arch["blocks_per_stage"], len(arch["widths"]))
 
@@ -161,13 +259,28 @@ def main(argv=None) -> int:
     test_x, test_y = cifar10.read_batches([args.data_dir / "test_batch.bin"], args.eval_limit)
     n_train, n_test = train_x.shape[0], test_x.shape[0]
     log(f"ResNet-{depth} ({arch}) from {args.checkpoint}; {n_train} training, {n_test} test images; "
-        f"{args.threads} thread(s)")
+        f"{args.threads} thread(s); activation {args.activation}")
+    if grown_layout is not None:
+        log("grown: per stage, the source block of each position (- = new): "
+            + " | ".join(" ".join("-" if b is None else str(b) for b in stage) for stage in grown_layout))
+    lambdas = {}
+    if args.activation != "relu":
+        relu_model = resnet_cifar.from_state_dict(state, "restructured")
+        calib = cifar10.normalize(train_x[: args.lambda_calibration_images], mean, std)
+        lambdas = initialize_lambdas(model, relu_model, calib, args.lambda_init_percentile)
+        log(f"lambdas from the {args.lambda_init_percentile} percentile on {calib.shape[0]} training images: "
+            + ", ".join(f"{name} {value:.3f}" for name, value in list(lambdas.items())[:4]) + ", ...")
 
     steps_per_epoch = math.ceil(n_train / args.batch_size)
     total_steps = max(1, args.epochs * steps_per_epoch)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, nesterov=False
-    )
+    # Thresholds (lambdas) are not decayed: weight decay would pull them towards 0 for no reason.
+    lambda_params = [p for name, p in model.named_parameters() if name.endswith(".lambda") or name == "relu.lambda"]
+    other_params = [p for name, p in model.named_parameters() if not (name.endswith(".lambda") or name == "relu.lambda")]
+    groups = [{"params": other_params}]
+    if lambda_params:
+        groups.append({"params": lambda_params, "weight_decay": 0.0})
+    optimizer = torch.optim.SGD(groups, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+                                nesterov=False)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
     )
@@ -196,7 +309,8 @@ def main(argv=None) -> int:
         before_standard = evaluate(standard, test_x, test_y, mean, std)
         before = evaluate(model, test_x, test_y, mean, std)
         before_epoch_eval = evaluate(model, test_x[:epoch_eval], test_y[:epoch_eval], mean, std)
-        log(f"test: standard {before_standard}/{n_test}, {args.form} before fine-tuning {before}/{n_test} "
+        log(f"test: {source_block} as given {before_standard}/{n_test}, {args.form} ({args.activation}) before "
+            f"fine-tuning {before}/{n_test} "
             f"({time.time() - t0:.0f} s for both)")
 
     def save_state(epoch, step, order, seen, loss_sum, correct):
@@ -206,9 +320,22 @@ def main(argv=None) -> int:
             "recipe": recipe, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "epoch": epoch, "step": step, "order": order,
             "generator": generator.get_state(), "sums": (seen, loss_sum, correct),
-            "before": (before_standard, before, before_epoch_eval),
+            "before": (before_standard, before, before_epoch_eval), "epoch_counts": epoch_counts,
         }, tmp)
         os.replace(tmp, state_path)
+
+    provenance = {"parent": args.checkpoint.name, "parent_sha256": parent_sha256}
+    if grown_layout is not None:
+        provenance["grown_from_depth"] = str(resnet_cifar.depth_of(
+            resnet_cifar.infer_architecture(resnet_cifar.strip_module_prefix(dict(standard.state_dict())))["blocks_per_stage"]))
+        provenance["grown_layout"] = " | ".join(
+            " ".join("-" if b is None else str(b) for b in stage) for stage in grown_layout)
+    if args.activation != "relu":
+        kind, levels = args.activation.split(":")[:2]
+        provenance["activation"] = kind
+        provenance["qcfs_levels"] = levels
+        provenance["qcfs_lambda"] = "channel" if args.activation.endswith(":channel") else "layer"
+    epoch_counts = list(resume.get("epoch_counts", [])) if resume is not None else []
 
     first_epoch = resume["epoch"] if resume is not None else 0
     for epoch in range(first_epoch, args.epochs):
@@ -244,23 +371,27 @@ def main(argv=None) -> int:
                 log(f"epoch {epoch + 1}/{args.epochs} step {step}/{steps_per_epoch} loss {loss_sum / seen:.4f} "
                     f"train acc {correct / seen:.4f} lr {scheduler.get_last_lr()[0]:.5f}")
         train_time = time.time() - start
-        save_state(epoch + 1, 0, None, 0, 0.0, 0)
         if epoch + 1 < args.epochs:
             # A usable checkpoint after every epoch, checked on a subset: a run cut short still
             # leaves its latest model (metadata says how many epochs and test images).
             test_correct = evaluate(model, test_x[:epoch_eval], test_y[:epoch_eval], mean, std)
+            epoch_counts.append(f"{test_correct}/{epoch_eval}")
+            save_state(epoch + 1, 0, None, 0, 0.0, 0)
             save(args, model, metadata, arch, mean_text, std_text, n_train, epoch + 1, test_correct, epoch_eval,
-                 before_epoch_eval)
+                 before_epoch_eval, {**provenance, "epoch_test_counts": ", ".join(epoch_counts)})
             log(f"epoch {epoch + 1}/{args.epochs} done in {train_time:.0f} s: loss {loss_sum / seen:.4f} "
                 f"train acc {correct / seen:.4f}; test {test_correct}/{epoch_eval}; saved {args.out}")
         else:
+            save_state(epoch + 1, 0, None, 0, 0.0, 0)
             log(f"epoch {epoch + 1}/{args.epochs} done in {train_time:.0f} s: loss {loss_sum / seen:.4f} "
                 f"train acc {correct / seen:.4f}")
 
     final = evaluate(model, test_x, test_y, mean, std)
-    save(args, model, metadata, arch, mean_text, std_text, n_train, args.epochs, final, n_test, before)
+    epoch_counts_text = ", ".join(epoch_counts + [f"{final}/{n_test}"])
+    save(args, model, metadata, arch, mean_text, std_text, n_train, args.epochs, final, n_test, before,
+         {**provenance, "epoch_test_counts": epoch_counts_text})
     log(f"test: {args.form} after fine-tuning {final}/{n_test} ({final / n_test:.2%}); "
-        f"standard was {before_standard}/{n_test}; wrote {args.out}")
+        f"the {source_block} network as given was {before_standard}/{n_test}; wrote {args.out}")
     return 0
 
 

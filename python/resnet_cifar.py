@@ -23,6 +23,8 @@ in front and the rest behind, as spikeconv does) or B (1x1 conv with stride + BN
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -45,9 +47,54 @@ class ShortcutA(nn.Module):
         return F.pad(x, (0, 0, 0, 0, self.pad_before, self.pad_after))
 
 
-class BasicBlock(nn.Module):
-    def __init__(self, in_planes: int, planes: int, stride: int, shortcut: str, block: str):
+class QCFS(nn.Module):
+    """Quantization clip-floor-shift activation (Bu et al., ICLR 2022), a ReLU trained for conversion:
+    ``h(x) = lambda * clip(floor(x * L / lambda + 1/2), 0, L) / L``.
+
+    ``lambda`` (one value, or one per channel) is trained and becomes the IF neuron's threshold;
+    the floor passes its gradient straight through. After ``L`` timesteps an IF neuron with
+    threshold ``lambda``, reset by subtraction and a membrane starting at ``lambda / 2``, fed a
+    constant current ``x``, has fired exactly ``h(x) * L / lambda`` times.
+    """
+
+    def __init__(self, levels: int, channels: int = 1, initial: float = 8.0):
         super().__init__()
+        if levels < 1:
+            raise ValueError(f"QCFS needs at least 1 level, got {levels}")
+        self.levels = levels
+        self.register_parameter("lambda", nn.Parameter(torch.full((channels,), float(initial))))
+
+    @property
+    def lam(self) -> torch.Tensor:
+        return getattr(self, "lambda")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lam = self.lam.view(1, -1, 1, 1) if self.lam.numel() > 1 else self.lam
+        scaled = x * self.levels / lam + 0.5
+        # Straight-through floor: the forward value is floor(scaled), the gradient that of scaled.
+        floored = scaled + (torch.floor(scaled) - scaled).detach()
+        return torch.clamp(floored, 0, self.levels) * lam / self.levels
+
+
+def make_activation(activation: str, channels: int) -> nn.Module:
+    """``relu`` or ``qcfs:L`` (``qcfs:L:channel`` for one lambda per channel)."""
+    if activation == "relu":
+        return nn.ReLU()
+    parts = activation.split(":")
+    if parts[0] == "qcfs" and len(parts) in (2, 3) and parts[1].isdigit():
+        per_channel = len(parts) == 3 and parts[2] == "channel"
+        if len(parts) == 3 and not per_channel:
+            raise ValueError(f"activation {activation!r}: the third part must be 'channel'")
+        return QCFS(int(parts[1]), channels if per_channel else 1)
+    raise ValueError(f"activation must be relu, qcfs:L or qcfs:L:channel, got {activation!r}")
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int, shortcut: str, block: str,
+                 activation: str = "relu"):
+        super().__init__()
+        self.relu1 = make_activation(activation, planes)
+        self.relu2 = make_activation(activation, planes)
         if block not in BLOCK_FORMS:
             raise ValueError(f"block must be one of {BLOCK_FORMS}, got {block!r}")
         self.block = block
@@ -68,11 +115,11 @@ class BasicBlock(nn.Module):
                 raise ValueError(f"shortcut must be one of {SHORTCUTS}, got {shortcut!r}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        branch = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
         if self.block == "standard":
-            return F.relu(branch + self.shortcut(x))
+            return self.relu2(branch + self.shortcut(x))
         # Restructured: the ReLU closes the branch; nothing follows the sum.
-        return self.shortcut(x) + F.relu(branch)
+        return self.shortcut(x) + self.relu2(branch)
 
 
 class PreActBlock(nn.Module):
@@ -108,15 +155,19 @@ class ResNetCifar(nn.Module):
         block: str = "standard",
         shortcut: str = "A",
         widths: tuple[int, ...] = (16, 32, 64),
+        activation: str = "relu",
     ):
         super().__init__()
         self.block = block
+        if activation != "relu" and block == "preact":
+            raise ValueError("a trained activation (qcfs) is supported for standard and restructured blocks only")
         self.shortcut_kind = shortcut
         if block not in BLOCK_FORMS:
             raise ValueError(f"block must be one of {BLOCK_FORMS}, got {block!r}")
         self.conv1 = nn.Conv2d(3, widths[0], 3, stride=1, padding=1, bias=False)
         if block != "preact":
             self.bn1 = nn.BatchNorm2d(widths[0])
+            self.relu = make_activation(activation, widths[0])
         in_planes = widths[0]
         for stage, planes in enumerate(widths):
             layers = []
@@ -125,7 +176,7 @@ class ResNetCifar(nn.Module):
                 if block == "preact":
                     layers.append(PreActBlock(in_planes, planes, stride, shortcut))
                 else:
-                    layers.append(BasicBlock(in_planes, planes, stride, shortcut, block))
+                    layers.append(BasicBlock(in_planes, planes, stride, shortcut, block, activation))
                 in_planes = planes
             self.add_module(f"layer{stage + 1}", nn.Sequential(*layers))
         if block == "preact":
@@ -136,7 +187,7 @@ class ResNetCifar(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
         if self.block != "preact":
-            x = F.relu(self.bn1(x))
+            x = self.relu(self.bn1(x))
         for stage in range(self.num_stages):
             x = getattr(self, f"layer{stage + 1}")(x)
         if self.block == "preact":
@@ -179,17 +230,26 @@ def infer_architecture(state: dict[str, torch.Tensor]) -> dict:
     }
 
 
-def from_state_dict(state: dict[str, torch.Tensor], block: str = "standard") -> ResNetCifar:
-    """Builds the model of ``block`` form that ``state`` fits and loads it (strictly)."""
+def qcfs_modules(model: nn.Module) -> dict[str, QCFS]:
+    """The model's QCFS activations by module name (``relu``, ``layer1.0.relu1``, ...)."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, QCFS)}
+
+
+def from_state_dict(state: dict[str, torch.Tensor], block: str = "standard", activation: str = "relu") -> ResNetCifar:
+    """Builds the model of ``block`` form that ``state`` fits and loads it (strictly).
+
+    With a ``qcfs`` activation, lambdas missing from ``state`` keep their initial value (the
+    caller sets them, e.g. from calibration); lambdas in ``state`` are loaded."""
     state = strip_module_prefix(state)
     state = {k.replace(".downsample.", ".shortcut."): v for k, v in state.items()}
     if "fc.weight" in state:
         state = {("linear." + k[3:] if k.startswith("fc.") else k): v for k, v in state.items()}
     arch = infer_architecture(state)
-    model = ResNetCifar(arch["blocks_per_stage"], arch["num_classes"], block, arch["shortcut"], arch["widths"])
+    model = ResNetCifar(arch["blocks_per_stage"], arch["num_classes"], block, arch["shortcut"], arch["widths"],
+                        activation)
     # num_batches_tracked is optional in a file (safetensors exports usually drop it).
     missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    missing = [k for k in missing if not k.endswith("num_batches_tracked") and not k.endswith(".lambda")]
     if missing or unexpected:
         raise ValueError(f"state_dict does not fit: missing {missing[:5]}, unexpected {unexpected[:5]}")
     return model
@@ -254,3 +314,64 @@ def recalibrate_batch_norm(model: nn.Module, batches) -> None:
         model(x)
     for m in norms:
         m.momentum = 0.1
+
+
+# The shift a grown block's closing BatchNorm starts with (its scale starts at 0). Zero would
+# make the block an exact identity, but PyTorch's ReLU passes no gradient at 0, so such a
+# block would never train; a tiny positive shift keeps every unit of the new branch in the
+# ReLU's linear part (gradient 1 to the BN's scale and shift) and changes the function by
+# a constant 1e-4 on the residual stream.
+GROWN_BLOCK_SHIFT = 1e-4
+
+
+def grow_state(state: dict[str, torch.Tensor], blocks_per_stage: int, placement: str = "interleave",
+               seed: int = 0) -> tuple[dict[str, torch.Tensor], list[list[int | None]]]:
+    """A deeper CIFAR ResNet's state built around a trained one's blocks (shortcut A or B).
+
+    Each stage gets ``blocks_per_stage`` blocks: the trained ones, in order, and new ones in
+    between. A new block is a stride-1 block of the stage's width whose closing BN has scale
+    0 and shift ``GROWN_BLOCK_SHIFT``, so that in the restructured form
+    ``x + ReLU(BN2(conv2(...)))`` it starts as (almost exactly) the identity; its
+    convolutions are He-initialized from ``seed`` so they can learn once the scale moves.
+
+    ``placement``: ``interleave`` puts the new blocks evenly between the trained ones
+    (trained, new, trained, new, ... for a doubling), so every part of the stage gains
+    capacity and no run of untrained blocks sits between two trained ones; ``end`` appends
+    them after the stage's trained blocks. Returns the state and, per stage, the source
+    index of each new block position (``None`` for a new block).
+    """
+    state = strip_module_prefix(state)
+    arch = infer_architecture(state)
+    old = arch["blocks_per_stage"]
+    if blocks_per_stage < old:
+        raise ValueError(f"cannot grow {old} blocks per stage to {blocks_per_stage}")
+    if placement not in ("interleave", "end"):
+        raise ValueError(f"placement must be interleave or end, got {placement!r}")
+    generator = torch.Generator().manual_seed(seed)
+    out = {k: v for k, v in state.items() if not k.startswith("layer")}
+    layout = []
+    for s, width in enumerate(arch["widths"], start=1):
+        if placement == "end":
+            sources = list(range(old)) + [None] * (blocks_per_stage - old)
+        else:
+            # Trained block i goes to position floor(i * new / old): evenly spread, block 0
+            # (the stage's strided, widening block) stays first.
+            positions = {i * blocks_per_stage // old: i for i in range(old)}
+            sources = [positions.get(p) for p in range(blocks_per_stage)]
+        layout.append(sources)
+        for position, source in enumerate(sources):
+            prefix = f"layer{s}.{position}."
+            if source is not None:
+                old_prefix = f"layer{s}.{source}."
+                out.update({prefix + k[len(old_prefix):]: v for k, v in state.items() if k.startswith(old_prefix)})
+                continue
+            for conv in ("conv1", "conv2"):
+                fan_in = width * 9
+                out[prefix + conv + ".weight"] = torch.randn(width, width, 3, 3, generator=generator) * math.sqrt(
+                    2.0 / fan_in)
+            out.update({prefix + "bn1." + k: v for k, v in _identity_bn(width).items()})
+            bn2 = _identity_bn(width)
+            bn2["weight"] = torch.zeros(width)
+            bn2["bias"] = torch.full((width,), GROWN_BLOCK_SHIFT)
+            out.update({prefix + "bn2." + k: v for k, v in bn2.items()})
+    return out, layout

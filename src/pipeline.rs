@@ -6,14 +6,16 @@
 use crate::backend::Backend;
 use crate::convert::bias_correction::BIAS_CORRECTION_ROUNDS;
 use crate::convert::fold_batch_norm;
-use crate::convert::snn::{convert_with, validate_v_init, SpikingNetwork, DEFAULT_V_INIT};
+use crate::convert::snn::{convert_from, validate_v_init, SpikingNetwork, DEFAULT_V_INIT};
 use crate::convert::stats::DEFAULT_BINS;
 use crate::convert::threshold::{method_name, ThresholdMethod};
+use crate::cpu::constant_current::ConstantCurrentTwin;
 use crate::data::cifar::Dataset;
 use crate::model::Network;
 use crate::report::{TuningReport, TuningRun};
 use crate::sim::layerwise::{max_images, WalkDevice};
 use crate::sim::tune::{correct_bias, tune, TuneOptions};
+use crate::sim::AnnAccuracy;
 use crate::Error;
 
 /// Default number of calibration images.
@@ -153,6 +155,15 @@ pub fn convert(
     progress: &mut dyn Progress,
 ) -> Result<Conversion, Error> {
     options.validate()?;
+    if let Some(method) = options.methods.iter().find(|m| m.uses_trained()) {
+        if network.trained.is_none() {
+            return Err(Error::Usage(format!(
+                "{}: --threshold {method} needs a quantization-aware checkpoint (*.lambda tensors beside its ReLUs, \
+                 e.g. from python/finetune_restructured.py --activation qcfs:L); this one has none",
+                network.path.display()
+            )));
+        }
+    }
     if calib.len() < options.calib_images {
         let files: Vec<String> = calib.files.iter().map(|f| f.display().to_string()).collect();
         return Err(Error::Usage(format!(
@@ -177,7 +188,7 @@ pub fn convert(
     let mut networks = Vec::with_capacity(options.methods.len());
     let mut tuning = TuningReport::default();
     for &method in &options.methods {
-        let snn = convert_with(&folded, method, &stats, options.v_init)?;
+        let snn = convert_from(&folded, method, &stats, network.trained.as_ref(), options.v_init)?;
         let tuned = method.is_tuned();
         if !tuned && !options.bias_correction {
             networks.push(snn);
@@ -249,4 +260,26 @@ fn tuning_images(
     let mut images = Vec::new();
     calib.normalized_batch(0, count, &network.normalization, &mut images);
     Ok((images, count))
+}
+
+/// The accuracy of a quantization-aware network's ANN with the activation it was trained
+/// with (QCFS with L levels: `λ · clip(⌊x·L/λ + ½⌋, 0, L) / L` at every ReLU), on the first
+/// `images` of `dataset`; `None` for a network without trained λ or without a level count.
+///
+/// It is computed as what it equals exactly: the constant-current twin, read after L steps,
+/// of the network converted with `trained` thresholds (θ = λ) and initial membranes θ/2
+/// (an IF neuron fed a constant x for L steps fires `clip(⌊x·L/λ + ½⌋, 0, L)` times), on the
+/// CPU kernels. Returns the activation's name (`qcfs:L`) and the accuracy.
+pub fn quantized_ann_accuracy(
+    network: &Network,
+    dataset: &Dataset,
+    images: usize,
+    batch: usize,
+) -> Result<Option<(String, AnnAccuracy)>, Error> {
+    let Some(trained) = &network.trained else { return Ok(None) };
+    let Some(levels) = trained.levels else { return Ok(None) };
+    let folded = fold_batch_norm(&network.graph);
+    let snn = convert_from(&folded, ThresholdMethod::Trained, &[], Some(trained), DEFAULT_V_INIT)?;
+    let twin = ConstantCurrentTwin::new(&snn, levels)?;
+    Ok(Some((trained.describe(), twin.evaluate(dataset, &network.normalization, images, batch.max(1)))))
 }

@@ -130,7 +130,7 @@ fn snn_matches_ann_exactly_when_activations_are_representable() {
     let stats = calibrate(&g, &input, batch, DEFAULT_BINS);
 
     for method in [ThresholdMethod::Max, ThresholdMethod::ChannelMax] {
-        let thresholds = spikeconv::convert::choose(method, &stats[0]);
+        let thresholds = spikeconv::convert::choose(method, &stats[0]).unwrap();
         // T: least common multiple of the thresholds in quarters.
         let timesteps = thresholds.values().iter().fold(1usize, |t, &v| {
             let k = (v * 4.0) as usize;

@@ -11,7 +11,8 @@ use spikeconv::convert::snn_file::read_snn;
 use spikeconv::cpu::constant_current::ConstantCurrentTwin;
 use spikeconv::model::normalize::Normalization;
 use spikeconv::report::profile::{kernel_table, kernel_times};
-use spikeconv::report::{method_label, LayerActivity, PredictionTable, SnnCurve, SweepReport};
+use spikeconv::pipeline::quantized_ann_accuracy;
+use spikeconv::report::{method_label, LayerActivity, PredictionTable, QuantizedAnn, SnnCurve, SweepReport};
 
 use super::{
     open_dataset, progress_bar, BackendArgs, CalibrationArgs, DataArgs, LoadArgs, OutputArgs, DEFAULT_MAX_BATCH,
@@ -65,18 +66,18 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         anyhow::bail!("--profile times GPU passes with timestamp queries: {} has none (use --backend gpu on an adapter that offers them)", backend.describe());
     }
 
-    let (networks, normalization, model) = match (&args.snn, &args.model) {
+    let (networks, normalization, model, source) = match (&args.snn, &args.model) {
         (Some(path), _) => {
             let file = read_snn(path)?;
             let normalization =
                 Normalization::new(to_rgb(&file.normalization.mean, path)?, to_rgb(&file.normalization.std, path)?)
                     .with_context(|| format!("{}: normalization", path.display()))?;
-            (vec![file.snn], normalization, path.display().to_string())
+            (vec![file.snn], normalization, path.display().to_string(), None)
         }
         (None, Some(model)) => {
             let network = args.load.load(model)?;
             let networks = args.calibration.convert(&backend, &network, &args.device, Some(timesteps))?;
-            (networks, network.normalization, model.display().to_string())
+            (networks, network.normalization.clone(), model.display().to_string(), Some(network))
         }
         (None, None) => anyhow::bail!("give --model FILE (with --calib) or --snn FILE"),
     };
@@ -94,6 +95,11 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     let images = dataset.len();
     let ann_batch = backend.ann_batch(graph, args.device.requested_batch(), DEFAULT_MAX_BATCH, images)?;
     let ann = backend.evaluate_ann(graph, &dataset, &normalization, images, ann_batch, |_| {})?;
+    let quantized_ann = match &source {
+        Some(network) => quantized_ann_accuracy(network, &dataset, images, ann_batch)?
+            .map(|(activation, accuracy)| QuantizedAnn { activation, correct: accuracy.correct }),
+        None => None,
+    };
 
     let progress = progress_bar((images * networks.len()) as u64, "images");
     let started = Instant::now();
@@ -143,6 +149,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         images,
         timesteps,
         ann_correct: ann.correct,
+        quantized_ann,
         curves,
         seconds,
     };

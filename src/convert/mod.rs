@@ -24,7 +24,7 @@ pub use threshold::{choose, ThresholdMethod, Thresholds};
 
 /// Valid threshold method names, for error messages and help text.
 pub const THRESHOLD_METHOD_NAMES: &str =
-    "max, percentile:P, channel-max, channel-percentile:P, ttrbr[:P], channel-ttrbr[:P] (P in (0, 100], e.g. percentile:99.9)";
+    "max, percentile:P, channel-max, channel-percentile:P, trained, ttrbr[:P|:trained], channel-ttrbr[:P|:trained] (P in (0, 100], e.g. percentile:99.9)";
 
 /// A conversion stage could not proceed: bad option, statistics that do not fit, a
 /// threshold that is not usable, or an invalid converted-SNN file.
@@ -57,4 +57,6 @@ pub enum ConvertError {
     StatsMismatch(String),
     #[error("{path}: {message}")]
     SnnFile { path: String, message: String },
+    #[error("trained thresholds: {0}")]
+    TrainedThresholds(String),
 }

@@ -25,7 +25,8 @@
 use crate::model::graph::{Graph, NodeId, Op, Shape};
 
 use super::stats::LayerStats;
-use super::threshold::{choose, ThresholdMethod, Thresholds};
+use super::threshold::{choose, from_trained, ThresholdMethod, Thresholds};
+use crate::model::TrainedActivation;
 use super::ConvertError;
 
 /// Default initial membrane potential, as a fraction of the threshold.
@@ -178,14 +179,52 @@ pub fn convert(
 }
 
 /// Chooses every layer's thresholds with `method` from calibration statistics (one
-/// [`LayerStats`] per ReLU node) and converts; records the method's name.
+/// [`LayerStats`] per ReLU node) and converts; records the method's name. For the methods
+/// that start from trained λ use [`convert_from`].
 pub fn convert_with(
     folded: &Graph,
     method: ThresholdMethod,
     stats: &[LayerStats],
     v_init: f32,
 ) -> Result<SpikingNetwork, ConvertError> {
-    let thresholds = stats.iter().map(|layer| (layer.node, choose(method, layer))).collect();
+    convert_from(folded, method, stats, None, v_init)
+}
+
+/// [`convert_with`] for every method: thresholds from calibration statistics, or, for the
+/// methods that [`ThresholdMethod::uses_trained`], from the network's trained λ (matched to
+/// IF layers by ReLU node name; an error if the network has none).
+pub fn convert_from(
+    folded: &Graph,
+    method: ThresholdMethod,
+    stats: &[LayerStats],
+    trained: Option<&TrainedActivation>,
+    v_init: f32,
+) -> Result<SpikingNetwork, ConvertError> {
+    let thresholds = if method.uses_trained() {
+        let trained = trained.ok_or_else(|| {
+            ConvertError::TrainedThresholds(format!(
+                "method {method} needs a quantization-aware checkpoint (one with *.lambda tensors, e.g. from \
+                 python/finetune_restructured.py --activation qcfs:L); this one has none"
+            ))
+        })?;
+        let mut thresholds = Vec::new();
+        for (node, graph_node) in folded.nodes().iter().enumerate().filter(|(_, n)| matches!(n.op, Op::Relu)) {
+            let lambda = trained.lambdas.get(&graph_node.name).ok_or_else(|| {
+                ConvertError::TrainedThresholds(format!("IF layer `{}` has no trained lambda", graph_node.name))
+            })?;
+            thresholds.push((node, from_trained(method, &graph_node.name, lambda, graph_node.shape.channels)?));
+        }
+        thresholds
+    } else {
+        let mut thresholds = Vec::with_capacity(stats.len());
+        for layer in stats {
+            let chosen = choose(method, layer).ok_or_else(|| {
+                ConvertError::StatsMismatch(format!("method {method} does not choose from statistics"))
+            })?;
+            thresholds.push((layer.node, chosen));
+        }
+        thresholds
+    };
     let mut snn = convert(folded, thresholds, v_init)?;
     snn.threshold_method = method.to_string();
     Ok(snn)

@@ -9,6 +9,12 @@
 //! | `channel-percentile:P`   | one per channel: P-th percentile within the channel     |
 //! | `ttrbr`, `ttrbr:P`       | one per layer: `percentile:P` (default 99.9), then tuned |
 //! | `channel-ttrbr[:P]`      | one per channel: `channel-percentile:P`, then tuned     |
+//! | `trained`                | the λ a quantization-aware network learned (θ = λ)      |
+//! | `ttrbr:trained`, `channel-ttrbr:trained` | λ, then tuned                            |
+//!
+//! `trained` reads the clip level λ each ReLU of a quantization-aware (QCFS) network was
+//! trained with ([`crate::model::TrainedActivation`]); with the default initial membrane
+//! θ/2 it is QCFS's conversion. Its thresholds are per layer or per channel as the λ are.
 //!
 //! The `ttrbr` methods start from the percentile thresholds and are then tuned layer by
 //! layer for a target number of timesteps on the GPU (see [`super::ttrbr`] and
@@ -49,9 +55,21 @@ pub enum ThresholdMethod {
     ChannelMax,
     /// One threshold per channel: the given percentile of the channel's positive activations.
     ChannelPercentile(f64),
-    /// Threshold tuning (TTRBR): start from `percentile:start` (per layer) or
-    /// `channel-percentile:start` (per channel), then tune for a number of timesteps.
-    Ttrbr { per_channel: bool, start: f64 },
+    /// The thresholds a quantization-aware network learned: θ = λ of every IF layer.
+    Trained,
+    /// Threshold tuning (TTRBR): start from `percentile:P` (per layer) or
+    /// `channel-percentile:P` (per channel), or from the trained λ, then tune for a number
+    /// of timesteps.
+    Ttrbr { per_channel: bool, start: TuningStart },
+}
+
+/// Where threshold tuning starts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TuningStart {
+    /// The given percentile (in (0, 100]) of the layer's (or channel's) positive activations.
+    Percentile(f64),
+    /// The trained λ ([`ThresholdMethod::Trained`]).
+    Trained,
 }
 
 impl ThresholdMethod {
@@ -64,6 +82,12 @@ impl ThresholdMethod {
     /// after [`choose`] gives their starting point.
     pub fn is_tuned(&self) -> bool {
         matches!(self, Self::Ttrbr { .. })
+    }
+
+    /// Whether the thresholds (or tuning's start) are the network's trained λ rather than
+    /// calibration statistics.
+    pub fn uses_trained(&self) -> bool {
+        matches!(self, Self::Trained | Self::Ttrbr { start: TuningStart::Trained, .. })
     }
 }
 
@@ -87,12 +111,13 @@ impl fmt::Display for ThresholdMethod {
             Self::Percentile(p) => write!(f, "percentile:{p}"),
             Self::ChannelMax => write!(f, "channel-max"),
             Self::ChannelPercentile(p) => write!(f, "channel-percentile:{p}"),
+            Self::Trained => write!(f, "trained"),
             Self::Ttrbr { per_channel, start } => {
                 let prefix = if *per_channel { "channel-" } else { "" };
-                if *start == TTRBR_START_PERCENTILE {
-                    write!(f, "{prefix}ttrbr")
-                } else {
-                    write!(f, "{prefix}ttrbr:{start}")
+                match start {
+                    TuningStart::Percentile(p) if *p == TTRBR_START_PERCENTILE => write!(f, "{prefix}ttrbr"),
+                    TuningStart::Percentile(p) => write!(f, "{prefix}ttrbr:{p}"),
+                    TuningStart::Trained => write!(f, "{prefix}ttrbr:trained"),
                 }
             }
         }
@@ -102,8 +127,8 @@ impl fmt::Display for ThresholdMethod {
 impl FromStr for ThresholdMethod {
     type Err = ConvertError;
 
-    /// Parses `max`, `percentile:P`, `channel-max`, `channel-percentile:P`, `ttrbr[:P]` or
-    /// `channel-ttrbr[:P]`, P in (0, 100].
+    /// Parses `max`, `percentile:P`, `channel-max`, `channel-percentile:P`, `trained`,
+    /// `ttrbr[:P|:trained]` or `channel-ttrbr[:P|:trained]`, P in (0, 100].
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim();
         let (name, argument) = match text.split_once(':') {
@@ -126,10 +151,15 @@ impl FromStr for ThresholdMethod {
             ("channel-max", None) => Ok(Self::ChannelMax),
             ("percentile", argument) => Ok(Self::Percentile(percentile(argument)?)),
             ("channel-percentile", argument) => Ok(Self::ChannelPercentile(percentile(argument)?)),
-            ("ttrbr", None) => Ok(Self::Ttrbr { per_channel: false, start: TTRBR_START_PERCENTILE }),
-            ("channel-ttrbr", None) => Ok(Self::Ttrbr { per_channel: true, start: TTRBR_START_PERCENTILE }),
-            ("ttrbr", argument) => Ok(Self::Ttrbr { per_channel: false, start: percentile(argument)? }),
-            ("channel-ttrbr", argument) => Ok(Self::Ttrbr { per_channel: true, start: percentile(argument)? }),
+            ("trained", None) => Ok(Self::Trained),
+            ("ttrbr" | "channel-ttrbr", argument) => {
+                let start = match argument.map(str::trim) {
+                    None => TuningStart::Percentile(TTRBR_START_PERCENTILE),
+                    Some("trained") => TuningStart::Trained,
+                    Some(_) => TuningStart::Percentile(percentile(argument)?),
+                };
+                Ok(Self::Ttrbr { per_channel: name == "channel-ttrbr", start })
+            }
             _ => Err(ConvertError::UnknownThresholdMethod { name: text.to_string() }),
         }
     }
@@ -190,17 +220,21 @@ impl Thresholds {
     }
 }
 
-/// Chooses an IF layer's thresholds from its calibration statistics. Always returns
-/// positive values when the statistics are finite (see the module docs for fallbacks);
-/// [`super::snn::convert`] rejects anything that is not positive and finite.
-pub fn choose(method: ThresholdMethod, stats: &LayerStats) -> Thresholds {
+/// Chooses an IF layer's thresholds from its calibration statistics, or `None` for the
+/// methods whose thresholds are trained λ ([`ThresholdMethod::uses_trained`]; see
+/// [`from_trained`]). Always positive values when the statistics are finite (see the module
+/// docs for fallbacks); [`super::snn::convert`] rejects anything not positive and finite.
+pub fn choose(method: ThresholdMethod, stats: &LayerStats) -> Option<Thresholds> {
     let method = match method {
-        ThresholdMethod::Ttrbr { per_channel: false, start } => ThresholdMethod::Percentile(start),
-        ThresholdMethod::Ttrbr { per_channel: true, start } => ThresholdMethod::ChannelPercentile(start),
+        ThresholdMethod::Ttrbr { per_channel: false, start: TuningStart::Percentile(p) } => ThresholdMethod::Percentile(p),
+        ThresholdMethod::Ttrbr { per_channel: true, start: TuningStart::Percentile(p) } => {
+            ThresholdMethod::ChannelPercentile(p)
+        }
+        ThresholdMethod::Trained | ThresholdMethod::Ttrbr { start: TuningStart::Trained, .. } => return None,
         other => other,
     };
     let layer_threshold = |value: Option<f32>| value.filter(|v| *v > 0.0).unwrap_or(FALLBACK_THRESHOLD);
-    match method {
+    Some(match method {
         ThresholdMethod::Max => Thresholds::Layer(layer_threshold(Some(stats.max))),
         ThresholdMethod::Percentile(p) => Thresholds::Layer(layer_threshold(stats.histogram.percentile(0, p))),
         ThresholdMethod::ChannelMax => {
@@ -216,7 +250,30 @@ pub fn choose(method: ThresholdMethod, stats: &LayerStats) -> Thresholds {
                     .collect(),
             )
         }
-        ThresholdMethod::Ttrbr { .. } => unreachable!("mapped to its starting percentile above"),
+        ThresholdMethod::Trained | ThresholdMethod::Ttrbr { .. } => unreachable!("returned or mapped above"),
+    })
+}
+
+/// An IF layer's thresholds from its trained λ (one value, or one per channel) under a
+/// method that [`ThresholdMethod::uses_trained`]: `trained` keeps λ's form,
+/// `channel-ttrbr:trained` starts every channel at its λ (a layer's λ repeated), and
+/// `ttrbr:trained` needs one λ per layer (it tunes one threshold for the layer).
+pub fn from_trained(
+    method: ThresholdMethod,
+    layer: &str,
+    lambda: &[f32],
+    channels: usize,
+) -> Result<Thresholds, ConvertError> {
+    let per_layer = lambda.len() == 1;
+    match method {
+        ThresholdMethod::Ttrbr { per_channel: true, .. } if per_layer => Ok(Thresholds::Channel(vec![lambda[0]; channels])),
+        ThresholdMethod::Ttrbr { per_channel: false, .. } if !per_layer => Err(ConvertError::TrainedThresholds(format!(
+            "ttrbr:trained tunes one threshold per layer, but IF layer `{layer}` has {} trained lambdas (one per \
+             channel); use channel-ttrbr:trained",
+            lambda.len()
+        ))),
+        _ if per_layer => Ok(Thresholds::Layer(lambda[0])),
+        _ => Ok(Thresholds::Channel(lambda.to_vec())),
     }
 }
 
@@ -236,6 +293,9 @@ mod tests {
             "ttrbr:99.99",
             "channel-ttrbr",
             "channel-ttrbr:99",
+            "trained",
+            "ttrbr:trained",
+            "channel-ttrbr:trained",
         ] {
             let method: ThresholdMethod = name.parse().unwrap();
             assert_eq!(method.to_string(), name);
@@ -253,7 +313,7 @@ mod tests {
 
     #[test]
     fn bad_names_list_valid_ones() {
-        for name in ["maximum", "max:3", "channel-max:1", "robust", "Percentile:99"] {
+        for name in ["maximum", "max:3", "channel-max:1", "robust", "Percentile:99", "trained:4"] {
             let err = name.parse::<ThresholdMethod>().unwrap_err();
             assert!(matches!(err, ConvertError::UnknownThresholdMethod { .. }), "{name}: {err}");
             let message = err.to_string();
@@ -273,6 +333,7 @@ mod tests {
             "channel-percentile:x",
             "ttrbr:0",
             "channel-ttrbr:101",
+            "ttrbr:train",
         ] {
             let err = name.parse::<ThresholdMethod>().unwrap_err();
             assert!(matches!(err, ConvertError::BadPercentile { .. }), "{name}: {err}");

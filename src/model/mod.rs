@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod graph;
 pub mod normalize;
 pub mod resnet;
+pub mod trained;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 pub use checkpoint::{Checkpoint, TensorDtype};
 pub use normalize::{Normalization, NormalizeError, NormalizePreset};
 pub use resnet::{BlockForm, ResNetInfo, ShortcutKind, UnknownBlockForm};
+pub use trained::TrainedActivation;
 
 use graph::{Graph, GraphError};
 
@@ -128,6 +130,9 @@ pub struct Network {
     pub path: PathBuf,
     /// The file's `__metadata__` as stored (source, license, ...); empty if none.
     pub metadata: BTreeMap<String, String>,
+    /// The clip levels λ a quantization-aware network learned per IF layer (`*.lambda`
+    /// tensors), for the `trained` threshold method; `None` for an ordinary ReLU network.
+    pub trained: Option<TrainedActivation>,
 }
 
 /// Loads a CIFAR ResNet checkpoint (safetensors, F32/F16/BF16) into a [`Network`].
@@ -162,7 +167,7 @@ pub fn load_bytes(name: impl Into<String>, bytes: Vec<u8>, options: &LoadOptions
     };
     let (normalization, normalization_source) = resolve_normalization(&path, &metadata, options)?;
 
-    let (graph, info) = resnet::build(&mut checkpoint, block)?;
+    let (graph, info, trained) = resnet::build(&mut checkpoint, block)?;
 
     if let Some(value) = metadata.get(metadata_keys::NUM_CLASSES) {
         match value.trim().parse::<usize>() {
@@ -194,7 +199,7 @@ pub fn load_bytes(name: impl Into<String>, bytes: Vec<u8>, options: &LoadOptions
         }
     }
 
-    Ok(Network { graph, normalization, normalization_source, info, path: PathBuf::from(path), metadata })
+    Ok(Network { graph, normalization, normalization_source, info, path: PathBuf::from(path), metadata, trained })
 }
 
 /// Picks mean and std: options, then preset, then metadata; an error if one is left unknown.

@@ -31,6 +31,7 @@
 use super::checkpoint::{Checkpoint, TensorDtype};
 use super::graph::{BatchNorm, Conv2d, Graph, Linear, NodeId, Op, Shape};
 use super::LoadError;
+use super::trained::TrainedActivation;
 
 /// BatchNorm epsilon of PyTorch's `nn.BatchNorm2d` default, used by all CIFAR ResNets.
 pub const BATCH_NORM_EPS: f32 = 1e-5;
@@ -143,7 +144,10 @@ pub struct ResNetInfo {
 
 /// Builds the graph of the ResNet stored in `checkpoint`, its blocks in the form `block`.
 /// Errors name the file and the tensor at fault; tensors the architecture does not account for are an error too.
-pub fn build(checkpoint: &mut Checkpoint, block: BlockForm) -> Result<(Graph, ResNetInfo), LoadError> {
+pub fn build(
+    checkpoint: &mut Checkpoint,
+    block: BlockForm,
+) -> Result<(Graph, ResNetInfo, Option<TrainedActivation>), LoadError> {
     let path = checkpoint.path().to_string();
     let arch = |message: String| LoadError::Architecture { path: path.clone(), message };
     let graph_error = |source| LoadError::Graph { path: path.clone(), source };
@@ -226,6 +230,7 @@ pub fn build(checkpoint: &mut Checkpoint, block: BlockForm) -> Result<(Graph, Re
     let bias = checkpoint.tensor(&format!("{classifier}.bias"), &[num_classes])?;
     let linear = Linear { in_features: channels, out_features: num_classes, weight, bias };
     graph.push(classifier, Op::Linear(linear), &[x]).map_err(graph_error)?;
+    let trained = super::trained::read(checkpoint, &graph)?;
 
     let unused = checkpoint.unused();
     if let Some(first) = unused.first() {
@@ -245,7 +250,7 @@ pub fn build(checkpoint: &mut Checkpoint, block: BlockForm) -> Result<(Graph, Re
         classifier: classifier.to_string(),
         dtype: checkpoint.used_dtype(),
     };
-    Ok((graph, info))
+    Ok((graph, info, trained))
 }
 
 /// Where a residual block sits and how wide it is: what each block form's builder needs

@@ -14,7 +14,7 @@ pub use analysis::{AnalysisReport, NetworkErrors};
 pub use ann::AnnReport;
 pub use plot::{LineChart, Series};
 pub use predictions::PredictionTable;
-pub use sweep::{LayerActivity, SnnCurve, SweepReport};
+pub use sweep::{LayerActivity, QuantizedAnn, SnnCurve, SweepReport};
 pub use tuning::{TuningReport, TuningRun};
 
 /// A result that prints as a text table and saves as CSV, JSON lines and a chart (what

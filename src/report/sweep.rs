@@ -54,6 +54,16 @@ impl SnnCurve {
     }
 }
 
+/// A quantization-aware network's ANN with the activation it was trained with (see
+/// [`crate::pipeline::quantized_ann_accuracy`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct QuantizedAnn {
+    /// The activation, e.g. `qcfs:4`.
+    pub activation: String,
+    /// Correct predictions on the same images as the ANN.
+    pub correct: usize,
+}
+
 /// Everything `spikeconv sweep` measured.
 #[derive(Clone, Debug)]
 pub struct SweepReport {
@@ -67,6 +77,9 @@ pub struct SweepReport {
     pub timesteps: usize,
     /// Correct predictions of the ANN on the same images.
     pub ann_correct: usize,
+    /// For a quantization-aware network, its ANN with the trained activation (the ANN of
+    /// `ann_correct` has plain ReLUs).
+    pub quantized_ann: Option<QuantizedAnn>,
     pub curves: Vec<SnnCurve>,
     /// Wall-clock seconds of the simulations.
     pub seconds: f64,
@@ -83,6 +96,8 @@ struct CurveJson<'a> {
     timesteps: usize,
     ann_correct: usize,
     ann_accuracy: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quantized_ann: Option<&'a QuantizedAnn>,
     threshold_method: &'a str,
     tuned_for_timesteps: Option<usize>,
     v_init: f32,
@@ -129,6 +144,16 @@ impl Report for SweepReport {
             self.backend,
             self.adapter
         );
+        if let Some(quantized) = &self.quantized_ann {
+            let _ = writeln!(
+                out,
+                "ANN with its trained activation {}: {}/{} = {:.2} % (the ANN column has plain ReLUs)",
+                quantized.activation,
+                quantized.correct,
+                self.images,
+                100.0 * self.accuracy(quantized.correct)
+            );
+        }
         let headers: Vec<String> = self.curves.iter().map(SnnCurve::label).collect();
         let width = headers.iter().map(String::len).max().unwrap_or(0).max(9);
         let _ = write!(out, "{:>6}", "t");
@@ -187,6 +212,7 @@ impl Report for SweepReport {
                 timesteps: self.timesteps,
                 ann_correct: self.ann_correct,
                 ann_accuracy: self.accuracy(self.ann_correct),
+                quantized_ann: self.quantized_ann.as_ref(),
                 threshold_method: &curve.threshold_method,
                 tuned_for_timesteps: curve.tuned_for_timesteps,
                 v_init: curve.v_init,
@@ -255,6 +281,7 @@ mod tests {
             images: 4,
             timesteps: 5,
             ann_correct: 3,
+            quantized_ann: None,
             curves: vec![curve("max", vec![0, 1, 2, 3, 3]), curve("percentile:99.9", vec![1, 1, 2, 2, 4])],
             seconds: 1.0,
         }
