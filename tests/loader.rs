@@ -1163,3 +1163,263 @@ fn real_resnet20_matches_the_readme_count_on_256_images() {
     // A correct float32 implementation matches within one or two images (near-ties).
     assert!(correct.abs_diff(233) <= 2, "{correct}/256 correct, README says 233");
 }
+
+// ---------------------------------------------------------------- trained activations (QCFS)
+
+/// The IF layers (ReLU nodes) of `Spec::tiny()` in the restructured form, by name.
+const TINY_RELUS: [&str; 7] = [
+    "relu",
+    "layer1.0.relu1",
+    "layer1.0.relu2",
+    "layer2.0.relu1",
+    "layer2.0.relu2",
+    "layer3.0.relu1",
+    "layer3.0.relu2",
+];
+
+/// A λ per IF layer of `Spec::tiny()`: per channel for the `relu1` layers (their widths),
+/// per layer for the rest; powers of two over a small range.
+fn tiny_lambdas(seed: u64) -> Vec<(String, Vec<f32>)> {
+    let mut rng = Rng::new(seed);
+    let widths = [("relu", 4), ("layer1.0", 4), ("layer2.0", 8), ("layer3.0", 16)];
+    TINY_RELUS
+        .iter()
+        .map(|&name| {
+            let channels = widths.iter().find(|(prefix, _)| name.starts_with(prefix)).unwrap().1;
+            let count = if name.ends_with("relu1") { channels } else { 1 };
+            let values = (0..count).map(|_| [0.5f32, 1.0, 2.0][(rng.next_u64() % 3) as usize]).collect();
+            (name.to_string(), values)
+        })
+        .collect()
+}
+
+fn with_lambdas(tensors: &mut Vec<Raw>, lambdas: &[(String, Vec<f32>)]) {
+    for (name, values) in lambdas {
+        tensors.push(Raw::float(&format!("{name}.lambda"), Dtype::F32, &[values.len()], values));
+    }
+}
+
+fn qcfs_metadata(levels: &'static str) -> Vec<(&'static str, &'static str)> {
+    let mut meta = with_block(standard_metadata(), "restructured");
+    meta.push(("activation", "qcfs"));
+    meta.push(("qcfs_levels", levels));
+    meta
+}
+
+#[test]
+fn trained_lambdas_load_per_layer_and_per_channel() {
+    let scratch = Scratch::new();
+    let mut tensors = Spec::tiny().raw(21, Dtype::F32);
+    let plain = model::load(
+        scratch.write("plain.safetensors", &serialize(&tensors, &with_block(standard_metadata(), "restructured"))),
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(plain.trained, None, "a checkpoint without lambdas loads as before");
+
+    let lambdas = tiny_lambdas(3);
+    with_lambdas(&mut tensors, &lambdas);
+    let path = scratch.write("qcfs.safetensors", &serialize(&tensors, &qcfs_metadata("4")));
+    let network = model::load(&path, &LoadOptions::default()).unwrap();
+    let trained = network.trained.expect("lambdas read");
+    assert_eq!(trained.describe(), "qcfs:4");
+    assert_eq!(trained.levels, Some(4));
+    assert_eq!(trained.lambdas.len(), TINY_RELUS.len());
+    for (name, values) in &lambdas {
+        assert_eq!(&trained.lambdas[name], values, "{name}");
+    }
+    // The graph is the same as without lambdas.
+    assert_eq!(network.graph, plain.graph);
+}
+
+#[test]
+fn bad_lambdas_are_one_line_errors_naming_the_tensor() {
+    let scratch = Scratch::new();
+    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<Raw>)>, &str)> = vec![
+        (
+            "zero",
+            Box::new(|t: &mut Vec<Raw>| *t.iter_mut().find(|r| r.name == "relu.lambda").unwrap() =
+                Raw::float("relu.lambda", Dtype::F32, &[1], &[0.0])),
+            "relu.lambda has invalid values: element 0 is 0; a trained threshold lambda must be positive",
+        ),
+        (
+            "negative",
+            Box::new(|t: &mut Vec<Raw>| *t.iter_mut().find(|r| r.name == "layer2.0.relu1.lambda").unwrap() =
+                Raw::float("layer2.0.relu1.lambda", Dtype::F32, &[8], &[1.0, 1.0, -2.0, 1.0, 1.0, 1.0, 1.0, 1.0])),
+            "layer2.0.relu1.lambda has invalid values: element 2 is -2",
+        ),
+        (
+            "nan",
+            Box::new(|t: &mut Vec<Raw>| *t.iter_mut().find(|r| r.name == "layer1.0.relu2.lambda").unwrap() =
+                Raw::float("layer1.0.relu2.lambda", Dtype::F32, &[1], &[f32::NAN])),
+            "layer1.0.relu2.lambda has invalid values: element 0 is NaN",
+        ),
+        (
+            "infinite",
+            Box::new(|t: &mut Vec<Raw>| *t.iter_mut().find(|r| r.name == "layer3.0.relu2.lambda").unwrap() =
+                Raw::float("layer3.0.relu2.lambda", Dtype::F32, &[1], &[f32::INFINITY])),
+            "layer3.0.relu2.lambda has invalid values: element 0 is inf",
+        ),
+        (
+            "on_a_conv",
+            Box::new(|t: &mut Vec<Raw>| t.push(Raw::float("layer1.0.conv1.lambda", Dtype::F32, &[1], &[1.0]))),
+            "layer1.0.conv1.lambda has invalid values: no IF neuron follows this layer",
+        ),
+        (
+            "on_the_classifier",
+            Box::new(|t: &mut Vec<Raw>| t.push(Raw::float("linear.lambda", Dtype::F32, &[1], &[1.0]))),
+            "linear.lambda has invalid values: no IF neuron follows this layer",
+        ),
+        (
+            "missing_one",
+            Box::new(|t: &mut Vec<Raw>| t.retain(|r| r.name != "layer2.0.relu2.lambda")),
+            "tensor layer2.0.relu2.lambda (1 of 7 IF layers have no lambda while others have one) is missing",
+        ),
+        (
+            "wrong_shape",
+            Box::new(|t: &mut Vec<Raw>| *t.iter_mut().find(|r| r.name == "layer3.0.relu1.lambda").unwrap() =
+                Raw::float("layer3.0.relu1.lambda", Dtype::F32, &[3], &[1.0, 1.0, 1.0])),
+            "tensor layer3.0.relu1.lambda has shape [3], expected [1]",
+        ),
+    ];
+    for (case, mutate, expected) in cases {
+        let mut tensors = Spec::tiny().raw(22, Dtype::F32);
+        with_lambdas(&mut tensors, &tiny_lambdas(4));
+        mutate(&mut tensors);
+        let file = format!("{case}.safetensors");
+        let path = scratch.write(&file, &serialize(&tensors, &qcfs_metadata("4")));
+        let message = load_error(model::load(&path, &LoadOptions::default()), &file);
+        assert!(message.contains(expected), "{case}: {message}");
+    }
+
+    // Metadata naming a trained activation with no lambdas, or levels that are no count.
+    let tensors = Spec::tiny().raw(22, Dtype::F32);
+    let path = scratch.write("no_lambdas.safetensors", &serialize(&tensors, &qcfs_metadata("4")));
+    let message = load_error(model::load(&path, &LoadOptions::default()), "no_lambdas.safetensors");
+    assert!(message.contains("metadata activation = \"qcfs\": names a trained activation but the file has no *.lambda tensors"), "{message}");
+    let mut tensors = Spec::tiny().raw(22, Dtype::F32);
+    with_lambdas(&mut tensors, &tiny_lambdas(4));
+    let path = scratch.write("levels.safetensors", &serialize(&tensors, &qcfs_metadata("four")));
+    let message = load_error(model::load(&path, &LoadOptions::default()), "levels.safetensors");
+    assert!(message.contains("metadata qcfs_levels = \"four\""), "{message}");
+}
+
+/// QCFS (Bu et al., 2022): `λ · clip(⌊x·L/λ + ½⌋, 0, L) / L`, λ per channel or per layer.
+fn qcfs(x: &[f32], shape: Shape, batch: usize, lambda: &[f32], levels: usize) -> Vec<f32> {
+    let plane = shape.height * shape.width;
+    let l = levels as f32;
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let channel = (i / plane) % shape.channels;
+            let lam = if lambda.len() == 1 { lambda[0] } else { lambda[channel] };
+            lam * (v * l / lam + 0.5).floor().clamp(0.0, l) / l
+        })
+        .take(batch * shape.len())
+        .collect()
+}
+
+/// The restructured tiny network's forward pass with QCFS activations, written out.
+fn hand_forward_qcfs(spec: &Spec, seed: u64, lambdas: &[(String, Vec<f32>)], levels: usize, input: &[f32], batch: usize) -> Vec<f32> {
+    let weights = Weights(spec.tensors(seed));
+    let lambda = |name: &str| lambdas.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap();
+    let conv = |x: &[f32], shape: Shape, name: &str, stride: usize| {
+        ops::conv2d(&weights.conv(name, stride), x, shape, batch, None, false)
+    };
+    let bn = |x: &[f32], shape: Shape, name: &str| ops::batch_norm(&weights.bn(name), x, shape, batch);
+    let (stem, mut shape) = conv(input, Shape::new(3, 32, 32), "conv1", 1);
+    let mut x = qcfs(&bn(&stem, shape, "bn1"), shape, batch, &lambda("relu"), levels);
+    for (stage, &blocks) in spec.blocks.iter().enumerate() {
+        for block in 0..blocks {
+            let name = format!("layer{}.{block}", stage + 1);
+            let stride = if stage > 0 && block == 0 { 2 } else { 1 };
+            let (h, h_shape) = conv(&x, shape, &format!("{name}.conv1"), stride);
+            let h = qcfs(&bn(&h, h_shape, &format!("{name}.bn1")), h_shape, batch, &lambda(&format!("{name}.relu1")), levels);
+            let (h, out_shape) = conv(&h, h_shape, &format!("{name}.conv2"), 1);
+            let branch = qcfs(&bn(&h, out_shape, &format!("{name}.bn2")), out_shape, batch, &lambda(&format!("{name}.relu2")), levels);
+            let identity = if stride == 1 && out_shape.channels == shape.channels {
+                x.clone()
+            } else {
+                let diff = out_shape.channels - shape.channels;
+                ops::shortcut_a(&x, shape, batch, stride, diff / 2, diff - diff / 2).0
+            };
+            x = ops::add(&branch, &identity);
+            shape = out_shape;
+        }
+    }
+    classify(spec, &weights, &x, shape, batch)
+}
+
+#[test]
+fn quantized_ann_is_the_qcfs_forward_pass_and_trained_thresholds_are_lambda() {
+    let scratch = Scratch::new();
+    let spec = Spec::tiny();
+    let lambdas = tiny_lambdas(5);
+    let mut tensors = spec.raw(23, Dtype::F32);
+    with_lambdas(&mut tensors, &lambdas);
+    let path = scratch.write("qcfs.safetensors", &serialize(&tensors, &qcfs_metadata("4")));
+    let network = model::load(&path, &LoadOptions::default()).unwrap();
+
+    // 24 random images; each labelled with the class the written-out QCFS pass predicts.
+    let images = 24;
+    let mut rng = Rng::new(9);
+    let pixels: Vec<u8> = (0..images * 3072).map(|_| (rng.next_u64() % 256) as u8).collect();
+    let mut input = Vec::new();
+    let mut records = Vec::new();
+    for image in 0..images {
+        records.push(0u8);
+        records.extend_from_slice(&pixels[image * 3072..(image + 1) * 3072]);
+    }
+    let data = scratch.write("images.bin", &records);
+    let unlabelled = Dataset::open(&data, Some(CifarFormat::Cifar10)).unwrap();
+    unlabelled.normalized_batch(0, images, &network.normalization, &mut input);
+    let expected = predictions(&hand_forward_qcfs(&spec, 23, &lambdas, 4, &input, images), 10);
+    for (image, &class) in expected.iter().enumerate() {
+        records[image * 3073] = class as u8;
+    }
+    let data = scratch.write("labelled.bin", &records);
+    let dataset = Dataset::open(&data, Some(CifarFormat::Cifar10)).unwrap();
+
+    let (activation, accuracy) =
+        spikeconv::pipeline::quantized_ann_accuracy(&network, &dataset, images, 8).unwrap().expect("a QCFS network");
+    assert_eq!(activation, "qcfs:4");
+    assert_eq!(accuracy.predictions, expected);
+    assert_eq!(accuracy.correct, images);
+    // The ReLU network disagrees somewhere: the quantization is real.
+    let relu = predictions(&reference::forward(&network.graph, &input, images), 10);
+    assert_ne!(relu, expected, "pick another seed: QCFS and ReLU agree on every image");
+
+    // `trained`: θ = λ per layer or per channel as stored, membranes start at θ/2.
+    let folded = spikeconv::convert::fold_batch_norm(&network.graph);
+    let snn = spikeconv::convert::snn::convert_from(
+        &folded,
+        "trained".parse().unwrap(),
+        &[],
+        network.trained.as_ref(),
+        spikeconv::convert::snn::DEFAULT_V_INIT,
+    )
+    .unwrap();
+    assert_eq!(snn.threshold_method, "trained");
+    assert_eq!(snn.v_init, 0.5);
+    for layer in &snn.layers {
+        let (_, lambda) = lambdas.iter().find(|(n, _)| *n == layer.name).unwrap();
+        assert_eq!(layer.thresholds.values(), lambda.as_slice(), "{}", layer.name);
+    }
+    // channel-ttrbr:trained starts every channel at its layer's λ; ttrbr:trained refuses per-channel λ.
+    let start = spikeconv::convert::snn::convert_from(
+        &folded,
+        "channel-ttrbr:trained".parse().unwrap(),
+        &[],
+        network.trained.as_ref(),
+        0.5,
+    )
+    .unwrap();
+    assert_eq!(start.layers[0].thresholds.values(), vec![lambdas[0].1[0]; 4].as_slice());
+    let err = spikeconv::convert::snn::convert_from(&folded, "ttrbr:trained".parse().unwrap(), &[], network.trained.as_ref(), 0.5)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("layer1.0.relu1") && err.contains("use channel-ttrbr:trained"), "{err}");
+    // Without lambdas the trained methods are an error, not a silent fallback.
+    let err = spikeconv::convert::snn::convert_from(&folded, "trained".parse().unwrap(), &[], None, 0.5).unwrap_err();
+    assert!(err.to_string().contains("needs a quantization-aware checkpoint"), "{err}");
+}
