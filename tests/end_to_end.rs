@@ -152,3 +152,19 @@ fn pytorch_style_f16_checkpoint_needs_and_accepts_mean_and_std() {
     let preset = ann_json(&model, &images, 256, &["--normalize", "imagenet"]);
     assert_eq!(preset["correct"], report["correct"]);
 }
+
+/// Mesa's device-select layer prints `XDG_RUNTIME_DIR is invalid` whenever a Vulkan
+/// instance is created outside a desktop session; the binary switches the layer off itself,
+/// so a user's run (here `devices`, which opens every backend's instance) prints none of it.
+#[test]
+fn no_vulkan_driver_noise_without_a_desktop_session() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_spikeconv"))
+        .arg("devices")
+        .env_remove("NODEVICE_SELECT")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .expect("run the spikeconv binary");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "driver noise on stderr: {stderr}");
+}

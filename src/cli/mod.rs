@@ -288,10 +288,13 @@ pub struct CalibrationArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_CALIB_IMAGES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub calib_images: usize,
     /// Threshold method(s), comma-separated: max, percentile:P (0 < P <= 100),
-    /// channel-max, channel-percentile:P, ttrbr[:P], channel-ttrbr[:P]. Percentiles come
-    /// from 4096-bin histograms over [0, layer max] (resolution max/4096). ttrbr starts
-    /// from percentile:P (default 99.9) and tunes each layer's threshold for
-    /// --tune-timesteps on the first --tune-images calibration images (docs/METHOD.md).
+    /// channel-max, channel-percentile:P, trained, ttrbr[:P|:trained],
+    /// channel-ttrbr[:P|:trained]. Percentiles come from 4096-bin histograms over [0, layer
+    /// max] (resolution max/4096). trained: a quantization-aware (QCFS) checkpoint's learned
+    /// lambda per layer or channel (threshold = lambda; with --v-init 0.5, QCFS's
+    /// conversion). ttrbr starts from percentile:P (default 99.9), or from the trained
+    /// lambdas, and tunes each layer's threshold for --tune-timesteps on the first
+    /// --tune-images calibration images (docs/METHOD.md).
     #[arg(long, value_name = "METHODS", default_value = "percentile:99.9")]
     pub threshold: String,
     /// Initial membrane potential as a fraction of the threshold, in [0, 1].
