@@ -97,8 +97,8 @@ pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub adapter_info: wgpu::AdapterInfo,
-    /// The adapter's own limits, all requested for the device (wgpu's defaults would cap
-    /// storage buffers well below what most adapters allow).
+    /// The limits requested for the device: what the kernels need, and the adapter's
+    /// largest storage binding and buffer ([`super::limits::required_limits`]).
     pub limits: wgpu::Limits,
     /// The kernel variants this adapter runs.
     pub strategy: KernelStrategy,
@@ -180,7 +180,7 @@ impl GpuContext {
 
     fn open(adapter: &wgpu::Adapter) -> Result<GpuContext, GpuError> {
         let adapter_info = adapter.get_info();
-        let limits = adapter.limits();
+        let limits = super::limits::required_limits(&adapter_info.name, &adapter.limits())?;
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("spikeconv"),
             // Timestamps where offered: `bench --profile` times each node's pass with them.

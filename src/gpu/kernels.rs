@@ -25,6 +25,18 @@ const SNN_READOUT_SOURCE: &str = include_str!("../../shaders/snn_readout.wgsl");
 const CALIBRATION_SOURCE: &str = include_str!("../../shaders/calibration.wgsl");
 const LAYERWISE_SOURCE: &str = include_str!("../../shaders/layerwise.wgsl");
 
+/// Every WGSL module the kernels are compiled from, by name, as compiled (headers included):
+/// what `tests/shaders.rs` translates for every GPU API.
+pub const WGSL_MODULES: [(&str, &str); 7] = [
+    ("conv (uniform weight window)", CONV_UNIFORM_SOURCE),
+    ("conv (storage weights, tiled)", CONV_STORAGE_SOURCE),
+    ("elementwise", ELEMENTWISE_SOURCE),
+    ("head", HEAD_SOURCE),
+    ("snn_readout", SNN_READOUT_SOURCE),
+    ("calibration", CALIBRATION_SOURCE),
+    ("layerwise", LAYERWISE_SOURCE),
+];
+
 /// Most workgroups one dispatch dimension may hold (WebGPU's and lavapipe's limit).
 pub const MAX_WORKGROUPS_PER_DIMENSION: u32 = 65_535;
 /// Bytes of the uniform weight window of the conv kernels (`array<vec4<f32>, 4096>`).

@@ -10,6 +10,7 @@ pub mod context;
 pub mod kernels;
 pub mod layers;
 pub mod layerwise_layers;
+pub mod limits;
 pub mod snn_layers;
 
 pub use buffers::{read_buffer, submit_and_read};
