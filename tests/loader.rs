@@ -1238,26 +1238,34 @@ fn bad_lambdas_are_one_line_errors_naming_the_tensor() {
     let cases: Vec<(&str, Box<dyn Fn(&mut Vec<Raw>)>, &str)> = vec![
         (
             "zero",
-            Box::new(|t: &mut Vec<Raw>| *t.iter_mut().find(|r| r.name == "relu.lambda").unwrap() =
-                Raw::float("relu.lambda", Dtype::F32, &[1], &[0.0])),
+            Box::new(|t: &mut Vec<Raw>| {
+                *t.iter_mut().find(|r| r.name == "relu.lambda").unwrap() =
+                    Raw::float("relu.lambda", Dtype::F32, &[1], &[0.0])
+            }),
             "relu.lambda has invalid values: element 0 is 0; a trained threshold lambda must be positive",
         ),
         (
             "negative",
-            Box::new(|t: &mut Vec<Raw>| *t.iter_mut().find(|r| r.name == "layer2.0.relu1.lambda").unwrap() =
-                Raw::float("layer2.0.relu1.lambda", Dtype::F32, &[8], &[1.0, 1.0, -2.0, 1.0, 1.0, 1.0, 1.0, 1.0])),
+            Box::new(|t: &mut Vec<Raw>| {
+                *t.iter_mut().find(|r| r.name == "layer2.0.relu1.lambda").unwrap() =
+                    Raw::float("layer2.0.relu1.lambda", Dtype::F32, &[8], &[1.0, 1.0, -2.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+            }),
             "layer2.0.relu1.lambda has invalid values: element 2 is -2",
         ),
         (
             "nan",
-            Box::new(|t: &mut Vec<Raw>| *t.iter_mut().find(|r| r.name == "layer1.0.relu2.lambda").unwrap() =
-                Raw::float("layer1.0.relu2.lambda", Dtype::F32, &[1], &[f32::NAN])),
+            Box::new(|t: &mut Vec<Raw>| {
+                *t.iter_mut().find(|r| r.name == "layer1.0.relu2.lambda").unwrap() =
+                    Raw::float("layer1.0.relu2.lambda", Dtype::F32, &[1], &[f32::NAN])
+            }),
             "layer1.0.relu2.lambda has invalid values: element 0 is NaN",
         ),
         (
             "infinite",
-            Box::new(|t: &mut Vec<Raw>| *t.iter_mut().find(|r| r.name == "layer3.0.relu2.lambda").unwrap() =
-                Raw::float("layer3.0.relu2.lambda", Dtype::F32, &[1], &[f32::INFINITY])),
+            Box::new(|t: &mut Vec<Raw>| {
+                *t.iter_mut().find(|r| r.name == "layer3.0.relu2.lambda").unwrap() =
+                    Raw::float("layer3.0.relu2.lambda", Dtype::F32, &[1], &[f32::INFINITY])
+            }),
             "layer3.0.relu2.lambda has invalid values: element 0 is inf",
         ),
         (
@@ -1277,8 +1285,10 @@ fn bad_lambdas_are_one_line_errors_naming_the_tensor() {
         ),
         (
             "wrong_shape",
-            Box::new(|t: &mut Vec<Raw>| *t.iter_mut().find(|r| r.name == "layer3.0.relu1.lambda").unwrap() =
-                Raw::float("layer3.0.relu1.lambda", Dtype::F32, &[3], &[1.0, 1.0, 1.0])),
+            Box::new(|t: &mut Vec<Raw>| {
+                *t.iter_mut().find(|r| r.name == "layer3.0.relu1.lambda").unwrap() =
+                    Raw::float("layer3.0.relu1.lambda", Dtype::F32, &[3], &[1.0, 1.0, 1.0])
+            }),
             "tensor layer3.0.relu1.lambda has shape [3], expected [1]",
         ),
     ];
@@ -1296,7 +1306,12 @@ fn bad_lambdas_are_one_line_errors_naming_the_tensor() {
     let tensors = Spec::tiny().raw(22, Dtype::F32);
     let path = scratch.write("no_lambdas.safetensors", &serialize(&tensors, &qcfs_metadata("4")));
     let message = load_error(model::load(&path, &LoadOptions::default()), "no_lambdas.safetensors");
-    assert!(message.contains("metadata activation = \"qcfs\": names a trained activation but the file has no *.lambda tensors"), "{message}");
+    assert!(
+        message.contains(
+            "metadata activation = \"qcfs\": names a trained activation but the file has no *.lambda tensors"
+        ),
+        "{message}"
+    );
     let mut tensors = Spec::tiny().raw(22, Dtype::F32);
     with_lambdas(&mut tensors, &tiny_lambdas(4));
     let path = scratch.write("levels.safetensors", &serialize(&tensors, &qcfs_metadata("four")));
@@ -1320,7 +1335,14 @@ fn qcfs(x: &[f32], shape: Shape, batch: usize, lambda: &[f32], levels: usize) ->
 }
 
 /// The restructured tiny network's forward pass with QCFS activations, written out.
-fn hand_forward_qcfs(spec: &Spec, seed: u64, lambdas: &[(String, Vec<f32>)], levels: usize, input: &[f32], batch: usize) -> Vec<f32> {
+fn hand_forward_qcfs(
+    spec: &Spec,
+    seed: u64,
+    lambdas: &[(String, Vec<f32>)],
+    levels: usize,
+    input: &[f32],
+    batch: usize,
+) -> Vec<f32> {
     let weights = Weights(spec.tensors(seed));
     let lambda = |name: &str| lambdas.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap();
     let conv = |x: &[f32], shape: Shape, name: &str, stride: usize| {
@@ -1334,9 +1356,21 @@ fn hand_forward_qcfs(spec: &Spec, seed: u64, lambdas: &[(String, Vec<f32>)], lev
             let name = format!("layer{}.{block}", stage + 1);
             let stride = if stage > 0 && block == 0 { 2 } else { 1 };
             let (h, h_shape) = conv(&x, shape, &format!("{name}.conv1"), stride);
-            let h = qcfs(&bn(&h, h_shape, &format!("{name}.bn1")), h_shape, batch, &lambda(&format!("{name}.relu1")), levels);
+            let h = qcfs(
+                &bn(&h, h_shape, &format!("{name}.bn1")),
+                h_shape,
+                batch,
+                &lambda(&format!("{name}.relu1")),
+                levels,
+            );
             let (h, out_shape) = conv(&h, h_shape, &format!("{name}.conv2"), 1);
-            let branch = qcfs(&bn(&h, out_shape, &format!("{name}.bn2")), out_shape, batch, &lambda(&format!("{name}.relu2")), levels);
+            let branch = qcfs(
+                &bn(&h, out_shape, &format!("{name}.bn2")),
+                out_shape,
+                batch,
+                &lambda(&format!("{name}.relu2")),
+                levels,
+            );
             let identity = if stride == 1 && out_shape.channels == shape.channels {
                 x.clone()
             } else {
@@ -1415,9 +1449,15 @@ fn quantized_ann_is_the_qcfs_forward_pass_and_trained_thresholds_are_lambda() {
     )
     .unwrap();
     assert_eq!(start.layers[0].thresholds.values(), vec![lambdas[0].1[0]; 4].as_slice());
-    let err = spikeconv::convert::snn::convert_from(&folded, "ttrbr:trained".parse().unwrap(), &[], network.trained.as_ref(), 0.5)
-        .unwrap_err()
-        .to_string();
+    let err = spikeconv::convert::snn::convert_from(
+        &folded,
+        "ttrbr:trained".parse().unwrap(),
+        &[],
+        network.trained.as_ref(),
+        0.5,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("layer1.0.relu1") && err.contains("use channel-ttrbr:trained"), "{err}");
     // Without lambdas the trained methods are an error, not a silent fallback.
     let err = spikeconv::convert::snn::convert_from(&folded, "trained".parse().unwrap(), &[], None, 0.5).unwrap_err();

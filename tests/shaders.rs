@@ -13,9 +13,9 @@ use spikeconv::gpu::limits;
 fn parse(name: &str, source: &str) -> (naga::Module, ModuleInfo) {
     let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{name}: WGSL does not parse: {}", e.emit_to_string(source)));
-    let info = Validator::new(ValidationFlags::all(), Capabilities::empty())
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{name}: does not validate without extra capabilities: {}", e.emit_to_string(source)));
+    let info = Validator::new(ValidationFlags::all(), Capabilities::empty()).validate(&module).unwrap_or_else(|e| {
+        panic!("{name}: does not validate without extra capabilities: {}", e.emit_to_string(source))
+    });
     (module, info)
 }
 
@@ -177,7 +177,8 @@ fn shaders_fit_the_requested_limits_and_those_fit_webgpu_defaults() {
     required.check_limits_with_fail_fn(&webgpu, false, |name, _, _| beyond.push(name));
     assert_eq!(beyond, limits::BEYOND_WEBGPU_DEFAULTS);
     // An adapter below the kernels' needs is refused with every shortfall named.
-    let small = wgpu::Limits { max_compute_workgroup_storage_size: 4096, max_storage_buffers_per_shader_stage: 2, ..webgpu };
+    let small =
+        wgpu::Limits { max_compute_workgroup_storage_size: 4096, max_storage_buffers_per_shader_stage: 2, ..webgpu };
     let message = limits::required_limits("tiny-gpu", &small).unwrap_err().to_string();
     assert!(
         message.contains("tiny-gpu")

@@ -10,8 +10,8 @@ use spikeconv::convert::snn::{firing_rate, SpikingNetwork};
 use spikeconv::convert::snn_file::read_snn;
 use spikeconv::cpu::constant_current::ConstantCurrentTwin;
 use spikeconv::model::normalize::Normalization;
-use spikeconv::report::profile::{kernel_table, kernel_times};
 use spikeconv::pipeline::quantized_ann_accuracy;
+use spikeconv::report::profile::{kernel_table, kernel_times};
 use spikeconv::report::{method_label, LayerActivity, PredictionTable, QuantizedAnn, SnnCurve, SweepReport};
 
 use super::{

@@ -26,8 +26,8 @@ use crate::model::graph::{Graph, NodeId, Op, Shape};
 
 use super::stats::LayerStats;
 use super::threshold::{choose, from_trained, ThresholdMethod, Thresholds};
-use crate::model::TrainedActivation;
 use super::ConvertError;
+use crate::model::TrainedActivation;
 
 /// Default initial membrane potential, as a fraction of the threshold.
 pub const DEFAULT_V_INIT: f32 = 0.5;

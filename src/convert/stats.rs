@@ -297,18 +297,27 @@ mod tests {
         assert_eq!(choose(ThresholdMethod::Percentile(60.0), &stats).unwrap(), Thresholds::Layer(4.0));
         // Channel 0: range 4, bins of 0.5 → values in bins 2,4,6,7; 50% → 2nd → edge 2.5.
         // Channel 2 falls back to the layer-wide 50th percentile: 3rd of 5 → bin [3,4) → 4.
-        assert_eq!(choose(ThresholdMethod::ChannelPercentile(50.0), &stats).unwrap(), Thresholds::Channel(vec![2.5, 8.0, 4.0]));
+        assert_eq!(
+            choose(ThresholdMethod::ChannelPercentile(50.0), &stats).unwrap(),
+            Thresholds::Channel(vec![2.5, 8.0, 4.0])
+        );
         let dead = stats_with(&[&[0.0], &[0.0]], 8);
         assert_eq!(choose(ThresholdMethod::Max, &dead).unwrap(), Thresholds::Layer(1.0));
         assert_eq!(choose(ThresholdMethod::Percentile(99.0), &dead).unwrap(), Thresholds::Layer(1.0));
-        assert_eq!(choose(ThresholdMethod::ChannelPercentile(99.0), &dead).unwrap(), Thresholds::Channel(vec![1.0, 1.0]));
+        assert_eq!(
+            choose(ThresholdMethod::ChannelPercentile(99.0), &dead).unwrap(),
+            Thresholds::Channel(vec![1.0, 1.0])
+        );
     }
 
     #[test]
     fn percentile_100_equals_max() {
         let stats = stats_with(&[&[0.3, 1.7, 0.01], &[2.9, 0.2]], DEFAULT_BINS);
         assert_eq!(choose(ThresholdMethod::Percentile(100.0), &stats).unwrap(), Thresholds::Layer(2.9));
-        assert_eq!(choose(ThresholdMethod::ChannelPercentile(100.0), &stats).unwrap(), Thresholds::Channel(vec![1.7, 2.9]));
+        assert_eq!(
+            choose(ThresholdMethod::ChannelPercentile(100.0), &stats).unwrap(),
+            Thresholds::Channel(vec![1.7, 2.9])
+        );
     }
 
     #[test]

@@ -226,7 +226,9 @@ impl Thresholds {
 /// docs for fallbacks); [`super::snn::convert`] rejects anything not positive and finite.
 pub fn choose(method: ThresholdMethod, stats: &LayerStats) -> Option<Thresholds> {
     let method = match method {
-        ThresholdMethod::Ttrbr { per_channel: false, start: TuningStart::Percentile(p) } => ThresholdMethod::Percentile(p),
+        ThresholdMethod::Ttrbr { per_channel: false, start: TuningStart::Percentile(p) } => {
+            ThresholdMethod::Percentile(p)
+        }
         ThresholdMethod::Ttrbr { per_channel: true, start: TuningStart::Percentile(p) } => {
             ThresholdMethod::ChannelPercentile(p)
         }
@@ -266,12 +268,16 @@ pub fn from_trained(
 ) -> Result<Thresholds, ConvertError> {
     let per_layer = lambda.len() == 1;
     match method {
-        ThresholdMethod::Ttrbr { per_channel: true, .. } if per_layer => Ok(Thresholds::Channel(vec![lambda[0]; channels])),
-        ThresholdMethod::Ttrbr { per_channel: false, .. } if !per_layer => Err(ConvertError::TrainedThresholds(format!(
-            "ttrbr:trained tunes one threshold per layer, but IF layer `{layer}` has {} trained lambdas (one per \
+        ThresholdMethod::Ttrbr { per_channel: true, .. } if per_layer => {
+            Ok(Thresholds::Channel(vec![lambda[0]; channels]))
+        }
+        ThresholdMethod::Ttrbr { per_channel: false, .. } if !per_layer => {
+            Err(ConvertError::TrainedThresholds(format!(
+                "ttrbr:trained tunes one threshold per layer, but IF layer `{layer}` has {} trained lambdas (one per \
              channel); use channel-ttrbr:trained",
-            lambda.len()
-        ))),
+                lambda.len()
+            )))
+        }
         _ if per_layer => Ok(Thresholds::Layer(lambda[0])),
         _ => Ok(Thresholds::Channel(lambda.to_vec())),
     }

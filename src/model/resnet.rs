@@ -30,8 +30,8 @@
 
 use super::checkpoint::{Checkpoint, TensorDtype};
 use super::graph::{BatchNorm, Conv2d, Graph, Linear, NodeId, Op, Shape};
-use super::LoadError;
 use super::trained::TrainedActivation;
+use super::LoadError;
 
 /// BatchNorm epsilon of PyTorch's `nn.BatchNorm2d` default, used by all CIFAR ResNets.
 pub const BATCH_NORM_EPS: f32 = 1e-5;

@@ -47,7 +47,8 @@ impl TrainedActivation {
 /// one, or sitting on a node that is not an IF layer.
 pub fn read(checkpoint: &mut Checkpoint, graph: &Graph) -> Result<Option<TrainedActivation>, LoadError> {
     let path = checkpoint.path().to_string();
-    let stray: Vec<String> = checkpoint.names().into_iter().filter(|n| n.ends_with(LAMBDA_SUFFIX)).map(String::from).collect();
+    let stray: Vec<String> =
+        checkpoint.names().into_iter().filter(|n| n.ends_with(LAMBDA_SUFFIX)).map(String::from).collect();
     let metadata = checkpoint.metadata().clone();
     let metadata_error = |key: &str, message: String| LoadError::Metadata {
         path: path.clone(),
@@ -66,10 +67,16 @@ pub fn read(checkpoint: &mut Checkpoint, graph: &Graph) -> Result<Option<Trained
     if stray.is_empty() {
         return match activation.as_deref() {
             None | Some("relu") => Ok(None),
-            Some(_) => Err(metadata_error(ACTIVATION_KEY, "names a trained activation but the file has no *.lambda tensors".into())),
+            Some(_) => Err(metadata_error(
+                ACTIVATION_KEY,
+                "names a trained activation but the file has no *.lambda tensors".into(),
+            )),
         };
     }
-    if let Some(name) = activation.as_deref().filter(|a| !a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') || a.is_empty()) {
+    if let Some(name) = activation
+        .as_deref()
+        .filter(|a| !a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') || a.is_empty())
+    {
         return Err(metadata_error(ACTIVATION_KEY, format!("{name:?} is not an activation name")));
     }
 
@@ -98,14 +105,19 @@ pub fn read(checkpoint: &mut Checkpoint, graph: &Graph) -> Result<Option<Trained
         return Err(LoadError::BadValues {
             path,
             tensor: checkpoint.stored_name(first),
-            message: "no IF neuron follows this layer (a lambda belongs to a ReLU: relu, layerK.i.relu1, layerK.i.relu2)"
-                .into(),
+            message:
+                "no IF neuron follows this layer (a lambda belongs to a ReLU: relu, layerK.i.relu1, layerK.i.relu2)"
+                    .into(),
         });
     }
     if let Some(first) = missing.first() {
         return Err(LoadError::MissingTensor {
             path,
-            tensor: format!("{first} ({} of {} IF layers have no lambda while others have one)", missing.len(), missing.len() + lambdas.len()),
+            tensor: format!(
+                "{first} ({} of {} IF layers have no lambda while others have one)",
+                missing.len(),
+                missing.len() + lambdas.len()
+            ),
         });
     }
     Ok(Some(TrainedActivation { activation: activation.unwrap_or_else(|| "trained".into()), levels, lambdas }))
