@@ -1235,7 +1235,8 @@ fn trained_lambdas_load_per_layer_and_per_channel() {
 #[test]
 fn bad_lambdas_are_one_line_errors_naming_the_tensor() {
     let scratch = Scratch::new();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<Raw>)>, &str)> = vec![
+    type Mutation = Box<dyn Fn(&mut Vec<Raw>)>;
+    let cases: Vec<(&str, Mutation, &str)> = vec![
         (
             "zero",
             Box::new(|t: &mut Vec<Raw>| {

@@ -73,7 +73,7 @@ fn msl_options(module: &naga::Module, info: &ModuleInfo) -> naga::back::msl::Opt
             }
             let mutable = matches!(global.space, naga::AddressSpace::Storage { access } if access.contains(naga::StorageAccess::STORE));
             resources.resources.insert(
-                binding.clone(),
+                *binding,
                 naga::back::msl::BindTarget { buffer: Some(slot), mutable, ..Default::default() },
             );
             slot += 1;

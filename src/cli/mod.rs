@@ -5,6 +5,7 @@ mod ann;
 mod bench;
 mod convert;
 mod devices;
+mod merge;
 mod paired;
 mod plot;
 mod sweep;
@@ -57,6 +58,9 @@ enum Command {
     /// Measure how fast a backend simulates the converted network (image-timesteps/s) and
     /// runs the ANN, on real test images.
     Bench(bench::BenchArgs),
+    /// Combine the shard records of `sweep --shard K/N` runs into the report one sweep over
+    /// all their images would have printed.
+    Merge(merge::MergeArgs),
     /// Compare the networks of a `sweep --predictions` file on the same images: for every
     /// pair, images only one gets right and the exact McNemar p-value.
     Paired(paired::PairedArgs),
@@ -74,7 +78,30 @@ pub fn run() -> anyhow::Result<()> {
         Command::Plot(args) => plot::run(&args),
         Command::Paired(args) => paired::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Merge(args) => merge::run(&args),
     }
+}
+
+/// Largest text file a command reads whole (shard records, prediction tables): far above
+/// any real one (a 10 000-image shard record of eight networks is about 1 MB).
+const MAX_TEXT_BYTES: u64 = 256 << 20;
+
+/// Reads a text input that must be a regular file of at most [`MAX_TEXT_BYTES`]: a FIFO,
+/// a device or a runaway file is an error naming it, never a hang or an exhausted memory.
+pub fn read_bounded_text(path: &Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let name = path.display();
+    let meta = std::fs::metadata(path).with_context(|| format!("{name}: cannot read"))?;
+    if !meta.is_file() {
+        anyhow::bail!("{name}: not a regular file");
+    }
+    let file = std::fs::File::open(path).with_context(|| format!("{name}: cannot open"))?;
+    let mut text = String::new();
+    file.take(MAX_TEXT_BYTES + 1).read_to_string(&mut text).with_context(|| format!("{name}: cannot read as text"))?;
+    if text.len() as u64 > MAX_TEXT_BYTES {
+        anyhow::bail!("{name}: larger than {} MiB, not a file this command reads", MAX_TEXT_BYTES >> 20);
+    }
+    Ok(text)
 }
 
 /// Where the network comes from and how its input is normalized.

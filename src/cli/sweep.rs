@@ -2,17 +2,14 @@
 //! converted SNN), simulate every timestep on the chosen backend and report accuracy against t.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use spikeconv::convert::snn::{firing_rate, SpikingNetwork};
 use spikeconv::convert::snn_file::read_snn;
-use spikeconv::cpu::constant_current::ConstantCurrentTwin;
+use spikeconv::jobs::shard::networks_checksum;
+use spikeconv::jobs::{sweep, Shard, ShardRecord, SweepJob};
 use spikeconv::model::normalize::Normalization;
-use spikeconv::pipeline::quantized_ann_accuracy;
 use spikeconv::report::profile::{kernel_table, kernel_times};
-use spikeconv::report::{method_label, LayerActivity, PredictionTable, QuantizedAnn, SnnCurve, SweepReport};
 
 use super::{
     open_dataset, progress_bar, BackendArgs, CalibrationArgs, DataArgs, LoadArgs, OutputArgs, DEFAULT_MAX_BATCH,
@@ -56,11 +53,30 @@ pub struct SweepArgs {
     /// timestamps and print the GPU time per kernel (to stderr).
     #[arg(long)]
     pub profile: bool,
+    /// Evaluate only the K-th (from 0) of N contiguous parts of the images (after
+    /// --limit), e.g. one task of a cluster job array; needs --shard-out. Every shard must
+    /// convert identically: the same --snn file, or the same --model, --calib and flags.
+    #[arg(long, value_name = "K/N", requires = "shard_out")]
+    pub shard: Option<Shard>,
+    /// Where --shard writes its counts (JSON) for `spikeconv merge`.
+    #[arg(long, value_name = "FILE", requires = "shard")]
+    pub shard_out: Option<PathBuf>,
 }
 
 pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     let timesteps = usize::try_from(args.timesteps)?;
-    let dataset = open_dataset(&args.data)?;
+    if args.shard.is_some() != args.shard_out.is_some() {
+        anyhow::bail!("--shard K/N and --shard-out FILE go together: the shard's counts are what merge reads");
+    }
+    let mut dataset = open_dataset(&args.data)?;
+    let total = dataset.len();
+    let range = args.shard.map_or(0..total, |shard| shard.range(total));
+    if let Some(shard) = args.shard {
+        if range.is_empty() {
+            anyhow::bail!("--shard {shard}: {total} images give this shard none; use fewer shards");
+        }
+        dataset = dataset.slice(range.clone());
+    }
     let backend = args.device.open()?;
     if args.profile && !backend.has_gpu_timestamps() {
         anyhow::bail!("--profile times GPU passes with timestamp queries: {} has none (use --backend gpu on an adapter that offers them)", backend.describe());
@@ -77,87 +93,57 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         (None, Some(model)) => {
             let network = args.load.load(model)?;
             let networks = args.calibration.convert(&backend, &network, &args.device, Some(timesteps))?;
-            (networks, network.normalization.clone(), model.display().to_string(), Some(network))
+            (networks, network.normalization, model.display().to_string(), Some(network))
         }
         (None, None) => anyhow::bail!("give --model FILE (with --calib) or --snn FILE"),
     };
-    let graph = &networks[0].graph;
-    if dataset.num_classes != graph.num_classes() {
-        anyhow::bail!(
-            "{}: the network has {} classes but the dataset {} has {}",
-            model,
-            graph.num_classes(),
-            args.data.data.display(),
-            dataset.num_classes
-        );
-    }
 
     let images = dataset.len();
-    let ann_batch = backend.ann_batch(graph, args.device.requested_batch(), DEFAULT_MAX_BATCH, images)?;
-    let ann = backend.evaluate_ann(graph, &dataset, &normalization, images, ann_batch, |_| {})?;
-    let quantized_ann = match &source {
-        Some(network) => quantized_ann_accuracy(network, &dataset, images, ann_batch)?
-            .map(|(activation, accuracy)| QuantizedAnn { activation, correct: accuracy.correct }),
-        None => None,
-    };
-
     let progress = progress_bar((images * networks.len()) as u64, "images");
-    let started = Instant::now();
-    let mut curves = Vec::with_capacity(networks.len());
-    let mut predictions = Vec::with_capacity(networks.len());
-    for (index, snn) in networks.iter().enumerate() {
-        progress.set_message(snn.threshold_method.clone());
-        let batch = backend.snn_batch(snn, timesteps, args.device.requested_batch(), DEFAULT_MAX_BATCH, images)?;
-        let done_before = index * images;
-        let simulation = Instant::now();
-        let result = backend.evaluate_snn(snn, &dataset, &normalization, images, timesteps, batch, |done| {
-            progress.set_position((done_before + done) as u64)
-        })?;
-        let seconds = simulation.elapsed().as_secs_f64();
-        if args.profile {
+    let job = SweepJob {
+        networks: &networks,
+        normalization: &normalization,
+        source: source.as_ref(),
+        model,
+        data: args.data.data.display().to_string(),
+        dataset: &dataset,
+        timesteps,
+        batch: args.device.requested_batch(),
+        constant_currents: args.constant_currents,
+    };
+    let outcome = sweep(&backend, &job, |done, method| {
+        progress.set_message(method.to_string());
+        progress.set_position(done as u64);
+    })?;
+    progress.finish_and_clear();
+    if args.profile {
+        for snn in &networks {
+            let batch = backend.snn_batch(snn, timesteps, args.device.requested_batch(), DEFAULT_MAX_BATCH, images)?;
             let passes = backend.profile_snn(snn, &dataset, &normalization, timesteps, batch)?;
             let title =
                 format!("{}: GPU time of one chunk of {batch} images × {timesteps} steps", snn.threshold_method);
-            progress.suspend(|| eprint!("{}", kernel_table(&title, &kernel_times(&passes))));
+            eprint!("{}", kernel_table(&title, &kernel_times(&passes)));
         }
-        let mut curve = curve(snn, &result.correct, &result.spike_totals, timesteps, images, seconds);
-        if args.constant_currents {
-            let twin = ConstantCurrentTwin::new(snn, timesteps)?;
-            curve.constant_current_correct = Some(twin.evaluate(&dataset, &normalization, images, ann_batch).correct);
-        }
-        curves.push(curve);
-        predictions.push((method_label(&snn.threshold_method, snn.tuned_for_timesteps), result.predictions));
     }
-    let seconds = started.elapsed().as_secs_f64();
-    progress.finish_and_clear();
 
+    if let (Some(shard), Some(path)) = (args.shard, &args.shard_out) {
+        let checksum = networks_checksum(&networks, &normalization);
+        let record = ShardRecord::new(&outcome, &networks, checksum, shard, range.clone(), total);
+        std::fs::write(path, serde_json::to_string(&record)?)
+            .with_context(|| format!("{}: cannot write the shard record", path.display()))?;
+        eprintln!("shard {shard}: images {}..{} of {total}; wrote {}", range.start, range.end, path.display());
+    }
     if let Some(path) = &args.predictions {
-        let table = PredictionTable {
-            timesteps,
-            labels: dataset.labels[..images].iter().map(|&label| label as usize).collect(),
-            ann: ann.predictions,
-            networks: predictions,
-        };
-        std::fs::write(path, table.to_csv())
+        std::fs::write(path, outcome.predictions.to_csv())
             .with_context(|| format!("{}: cannot write the predictions CSV", path.display()))?;
     }
-    let report = SweepReport {
-        model,
-        data: args.data.data.display().to_string(),
-        backend: backend.name().to_string(),
-        adapter: backend.describe(),
-        images,
-        timesteps,
-        ann_correct: ann.correct,
-        quantized_ann,
-        curves,
-        seconds,
-    };
+    let report = outcome.report;
     args.output.emit(&report)?;
     if !args.output.json {
         eprintln!(
-            "simulated {images} images × {timesteps} timesteps × {} network(s) in {seconds:.1} s",
-            networks.len()
+            "simulated {images} images × {timesteps} timesteps × {} network(s) in {:.1} s",
+            networks.len(),
+            report.seconds
         );
     }
     Ok(())
@@ -167,35 +153,4 @@ fn to_rgb(values: &[f32], path: &std::path::Path) -> anyhow::Result<[f32; 3]> {
     values
         .try_into()
         .map_err(|_| anyhow::anyhow!("{}: normalization has {} channels, expected 3", path.display(), values.len()))
-}
-
-/// Turns one simulation's counts into a report curve with per-layer activity.
-fn curve(
-    snn: &SpikingNetwork,
-    correct: &[usize],
-    spike_totals: &[u64],
-    timesteps: usize,
-    images: usize,
-    seconds: f64,
-) -> SnnCurve {
-    let layers = snn
-        .layer_infos()
-        .into_iter()
-        .zip(spike_totals)
-        .map(|(info, &spikes)| LayerActivity {
-            layer: info.name,
-            neurons: info.neurons,
-            firing_rate: firing_rate(spikes, info.neurons, timesteps, images),
-            synops_per_image: spikes as f64 * info.fan_out / images.max(1) as f64,
-        })
-        .collect();
-    SnnCurve {
-        threshold_method: snn.threshold_method.clone(),
-        tuned_for_timesteps: snn.tuned_for_timesteps,
-        v_init: snn.v_init,
-        correct: correct.to_vec(),
-        constant_current_correct: None,
-        layers,
-        seconds,
-    }
 }

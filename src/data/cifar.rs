@@ -155,6 +155,19 @@ impl Dataset {
         self.pixels.truncate(self.labels.len() * IMAGE_BYTES);
     }
 
+    /// A copy holding images `range` (clipped to the dataset), in order: one shard of a sweep.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Dataset {
+        let end = range.end.min(self.len());
+        let start = range.start.min(end);
+        Dataset {
+            labels: self.labels[start..end].to_vec(),
+            pixels: self.pixels[start * IMAGE_BYTES..end * IMAGE_BYTES].to_vec(),
+            num_classes: self.num_classes,
+            format: self.format,
+            files: self.files.clone(),
+        }
+    }
+
     /// The 3072 pixel bytes of image `index` (CHW), or `None` past the end.
     pub fn image(&self, index: usize) -> Option<&[u8]> {
         let start = index.checked_mul(IMAGE_BYTES)?;

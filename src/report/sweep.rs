@@ -56,7 +56,7 @@ impl SnnCurve {
 
 /// A quantization-aware network's ANN with the activation it was trained with (see
 /// [`crate::pipeline::quantized_ann_accuracy`]).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct QuantizedAnn {
     /// The activation, e.g. `qcfs:4`.
     pub activation: String,
