@@ -168,6 +168,7 @@ impl Backend {
         batch: usize,
         progress: impl FnMut(usize),
     ) -> Result<AnnAccuracy, Error> {
+        check_images(graph, dataset)?;
         match self {
             Backend::Cpu(_) => {
                 Ok(cpu::evaluate::evaluate_ann(&CpuGraph::new(graph), dataset, normalization, limit, batch, progress))
@@ -192,6 +193,7 @@ impl Backend {
         bins: usize,
         progress: impl FnMut(usize),
     ) -> Result<Vec<LayerStats>, Error> {
+        check_image_shape(graph, dataset)?;
         match self {
             Backend::Cpu(_) => Ok(cpu::calibrate::calibrate(
                 &CpuGraph::new(graph).rounding_each_product(),
@@ -237,6 +239,7 @@ impl Backend {
         batch: usize,
         progress: impl FnMut(usize),
     ) -> Result<(SnnAccuracy, EngineStats), Error> {
+        check_images(&snn.graph, dataset)?;
         match self {
             Backend::Cpu(_) => {
                 let cpu = CpuSnn::new(snn)?;
@@ -256,6 +259,42 @@ impl Backend {
             }
         }
     }
+}
+
+/// The dataset's images must be what the network's input expects (3×32×32 CIFAR images
+/// into a graph declared for another shape would index past its buffers), and, where they
+/// are scored, its classes the network's outputs.
+pub fn check_images(graph: &Graph, dataset: &Dataset) -> Result<(), Error> {
+    check_image_shape(graph, dataset)?;
+    if graph.num_classes() != dataset.num_classes {
+        return Err(Error::Usage(format!(
+            "the network has {} classes but the dataset {} has {}",
+            graph.num_classes(),
+            dataset_files(dataset),
+            dataset.num_classes
+        )));
+    }
+    Ok(())
+}
+
+fn dataset_files(dataset: &Dataset) -> String {
+    dataset.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// [`check_images`] without the classes (calibration reads no labels).
+pub fn check_image_shape(graph: &Graph, dataset: &Dataset) -> Result<(), Error> {
+    let input = graph.input_shape();
+    let files = || dataset_files(dataset);
+    if input != crate::data::cifar::IMAGE_SHAPE {
+        return Err(Error::Usage(format!(
+            "the network's input is {}×{}×{} but the images of {} are 3×32×32 (CIFAR)",
+            input.channels,
+            input.height,
+            input.width,
+            files()
+        )));
+    }
+    Ok(())
 }
 
 impl Backend {

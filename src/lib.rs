@@ -11,6 +11,7 @@ pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod io;
 pub mod jobs;
 pub mod model;
 pub mod pipeline;

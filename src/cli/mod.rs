@@ -82,26 +82,9 @@ pub fn run() -> anyhow::Result<()> {
     }
 }
 
-/// Largest text file a command reads whole (shard records, prediction tables): far above
-/// any real one (a 10 000-image shard record of eight networks is about 1 MB).
-const MAX_TEXT_BYTES: u64 = 256 << 20;
-
-/// Reads a text input that must be a regular file of at most [`MAX_TEXT_BYTES`]: a FIFO,
-/// a device or a runaway file is an error naming it, never a hang or an exhausted memory.
+/// Reads a text input (a shard record, a table) through the library's bounded reader.
 pub fn read_bounded_text(path: &Path) -> anyhow::Result<String> {
-    use std::io::Read;
-    let name = path.display();
-    let meta = std::fs::metadata(path).with_context(|| format!("{name}: cannot read"))?;
-    if !meta.is_file() {
-        anyhow::bail!("{name}: not a regular file");
-    }
-    let file = std::fs::File::open(path).with_context(|| format!("{name}: cannot open"))?;
-    let mut text = String::new();
-    file.take(MAX_TEXT_BYTES + 1).read_to_string(&mut text).with_context(|| format!("{name}: cannot read as text"))?;
-    if text.len() as u64 > MAX_TEXT_BYTES {
-        anyhow::bail!("{name}: larger than {} MiB, not a file this command reads", MAX_TEXT_BYTES >> 20);
-    }
-    Ok(text)
+    Ok(spikeconv::io::read_text(path)?)
 }
 
 /// Where the network comes from and how its input is normalized.
@@ -269,11 +252,8 @@ pub fn open_dataset(args: &DataArgs) -> anyhow::Result<Dataset> {
         DatasetArg::Cifar10 => CifarFormat::Cifar10,
         DatasetArg::Cifar100 => CifarFormat::Cifar100,
     });
-    let mut dataset = Dataset::open(&args.data, format)?;
-    if let Some(limit) = args.limit {
-        dataset.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    }
-    Ok(dataset)
+    let limit = args.limit.map(|limit| usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(Dataset::open_first(&args.data, format, limit)?)
 }
 
 fn parse_backend(name: &str) -> Result<BackendChoice, String> {
@@ -408,7 +388,7 @@ impl CalibrationArgs {
                 network.path.display()
             );
         };
-        let calib = Dataset::open(path, None)?;
+        let calib = Dataset::open_first(path, None, Some(self.calib_images))?;
         let conversion = pipeline::convert(backend, network, &calib, &options, &mut Bars::default())?;
         if let Some(path) = &self.tuning_csv {
             if conversion.tuning.runs.is_empty() {

@@ -38,7 +38,7 @@ pub fn run(args: &PairedArgs) -> anyhow::Result<()> {
 }
 
 fn read(path: &Path) -> anyhow::Result<PredictionTable> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let text = spikeconv::io::read_text(path)?;
     let table = PredictionTable::from_csv(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     if table.labels.is_empty() {
         anyhow::bail!("{}: no images", path.display());

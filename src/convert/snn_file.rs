@@ -113,8 +113,15 @@ pub fn write_snn(path: &Path, file: &SnnFile) -> Result<(), ConvertError> {
 /// Reads and validates a converted-SNN file.
 pub fn read_snn(path: &Path) -> Result<SnnFile, ConvertError> {
     let fail = |message: String| ConvertError::SnnFile { path: path.display().to_string(), message };
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let bytes = crate::io::read_file(path, crate::io::MAX_MODEL_BYTES)
+        .map_err(|e| ConvertError::SnnFile { path: path.display().to_string(), message: strip_path(&e.to_string(), path) })?;
     from_bytes(&bytes).map_err(fail)
+}
+
+/// `message` without the leading `path: ` (the error adds it again).
+fn strip_path(message: &str, path: &Path) -> String {
+    let prefix = format!("{}: ", path.display());
+    message.strip_prefix(&prefix).unwrap_or(message).to_string()
 }
 
 /// Serializes `file`; fails when two tensors would get the same name (duplicate node names).

@@ -12,6 +12,9 @@ pub enum DataError {
     /// The file or directory could not be read.
     #[error("{path}: cannot read dataset: {source}")]
     Io { path: String, source: std::io::Error },
+    /// The path is not a regular file, or reading it failed.
+    #[error("{source}")]
+    Input { source: crate::io::InputError },
     /// The file holds no records.
     #[error("{path}: dataset is empty (0 records)")]
     Empty { path: String },

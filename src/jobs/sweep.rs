@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use crate::backend::Backend;
+use crate::backend::{check_images, Backend};
 use crate::convert::snn::{firing_rate, SpikingNetwork};
 use crate::cpu::constant_current::ConstantCurrentTwin;
 use crate::data::cifar::Dataset;
@@ -53,15 +53,7 @@ pub fn sweep(
     let SweepJob { networks, normalization, dataset, timesteps, .. } = *job;
     let Some(first) = networks.first() else { return Err(Error::Usage("sweep: no network to simulate".into())) };
     let graph = &first.graph;
-    if dataset.num_classes != graph.num_classes() {
-        return Err(Error::Usage(format!(
-            "{}: the network has {} classes but the dataset {} has {}",
-            job.model,
-            graph.num_classes(),
-            job.data,
-            dataset.num_classes
-        )));
-    }
+    check_images(graph, dataset).map_err(|e| e.during(job.model.clone()))?;
     let images = dataset.len();
     let ann_batch = backend.ann_batch(graph, job.batch, DEFAULT_MAX_GPU_BATCH, images)?;
     let ann = backend.evaluate_ann(graph, dataset, normalization, images, ann_batch, |_| {})?;

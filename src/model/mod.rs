@@ -41,6 +41,9 @@ pub enum LoadError {
     /// The file could not be read.
     #[error("{path}: cannot read checkpoint: {source}")]
     Io { path: String, source: std::io::Error },
+    /// The file is not a regular file, is too large, or could not be read.
+    #[error("{source}")]
+    Input { source: crate::io::InputError },
     /// The file is not a valid safetensors file (truncated, corrupt header, bad offsets).
     #[error("{path}: not a valid safetensors file (truncated or corrupt?): {source}")]
     Format { path: String, source: safetensors::SafeTensorError },
@@ -139,7 +142,7 @@ pub struct Network {
 pub fn load(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Network, LoadError> {
     let path = path.as_ref();
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: name.clone(), source })?;
+    let bytes = crate::io::read_file(path, crate::io::MAX_MODEL_BYTES).map_err(|source| LoadError::Input { source })?;
     let mut network = load_bytes(name, bytes, options)?;
     network.path = path.to_path_buf();
     Ok(network)

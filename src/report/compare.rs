@@ -166,8 +166,10 @@ pub fn read_runs(paths: &[&Path]) -> Result<Runs, CompareError> {
     let mut first_kind: Option<&'static str> = None;
     for path in paths {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CompareError::Read { path: shown.clone(), message: e.to_string() })?;
+        let text = crate::io::read_text(path).map_err(|e| CompareError::Read {
+            path: shown.clone(),
+            message: e.to_string().strip_prefix(&format!("{shown}: ")).unwrap_or(&e.to_string()).to_string(),
+        })?;
         for (index, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let run = parse_line(line).map_err(|message| CompareError::Line {
                 path: shown.clone(),
