@@ -85,7 +85,8 @@ pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, InputError> {
 
 /// The whole regular file `path` as UTF-8 text, at most [`MAX_TEXT_BYTES`].
 pub fn read_text(path: &Path) -> Result<String, InputError> {
-    String::from_utf8(read_file(path, MAX_TEXT_BYTES)?).map_err(|_| InputError::NotText { path: path.display().to_string() })
+    String::from_utf8(read_file(path, MAX_TEXT_BYTES)?)
+        .map_err(|_| InputError::NotText { path: path.display().to_string() })
 }
 
 #[cfg(test)]

@@ -41,6 +41,18 @@ fn assert_clean_error(args: &[&str], needles: &[&str]) {
     }
 }
 
+/// A command-line error from the argument parser: exit status 2, its first line names the
+/// flags at fault (clap adds a usage line below it).
+fn assert_usage_error(args: &[&str], needles: &[&str]) {
+    let output = run_bounded(args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    for needle in needles {
+        assert!(first.contains(needle), "{args:?}: `{needle}` not in: {first}");
+    }
+}
+
 #[test]
 fn a_network_whose_input_is_not_a_cifar_image_is_refused_before_it_runs() {
     let Some(data) = common::data_dir() else { return };
@@ -94,7 +106,8 @@ fn a_limit_reads_only_the_images_it_keeps() {
     let bytes = std::fs::read(data.join("cifar10/test_batch.bin")).unwrap();
     let torn = dir.path().join("torn.bin");
     std::fs::write(&torn, &bytes[..3 * 3073 + 100]).unwrap();
-    let dataset = spikeconv::data::cifar::Dataset::open_first(&torn, Some(spikeconv::data::CifarFormat::Cifar10), Some(2));
+    let dataset =
+        spikeconv::data::cifar::Dataset::open_first(&torn, Some(spikeconv::data::CifarFormat::Cifar10), Some(2));
     let message = dataset.unwrap_err().to_string();
     assert!(message.contains("torn.bin") && message.contains("not a whole number"), "{message}");
     let whole = dir.path().join("whole.bin");
@@ -103,4 +116,202 @@ fn a_limit_reads_only_the_images_it_keeps() {
     assert_eq!(first.len(), 2);
     assert_eq!(first.pixels, bytes[1..3073].iter().chain(&bytes[3074..2 * 3073]).copied().collect::<Vec<u8>>());
     let _ = Path::new("");
+}
+
+/// Writes a valid ResNet-style dyadic SNN file, then rewrites it with `mutate` applied to
+/// its tensors and metadata.
+fn mutated_snn(
+    dir: &Path,
+    name: &str,
+    mutate: impl FnOnce(&mut Vec<(String, Vec<usize>, Vec<f32>)>, &mut std::collections::HashMap<String, String>),
+) -> String {
+    let clean = dir.join("clean.safetensors");
+    let file = SnnFile {
+        snn: common::dyadic::dyadic_preact_snn(5, true, 0.5),
+        normalization: InputNormalization::rgb([0.0; 3], [1.0; 3]),
+        source_model: "dyadic".into(),
+    };
+    write_snn(&clean, &file).unwrap();
+    let bytes = std::fs::read(&clean).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut metadata = header.metadata().clone().unwrap_or_default();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut list: Vec<(String, Vec<usize>, Vec<f32>)> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| {
+            let values = v.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            (n, v.shape().to_vec(), values)
+        })
+        .collect();
+    mutate(&mut list, &mut metadata);
+    let raw: Vec<(String, Vec<usize>, Vec<u8>)> =
+        list.into_iter().map(|(n, s, v)| (n, s, v.iter().flat_map(|x| x.to_le_bytes()).collect())).collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = raw
+        .iter()
+        .map(|(n, s, b)| {
+            (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap())
+        })
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, safetensors::serialize(views, Some(metadata)).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn snn_files_with_meaningless_values_or_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "nan weight",
+            mutated_snn(dir.path(), "nan.safetensors", |t, _| {
+                let conv = t.iter_mut().find(|(n, _, _)| n.ends_with("conv1.weight")).unwrap();
+                conv.2[0] = f32::NAN;
+            }),
+            "conv1.weight` element 0 is NaN",
+        ),
+        (
+            "infinite bias",
+            mutated_snn(dir.path(), "inf.safetensors", |t, _| {
+                let fc = t.iter_mut().find(|(n, _, _)| n == "fc.bias").unwrap();
+                fc.2[1] = f32::INFINITY;
+            }),
+            "fc.bias` element 1 is inf",
+        ),
+        (
+            "negative variance",
+            mutated_snn(dir.path(), "var.safetensors", |t, _| {
+                let var = t.iter_mut().find(|(n, _, _)| n.ends_with("running_var")).unwrap();
+                var.2[0] = -1.0;
+            }),
+            "variance + eps must be > 0",
+        ),
+        (
+            "control characters in the method",
+            mutated_snn(dir.path(), "ctl.safetensors", |_, m| {
+                m.insert("threshold_method".into(), "max\u{1b}[31m\nrow".into());
+            }),
+            "metadata `threshold_method`",
+        ),
+        (
+            "empty method",
+            mutated_snn(dir.path(), "empty.safetensors", |_, m| {
+                m.insert("threshold_method".into(), "".into());
+            }),
+            "not a printable name",
+        ),
+    ];
+    for (case, path, needle) in cases {
+        let error = spikeconv::convert::snn_file::read_snn(Path::new(&path)).unwrap_err().to_string();
+        assert!(error.contains(&path) && error.contains(needle) && !error.contains('\n'), "{case}: {error}");
+    }
+}
+
+#[test]
+fn meaningless_options_are_errors_not_silence() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let test = common::path(&data, "cifar10/test_batch.bin");
+    let calib = common::path(&data, "cifar10/data_batch_1.bin");
+    let model = common::path(&data, "weights/resnet20_cifar10_akamaster.safetensors");
+    let ann = ["ann", "--backend", "cpu", "--model", &model, "--data", &test, "--limit", "2"];
+    let with = |extra: &[&'static str]| -> Vec<String> {
+        ann.iter().map(|s| s.to_string()).chain(extra.iter().map(|s| s.to_string())).collect()
+    };
+    let run = |args: Vec<String>, needles: &[&str]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_clean_error(&args, needles);
+    };
+    run(with(&["--mean", "0,0,0", "--std", "1e-45,1,1"]), &["standard deviation", "outside"]);
+    run(with(&["--mean", "1e30,0,0", "--std", "1,1,1"]), &["mean", "outside"]);
+    let sweep = |extra: &[&str]| -> Vec<String> {
+        [
+            "sweep",
+            "--backend",
+            "cpu",
+            "--model",
+            &model,
+            "--calib",
+            &calib,
+            "--calib-images",
+            "8",
+            "--data",
+            &test,
+            "--limit",
+            "2",
+            "--timesteps",
+            "2",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect()
+    };
+    run(sweep(&["--v-init", "-0.1"]), &["--v-init", "-0.1", "[0, 1]"]);
+    run(sweep(&["--v-init=-0.1"]), &["--v-init", "[0, 1]"]);
+
+    // --snn with flags that only a conversion reads.
+    let snn = dir.path().join("r20.safetensors").display().to_string();
+    let output = run_bounded(&[
+        "convert",
+        "--backend",
+        "cpu",
+        "--model",
+        &model,
+        "--calib",
+        &calib,
+        "--calib-images",
+        "8",
+        "--threshold",
+        "max",
+        "-o",
+        &snn,
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    for flag in [["--mean", "0,0,0"], ["--std", "1,1,1"], ["--tuning-csv", "t.csv"]] {
+        assert_usage_error(
+            &["sweep", "--snn", &snn, "--data", &test, "--limit", "2", "--timesteps", "2", flag[0], flag[1]],
+            &[flag[0], "--snn"],
+        );
+    }
+
+    // paired with the ANN's column only; plot of a run of 0 images.
+    let only_ann = dir.path().join("ann_only.csv");
+    std::fs::write(&only_ann, "image,label,ann\n0,3,3\n1,8,1\n").unwrap();
+    let only_ann = only_ann.display().to_string();
+    assert_clean_error(&["paired", &only_ann], &[&only_ann, "no network"]);
+    let empty_run = dir.path().join("empty.jsonl");
+    std::fs::write(
+        &empty_run,
+        r#"{"model":"m","images":0,"ann_correct":0,"threshold_method":"max","tuned_for_timesteps":null,"correct":[0,0]}"#,
+    )
+    .unwrap();
+    let empty_run = empty_run.display().to_string();
+    let svg = dir.path().join("x.svg").display().to_string();
+    assert_clean_error(&["plot", &empty_run, "--out", &svg], &[&empty_run, "0 images"]);
+
+    // An output path that cannot be created names the flag and the path.
+    let gone = "/proc/nonexistent/a.jsonl";
+    assert_clean_error(
+        &[
+            "bench",
+            "--backend",
+            "cpu",
+            "--model",
+            &model,
+            "--calib",
+            &calib,
+            "--calib-images",
+            "8",
+            "--data",
+            &test,
+            "--limit",
+            "2",
+            "--timesteps",
+            "1",
+            "--append",
+            gone,
+        ],
+        &["--append", gone],
+    );
 }

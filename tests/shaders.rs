@@ -72,10 +72,9 @@ fn msl_options(module: &naga::Module, info: &ModuleInfo) -> naga::back::msl::Opt
                 continue;
             }
             let mutable = matches!(global.space, naga::AddressSpace::Storage { access } if access.contains(naga::StorageAccess::STORE));
-            resources.resources.insert(
-                *binding,
-                naga::back::msl::BindTarget { buffer: Some(slot), mutable, ..Default::default() },
-            );
+            resources
+                .resources
+                .insert(*binding, naga::back::msl::BindTarget { buffer: Some(slot), mutable, ..Default::default() });
             slot += 1;
         }
         resources.sizes_buffer = Some(slot);

@@ -25,7 +25,8 @@ done
 squeue -h >> "$OUT/cluster.txt" || true
 cp "$OUT"/sharded/*.out "$OUT/" 2>/dev/null || true
 test -s "$OUT/sharded/report.jsonl" || { echo "the merge job wrote no report" >&2; exit 1; }
-unset RAYON_NUM_THREADS
+# The single run with the shards' one thread: the report names the device (threads
+# included), so only then can its JSON equal the merged one field for field.
 "$SPIKECONV" sweep $ARGS --json --predictions "$OUT/single-predictions.csv" > "$OUT/single.jsonl"
 "$SPIKECONV" sweep $ARGS --csv "$OUT/single.csv" > "$OUT/single.txt" 2>/dev/null
 python3 results/slurm-sharded-sweep-resnet20-T32/compare.py "$OUT" | tee "$OUT/comparison.txt"

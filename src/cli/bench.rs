@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 use spikeconv::convert::fold_batch_norm;
@@ -164,8 +165,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let json = serde_json::to_string(&report)?;
     if let Some(path) = &args.append {
         use std::io::Write;
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        writeln!(file, "{json}")?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("--append {}: cannot open for appending", path.display()))?;
+        writeln!(file, "{json}").with_context(|| format!("--append {}: cannot write", path.display()))?;
     }
     if args.json {
         println!("{json}");

@@ -305,7 +305,7 @@ pub struct CalibrationArgs {
     #[arg(long, value_name = "METHODS", default_value = "percentile:99.9")]
     pub threshold: String,
     /// Initial membrane potential as a fraction of the threshold, in [0, 1].
-    #[arg(long, value_name = "V", default_value_t = DEFAULT_V_INIT)]
+    #[arg(long, value_name = "V", default_value_t = DEFAULT_V_INIT, allow_negative_numbers = true)]
     pub v_init: f32,
     /// Timesteps the ttrbr methods tune thresholds for (default: --timesteps where the
     /// command has it). Several, comma-separated (e.g. 8,16,32), give one tuned network

@@ -43,5 +43,8 @@ fn read(path: &Path) -> anyhow::Result<PredictionTable> {
     if table.labels.is_empty() {
         anyhow::bail!("{}: no images", path.display());
     }
+    if table.networks.is_empty() {
+        anyhow::bail!("{}: only the ANN's column, no network to compare it with", path.display());
+    }
     Ok(table)
 }

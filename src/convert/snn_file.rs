@@ -113,8 +113,10 @@ pub fn write_snn(path: &Path, file: &SnnFile) -> Result<(), ConvertError> {
 /// Reads and validates a converted-SNN file.
 pub fn read_snn(path: &Path) -> Result<SnnFile, ConvertError> {
     let fail = |message: String| ConvertError::SnnFile { path: path.display().to_string(), message };
-    let bytes = crate::io::read_file(path, crate::io::MAX_MODEL_BYTES)
-        .map_err(|e| ConvertError::SnnFile { path: path.display().to_string(), message: strip_path(&e.to_string(), path) })?;
+    let bytes = crate::io::read_file(path, crate::io::MAX_MODEL_BYTES).map_err(|e| ConvertError::SnnFile {
+        path: path.display().to_string(),
+        message: strip_path(&e.to_string(), path),
+    })?;
     from_bytes(&bytes).map_err(fail)
 }
 
@@ -227,6 +229,17 @@ fn json<T: Serialize>(value: &T) -> Result<String, String> {
     serde_json::to_string(value).map_err(|e| format!("cannot encode metadata: {e}"))
 }
 
+/// A name from the file that reaches terminals, CSV and JSON: non-empty, at most 256
+/// characters, no control characters.
+fn printable_name(key: &str, value: &str) -> Result<String, String> {
+    if value.trim().is_empty() || value.chars().count() > 256 || value.chars().any(char::is_control) {
+        return Err(format!(
+            "metadata `{key}` = {value:?} is not a printable name (non-empty, at most 256 characters, no control characters)"
+        ));
+    }
+    Ok(value.to_string())
+}
+
 fn batch_norm_tensors(bn: &BatchNorm) -> [(&'static str, &[f32]); 4] {
     [("weight", &bn.gamma), ("bias", &bn.beta), ("running_mean", &bn.mean), ("running_var", &bn.var)]
 }
@@ -256,12 +269,12 @@ pub fn from_bytes(bytes: &[u8]) -> Result<SnnFile, String> {
     let v_init_text = key("v_init")?;
     let v_init: f32 =
         v_init_text.trim().parse().map_err(|_| format!("metadata `v_init` = `{v_init_text}` is not a number"))?;
-    let threshold_method = key("threshold_method")?.to_string();
+    let threshold_method = printable_name("threshold_method", key("threshold_method")?)?;
     let tuned_for_timesteps: Option<usize> = serde_json::from_str(key("tuned_for_timesteps")?)
         .map_err(|e| format!("metadata `tuned_for_timesteps` is not a count or null: {e}"))?;
     let normalization: InputNormalization = serde_json::from_str(key("normalization")?)
         .map_err(|e| format!("metadata `normalization` is not valid: {e}"))?;
-    let source_model = key("source_model")?.to_string();
+    let source_model = printable_name("source_model", key("source_model")?)?;
 
     let tensors = SafeTensors::deserialize(bytes).map_err(|e| format!("not a valid safetensors file: {e}"))?;
     let mut used = BTreeSet::new();
@@ -273,7 +286,11 @@ pub fn from_bytes(bytes: &[u8]) -> Result<SnnFile, String> {
         if view.shape() != shape {
             return Err(format!("tensor `{name}` has shape {:?}, expected {shape:?}", view.shape()));
         }
-        let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let values: Vec<f32> =
+            view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+            return Err(format!("tensor `{name}` element {index} is {}; every value must be finite", values[index]));
+        }
         used.insert(name);
         Ok(values)
     };
@@ -371,6 +388,7 @@ fn rebuild_graph(
     let mut thresholds = Vec::new();
     for (id, node) in record.nodes.iter().enumerate().skip(1) {
         let name = &node.name;
+        printable_name(&format!("graph node {id} name"), name)?;
         let op = match &node.op {
             OpRecord::Input => return Err(format!("graph node {id} (`{name}`) is a second input")),
             &OpRecord::Conv2d { out_channels, in_channels, kernel, stride, padding, bias } => Op::Conv2d(Conv2d {
@@ -385,13 +403,20 @@ fn rebuild_graph(
             &OpRecord::BatchNorm { eps } => {
                 let channels = node.inputs.first().and_then(|&i| record.nodes.get(i)).map_or(0, |n| n.shape.channels);
                 let mut part = |suffix: &str| read(format!("{name}.{suffix}"), &[channels]);
-                Op::BatchNorm(BatchNorm {
+                let bn = BatchNorm {
                     gamma: part("weight")?,
                     beta: part("bias")?,
                     mean: part("running_mean")?,
                     var: part("running_var")?,
                     eps,
-                })
+                };
+                if let Some(channel) = bn.var.iter().position(|v| !(v + bn.eps > 0.0 && (v + bn.eps).is_finite())) {
+                    return Err(format!(
+                        "tensor `{name}.running_var` element {channel} is {} with eps {}: variance + eps must be > 0",
+                        bn.var[channel], bn.eps
+                    ));
+                }
+                Op::BatchNorm(bn)
             }
             OpRecord::Relu { thresholds: kind } => {
                 let values = match kind {

@@ -23,6 +23,10 @@ pub enum NormalizeError {
     /// A standard deviation is zero or negative (it divides the input).
     #[error("standard deviation {values:?} must be > 0 in every channel")]
     NonPositiveStd { values: [f32; CHANNELS] },
+    /// A value outside what normalizing `pixel / 255` can mean: the normalized input would
+    /// overflow or be meaningless.
+    #[error("{what} {values:?} is outside [{min}, {max}] (pixels are scaled to [0, 1] before normalizing)")]
+    OutOfRange { what: &'static str, values: [f32; CHANNELS], min: f32, max: f32 },
     /// The preset name is not one this crate knows.
     #[error("unknown normalization preset `{name}`, expected one of: cifar10, imagenet")]
     UnknownPreset { name: String },
@@ -96,14 +100,13 @@ impl Normalization {
             }
         }
         check_std(std)?;
+        check_mean(mean)?;
         Ok(Self { mean, std })
     }
 
     /// Parses `mean` and `std` given as `"a,b,c"` strings.
     pub fn parse(mean: &str, std: &str) -> Result<Self, NormalizeError> {
-        let mean = parse_mean(mean)?;
-        let std = parse_std(std)?;
-        Ok(Self { mean, std })
+        Self::new(parse_mean(mean)?, parse_std(std)?)
     }
 
     /// The normalized value of an 8-bit `pixel` of `channel` (0 red, 1 green, 2 blue).
@@ -167,9 +170,31 @@ pub fn parse_std(text: &str) -> Result<[f32; CHANNELS], NormalizeError> {
     check_std(parse_triple(text)?)
 }
 
+fn check_mean(mean: [f32; CHANNELS]) -> Result<[f32; CHANNELS], NormalizeError> {
+    if mean.iter().any(|m| m.abs() > MEAN_LIMIT) {
+        return Err(NormalizeError::OutOfRange { what: "mean", values: mean, min: -MEAN_LIMIT, max: MEAN_LIMIT });
+    }
+    Ok(mean)
+}
+
+/// Smallest and largest standard deviation accepted: far outside any real normalization
+/// of `[0, 1]` pixels (ImageNet's and CIFAR's are about 0.2), near enough that normalized
+/// values stay far from f32 overflow.
+pub const STD_RANGE: (f32, f32) = (1e-4, 1e4);
+/// Largest mean magnitude accepted.
+pub const MEAN_LIMIT: f32 = 1e4;
+
 fn check_std(std: [f32; CHANNELS]) -> Result<[f32; CHANNELS], NormalizeError> {
     if std.iter().any(|&s| s <= 0.0 || !s.is_finite()) {
         return Err(NormalizeError::NonPositiveStd { values: std });
+    }
+    if std.iter().any(|&s| !(STD_RANGE.0..=STD_RANGE.1).contains(&s)) {
+        return Err(NormalizeError::OutOfRange {
+            what: "standard deviation",
+            values: std,
+            min: STD_RANGE.0,
+            max: STD_RANGE.1,
+        });
     }
     Ok(std)
 }

@@ -152,7 +152,16 @@ fn parse_line(text: &str) -> Result<Run, String> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let kind = if value.get("correct").is_some() { "sweep" } else { "analysis" };
     let run = if kind == "sweep" {
-        serde_json::from_value(value).map(Run::Sweep)
+        let run: Result<SweepRun, _> = serde_json::from_value(value);
+        if let Ok(sweep) = &run {
+            if sweep.images == 0 {
+                return Err("a sweep of 0 images has no accuracy".into());
+            }
+            if sweep.ann_correct > sweep.images || sweep.correct.iter().any(|&c| c > sweep.images) {
+                return Err(format!("counts above its {} images", sweep.images));
+            }
+        }
+        run.map(Run::Sweep)
     } else {
         serde_json::from_value(value).map(Run::Analysis)
     };
