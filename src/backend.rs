@@ -146,6 +146,12 @@ impl Backend {
                 // The largest node's values at every step, per image of the chunk.
                 let per_image = 4 * snn.graph.largest_value() * timesteps.max(1);
                 let natural = (CPU_CHUNK_BYTES / per_image).max(device.threads);
+                // Never more than the memory budget holds (at least one image: check_fits
+                // then refuses it if even that does not fit).
+                let natural = match crate::memory::budget() {
+                    Some(budget) => natural.min(((budget / (LIVE_VALUES * per_image) as u64) as usize).max(1)),
+                    None => natural,
+                };
                 let batch = requested.unwrap_or(natural).min(images.max(1)).max(1);
                 check_fits(batch, LIVE_VALUES * per_image, &format!("a chunk of the SNN over {timesteps} timesteps"))?;
                 batch
@@ -338,28 +344,26 @@ pub struct EngineStats {
 /// Values a CPU run holds at once at its peak: a node's inputs, its output and a residual.
 const LIVE_VALUES: usize = 4;
 
-/// Checks that `batch` images of `bytes_per_image` fit the memory this machine has
-/// available (`MemAvailable`; unchecked where that cannot be read).
+/// Checks that `batch` images of `bytes_per_image` fit the memory budget
+/// ([`crate::memory::budget`]: what is available, or `--memory-limit`); unchecked where
+/// neither is known. The message says how many images fit, or that not even one does.
 fn check_fits(batch: usize, bytes_per_image: usize, what: &str) -> Result<(), Error> {
-    let Some(available) = available_memory() else { return Ok(()) };
-    let needed = batch as u64 * bytes_per_image as u64;
-    if needed <= available {
+    let Some(budget) = crate::memory::budget() else { return Ok(()) };
+    let needed = (batch as u64).saturating_mul(bytes_per_image as u64);
+    if needed <= budget {
         return Ok(());
     }
-    let fits = available / bytes_per_image.max(1) as u64;
+    let fits = budget / bytes_per_image.max(1) as u64;
+    let advice = if fits == 0 {
+        "not even one image fits: lower --timesteps (or raise --memory-limit if memory allows)".to_string()
+    } else {
+        format!("at most {fits} images fit: use --batch {fits} or less")
+    };
     Err(Error::Usage(format!(
-        "--batch {batch}: {what} needs {:.1} GiB, more than the {:.1} GiB of memory available; at most {fits} images fit",
-        needed as f64 / f64::from(1 << 30),
-        available as f64 / f64::from(1 << 30)
+        "{what} of {batch} image(s) needs {}, more than the memory budget of {} (available memory or --memory-limit); {advice}",
+        crate::memory::gib(needed),
+        crate::memory::gib(budget)
     )))
-}
-
-/// Bytes of memory available to new allocations (Linux's `MemAvailable`).
-fn available_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|line| line.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 /// Compiles a GPU plan for `batch` images, halving the batch while the device runs out of

@@ -13,6 +13,7 @@ pub mod error;
 pub mod gpu;
 pub mod io;
 pub mod jobs;
+pub mod memory;
 pub mod model;
 pub mod pipeline;
 pub mod reference;

@@ -315,3 +315,37 @@ fn meaningless_options_are_errors_not_silence() {
         &["--append", gone],
     );
 }
+
+#[test]
+fn work_beyond_the_memory_budget_is_refused_with_what_to_lower() {
+    let Some(data) = common::data_dir() else { return };
+    let test = common::path(&data, "cifar10/test_batch.bin");
+    let calib = common::path(&data, "cifar10/data_batch_1.bin");
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/resnet20_restructured.safetensors");
+    let base = [
+        "sweep",
+        "--backend",
+        "cpu",
+        "--model",
+        model,
+        "--calib",
+        &calib,
+        "--calib-images",
+        "16",
+        "--data",
+        &test,
+        "--limit",
+        "1",
+    ];
+    let args = |extra: &[&'static str]| -> Vec<String> { base.iter().chain(extra).map(|s| s.to_string()).collect() };
+    for extra in [&["--timesteps", "65536"][..], &["--timesteps", "64", "--memory-limit", "10M"][..]] {
+        let args = args(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_clean_error(&args, &["memory budget", "not even one image fits: lower --timesteps"]);
+    }
+    // A budget that holds a few images: the chunk shrinks to it and the run completes.
+    let args = args(&["--timesteps", "8", "--memory-limit", "64M", "--batch", "1"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = run_bounded(&args);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}

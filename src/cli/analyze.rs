@@ -44,9 +44,11 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
     let networks = args.calibration.convert(&backend, &network, &args.device, Some(timesteps))?;
     let device = backend.walk_device();
     let calib_path = args.calibration.calib.as_ref().context("analyze needs --calib")?;
-    let calib = Dataset::open(calib_path, None)?;
-
     let first = args.calibration.tune_images;
+    let fits = max_images(device, &networks[0], timesteps);
+    // Read only the images analysed (and the tuning images before them), not the whole file.
+    let calib = Dataset::open_first(calib_path, None, Some(first.saturating_add(args.images.min(fits.max(1)))))?;
+
     if calib.len() <= first {
         anyhow::bail!(
             "{}: holds {} images; analysis takes those after the first --tune-images {first}",
@@ -54,12 +56,14 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
             calib.len()
         );
     }
-    let fits = max_images(device, &networks[0], timesteps);
     let mut count = args.images.min(calib.len() - first);
-    if count > fits {
-        eprintln!("note: analysing {fits} images instead of {count}: their values for {timesteps} timesteps fill the walk's memory");
-        count = fits;
+    if args.images > fits && count == fits {
+        eprintln!(
+            "note: analysing {fits} images instead of {}: their values for {timesteps} timesteps fill the walk's memory",
+            args.images
+        );
     }
+    count = count.min(fits);
     if count == 0 {
         anyhow::bail!("analysing {timesteps} timesteps: not even one image fits the walk's memory");
     }

@@ -213,6 +213,10 @@ pub struct BackendArgs {
     /// four images per thread that fits 1 GiB of values.
     #[arg(long, value_name = "B", value_parser = clap::value_parser!(u64).range(1..))]
     pub batch: Option<u64>,
+    /// Memory the job may plan for (e.g. 4G, 512M); default: the memory available. Work
+    /// that does not fit is chunked, or refused with a message saying what to lower.
+    #[arg(long, value_name = "SIZE", value_parser = spikeconv::memory::parse_size)]
+    pub memory_limit: Option<u64>,
 }
 
 /// Largest batch `spikeconv` picks by itself on a GPU.
@@ -263,6 +267,7 @@ fn parse_backend(name: &str) -> Result<BackendChoice, String> {
 impl BackendArgs {
     /// Opens the backend `--backend` and `--adapter` ask for.
     pub fn open(&self) -> anyhow::Result<Backend> {
+        spikeconv::memory::set_limit(self.memory_limit);
         Backend::open(self.backend, self.adapter.as_deref()).with_context(|| match self.backend {
             BackendChoice::Gpu => "--backend gpu: no usable wgpu adapter".to_string(),
             _ => "opening the backend".to_string(),

@@ -208,7 +208,8 @@ const CPU_WALK_BYTES: usize = 8 << 30;
 
 /// The most images one walk of `snn` over `timesteps` steps can take: on a GPU every
 /// node's values for all timesteps must fit one storage binding of the adapter; on the CPU
-/// a few such values (a node's inputs, its output, a residual) must fit [`CPU_WALK_BYTES`].
+/// a few such values (a node's inputs, its output, a residual) must fit [`CPU_WALK_BYTES`]
+/// and the memory budget ([`crate::memory::budget`]).
 pub fn max_images(device: WalkDevice<'_>, snn: &SpikingNetwork, timesteps: usize) -> usize {
     let largest = snn.graph.largest_value();
     let per_image = (largest * timesteps.max(1) * 4) as u64;
@@ -217,7 +218,10 @@ pub fn max_images(device: WalkDevice<'_>, snn: &SpikingNetwork, timesteps: usize
             let by_binding = (ctx.max_binding_bytes() / per_image) as usize;
             by_binding.min(u32::MAX as usize / (largest * timesteps.max(1)))
         }
-        WalkDevice::Cpu => CPU_WALK_BYTES / (4 * per_image as usize),
+        WalkDevice::Cpu => {
+            let budget = crate::memory::budget().map_or(CPU_WALK_BYTES, |b| (b as usize).min(CPU_WALK_BYTES));
+            budget / (4 * per_image as usize)
+        }
     }
 }
 
