@@ -9,3 +9,8 @@ scripts/setup.sh
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 export NODEVICE_SELECT=1
 cargo test --locked "$@"
+# The Python package, against the binary the tests just built (skipped with arguments,
+# which select Rust tests).
+if [ "$#" -eq 0 ]; then
+    SPIKECONV_BIN="$PWD/target/debug/spikeconv" scripts/test-python.sh
+fi
