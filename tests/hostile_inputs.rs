@@ -349,3 +349,83 @@ fn work_beyond_the_memory_budget_is_refused_with_what_to_lower() {
     let output = run_bounded(&args);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+#[test]
+fn corrupt_headers_name_the_tensor_and_snn_files_are_not_checkpoints() {
+    let Some(data) = common::data_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let test = common::path(&data, "cifar10/test_batch.bin");
+    let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/resnet20_restructured.safetensors")).unwrap();
+    let length = u64::from_le_bytes(raw[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&raw[8..8 + length]).unwrap();
+    let rewrite = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| -> String {
+        let mut header = header.clone();
+        edit(&mut header);
+        let text = serde_json::to_vec(&header).unwrap();
+        let mut bytes = (text.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(&text);
+        bytes.extend(&raw[8 + length..]);
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.display().to_string()
+    };
+    for (name, edit, needle) in [
+        (
+            "offsets.safetensors",
+            &(|h: &mut serde_json::Value| h["bn1.weight"]["data_offsets"][1] = 260.into())
+                as &dyn Fn(&mut serde_json::Value),
+            "tensor bn1.weight is corrupt: data_offsets [192, 260] span 68 bytes, but shape [16] of F32 needs 64",
+        ),
+        (
+            "dtype.safetensors",
+            &|h: &mut serde_json::Value| h["bn1.weight"]["dtype"] = "Q7".into(),
+            "tensor bn1.weight is corrupt: unknown dtype \"Q7\"",
+        ),
+        (
+            "shape.safetensors",
+            &|h: &mut serde_json::Value| h["linear.bias"]["shape"] = serde_json::json!([3, 5]),
+            "tensor linear.bias is corrupt",
+        ),
+    ] {
+        let path = rewrite(name, edit);
+        assert_clean_error(
+            &["ann", "--backend", "cpu", "--model", &path, "--data", &test, "--limit", "1"],
+            &[&path, needle],
+        );
+    }
+    let truncated = dir.path().join("truncated.safetensors");
+    std::fs::write(&truncated, &raw[..raw.len() / 2]).unwrap();
+    let truncated = truncated.display().to_string();
+    assert_clean_error(
+        &["ann", "--backend", "cpu", "--model", &truncated, "--data", &test],
+        &["is corrupt", "truncated?"],
+    );
+
+    // A converted SNN file given as a checkpoint says to pass it as --snn.
+    let snn = dir.path().join("snn.safetensors");
+    let file = SnnFile {
+        snn: common::dyadic::dyadic_snn(3, false, 0.5),
+        normalization: InputNormalization::rgb([0.0; 3], [1.0; 3]),
+        source_model: "dyadic".into(),
+    };
+    write_snn(&snn, &file).unwrap();
+    let snn = snn.display().to_string();
+    assert_clean_error(
+        &["ann", "--backend", "cpu", "--model", &snn, "--data", &test],
+        &["converted SNN file", "--snn"],
+    );
+
+    // A chart that cannot be written: the OS's message, not a debug form.
+    let runs = dir.path().join("run.jsonl");
+    std::fs::write(&runs, r#"{"model":"m","images":4,"ann_correct":3,"threshold_method":"max","tuned_for_timesteps":null,"correct":[1,2]}"#).unwrap();
+    let runs = runs.display().to_string();
+    for out in ["/proc/nonexistent/x.png", "/proc/nonexistent/x.svg"] {
+        let output = run_bounded(&["plot", &runs, "--out", out]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains(&format!("{out}: cannot create: No such file or directory")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("Os {") && !stderr.contains("ImageError"), "{stderr}");
+    }
+}

@@ -91,7 +91,9 @@ fn mutated_checkpoints_load_cleanly_or_fail_cleanly() {
     let (mut loaded, mut refused) = (0, 0);
     for seed in 0..mutants() {
         let mutant = mutate(&bytes, &mut Rng::new(seed));
-        let result = no_panic("checkpoint load", seed, || model::load_bytes("mutant.safetensors", mutant, &LoadOptions::default()));
+        let result = no_panic("checkpoint load", seed, || {
+            model::load_bytes("mutant.safetensors", mutant, &LoadOptions::default())
+        });
         match result {
             Err(error) => {
                 let message = error.to_string();
@@ -112,7 +114,10 @@ fn mutated_checkpoints_load_cleanly_or_fail_cleanly() {
     eprintln!("checkpoint mutants: {loaded} loaded and ran, {refused} refused, 0 panics");
     // What ran them, as a JSON line (results/mutations-1000 records it in its manifest).
     eprintln!("{}", serde_json::json!({"backend": backend.name(), "adapter": backend.describe()}));
-    assert!(refused > mutants() / 4 && loaded > 0, "the mutations exercise both outcomes: {loaded} loaded, {refused} refused");
+    assert!(
+        refused > mutants() / 4 && loaded > 0,
+        "the mutations exercise both outcomes: {loaded} loaded, {refused} refused"
+    );
 }
 
 #[test]
@@ -195,7 +200,10 @@ fn mutated_datasets_load_cleanly_or_fail_cleanly() {
             Err(error) => {
                 refused += 1;
                 let message = error.to_string();
-                assert!(message.contains(&format!("mutant{seed}.bin")) && !message.contains('\n'), "seed {seed}: {message}");
+                assert!(
+                    message.contains(&format!("mutant{seed}.bin")) && !message.contains('\n'),
+                    "seed {seed}: {message}"
+                );
             }
             Ok(dataset) => {
                 loaded += 1;
@@ -212,4 +220,48 @@ fn mutated_datasets_load_cleanly_or_fail_cleanly() {
         }
     }
     eprintln!("dataset mutants: {loaded} loaded and ran, {refused} refused, 0 panics");
+}
+
+/// The text readers of `paired` (prediction CSV) and `plot` (sweep and analysis JSON lines)
+/// on mutated real outputs: a clean error or a table, never a panic.
+#[test]
+fn mutated_prediction_tables_and_run_files_read_cleanly_or_fail_cleanly() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+    let csv = std::fs::read_to_string(root.join("cpu-full-sweep-resnet20-T32/out/predictions.csv")).unwrap();
+    let csv: String = csv.lines().take(200).map(|l| format!("{l}\n")).collect();
+    let jsonl = std::fs::read_to_string(root.join("cpu-full-sweep-resnet20-T32/out/sweep.jsonl")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text_mutant = |text: &str, seed: u64| -> String {
+        let mut rng = Rng::new(seed);
+        let mut chars: Vec<char> = text.chars().collect();
+        for _ in 0..1 + rng.below(3) {
+            let i = rng.below(chars.len().max(1));
+            match rng.below(4) {
+                0 => chars[i] = ",\n-0123456789x\"{}[]:e.".chars().nth(rng.below(22)).unwrap(),
+                1 => {
+                    chars.remove(i);
+                }
+                2 => chars.insert(i, ['9', ',', '\n', '-'][rng.below(4)]),
+                _ => chars.truncate(i),
+            }
+        }
+        chars.into_iter().collect()
+    };
+    for seed in 0..mutants() {
+        let mutant = text_mutant(&csv, 3000 + seed);
+        if let Ok(table) = no_panic("prediction CSV", seed, || spikeconv::report::PredictionTable::from_csv(&mutant)) {
+            no_panic("paired table", seed, || table.paired_table());
+        }
+        let mutant = text_mutant(&jsonl, 4000 + seed);
+        let path = dir.path().join(format!("runs{seed}.jsonl"));
+        std::fs::write(&path, mutant).unwrap();
+        use spikeconv::report::compare::{read_runs, sweep_chart, Runs};
+        if let Ok(Runs::Sweeps(runs)) = no_panic("run lines", seed, || read_runs(&[path.as_path()])) {
+            let chart = no_panic("chart of runs", seed, || sweep_chart(&runs, "mutant"));
+            let svg = dir.path().join("chart.svg");
+            if let Err(e) = no_panic("drawing the chart", seed, || chart.write(&svg)) {
+                assert!(!e.to_string().contains('\n'), "seed {seed}: {e}");
+            }
+        }
+    }
 }

@@ -246,7 +246,11 @@ fn batch_norm_tensors(bn: &BatchNorm) -> [(&'static str, &[f32]); 4] {
 
 /// Parses and validates a converted-SNN file's bytes; errors are one line, without the path.
 pub fn from_bytes(bytes: &[u8]) -> Result<SnnFile, String> {
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format!("not a safetensors file: {e}"))?;
+    let (_, header) =
+        SafeTensors::read_metadata(bytes).map_err(|e| match crate::model::checkpoint::diagnose_header(bytes) {
+            Some((tensor, message)) => format!("tensor `{tensor}` is corrupt: {message}"),
+            None => format!("not a safetensors file: {e}"),
+        })?;
     let metadata = header.metadata().clone().unwrap_or_default();
     let key = |name: &str| -> Result<&str, String> {
         metadata

@@ -64,7 +64,10 @@ impl Checkpoint {
     pub fn from_bytes(path: impl Into<String>, bytes: Vec<u8>) -> Result<Self, LoadError> {
         let path = path.into();
         let (header_len, metadata) =
-            SafeTensors::read_metadata(&bytes).map_err(|source| LoadError::Format { path: path.clone(), source })?;
+            SafeTensors::read_metadata(&bytes).map_err(|source| match diagnose_header(&bytes) {
+                Some((tensor, message)) => LoadError::Corrupt { path: path.clone(), tensor, message },
+                None => LoadError::Format { path: path.clone(), source },
+            })?;
         // `read_metadata` has checked that the header fits the buffer and that the data
         // offsets tile the rest of the file exactly; this is where that data starts.
         let data_start = 8 + header_len;
@@ -209,4 +212,63 @@ impl Checkpoint {
             .get(name)
             .ok_or_else(|| LoadError::MissingTensor { path: self.path.clone(), tensor: self.stored_name(name) })
     }
+}
+
+/// For a safetensors file the parser refused, the first tensor whose header entry is at
+/// fault and what is wrong with it (the parser's own message names none): an unknown
+/// dtype, a shape whose size overflows, or data offsets that do not span exactly the
+/// shape's bytes, run backwards, or leave the file. `None` when the header is not even
+/// readable JSON or no single entry is to blame.
+pub fn diagnose_header(bytes: &[u8]) -> Option<(String, String)> {
+    let length = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(bytes.get(8..8usize.checked_add(length)?)?).ok()?;
+    let data = bytes.len() - 8 - length;
+    let mut entries: Vec<(&String, &serde_json::Value)> =
+        header.iter().filter(|(name, _)| *name != "__metadata__").collect();
+    entries.sort_by_key(|(_, info)| info["data_offsets"][0].as_u64().unwrap_or(u64::MAX));
+    let mut end_of_previous = 0u64;
+    for (name, info) in entries {
+        let fail = |message: String| Some((name.clone(), message));
+        let dtype = info["dtype"].as_str().unwrap_or("");
+        let Some(width) = dtype_bytes(dtype) else { return fail(format!("unknown dtype {dtype:?}")) };
+        let shape: Option<Vec<u64>> =
+            info["shape"].as_array().and_then(|dims| dims.iter().map(|d| d.as_u64()).collect());
+        let Some(shape) = shape else { return fail("shape is not a list of sizes".into()) };
+        let Some(size) = shape.iter().try_fold(width, |acc, &d| acc.checked_mul(d)) else {
+            return fail(format!("shape {shape:?} is too large"));
+        };
+        let offsets: Option<Vec<u64>> =
+            info["data_offsets"].as_array().and_then(|o| o.iter().map(|v| v.as_u64()).collect());
+        let Some([start, end]) = offsets.as_deref().and_then(|o| <[u64; 2]>::try_from(o).ok()) else {
+            return fail("data_offsets is not a pair of offsets".into());
+        };
+        if end < start || end - start != size {
+            return fail(format!(
+                "data_offsets [{start}, {end}] span {} bytes, but shape {shape:?} of {dtype} needs {size}",
+                end.saturating_sub(start)
+            ));
+        }
+        if start != end_of_previous {
+            return fail(format!(
+                "data_offsets start at {start}, not where the previous tensor ends ({end_of_previous})"
+            ));
+        }
+        if end > data as u64 {
+            return fail(format!("data_offsets end at {end}, past the {data} data bytes of the file (truncated?)"));
+        }
+        end_of_previous = end;
+    }
+    None
+}
+
+/// Bytes per element of a safetensors dtype name.
+fn dtype_bytes(dtype: &str) -> Option<u64> {
+    Some(match dtype {
+        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" | "F8_E8M0" => 1,
+        "I16" | "U16" | "F16" | "BF16" => 2,
+        "I32" | "U32" | "F32" => 4,
+        "I64" | "U64" | "F64" | "C64" => 8,
+        _ => return None,
+    })
 }

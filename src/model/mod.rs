@@ -154,6 +154,12 @@ pub fn load_bytes(name: impl Into<String>, bytes: Vec<u8>, options: &LoadOptions
     let mut checkpoint = Checkpoint::from_bytes(name, bytes)?;
     let path = checkpoint.path().to_string();
     let metadata = checkpoint.metadata().clone();
+    if metadata.get("format").map(String::as_str) == Some(crate::convert::snn_file::FORMAT) {
+        return Err(LoadError::Architecture {
+            path,
+            message: "this is a converted SNN file (spikeconv convert -o), not a checkpoint: pass it as --snn".into(),
+        });
+    }
     let metadata_error = |key: &str, message: String| LoadError::Metadata {
         path: path.clone(),
         key: key.to_string(),

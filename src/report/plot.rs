@@ -62,6 +62,9 @@ impl LineChart {
         if !*REGISTERED.get_or_init(|| plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()) {
             return Err(fail("cannot load the embedded font".into()));
         }
+        // Create the file first: its I/O error is then a plain message, not the drawing
+        // backends' debug forms.
+        std::fs::File::create(path).map_err(|e| fail(format!("cannot create: {e}")))?;
         if extension.as_deref() == Some("svg") {
             self.draw(SVGBackend::new(path, SIZE).into_drawing_area()).map_err(fail)
         } else {

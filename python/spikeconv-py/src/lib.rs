@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use numpy::{PyArray1, PyArray2, PyUntypedArrayMethods, PyReadonlyArray1, PyReadonlyArrayDyn};
+use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -204,7 +204,11 @@ impl SpikingNetwork {
     }
     fn __repr__(&self) -> String {
         match self.inner.tuned_for_timesteps {
-            Some(t) => format!("SpikingNetwork({}, tuned for T = {t}, {} IF layers)", self.inner.threshold_method, self.inner.layers.len()),
+            Some(t) => format!(
+                "SpikingNetwork({}, tuned for T = {t}, {} IF layers)",
+                self.inner.threshold_method,
+                self.inner.layers.len()
+            ),
             None => format!("SpikingNetwork({}, {} IF layers)", self.inner.threshold_method, self.inner.layers.len()),
         }
     }
@@ -261,7 +265,11 @@ fn load_tensors(
     let mut raw = Vec::with_capacity(arrays.len());
     for (tensor, array) in names.iter().zip(&arrays) {
         let values = array.as_slice().map_err(|_| error(format!("{name}: tensor {tensor} is not contiguous")))?;
-        raw.push((tensor.clone(), array.shape().to_vec(), values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()));
+        raw.push((
+            tensor.clone(),
+            array.shape().to_vec(),
+            values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
+        ));
     }
     let views = raw
         .iter()
@@ -281,10 +289,13 @@ fn load_tensors(
 fn load_snn(path: PathBuf) -> PyResult<SpikingNetwork> {
     let file = read_snn(&path).map_err(error)?;
     let rgb = |values: &[f32], what: &str| -> PyResult<[f32; 3]> {
-        values.try_into().map_err(|_| error(format!("{}: normalization {what} has {} channels", path.display(), values.len())))
+        values
+            .try_into()
+            .map_err(|_| error(format!("{}: normalization {what} has {} channels", path.display(), values.len())))
     };
     let normalization =
-        Normalization::new(rgb(&file.normalization.mean, "mean")?, rgb(&file.normalization.std, "std")?).map_err(error)?;
+        Normalization::new(rgb(&file.normalization.mean, "mean")?, rgb(&file.normalization.std, "std")?)
+            .map_err(error)?;
     Ok(SpikingNetwork { inner: file.snn, normalization, source: path.display().to_string() })
 }
 
@@ -312,7 +323,9 @@ fn dataset(
                 return Err(error(format!("{} labels for {} images", labels.len(), shape[0])));
             }
             if let Some((index, label)) = labels.iter().enumerate().find(|(_, &l)| l < 0 || l as usize >= num_classes) {
-                return Err(error(format!("labels[{index}] = {label} is not a class of a {num_classes}-class network")));
+                return Err(error(format!(
+                    "labels[{index}] = {label} is not a class of a {num_classes}-class network"
+                )));
             }
             let count = limit.unwrap_or(shape[0]).min(shape[0]);
             let format = if num_classes == 100 { CifarFormat::Cifar100 } else { CifarFormat::Cifar10 };
@@ -396,8 +409,11 @@ fn sweep<'py>(
     let methods: Vec<String> = report.curves.iter().map(|c| c.label()).collect();
     out.set_item("methods", methods)?;
     let correct: Vec<Vec<i64>> = report.curves.iter().map(|c| c.correct.iter().map(|&v| v as i64).collect()).collect();
-    let accuracy: Vec<Vec<f64>> =
-        report.curves.iter().map(|c| c.correct.iter().map(|&v| v as f64 / report.images.max(1) as f64).collect()).collect();
+    let accuracy: Vec<Vec<f64>> = report
+        .curves
+        .iter()
+        .map(|c| c.correct.iter().map(|&v| v as f64 / report.images.max(1) as f64).collect())
+        .collect();
     out.set_item("correct", PyArray2::from_vec2(py, &correct).map_err(error)?)?;
     out.set_item("accuracy", PyArray2::from_vec2(py, &accuracy).map_err(error)?)?;
     let firing: Vec<Bound<'py, PyArray1<f64>>> = report
@@ -413,7 +429,10 @@ fn sweep<'py>(
         out.set_item("constant_current_correct", twins)?;
     }
     out.set_item("labels", PyArray1::from_vec(py, outcome.predictions.labels.iter().map(|&l| l as i64).collect()))?;
-    out.set_item("ann_predictions", PyArray1::from_vec(py, outcome.predictions.ann.iter().map(|&p| p as i64).collect()))?;
+    out.set_item(
+        "ann_predictions",
+        PyArray1::from_vec(py, outcome.predictions.ann.iter().map(|&p| p as i64).collect()),
+    )?;
     let predictions: Vec<Vec<i64>> =
         outcome.predictions.networks.iter().map(|(_, p)| p.iter().map(|&v| v as i64).collect()).collect();
     out.set_item("predictions", PyArray2::from_vec2(py, &predictions).map_err(error)?)?;
@@ -456,7 +475,9 @@ fn ann<'py>(
 #[pyfunction]
 fn devices() -> Vec<String> {
     let mut list = vec![Backend::open(BackendChoice::Cpu, None).map(|b| b.describe()).unwrap_or_default()];
-    list.extend(spikeconv::gpu::list_adapters().into_iter().map(|a| format!("{} ({}, {})", a.name, a.backend, a.device_type)));
+    list.extend(
+        spikeconv::gpu::list_adapters().into_iter().map(|a| format!("{} ({}, {})", a.name, a.backend, a.device_type)),
+    );
     list
 }
 
