@@ -7,6 +7,6 @@
 # input: ../shared/data/cifar10/test_batch.bin
 set -euo pipefail
 SPIKECONV_MUTANTS=1000 cargo test --locked --release --test mutations -- --nocapture --test-threads 1 2>&1 \
-    | grep -E 'mutants:|test result|panicked|^test |^\{"backend"' | tee "$OUT/summary.txt"
-grep '^{"backend"' "$OUT/summary.txt" > "$OUT/backend.jsonl"
+    | grep -E 'mutants:|test result|panicked|^test |"backend"' | tee "$OUT/summary.txt"
+grep -o '{[^}]*"backend"[^}]*}' "$OUT/summary.txt" > "$OUT/backend.jsonl"
 grep -q "test result: ok. 4 passed" "$OUT/summary.txt"
