@@ -429,3 +429,17 @@ fn corrupt_headers_name_the_tensor_and_snn_files_are_not_checkpoints() {
         assert!(!stderr.contains("Os {") && !stderr.contains("ImageError"), "{stderr}");
     }
 }
+
+#[test]
+fn a_converted_network_is_written_byte_for_byte_the_same_every_time() {
+    let file = SnnFile {
+        snn: common::dyadic::dyadic_snn(4, true, 0.5),
+        normalization: InputNormalization::rgb([0.1; 3], [0.5; 3]),
+        source_model: "dyadic".into(),
+    };
+    let first = spikeconv::convert::snn_file::to_bytes(&file).unwrap();
+    for _ in 0..8 {
+        assert_eq!(spikeconv::convert::snn_file::to_bytes(&file).unwrap(), first, "metadata order must not vary");
+    }
+    assert_eq!(spikeconv::convert::snn_file::from_bytes(&first).unwrap(), file);
+}

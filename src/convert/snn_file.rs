@@ -120,6 +120,24 @@ pub fn read_snn(path: &Path) -> Result<SnnFile, ConvertError> {
     from_bytes(&bytes).map_err(fail)
 }
 
+/// The same file with its JSON header's keys sorted (the safetensors crate writes
+/// `__metadata__` in hash-map order, which differs from run to run), padded with spaces to
+/// 8 bytes as the format wants: one network, one file, byte for byte.
+fn canonical_header(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+    let length = u64::from_le_bytes(bytes[..8].try_into().map_err(|_| "short file")?) as usize;
+    let header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..8 + length]).map_err(|e| format!("cannot reorder the header: {e}"))?;
+    let mut text = serde_json::to_string(&header).map_err(|e| format!("cannot reorder the header: {e}"))?;
+    while text.len() % 8 != 0 {
+        text.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - 8 - length);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&bytes[8 + length..]);
+    Ok(out)
+}
+
 /// `message` without the leading `path: ` (the error adds it again).
 fn strip_path(message: &str, path: &Path) -> String {
     let prefix = format!("{}: ", path.display());
@@ -221,7 +239,8 @@ pub fn to_bytes(file: &SnnFile) -> Result<Vec<u8>, String> {
                 .map_err(|e| e.to_string())
         })
         .collect::<Result<Vec<_>, _>>()?;
-    safetensors::serialize(views, Some(metadata)).map_err(|e| format!("cannot serialize: {e}"))
+    let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| format!("cannot serialize: {e}"))?;
+    canonical_header(bytes)
 }
 
 /// JSON text of a metadata value.
