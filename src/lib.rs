@@ -1,9 +1,12 @@
 //! spikeconv: convert trained CIFAR ResNets into integrate-and-fire spiking neural
-//! networks and simulate them on the GPU with wgpu.
+//! networks and simulate them on any GPU with wgpu, or natively on the CPU.
 //!
 //! Data flows checkpoint → [`model`] (graph) → [`convert`] (BN folding, thresholds) →
-//! [`gpu`] / [`sim`] (compiled plans run on the GPU) → [`report`]. [`reference`](mod@reference) holds the
-//! CPU reference of every GPU kernel; [`data`] reads datasets. See `ARCHITECTURE.md`.
+//! [`pipeline`] (calibration, tuning) on a [`backend`]: [`cpu`] (native kernels) or
+//! [`gpu`] / [`sim`] (wgpu plans) → [`jobs`] (sweep, shards) → [`report`].
+//! [`reference`](mod@reference) holds the plain CPU reference every kernel is tested
+//! against; [`data`] reads datasets, [`io`] opens the user's files safely, [`memory`] is the
+//! budget sizing plans against. See `ARCHITECTURE.md`.
 
 pub mod backend;
 pub mod convert;

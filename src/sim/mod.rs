@@ -3,7 +3,8 @@
 //! activation statistics through an observed ANN plan; [`snn`] simulates the converted
 //! network over timesteps; [`layerwise`] walks it layer by layer over all timesteps at once
 //! for [`analyze`](mod@analyze) (conversion errors per layer) and [`tune`](mod@tune) (TTRBR
-//! threshold tuning); [`evaluate`] runs a plan over a whole dataset.
+//! threshold tuning; the walk and these two run on either backend: `WalkDevice` picks the
+//! GPU kernels or the CPU engine); [`evaluate`] runs a plan over a whole dataset.
 
 pub mod analyze;
 pub mod ann;

@@ -1,4 +1,4 @@
-//! Threshold tuning on the GPU (TTRBR's threshold tuning): a layer-major walk
+//! Threshold tuning (TTRBR's threshold tuning) on either backend: a layer-major walk
 //! ([`super::layerwise`]) that stops at every IF layer, scores candidate thresholds on the
 //! layer's real spiking input and the ANN's activation, and lets the layer spike with the
 //! winner before moving on (with `tune_v_init`, also the layer's initial membrane fraction;
