@@ -125,7 +125,7 @@ impl Backend {
         };
         let batch = requested.unwrap_or(natural).min(images.max(1)).max(1);
         if matches!(self, Backend::Cpu(_)) {
-            check_fits(batch, LIVE_VALUES * 4 * graph.largest_value(), "a batch of the ANN")?;
+            check_fits(batch, requested, LIVE_VALUES * 4 * graph.largest_value(), "a batch of the ANN")?;
         }
         Ok(batch)
     }
@@ -153,7 +153,12 @@ impl Backend {
                     None => natural,
                 };
                 let batch = requested.unwrap_or(natural).min(images.max(1)).max(1);
-                check_fits(batch, LIVE_VALUES * per_image, &format!("a chunk of the SNN over {timesteps} timesteps"))?;
+                check_fits(
+                    batch,
+                    requested,
+                    LIVE_VALUES * per_image,
+                    &format!("a chunk of the SNN over {timesteps} timesteps"),
+                )?;
                 batch
             }
             Backend::Gpu { ctx, .. } => {
@@ -347,7 +352,7 @@ const LIVE_VALUES: usize = 4;
 /// Checks that `batch` images of `bytes_per_image` fit the memory budget
 /// ([`crate::memory::budget`]: what is available, or `--memory-limit`); unchecked where
 /// neither is known. The message says how many images fit, or that not even one does.
-fn check_fits(batch: usize, bytes_per_image: usize, what: &str) -> Result<(), Error> {
+fn check_fits(batch: usize, requested: Option<usize>, bytes_per_image: usize, what: &str) -> Result<(), Error> {
     let Some(budget) = crate::memory::budget() else { return Ok(()) };
     let needed = (batch as u64).saturating_mul(bytes_per_image as u64);
     if needed <= budget {
@@ -359,8 +364,10 @@ fn check_fits(batch: usize, bytes_per_image: usize, what: &str) -> Result<(), Er
     } else {
         format!("at most {fits} images fit: use --batch {fits} or less")
     };
+    // Name the flag where the user gave the batch; else the batch is the tool's own choice.
+    let flag = requested.map(|b| format!("--batch {b}: ")).unwrap_or_default();
     Err(Error::Usage(format!(
-        "{what} of {batch} image(s) needs {}, more than the memory budget of {} (available memory or --memory-limit); {advice}",
+        "{flag}{what} of {batch} image(s) needs {}, more than the memory budget of {} (available memory or --memory-limit); {advice}",
         crate::memory::gib(needed),
         crate::memory::gib(budget)
     )))
