@@ -852,7 +852,7 @@ fn unreadable_truncated_and_corrupt_files_are_reported() {
 
     let missing = scratch.0.path().join("absent.safetensors");
     let result = model::load(&missing, &LoadOptions::default());
-    assert!(matches!(result, Err(LoadError::Io { .. })));
+    assert!(matches!(result, Err(LoadError::Input { .. })), "{result:?}");
     load_error(result, "absent.safetensors");
 
     let cases: Vec<(&str, Vec<u8>)> = vec![
@@ -875,9 +875,10 @@ fn unreadable_truncated_and_corrupt_files_are_reported() {
     ];
     for (file, bytes) in cases {
         let result = model::load(scratch.write(file, &bytes), &LoadOptions::default());
-        assert!(matches!(result, Err(LoadError::Format { .. })), "{file}: {result:?}");
+        // The parser's refusal, or, where one header entry is to blame, that tensor named.
+        assert!(matches!(result, Err(LoadError::Format { .. } | LoadError::Corrupt { .. })), "{file}: {result:?}");
         let message = load_error(result, file);
-        assert!(message.contains("not a valid safetensors file"), "{message}");
+        assert!(message.contains("not a valid safetensors file") || message.contains(" is corrupt: "), "{message}");
     }
 
     let no_tensors = serialize(&[], &standard_metadata());
