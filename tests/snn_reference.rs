@@ -467,7 +467,7 @@ fn bad_snn_files_give_one_line_errors_naming_the_file() {
                 bias[2] = f32::NAN;
                 p.tensors.push(("layer2.0.relu1.bias_current".into(), vec![8], bias));
             }),
-            "tensor `layer2.0.relu1.bias_current`: IF layer `layer2.0.relu1` has bias current NaN (channel 2)",
+            "tensor `layer2.0.relu1.bias_current` element 2 is NaN; every value must be finite",
         ),
         (
             "bias current shape",
