@@ -325,3 +325,38 @@ fn restructured_and_preact_resnet20_from_assets_load_run_and_convert() {
         assert_eq!(layers.len(), 19, "{block}");
     }
 }
+
+/// The quantization-aware ResNet-20 of assets/ (QCFS, L = 4, fine-tuned from the
+/// restructured one) keeps its accuracy on the whole test set: its ANN with the trained
+/// activation (the `trained` network's constant-current twin after 4 steps) 8766 in
+/// spikeconv, 8769 in PyTorch (assets/README.md; BN folded, near-ties at the floor's steps),
+/// and the same weights with plain ReLUs 8933.
+#[test]
+fn quantization_aware_resnet20_asset_keeps_its_accuracy_on_the_whole_test_set() {
+    let Some(ReferencePaths { test, calib, .. }) = common::reference_paths() else { return };
+    let model = format!("{}/assets/resnet20_restructured_qcfs4.safetensors", env!("CARGO_MANIFEST_DIR"));
+    let lines = json_lines(&spikeconv(&[
+        "sweep",
+        "--backend",
+        "cpu",
+        "--model",
+        &model,
+        "--calib",
+        &calib,
+        "--calib-images",
+        "16",
+        "--threshold",
+        "trained",
+        "--data",
+        &test,
+        "--timesteps",
+        "1",
+        "--json",
+    ]));
+    assert_eq!(lines[0]["images"], 10_000);
+    let quantized = lines[0]["quantized_ann"]["correct"].as_i64().unwrap();
+    assert_eq!(lines[0]["quantized_ann"]["activation"], "qcfs:4");
+    assert!((quantized - 8769).abs() <= 5, "quantized ANN {quantized}/10000, PyTorch 8769");
+    let relu = lines[0]["ann_correct"].as_i64().unwrap();
+    assert!((relu - 8933).abs() <= 2, "plain-ReLU ANN {relu}/10000, recorded 8933");
+}
