@@ -57,7 +57,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         _ => return Err(format!("{text:?}: unknown unit (use K, M, G or T)")),
     };
     let bytes = value * scale;
-    if !(bytes >= 1.0 && bytes < 1e19) {
+    if !(1.0..1e19).contains(&bytes) {
         return Err(format!("{text:?} is not a positive size"));
     }
     Ok(bytes as u64)

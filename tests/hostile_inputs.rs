@@ -115,7 +115,6 @@ fn a_limit_reads_only_the_images_it_keeps() {
     let first = spikeconv::data::cifar::Dataset::open_first(&whole, None, Some(2)).unwrap();
     assert_eq!(first.len(), 2);
     assert_eq!(first.pixels, bytes[1..3073].iter().chain(&bytes[3074..2 * 3073]).copied().collect::<Vec<u8>>());
-    let _ = Path::new("");
 }
 
 /// Writes a valid ResNet-style dyadic SNN file, then rewrites it with `mutate` applied to

@@ -27,7 +27,7 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<()> {
     let mut records = Vec::with_capacity(args.shards.len());
     for path in &args.shards {
         let name = path.display().to_string();
-        let text = super::read_bounded_text(path)?;
+        let text = spikeconv::io::read_text(path)?;
         records.push((name.clone(), ShardRecord::from_json(&name, &text)?));
     }
     let (report, predictions) = merge(&records)?;

@@ -82,11 +82,6 @@ pub fn run() -> anyhow::Result<()> {
     }
 }
 
-/// Reads a text input (a shard record, a table) through the library's bounded reader.
-pub fn read_bounded_text(path: &Path) -> anyhow::Result<String> {
-    Ok(spikeconv::io::read_text(path)?)
-}
-
 /// Where the network comes from and how its input is normalized.
 #[derive(Debug, Args)]
 pub struct ModelArgs {
