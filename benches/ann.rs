@@ -14,11 +14,11 @@ mod common;
 
 use common::{cifar_resnet, gpu, random_conv, setting, summary_only, Rng};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use spikeconv::gpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
-use spikeconv::gpu::kernels::record_steps;
-use spikeconv::gpu::layers::ConvWeights;
+use spikeconv::backends::wgpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
+use spikeconv::backends::wgpu::kernels::record_steps;
+use spikeconv::backends::wgpu::layers::{ConvStep, ConvWeights};
+use spikeconv::backends::wgpu::AnnPlan;
 use spikeconv::model::graph::Shape;
-use spikeconv::sim::AnnPlan;
 
 /// User + system time of this process so far (Linux `/proc/self/stat`), if readable.
 fn process_cpu_seconds() -> Option<f64> {
@@ -110,8 +110,9 @@ fn bench_conv(c: &mut Criterion) {
         let input = storage_from_f32(&ctx, "input", &rng.vec(batch * in_shape.len(), -1.0, 1.0)).expect("input");
         let residual = storage_from_f32(&ctx, "residual", &rng.vec(batch * out_shape.len(), -1.0, 1.0)).expect("res");
         let output = storage_zeroed(&ctx, "output", batch * out_shape.len()).expect("output");
-        let steps =
-            weights.step(&ctx, &kernels, in_shape, batch, &input, Some(&residual), true, &output).expect("conv step");
+        let conv_step =
+            ConvStep { in_shape, batch, input: &input, residual: Some(&residual), relu: true, output: &output };
+        let steps = weights.step(&ctx, &kernels, conv_step).expect("conv step");
         let macs = (batch * out_shape.len() * in_channels * 9) as f64;
         let run = || {
             let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });

@@ -15,8 +15,8 @@ mod common;
 
 use common::{gpu, setting, summary_only, unit_threshold_snn, Rng};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use spikeconv::gpu::{GpuContext, Kernels};
-use spikeconv::sim::{AnnPlan, SnnPlan};
+use spikeconv::backends::wgpu::{AnnPlan, SnnPlan};
+use spikeconv::backends::wgpu::{GpuContext, Kernels};
 
 fn bench_snn(c: &mut Criterion) {
     let Some((ctx, kernels)) = gpu("SNN") else { return };

@@ -1,5 +1,5 @@
 //! Throughput of TTRBR threshold tuning and of the error analysis (layer-major walks,
-//! src/sim/layerwise.rs) on a random-weight CIFAR ResNet-20 (BN folded, per-layer
+//! src/backends/wgpu/layerwise.rs) on a random-weight CIFAR ResNet-20 (BN folded, per-layer
 //! thresholds of 1), in image-timesteps/s: one walk computes every node for all T steps
 //! of its images; tuning adds two candidate searches (32 and 17 thresholds) per IF layer.
 //!
@@ -13,12 +13,13 @@ mod common;
 
 use common::{gpu, setting, summary_only, unit_threshold_snn, Rng};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use spikeconv::sim::analyze::analyze;
-use spikeconv::sim::layerwise::WalkDevice;
-use spikeconv::sim::tune::{tune, TuneOptions};
+use spikeconv::backends::wgpu::GpuBackend;
+use spikeconv::tuning::analyze::analyze;
+use spikeconv::tuning::tune::{tune, TuneOptions};
 
 fn bench_tune(c: &mut Criterion) {
     let Some((ctx, kernels)) = gpu("tuning") else { return };
+    let gpu = GpuBackend { ctx, kernels };
     let images = setting("SPIKECONV_BENCH_IMAGES", 32);
     let timesteps = setting("SPIKECONV_BENCH_TIMESTEPS", 16);
 
@@ -27,11 +28,8 @@ fn bench_tune(c: &mut Criterion) {
     let image_steps = (images * timesteps) as f64;
 
     let options = TuneOptions { per_channel_thresholds: true, ..TuneOptions::default() };
-    let run_tune = || {
-        tune(WalkDevice::Gpu(&ctx, &kernels), &snn, &input, images, timesteps, options, |_| {}).expect("tuning runs")
-    };
-    let run_analyze =
-        || analyze(WalkDevice::Gpu(&ctx, &kernels), &snn, &input, images, timesteps, |_| {}).expect("analysis runs");
+    let run_tune = || tune(&gpu, &snn, &input, images, timesteps, options, |_| {}).expect("tuning runs");
+    let run_analyze = || analyze(&gpu, &snn, &input, images, timesteps, |_| {}).expect("analysis runs");
     run_analyze(); // lazily built driver state
     let start = Instant::now();
     run_analyze();
@@ -44,7 +42,7 @@ fn bench_tune(c: &mut Criterion) {
          channel tuning {:.1} image-timesteps/s ({tune_seconds:.1} s) on {}",
         image_steps / analyze_seconds,
         image_steps / tune_seconds,
-        ctx.describe()
+        gpu.ctx.describe()
     );
     if summary_only() {
         return;

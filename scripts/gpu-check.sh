@@ -8,7 +8,7 @@
 #
 # Steps: the adapter (`spikeconv devices`); the GPU correctness tests (prebuilt, stripped
 # test binaries: kernels and whole SNN plans against the CPU reference, exactly on dyadic
-# networks); the ANN accuracy of each checkpoint against its reference count; `spikeconv
+# networks; the library jobs on the CPU and the GPU backend); the ANN accuracy of each checkpoint against its reference count; `spikeconv
 # bench --profile` (image-timesteps/s, GMAC/s, dispatches per chunk, GPU time per kernel
 # from timestamp queries) of ResNet-20 and ResNet-110 at T = 32, and of ResNet-110 once
 # more with the direct conv kernels instead of the tiled ones (SPIKECONV_CONV=direct); then timed full sweeps (calibration included) of ResNet-20 and ResNet-110 at

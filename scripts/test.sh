@@ -9,6 +9,10 @@ scripts/setup.sh
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 export NODEVICE_SELECT=1
 cargo test --locked "$@"
+# The CPU-only build (no wgpu feature) of the library and the binary still compiles.
+if [ "$#" -eq 0 ]; then
+    cargo check --locked --quiet --no-default-features --features cli
+fi
 # The Python package, against the binary the tests just built (skipped with arguments,
 # which select Rust tests).
 if [ "$#" -eq 0 ]; then

@@ -1,6 +1,8 @@
 //! The crate's top-level error: one variant per layer, each carrying that layer's error.
 
-use crate::{data::DataError, gpu::GpuError, model::graph::GraphError, model::LoadError};
+#[cfg(feature = "wgpu")]
+use crate::backends::wgpu::GpuError;
+use crate::{data::DataError, model::graph::GraphError, model::LoadError};
 
 /// Any error spikeconv reports; every message names the file or object at fault.
 #[derive(Debug, thiserror::Error)]
@@ -11,10 +13,14 @@ pub enum Error {
     Data(#[from] DataError),
     #[error(transparent)]
     Graph(#[from] GraphError),
+    #[cfg(feature = "wgpu")]
     #[error(transparent)]
     Gpu(#[from] GpuError),
     #[error(transparent)]
-    Cpu(#[from] crate::cpu::CpuError),
+    Cpu(#[from] crate::backends::cpu::CpuError),
+    /// Backend-neutral engine code (a walk, tuning, analysis) or the backend under it.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
     #[error(transparent)]
     Convert(#[from] crate::convert::ConvertError),
     /// Invalid option or argument combination given by the user.

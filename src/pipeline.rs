@@ -3,19 +3,18 @@
 //! networks, on any [`Backend`]. Commands map their flags onto [`ConversionOptions`] and
 //! watch it through a [`Progress`]; the library never prints.
 
-use crate::backend::Backend;
+use crate::backends::cpu::constant_current::ConstantCurrentTwin;
+use crate::backends::Backend;
 use crate::convert::bias_correction::BIAS_CORRECTION_ROUNDS;
 use crate::convert::fold_batch_norm;
 use crate::convert::snn::{convert_from, validate_v_init, SpikingNetwork, DEFAULT_V_INIT};
 use crate::convert::stats::DEFAULT_BINS;
 use crate::convert::threshold::{method_name, ThresholdMethod};
-use crate::cpu::constant_current::ConstantCurrentTwin;
 use crate::data::cifar::Dataset;
+use crate::engine::{AnnAccuracy, EvaluationSet, Walker};
 use crate::model::Network;
 use crate::report::{TuningReport, TuningRun};
-use crate::sim::layerwise::{max_images, WalkDevice};
-use crate::sim::tune::{correct_bias, tune, TuneOptions};
-use crate::sim::AnnAccuracy;
+use crate::tuning::tune::{correct_bias, tune, TuneOptions};
 use crate::Error;
 
 /// Default number of calibration images.
@@ -178,13 +177,13 @@ pub fn convert(
     let batch = backend.ann_batch(&folded, options.batch, DEFAULT_MAX_GPU_BATCH, images)?;
     progress.start("calibration images (2 passes)", 2 * images as u64);
     let stats = backend
-        .calibrate(&folded, calib, &network.normalization, images, batch, options.bins, |done| {
+        .calibrate(&folded, EvaluationSet::new(calib, &network.normalization, images), batch, options.bins, |done| {
             progress.advance(done as u64)
         })
         .map_err(|e| e.during(format!("calibrating thresholds on the {} backend", backend.name())))?;
     progress.finish();
 
-    let device = backend.walk_device();
+    let walker = backend.walker();
     let mut networks = Vec::with_capacity(options.methods.len());
     let mut tuning = TuningReport::default();
     for &method in &options.methods {
@@ -203,7 +202,13 @@ pub fn convert(
         let mut derived = Vec::new();
         for &timesteps in &options.tune_timesteps {
             let wanted = options.tune_images.min(options.calib_images);
-            let (images, count) = tuning_images(device, &snn, calib, network, wanted, timesteps, progress)?;
+            let (images, count) = tuning_images(
+                walker,
+                &snn,
+                EvaluationSet::new(calib, &network.normalization, wanted),
+                timesteps,
+                progress,
+            )?;
             let stage = format!(
                 "{} ({name}, T = {timesteps}) on the {} backend",
                 if tuned { "tuning thresholds" } else { "bias correction" },
@@ -215,9 +220,9 @@ pub fn convert(
             );
             let advance = |done: usize| progress.advance(done as u64);
             let result = if tuned {
-                tune(device, &snn, &images, count, timesteps, options.tune_options(method), advance)
+                tune(walker, &snn, &images, count, timesteps, options.tune_options(method), advance)
             } else {
-                correct_bias(device, &snn, &images, count, timesteps, options.bias_rounds, advance)
+                correct_bias(walker, &snn, &images, count, timesteps, options.bias_rounds, advance)
             };
             let (mut network, layers) = result.map_err(|e| Error::from(e).during(stage))?;
             progress.finish();
@@ -236,16 +241,14 @@ pub fn convert(
 /// The first `wanted` calibration images, normalized, as many as one layer-major walk over
 /// `timesteps` fits (with a note when that is fewer).
 fn tuning_images(
-    device: WalkDevice<'_>,
+    walker: &dyn Walker,
     snn: &SpikingNetwork,
-    calib: &Dataset,
-    network: &Network,
-    wanted: usize,
+    set: EvaluationSet<'_>,
     timesteps: usize,
     progress: &mut dyn Progress,
 ) -> Result<(Vec<f32>, usize), Error> {
-    let fits = max_images(device, snn, timesteps);
-    let mut count = wanted.min(calib.len());
+    let fits = walker.max_images(snn, timesteps);
+    let mut count = set.images();
     if count > fits {
         progress.note(&format!(
             "tuning on {fits} images instead of {count}: their values for {timesteps} timesteps fill the walk's memory"
@@ -258,7 +261,7 @@ fn tuning_images(
         )));
     }
     let mut images = Vec::new();
-    calib.normalized_batch(0, count, &network.normalization, &mut images);
+    set.batch(0, count, &mut images);
     Ok((images, count))
 }
 
@@ -281,5 +284,8 @@ pub fn quantized_ann_accuracy(
     let folded = fold_batch_norm(&network.graph);
     let snn = convert_from(&folded, ThresholdMethod::Trained, &[], Some(trained), DEFAULT_V_INIT)?;
     let twin = ConstantCurrentTwin::new(&snn, levels)?;
-    Ok(Some((trained.describe(), twin.evaluate(dataset, &network.normalization, images, batch.max(1)))))
+    Ok(Some((
+        trained.describe(),
+        twin.evaluate(EvaluationSet::new(dataset, &network.normalization, images), batch.max(1)),
+    )))
 }

@@ -8,10 +8,10 @@
 mod common;
 
 use common::{gpu, Rng};
-use spikeconv::gpu::GpuError;
+use spikeconv::backends::wgpu::AnnPlan;
+use spikeconv::backends::wgpu::GpuError;
 use spikeconv::model::graph::{BatchNorm, Conv2d, Graph, Linear, NodeId, Op, Shape};
 use spikeconv::reference::forward::forward;
-use spikeconv::sim::AnnPlan;
 
 fn conv(rng: &mut Rng, in_channels: usize, out_channels: usize, stride: usize, bias: bool) -> Op {
     let bound = 1.0 / ((in_channels * 9) as f32).sqrt();
@@ -90,7 +90,7 @@ fn assert_close(what: &str, gpu: &[f32], reference: &[f32]) {
 
 /// Compiles `graph` for `batch` and checks runs of `batch` and of fewer images.
 fn check_plan(what: &str, graph: &Graph, batch: usize, seed: u64) {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let plan = AnnPlan::compile(ctx, kernels, graph, batch).unwrap();
     assert_eq!(plan.batch(), batch);
     assert_eq!(plan.num_classes(), graph.num_classes());
@@ -147,7 +147,7 @@ fn nodes_that_cannot_fuse_still_match_reference() {
 
 #[test]
 fn plan_rejects_bad_runs_and_reuses_buffers() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let graph = small_resnet(4, 8, true);
     let plan = AnnPlan::compile(ctx, kernels, &graph, 2).unwrap();
     let input_len = graph.input_shape().len();

@@ -35,7 +35,7 @@ fn correct_per_step(snn: &str, test: &str, backend: &str, images: &str, timestep
 #[test]
 fn cpu_and_wgpu_backends_agree_on_a_real_network() {
     let Some(paths) = reference_paths() else { return };
-    let Some((ctx, _)) = common::gpu() else { return };
+    let Some(common::GpuBackend { ctx, .. }) = common::gpu() else { return };
     // lavapipe rounds each product before adding it, as the CPU backend's simulation does:
     // every spike is the same. A GPU may fuse the first conv's multiply-adds, which flips
     // a rare spike (ARCHITECTURE.md, "One arithmetic on every backend").

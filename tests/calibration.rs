@@ -1,6 +1,6 @@
 //! Calibration on the GPU against `reference::calibration`: the max and histogram kernels
 //! on random activations of awkward sizes (partial batches, odd channels, 1x1 to 17x17
-//! planes), then `sim::calibrate` over a small random ResNet with a batch size that does
+//! planes), then `backends::wgpu::calibrate` over a small random ResNet with a batch size that does
 //! not divide the image count.
 //!
 //! Tolerances: maxima must be equal (a max involves no rounding). Histogram counts must be
@@ -11,13 +11,13 @@
 mod common;
 
 use common::{gpu, Rng};
+use spikeconv::backends::wgpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
+use spikeconv::backends::wgpu::kernels::record_steps;
+use spikeconv::backends::wgpu::snn_layers::{channel_max_step, histogram_step, HistogramBins};
+use spikeconv::backends::wgpu::GpuError;
 use spikeconv::convert::stats::{Histogram, LayerRange, LayerStats};
 use spikeconv::convert::threshold::{choose, ThresholdMethod};
 use spikeconv::data::{CifarFormat, Dataset};
-use spikeconv::gpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
-use spikeconv::gpu::kernels::record_steps;
-use spikeconv::gpu::snn_layers::{channel_max_step, histogram_step};
-use spikeconv::gpu::GpuError;
 use spikeconv::model::graph::{Conv2d, Graph, Linear, NodeId, Op, Shape};
 use spikeconv::model::normalize::NormalizePreset;
 use spikeconv::reference::calibration::{observe_histogram, observe_range, relu_nodes};
@@ -52,7 +52,7 @@ fn channel_values(activation: &[f32], shape: Shape, channel: usize) -> impl Iter
 
 #[test]
 fn max_and_histogram_kernels_match_reference() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let mut rng = Rng::new(3);
     for (batch, count, shape, bins) in [
         (1, 1, Shape::new(3, 17, 17), 16),
@@ -83,18 +83,12 @@ fn max_and_histogram_kernels_match_reference() {
         ranges.extend(&reference.channel_max);
         let range_buffer = storage_from_f32(ctx, "ranges", &ranges).unwrap();
         let counts = storage_zeroed(ctx, "histograms", (1 + shape.channels) * bins).unwrap();
-        let step = histogram_step(
-            ctx,
-            kernels,
-            shape,
-            batch,
+        let histogram = HistogramBins {
             bins,
-            &input,
-            range_buffer.as_entire_buffer_binding(),
-            &run_info,
-            counts.as_entire_buffer_binding(),
-        )
-        .unwrap();
+            ranges: range_buffer.as_entire_buffer_binding(),
+            stats: counts.as_entire_buffer_binding(),
+        };
+        let step = histogram_step(ctx, kernels, shape, batch, &input, &run_info, histogram).unwrap();
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         record_steps(&mut encoder, &[step]);
         ctx.queue.submit([encoder.finish()]);
@@ -174,18 +168,23 @@ fn random_dataset(rng: &mut Rng, images: usize) -> Dataset {
 
 #[test]
 fn calibrate_matches_reference_over_uneven_batches() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let mut rng = Rng::new(4);
     let graph = small_resnet(4);
     let dataset = random_dataset(&mut rng, 13);
     let normalization = NormalizePreset::Cifar10.normalization();
     let (images, batch, bins) = (11, 4, 256); // batches of 4, 4, 3
     let mut progress = Vec::new();
-    let stats =
-        spikeconv::sim::calibrate(ctx, kernels, &graph, &dataset, &normalization, images, batch, bins, |done| {
-            progress.push(done)
-        })
-        .unwrap();
+    let stats = spikeconv::backends::wgpu::calibrate(
+        ctx,
+        kernels,
+        &graph,
+        spikeconv::engine::EvaluationSet::new(&dataset, &normalization, images),
+        batch,
+        bins,
+        |done| progress.push(done),
+    )
+    .unwrap();
     assert_eq!(progress, [4, 8, 11, 15, 19, 22]);
 
     // Reference: both passes over all 11 images as one batch (merging is exact).
@@ -223,17 +222,35 @@ fn calibrate_matches_reference_over_uneven_batches() {
 
 #[test]
 fn calibrate_handles_edge_cases() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let mut rng = Rng::new(5);
     let graph = small_resnet(5);
     let dataset = random_dataset(&mut rng, 3);
     let normalization = NormalizePreset::Cifar10.normalization();
     // No images: empty statistics for every layer (thresholds fall back).
-    let stats = spikeconv::sim::calibrate(ctx, kernels, &graph, &dataset, &normalization, 0, 4, 8, |_| {}).unwrap();
+    let stats = spikeconv::backends::wgpu::calibrate(
+        ctx,
+        kernels,
+        &graph,
+        spikeconv::engine::EvaluationSet::new(&dataset, &normalization, 0),
+        4,
+        8,
+        |_| {},
+    )
+    .unwrap();
     assert_eq!(stats.len(), relu_nodes(&graph).len());
     assert!(stats.iter().all(|s| s.max == 0.0 && s.histogram.positive_count(0) == 0));
     // More images than the dataset holds, a batch larger than them: clamped.
-    let stats = spikeconv::sim::calibrate(ctx, kernels, &graph, &dataset, &normalization, 10, 64, 8, |_| {}).unwrap();
+    let stats = spikeconv::backends::wgpu::calibrate(
+        ctx,
+        kernels,
+        &graph,
+        spikeconv::engine::EvaluationSet::new(&dataset, &normalization, 10),
+        64,
+        8,
+        |_| {},
+    )
+    .unwrap();
     let reference = {
         let mut input = Vec::new();
         dataset.normalized_batch(0, 3, &normalization, &mut input);
@@ -243,7 +260,15 @@ fn calibrate_handles_edge_cases() {
         stats.iter().map(|s| LayerRange { node: s.node, max: s.max, channel_max: s.channel_max.clone() }).collect();
     assert_eq!(maxima, reference);
     for bad in [(0, 4), (8, 0)] {
-        let result = spikeconv::sim::calibrate(ctx, kernels, &graph, &dataset, &normalization, 3, bad.1, bad.0, |_| {});
+        let result = spikeconv::backends::wgpu::calibrate(
+            ctx,
+            kernels,
+            &graph,
+            spikeconv::engine::EvaluationSet::new(&dataset, &normalization, 3),
+            bad.1,
+            bad.0,
+            |_| {},
+        );
         assert!(matches!(result, Err(GpuError::InvalidInput(_))));
     }
 }

@@ -9,12 +9,12 @@ mod common;
 
 use common::dyadic::{dyadic_images, dyadic_preact_snn, dyadic_resnet, dyadic_restructured_snn, dyadic_snn};
 use common::Rng;
+use spikeconv::backends::cpu::ann::forward;
+use spikeconv::backends::cpu::constant_current::ConstantCurrentTwin;
+use spikeconv::backends::cpu::conv::{conv_dense, conv_events, sums_in_canonical_order, ConvWeights};
+use spikeconv::backends::cpu::ops::{to_nchw, to_nhwc};
+use spikeconv::backends::cpu::{CpuGraph, CpuSnn};
 use spikeconv::convert::snn::SpikingNetwork;
-use spikeconv::cpu::ann::forward;
-use spikeconv::cpu::constant_current::ConstantCurrentTwin;
-use spikeconv::cpu::conv::{conv_dense, conv_events, sums_in_canonical_order, ConvWeights};
-use spikeconv::cpu::ops::{to_nchw, to_nhwc};
-use spikeconv::cpu::{CpuGraph, CpuSnn};
 use spikeconv::model::graph::{Conv2d, Shape};
 use spikeconv::reference;
 
@@ -257,11 +257,9 @@ fn bad_input_is_an_error_not_a_panic() {
 #[test]
 fn layer_major_simulation_equals_reference_on_a_real_network() {
     let Some(common::ResNet20 { network, folded, train, test }) = common::resnet20() else { return };
-    let stats = spikeconv::cpu::calibrate::calibrate(
+    let stats = spikeconv::backends::cpu::calibrate::calibrate(
         &CpuGraph::new(&folded),
-        &train,
-        &network.normalization,
-        64,
+        spikeconv::engine::EvaluationSet::new(&train, &network.normalization, 64),
         32,
         2048,
         |_| {},

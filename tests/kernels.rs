@@ -11,12 +11,12 @@
 mod common;
 
 use common::{gpu, Rng};
-use spikeconv::cpu::conv as cpu_conv;
-use spikeconv::cpu::ops as cpu_ops;
-use spikeconv::gpu::buffers::{storage_from_f32, storage_zeroed, submit_and_read};
-use spikeconv::gpu::kernels::{record_steps, workgroups_for, MAX_WORKGROUPS_PER_DIMENSION};
-use spikeconv::gpu::layers::{self, conv_kernel, ConvWeights};
-use spikeconv::gpu::{ConvKernels, GpuContext, GpuStep, Kernel, KernelStrategy};
+use spikeconv::backends::cpu::conv as cpu_conv;
+use spikeconv::backends::cpu::ops as cpu_ops;
+use spikeconv::backends::wgpu::buffers::{storage_from_f32, storage_zeroed, submit_and_read};
+use spikeconv::backends::wgpu::kernels::{record_steps, workgroups_for, MAX_WORKGROUPS_PER_DIMENSION};
+use spikeconv::backends::wgpu::layers::{self, conv_kernel, ConvStep, ConvWeights};
+use spikeconv::backends::wgpu::{ConvKernels, GpuContext, GpuStep, Kernel, KernelStrategy};
 use spikeconv::model::graph::{BatchNorm, Conv2d, Linear, Shape};
 use spikeconv::reference::ops;
 use wgpu::DeviceType;
@@ -82,7 +82,7 @@ fn random_conv(rng: &mut Rng, case: &ConvCase) -> Conv2d {
 /// Checks one conv against the reference; returns the kernels of its steps (none without
 /// an adapter).
 fn check_conv(case: ConvCase, seed: u64) -> Vec<Kernel> {
-    let Some((ctx, kernels)) = gpu() else { return Vec::new() };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return Vec::new() };
     let mut rng = Rng::new(seed);
     let conv = random_conv(&mut rng, &case);
     let in_shape = Shape::new(case.in_channels, case.height, case.width);
@@ -105,9 +105,15 @@ fn check_conv(case: ConvCase, seed: u64) -> Vec<Kernel> {
         let weights = ConvWeights::upload_for(ctx, &conv, None, strategy).unwrap();
         assert_eq!(weights.output_shape(in_shape), out_shape);
         let output = storage_zeroed(ctx, "output", out_len).unwrap();
-        let steps = weights
-            .step(ctx, kernels, in_shape, case.batch, &input_buffer, residual_buffer.as_ref(), case.relu, &output)
-            .unwrap();
+        let conv_step = ConvStep {
+            in_shape,
+            batch: case.batch,
+            input: &input_buffer,
+            residual: residual_buffer.as_ref(),
+            relu: case.relu,
+            output: &output,
+        };
+        let steps = weights.step(ctx, kernels, conv_step).unwrap();
         let got = run_all(ctx, &steps, &output, out_len);
         assert_close(&format!("{case:?}, {strategy:?}"), &got, &expected, 1e-4, 1e-5);
         if own_kernels.is_empty() {
@@ -126,7 +132,7 @@ fn check_conv(case: ConvCase, seed: u64) -> Vec<Kernel> {
 /// or not the driver fuses multiply-adds (lavapipe does not), since every product is formed
 /// once on the host and the sums run in the same order.
 fn check_conv_over_spikes(case: ConvCase, seed: u64) {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let mut rng = Rng::new(seed);
     let conv = random_conv(&mut rng, &case);
     let in_shape = Shape::new(case.in_channels, case.height, case.width);
@@ -174,9 +180,15 @@ fn check_conv_over_spikes(case: ConvCase, seed: u64) {
         let strategy = KernelStrategy { conv: family };
         let weights = ConvWeights::upload_over_spikes(ctx, &conv, &thresholds, strategy).unwrap();
         let output = storage_zeroed(ctx, "output", out_len).unwrap();
-        let steps = weights
-            .step(ctx, kernels, in_shape, case.batch, &input, residual_buffer.as_ref(), case.relu, &output)
-            .unwrap();
+        let conv_step = ConvStep {
+            in_shape,
+            batch: case.batch,
+            input: &input,
+            residual: residual_buffer.as_ref(),
+            relu: case.relu,
+            output: &output,
+        };
+        let steps = weights.step(ctx, kernels, conv_step).unwrap();
         let got = run_all(ctx, &steps, &output, out_len);
         assert_bits(&format!("{case:?}, {family:?} against the CPU backend"), &got, &expected);
     }
@@ -196,7 +208,7 @@ fn convs_over_spikes_equal_the_cpu_backend_bit_for_bit() {
 /// Asserts that a conv ran as `count` dispatches of the kernel the adapter's strategy picks
 /// for a `kernel × kernel` conv of `stride` (nothing without an adapter).
 fn assert_kernels(ran: Vec<Kernel>, (kernel, stride): (usize, usize), count: usize) {
-    if let Some((ctx, _)) = gpu() {
+    if let Some(common::GpuBackend { ctx, .. }) = gpu() {
         assert_eq!(ran, vec![conv_kernel(kernel, stride, ctx.strategy.conv); count]);
     }
 }
@@ -296,7 +308,7 @@ fn conv_weights_beyond_one_uniform_window_match_reference() {
 
 #[test]
 fn conv_epilogue_applies_batch_norm_before_residual_and_relu() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let mut rng = Rng::new(31);
     let c = ConvCase { batch: 3, bias: true, residual: true, relu: true, ..case(6, 11, (6, 7), (3, 1, 1)) };
     let conv = random_conv(&mut rng, &c);
@@ -318,14 +330,21 @@ fn conv_epilogue_applies_batch_norm_before_residual_and_relu() {
     let input_buffer = storage_from_f32(ctx, "input", &input).unwrap();
     let residual_buffer = storage_from_f32(ctx, "residual", &residual).unwrap();
     let output = storage_zeroed(ctx, "output", expected.len()).unwrap();
-    let steps =
-        weights.step(ctx, kernels, in_shape, c.batch, &input_buffer, Some(&residual_buffer), true, &output).unwrap();
+    let conv_step = ConvStep {
+        in_shape,
+        batch: c.batch,
+        input: &input_buffer,
+        residual: Some(&residual_buffer),
+        relu: true,
+        output: &output,
+    };
+    let steps = weights.step(ctx, kernels, conv_step).unwrap();
     assert_close("conv+bn+add+relu", &run_all(ctx, &steps, &output, expected.len()), &expected, 1e-4, 1e-5);
 }
 
 #[test]
 fn affine_matches_batch_norm_reference() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let mut rng = Rng::new(41);
     for (shape, batch, relu) in [(Shape::new(17, 5, 3), 7, false), (Shape::new(3, 1, 1), 1, true)] {
         let c = shape.channels;
@@ -346,14 +365,15 @@ fn affine_matches_batch_norm_reference() {
         let params = storage_from_f32(ctx, "scale/shift", &params).unwrap();
         let input = storage_from_f32(ctx, "input", &input).unwrap();
         let output = storage_zeroed(ctx, "output", expected.len()).unwrap();
-        let step = layers::affine_step(ctx, kernels, &params, shape, batch, relu, &input, &output).unwrap();
+        let affine = layers::Affine { scale_shift: &params, relu };
+        let step = layers::affine_step(ctx, kernels, affine, shape, batch, &input, &output).unwrap();
         assert_close("affine", &run(ctx, step, &output, expected.len()), &expected, 1e-6, 1e-6);
     }
 }
 
 #[test]
 fn relu_and_add_match_reference() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let mut rng = Rng::new(51);
     let len = 3 * 257; // not a multiple of the workgroup size
     let a = rng.vec(len, -1.0, 1.0);
@@ -372,7 +392,7 @@ fn relu_and_add_match_reference() {
 
 #[test]
 fn shortcut_a_matches_reference() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let mut rng = Rng::new(61);
     // Odd sizes subsample to ceil(size / 2), as x[:, :, ::2, ::2] does.
     for (shape, batch, stride, before, after) in
@@ -382,14 +402,15 @@ fn shortcut_a_matches_reference() {
         let (expected, _) = ops::shortcut_a(&input, shape, batch, stride, before, after);
         let input = storage_from_f32(ctx, "input", &input).unwrap();
         let output = storage_zeroed(ctx, "output", expected.len()).unwrap();
-        let step = layers::shortcut_a_step(ctx, kernels, shape, batch, stride, before, after, &input, &output).unwrap();
+        let shortcut = layers::ShortcutA { stride, pad_before: before, pad_after: after };
+        let step = layers::shortcut_a_step(ctx, kernels, shortcut, shape, batch, &input, &output).unwrap();
         assert_eq!(run(ctx, step, &output, expected.len()), expected, "{shape} stride {stride}");
     }
 }
 
 #[test]
 fn global_avg_pool_and_linear_match_reference() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let mut rng = Rng::new(71);
     let (shape, batch) = (Shape::new(17, 5, 7), 67);
     let input = rng.vec(batch * shape.len(), -1.0, 1.0);
@@ -404,7 +425,8 @@ fn global_avg_pool_and_linear_match_reference() {
     let expected = ops::linear(&layer, &pooled, batch);
     let weight_bias = layers::upload_linear(ctx, &layer).unwrap();
     let output = storage_zeroed(ctx, "logits", expected.len()).unwrap();
-    let step = layers::linear_step(ctx, kernels, &weight_bias, 17, 10, batch, &pooled_buffer, &output).unwrap();
+    let linear = layers::LinearShape { in_features: 17, out_features: 10 };
+    let step = layers::linear_step(ctx, kernels, &weight_bias, linear, batch, &pooled_buffer, &output).unwrap();
     assert_close("linear", &run(ctx, step, &output, expected.len()), &expected, 1e-5, 1e-6);
 }
 
@@ -421,7 +443,7 @@ fn workgroup_counts_stay_within_the_dispatch_limit() {
 
 #[test]
 fn elementwise_kernels_cover_dispatches_split_over_z() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     // More than 65535 workgroups of 256: the flat index continues along z.
     let len = 256 * MAX_WORKGROUPS_PER_DIMENSION as usize + 1000;
     let mut rng = Rng::new(81);

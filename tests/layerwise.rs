@@ -5,23 +5,23 @@ mod common;
 
 use common::dyadic::{dyadic_images, dyadic_preact_snn, dyadic_restructured_snn, dyadic_snn};
 use common::{gpu, Rng};
+use spikeconv::backends::cpu::CpuDevice;
+use spikeconv::backends::wgpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
+use spikeconv::backends::wgpu::kernels::record_steps;
+use spikeconv::backends::wgpu::layerwise_layers::{
+    error_analysis_step, if_scan_step, sum_partials_by_channel, threshold_search_step, ScanLayout, ThresholdSearch,
+};
+use spikeconv::backends::wgpu::SnnPlan;
+use spikeconv::backends::wgpu::{GpuContext, GpuStep};
 use spikeconv::convert::bias_correction::BIAS_CORRECTION_ROUNDS;
 use spikeconv::convert::snn::SpikingNetwork;
 use spikeconv::convert::threshold::Thresholds;
 use spikeconv::convert::ttrbr::V_INIT_CANDIDATES;
-use spikeconv::gpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
-use spikeconv::gpu::kernels::record_steps;
-use spikeconv::gpu::layerwise_layers::{
-    error_analysis_step, if_scan_step, sum_partials_by_channel, threshold_search_step, ScanShape, ERROR_STATS,
-    SIGNED_TOTAL_STAT,
-};
-use spikeconv::gpu::{GpuContext, GpuStep};
+use spikeconv::engine::walk::{walk, LayerSetting, ScanShape, Walker, ERROR_STATS, SIGNED_TOTAL_STAT};
 use spikeconv::model::graph::Shape;
 use spikeconv::reference::layerwise::{candidate_errors, if_scan, neuron_errors};
-use spikeconv::sim::analyze::analyze;
-use spikeconv::sim::layerwise::{walk, LayerSetting, WalkDevice};
-use spikeconv::sim::tune::{correct_bias, tune, TuneOptions};
-use spikeconv::sim::SnnPlan;
+use spikeconv::tuning::analyze::analyze;
+use spikeconv::tuning::tune::{correct_bias, tune, TuneOptions};
 
 fn run(ctx: &GpuContext, step: GpuStep) {
     let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("test") });
@@ -35,7 +35,7 @@ fn close(got: f64, expected: f64, what: &str) {
 
 #[test]
 fn kernels_match_reference_on_random_inputs() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let mut rng = Rng::new(42);
     // Planes of 21 (one partial chunk) and 81 (a full and a partial chunk), both current kinds.
     for (images, shape, timesteps, constant_current, v_init) in [
@@ -118,8 +118,14 @@ fn kernels_match_reference_on_random_inputs() {
         let partials = storage_zeroed(ctx, "partials", scan.groups() * per_channel).unwrap();
         run(
             ctx,
-            threshold_search_step(ctx, kernels, &scan, per_channel, &current, &candidate_buffer, &reference, &partials)
-                .unwrap(),
+            threshold_search_step(
+                ctx,
+                kernels,
+                &ThresholdSearch { scan: &scan, per_channel, thresholds: &candidate_buffer, reference: &reference },
+                &current,
+                &partials,
+            )
+            .unwrap(),
         );
         let sums = sum_partials_by_channel(
             &scan,
@@ -143,15 +149,14 @@ fn kernels_match_reference_on_random_inputs() {
 
 /// Spikes per IF layer of a walk that only measures.
 fn walk_spike_totals(
-    ctx: &GpuContext,
-    kernels: &spikeconv::gpu::Kernels,
+    device: &dyn Walker,
     snn: &SpikingNetwork,
     images: &[f32],
     count: usize,
     timesteps: usize,
 ) -> Vec<u64> {
     let mut totals = Vec::new();
-    let used = walk(WalkDevice::Gpu(ctx, kernels), snn, images, count, timesteps, |probe| {
+    let used = walk(device, snn, images, count, timesteps, |probe| {
         let thresholds = &snn.layers[probe.layer].thresholds;
         let sums = probe.error_sums(thresholds)?;
         totals.push(sums.chunks_exact(ERROR_STATS).map(|s| s[5]).sum::<f64>() as u64);
@@ -171,7 +176,7 @@ fn walk_spike_totals(
 
 #[test]
 fn walk_spikes_like_the_simulation() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(device @ common::GpuBackend { ctx, kernels }) = gpu() else { return };
     type Network = fn(u64, bool, f32) -> SpikingNetwork;
     let (standard, restructured, preact): (Network, Network, Network) =
         (dyadic_snn, dyadic_restructured_snn, dyadic_preact_snn);
@@ -187,12 +192,12 @@ fn walk_spikes_like_the_simulation() {
         let labels = vec![0u32; count];
         let plan = SnnPlan::compile(ctx, kernels, &snn, count, timesteps).unwrap();
         let expected = plan.run(ctx, &images, &labels, count, timesteps).unwrap().spike_totals;
-        let got = walk_spike_totals(ctx, kernels, &snn, &images, count, timesteps);
+        let got = walk_spike_totals(device, &snn, &images, count, timesteps);
         assert_eq!(got, expected, "{form}, seed {seed}");
         assert!(got.iter().all(|&t| t > 0), "{form}: every layer spikes (test strength)");
 
         // `analyze` reports the same activity as firing rates.
-        let rows = analyze(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, timesteps, |_| {}).unwrap();
+        let rows = analyze(device, &snn, &images, count, timesteps, |_| {}).unwrap();
         for ((row, &spikes), info) in rows.iter().zip(&expected).zip(snn.layer_infos()) {
             let rate = spikes as f64 / (info.neurons * timesteps * count) as f64;
             assert!((row.firing_rate - rate).abs() < 1e-12, "{}: {} vs {rate}", row.layer, row.firing_rate);
@@ -211,7 +216,7 @@ fn walk_spikes_like_the_simulation() {
 
 #[test]
 fn walk_starts_each_layer_from_its_own_v_init() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let snn = dyadic_snn(9, true, 0.5);
     let mut own = snn.clone();
     for (i, layer) in own.layers.iter_mut().enumerate() {
@@ -224,7 +229,7 @@ fn walk_starts_each_layer_from_its_own_v_init() {
 /// spikes otherwise: what `network` adds to it (`what`) is used by both.
 fn assert_walk_spikes_like_plan_unlike(
     ctx: &GpuContext,
-    kernels: &spikeconv::gpu::Kernels,
+    kernels: &spikeconv::backends::wgpu::Kernels,
     network: &SpikingNetwork,
     plain: &SpikingNetwork,
     rng: &mut Rng,
@@ -235,9 +240,9 @@ fn assert_walk_spikes_like_plan_unlike(
     let labels = vec![0u32; count];
     let plan = SnnPlan::compile(ctx, kernels, network, count, timesteps).unwrap();
     let expected = plan.run(ctx, &images, &labels, count, timesteps).unwrap().spike_totals;
-    assert_eq!(walk_spike_totals(ctx, kernels, network, &images, count, timesteps), expected, "{what}");
+    assert_eq!(walk_spike_totals(gpu().expect("a GPU"), network, &images, count, timesteps), expected, "{what}");
     assert_ne!(
-        walk_spike_totals(ctx, kernels, plain, &images, count, timesteps),
+        walk_spike_totals(gpu().expect("a GPU"), plain, &images, count, timesteps),
         expected,
         "{what} change the spikes (test strength)"
     );
@@ -245,7 +250,7 @@ fn assert_walk_spikes_like_plan_unlike(
 
 #[test]
 fn walk_adds_each_layers_bias_current() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let snn = dyadic_snn(13, false, 0.5);
     let mut rng = Rng::new(17);
     let mut own = snn.clone();
@@ -258,16 +263,16 @@ fn walk_adds_each_layers_bias_current() {
 
 #[test]
 fn thresholds_chosen_at_a_layer_drive_the_layers_after_it() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(device) = gpu() else { return };
     let snn = dyadic_snn(3, false, 0.5);
     let mut rng = Rng::new(11);
     let count = 4;
     let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
     let mut changed = snn.clone();
     changed.layers[1].thresholds = Thresholds::Layer(0.125);
-    let expected = walk_spike_totals(ctx, kernels, &changed, &images, count, 16);
+    let expected = walk_spike_totals(device, &changed, &images, count, 16);
     let mut totals = Vec::new();
-    let used = walk(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 16, |probe| {
+    let used = walk(device, &snn, &images, count, 16, |probe| {
         let thresholds =
             if probe.layer == 1 { Thresholds::Layer(0.125) } else { snn.layers[probe.layer].thresholds.clone() };
         let sums = probe.error_sums(&thresholds)?;
@@ -278,20 +283,20 @@ fn thresholds_chosen_at_a_layer_drive_the_layers_after_it() {
     .unwrap();
     assert_eq!(used[1].thresholds, Thresholds::Layer(0.125));
     assert_eq!(totals, expected);
-    let original = walk_spike_totals(ctx, kernels, &snn, &images, count, 16);
+    let original = walk_spike_totals(device, &snn, &images, count, 16);
     assert_ne!(original[2..], expected[2..], "the change reaches later layers (test strength)");
 }
 
 #[test]
 fn tuning_never_loses_to_its_start_and_is_deterministic() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(device) = gpu() else { return };
     let mut rng = Rng::new(5);
     for (per_channel, tune_v_init) in [(false, false), (true, false), (false, true), (true, true)] {
         let snn = dyadic_snn(4, per_channel, 0.5);
         let count = 6;
         let images = rng.vec(count * snn.graph.input_shape().len(), -1.0, 1.0);
         let options = TuneOptions { per_channel_thresholds: per_channel, tune_v_init, ..TuneOptions::default() };
-        let (tuned, records) = tune(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 8, options, |_| {}).unwrap();
+        let (tuned, records) = tune(device, &snn, &images, count, 8, options, |_| {}).unwrap();
         assert_eq!(tuned.tuned_for_timesteps, Some(8));
         assert_eq!(records.len(), snn.layers.len());
         for (record, layer) in records.iter().zip(&tuned.layers) {
@@ -318,12 +323,11 @@ fn tuning_never_loses_to_its_start_and_is_deterministic() {
         if tune_v_init {
             assert!(records.iter().any(|r| r.v_init != 0.5), "some layer prefers another v_init (test strength)");
         }
-        let (again, again_records) =
-            tune(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 8, options, |_| {}).unwrap();
+        let (again, again_records) = tune(device, &snn, &images, count, 8, options, |_| {}).unwrap();
         assert_eq!(again, tuned, "deterministic");
         assert_eq!(again_records, records);
         // The tuned thresholds (and v_init) measured again give the objective tuning reported.
-        let rows = analyze(WalkDevice::Gpu(ctx, kernels), &tuned, &images, count, 8, |_| {}).unwrap();
+        let rows = analyze(device, &tuned, &images, count, 8, |_| {}).unwrap();
         for (row, record) in rows.iter().zip(&records) {
             close(row.tracking, record.tracking, &row.layer);
             if per_channel {
@@ -335,15 +339,14 @@ fn tuning_never_loses_to_its_start_and_is_deterministic() {
 
 #[test]
 fn bias_correction_shrinks_every_channels_mean_error_and_is_deterministic() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(device) = gpu() else { return };
     let mut rng = Rng::new(6);
     for per_channel in [false, true] {
         let (snn, images, count) = bias_case(&mut rng, per_channel);
         let plain = TuneOptions { per_channel_thresholds: per_channel, ..TuneOptions::default() };
         let options = TuneOptions { correct_bias: true, ..plain };
-        let (tuned, records) = tune(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 8, options, |_| {}).unwrap();
-        let (uncorrected, plain_records) =
-            tune(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 8, plain, |_| {}).unwrap();
+        let (tuned, records) = tune(device, &snn, &images, count, 8, options, |_| {}).unwrap();
+        let (uncorrected, plain_records) = tune(device, &snn, &images, count, 8, plain, |_| {}).unwrap();
         // The first layer gets the same thresholds either way (nothing before it changed).
         assert_eq!(tuned.layers[0].thresholds, uncorrected.layers[0].thresholds);
         assert_eq!(records[0].start_mean_error, plain_records[0].mean_error);
@@ -357,11 +360,11 @@ fn bias_correction_shrinks_every_channels_mean_error_and_is_deterministic() {
             records.iter().any(|r| r.mean_error < 0.5 * r.start_mean_error),
             "correction removes most of some layer's mean error (test strength): {records:?}"
         );
-        assert_retuned_alike_with_recorded_mean_errors(ctx, kernels, &snn, &images, options, (&tuned, &records));
+        assert_retuned_alike_with_recorded_mean_errors(device, &snn, &images, options, (&tuned, &records));
         // Measured again with its bias currents, each channel's mean error is what tuning
         // reported after correction, also by hand from the error sums.
         let mut measured = Vec::new();
-        walk(WalkDevice::Gpu(ctx, kernels), &tuned, &images, count, 8, |probe| {
+        walk(device, &tuned, &images, count, 8, |probe| {
             let layer = &tuned.layers[probe.layer];
             let sums = probe.error_sums(&layer.thresholds)?;
             let neurons = (count * probe.scan.shape.plane()) as f64;
@@ -378,7 +381,7 @@ fn bias_correction_shrinks_every_channels_mean_error_and_is_deterministic() {
 
 #[test]
 fn more_bias_rounds_never_leave_the_first_layer_a_larger_mean_error() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(device) = gpu() else { return };
     let mut rng = Rng::new(9);
     for per_channel in [false, true] {
         let (snn, images, count) = bias_case(&mut rng, per_channel);
@@ -386,16 +389,7 @@ fn more_bias_rounds_never_leave_the_first_layer_a_larger_mean_error() {
             TuneOptions { per_channel_thresholds: per_channel, correct_bias: true, ..TuneOptions::default() };
         assert_eq!(corrected.bias_rounds, BIAS_CORRECTION_ROUNDS);
         let with_rounds = |bias_rounds| {
-            tune(
-                WalkDevice::Gpu(ctx, kernels),
-                &snn,
-                &images,
-                count,
-                8,
-                TuneOptions { bias_rounds, ..corrected },
-                |_| {},
-            )
-            .unwrap()
+            tune(device, &snn, &images, count, 8, TuneOptions { bias_rounds, ..corrected }, |_| {}).unwrap()
         };
         let runs: Vec<_> = [1, BIAS_CORRECTION_ROUNDS, 6].into_iter().map(with_rounds).collect();
         // The first layer's thresholds and starting error do not depend on the rounds, and
@@ -413,8 +407,7 @@ fn more_bias_rounds_never_leave_the_first_layer_a_larger_mean_error() {
         );
         // The baseline path takes the same rounds: from its own thresholds, one round leaves
         // the first layer's mean error no smaller than six.
-        let baseline =
-            |rounds| correct_bias(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 8, rounds, |_| {}).unwrap().1;
+        let baseline = |rounds| correct_bias(device, &snn, &images, count, 8, rounds, |_| {}).unwrap().1;
         let (baseline_once, baseline_six) = (baseline(1), baseline(6));
         assert!(baseline_six[0].mean_error <= baseline_once[0].mean_error);
         assert!(baseline_six.iter().all(|r| r.mean_error <= r.start_mean_error), "{baseline_six:?}");
@@ -434,18 +427,17 @@ fn bias_case(rng: &mut Rng, per_channel: bool) -> (SpikingNetwork, Vec<f32>, usi
 /// network and records (`tuned`), and `analyze` of that network measures every layer's
 /// channel mean error as its record says.
 fn assert_retuned_alike_with_recorded_mean_errors(
-    ctx: &GpuContext,
-    kernels: &spikeconv::gpu::Kernels,
+    device: &dyn Walker,
     snn: &SpikingNetwork,
     images: &[f32],
     options: TuneOptions,
-    (tuned, records): (&SpikingNetwork, &[spikeconv::sim::tune::LayerTuning]),
+    (tuned, records): (&SpikingNetwork, &[spikeconv::tuning::tune::LayerTuning]),
 ) {
     let count = images.len() / snn.graph.input_shape().len();
-    let (again, again_records) = tune(WalkDevice::Gpu(ctx, kernels), snn, images, count, 8, options, |_| {}).unwrap();
+    let (again, again_records) = tune(device, snn, images, count, 8, options, |_| {}).unwrap();
     assert_eq!(&again, tuned, "deterministic");
     assert_eq!(again_records, records);
-    let rows = analyze(WalkDevice::Gpu(ctx, kernels), tuned, images, count, 8, |_| {}).unwrap();
+    let rows = analyze(device, tuned, images, count, 8, |_| {}).unwrap();
     for (row, record) in rows.iter().zip(records) {
         close(row.channel_mean_error, record.mean_error, &record.layer);
     }
@@ -453,20 +445,20 @@ fn assert_retuned_alike_with_recorded_mean_errors(
 
 #[test]
 fn refit_searches_thresholds_again_under_the_corrected_bias_current() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(device) = gpu() else { return };
     let mut rng = Rng::new(8);
     for per_channel in [false, true] {
         let (snn, images, count) = bias_case(&mut rng, per_channel);
         let corrected =
             TuneOptions { per_channel_thresholds: per_channel, correct_bias: true, ..TuneOptions::default() };
         let refit = TuneOptions { refit_thresholds: true, ..corrected };
-        let (once, _) = tune(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 8, corrected, |_| {}).unwrap();
-        let (twice, records) = tune(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 8, refit, |_| {}).unwrap();
+        let (once, _) = tune(device, &snn, &images, count, 8, corrected, |_| {}).unwrap();
+        let (twice, records) = tune(device, &snn, &images, count, 8, refit, |_| {}).unwrap();
         if per_channel {
             // The first layer's second search starts from the thresholds and bias current of
             // the network corrected once (nothing before it differs): its incumbent scores
             // what that network's first layer measures.
-            let rows = analyze(WalkDevice::Gpu(ctx, kernels), &once, &images, count, 8, |_| {}).unwrap();
+            let rows = analyze(device, &once, &images, count, 8, |_| {}).unwrap();
             close(records[0].start_objective, rows[0].tracking, "first layer's incumbent");
         }
         for (record, layer) in records.iter().zip(&twice.layers) {
@@ -481,7 +473,7 @@ fn refit_searches_thresholds_again_under_the_corrected_bias_current() {
             "the second search moves some thresholds (test strength)"
         );
         // Measured again, each channel's mean error is what the second correction reported.
-        assert_retuned_alike_with_recorded_mean_errors(ctx, kernels, &snn, &images, refit, (&twice, &records));
+        assert_retuned_alike_with_recorded_mean_errors(device, &snn, &images, refit, (&twice, &records));
     }
 }
 
@@ -490,7 +482,7 @@ fn walk_repeats_static_values_read_every_timestep() {
     use common::dyadic::{dyadic_conv, relu_nodes};
     use spikeconv::convert::snn::convert;
     use spikeconv::model::graph::{Graph, Linear, Op};
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     // The second block adds the (static) first convolution to a spiking branch, so a
     // per-timestep node reads a value computed once.
     let mut rng = Rng::new(21);
@@ -510,14 +502,14 @@ fn walk_repeats_static_values_read_every_timestep() {
     let plan = SnnPlan::compile(ctx, kernels, &snn, count, 12).unwrap();
     let expected = plan.run(ctx, &images, &[0; 3], count, 12).unwrap().spike_totals;
     assert!(expected.iter().all(|&t| t > 0), "both layers spike (test strength)");
-    assert_eq!(walk_spike_totals(ctx, kernels, &snn, &images, count, 12), expected);
+    assert_eq!(walk_spike_totals(gpu().expect("a GPU"), &snn, &images, count, 12), expected);
 }
 
 /// Every probe measurement of a walk (error sums under the layer's thresholds, and tracking
 /// errors under a spread of candidates), layer by layer.
-fn probe_measurements(device: WalkDevice<'_>, snn: &SpikingNetwork, images: &[f32], count: usize) -> Vec<Vec<f64>> {
+fn probe_measurements(walker: &dyn Walker, snn: &SpikingNetwork, images: &[f32], count: usize) -> Vec<Vec<f64>> {
     let mut measured = Vec::new();
-    walk(device, snn, images, count, 12, |probe| {
+    walk(walker, snn, images, count, 12, |probe| {
         let thresholds = &snn.layers[probe.layer].thresholds;
         let channels = probe.scan.shape.channels;
         let bias: Vec<f32> = (0..channels).map(|c| (c % 3) as f32 / 16.0 - 0.0625).collect();
@@ -535,7 +527,7 @@ fn probe_measurements(device: WalkDevice<'_>, snn: &SpikingNetwork, images: &[f3
 
 #[test]
 fn cpu_walk_measures_like_the_gpu_walk() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(device) = gpu() else { return };
     for (seed, snn) in [
         (1, dyadic_snn(1, false, 0.5)),
         (2, dyadic_restructured_snn(2, true, 0.5)),
@@ -544,8 +536,8 @@ fn cpu_walk_measures_like_the_gpu_walk() {
         let mut rng = Rng::new(seed + 40);
         let count = 4;
         let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
-        let gpu_values = probe_measurements(WalkDevice::Gpu(ctx, kernels), &snn, &images, count);
-        let cpu_values = probe_measurements(WalkDevice::Cpu, &snn, &images, count);
+        let gpu_values = probe_measurements(device, &snn, &images, count);
+        let cpu_values = probe_measurements(&CpuDevice::detect(), &snn, &images, count);
         assert_eq!(gpu_values.len(), cpu_values.len());
         for (layer, (g, c)) in gpu_values.iter().zip(&cpu_values).enumerate() {
             assert_eq!(g.len(), c.len());
@@ -560,7 +552,7 @@ fn cpu_walk_measures_like_the_gpu_walk() {
 
 #[test]
 fn tuning_and_correction_on_the_cpu_choose_what_the_gpu_chooses() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(device) = gpu() else { return };
     let snn = dyadic_snn(4, true, 0.5);
     let count = 6;
     let mut rng = Rng::new(11);
@@ -569,9 +561,8 @@ fn tuning_and_correction_on_the_cpu_choose_what_the_gpu_chooses() {
         TuneOptions { per_channel_thresholds: false, ..TuneOptions::default() },
         TuneOptions { per_channel_thresholds: true, tune_v_init: true, correct_bias: true, ..TuneOptions::default() },
     ] {
-        let (on_gpu, gpu_records) =
-            tune(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 8, options, |_| {}).unwrap();
-        let (on_cpu, cpu_records) = tune(WalkDevice::Cpu, &snn, &images, count, 8, options, |_| {}).unwrap();
+        let (on_gpu, gpu_records) = tune(device, &snn, &images, count, 8, options, |_| {}).unwrap();
+        let (on_cpu, cpu_records) = tune(&CpuDevice::detect(), &snn, &images, count, 8, options, |_| {}).unwrap();
         assert_same_choices(&on_cpu, &on_gpu);
         for (c, g) in cpu_records.iter().zip(&gpu_records) {
             // Objectives divide by each channel's start error, which magnifies the GPU's f32
@@ -581,8 +572,8 @@ fn tuning_and_correction_on_the_cpu_choose_what_the_gpu_chooses() {
             }
         }
     }
-    let (gpu_corrected, _) = correct_bias(WalkDevice::Gpu(ctx, kernels), &snn, &images, count, 8, 3, |_| {}).unwrap();
-    let (cpu_corrected, _) = correct_bias(WalkDevice::Cpu, &snn, &images, count, 8, 3, |_| {}).unwrap();
+    let (gpu_corrected, _) = correct_bias(device, &snn, &images, count, 8, 3, |_| {}).unwrap();
+    let (cpu_corrected, _) = correct_bias(&CpuDevice::detect(), &snn, &images, count, 8, 3, |_| {}).unwrap();
     assert_same_choices(&cpu_corrected, &gpu_corrected);
 }
 

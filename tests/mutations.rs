@@ -9,7 +9,7 @@ mod common;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use common::Rng;
-use spikeconv::backend::{Backend, BackendChoice};
+use spikeconv::backends::{Backend, BackendChoice};
 use spikeconv::convert::snn_file::{from_bytes, to_bytes, InputNormalization, SnnFile};
 use spikeconv::convert::{fold_batch_norm, ThresholdMethod};
 use spikeconv::data::cifar::{CifarFormat, Dataset};
@@ -103,7 +103,12 @@ fn mutated_checkpoints_load_cleanly_or_fail_cleanly() {
             Ok(network) => {
                 loaded += 1;
                 let accuracy = no_panic("ANN of a loaded mutant", seed, || {
-                    backend.evaluate_ann(&network.graph, &images, &network.normalization, 2, 2, |_| {})
+                    backend.evaluate_ann(
+                        &network.graph,
+                        spikeconv::engine::EvaluationSet::new(&images, &network.normalization, 2),
+                        2,
+                        |_| {},
+                    )
                 });
                 if let Ok(accuracy) = accuracy {
                     assert!(accuracy.correct <= 2 && accuracy.predictions.iter().all(|&p| p < 10), "seed {seed}");
@@ -158,7 +163,13 @@ fn mutated_snn_files_load_cleanly_or_fail_cleanly() {
                 );
                 let Ok(normalization) = normalization else { continue };
                 let result = no_panic("SNN of a loaded mutant", seed, || {
-                    backend.evaluate_snn(&file.snn, &images, &normalization, 2, 2, 2, |_| {})
+                    backend.evaluate_snn(
+                        &file.snn,
+                        spikeconv::engine::EvaluationSet::new(&images, &normalization, 2),
+                        2,
+                        2,
+                        |_| {},
+                    )
                 });
                 if let Ok(accuracy) = result {
                     assert!(accuracy.correct.iter().all(|&c| c <= 2), "seed {seed}: {:?}", accuracy.correct);
@@ -210,7 +221,12 @@ fn mutated_datasets_load_cleanly_or_fail_cleanly() {
                 assert!(dataset.labels.iter().all(|&l| usize::from(l) < dataset.num_classes), "seed {seed}");
                 let images = dataset.len();
                 let result = no_panic("ANN on a mutant dataset", seed, || {
-                    backend.evaluate_ann(&network.graph, &dataset, &network.normalization, images, 2, |_| {})
+                    backend.evaluate_ann(
+                        &network.graph,
+                        spikeconv::engine::EvaluationSet::new(&dataset, &network.normalization, images),
+                        2,
+                        |_| {},
+                    )
                 });
                 match result {
                     Ok(accuracy) => assert!(accuracy.correct <= images, "seed {seed}"),

@@ -5,7 +5,7 @@
 mod common;
 
 use common::data_dir;
-use spikeconv::backend::{Backend, BackendChoice};
+use spikeconv::backends::{Backend, BackendChoice};
 use spikeconv::convert::threshold::parse_methods;
 use spikeconv::data::cifar::Dataset;
 use spikeconv::model::{self, LoadOptions};

@@ -4,11 +4,11 @@
 //! shader feature). lavapipe compiles only SPIR-V, so a shader a Mac or Windows GPU would
 //! reject is caught here rather than on a user's machine. Then what the shaders declare
 //! (workgroup sizes and memory, bindings per entry point) is held to the limits the device
-//! is requested with (`gpu::limits`), and those to WebGPU's guaranteed defaults.
+//! is requested with (`backends::wgpu::limits`), and those to WebGPU's guaranteed defaults.
 
 use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
-use spikeconv::gpu::kernels::WGSL_MODULES;
-use spikeconv::gpu::limits;
+use spikeconv::backends::wgpu::kernels::WGSL_MODULES;
+use spikeconv::backends::wgpu::limits;
 
 fn parse(name: &str, source: &str) -> (naga::Module, ModuleInfo) {
     let module = naga::front::wgsl::parse_str(source)
@@ -190,7 +190,7 @@ fn shaders_fit_the_requested_limits_and_those_fit_webgpu_defaults() {
 /// The device the GPU tests run on (lavapipe here) is opened with exactly these limits.
 #[test]
 fn the_device_is_opened_with_the_required_limits() {
-    let Some((ctx, _)) = common::gpu() else { return };
+    let Some(common::GpuBackend { ctx, .. }) = common::gpu() else { return };
     assert_eq!(ctx.device.limits().max_compute_workgroup_storage_size, limits::WORKGROUP_STORAGE_BYTES);
     assert_eq!(ctx.device.limits().max_storage_buffers_per_shader_stage, limits::STORAGE_BUFFERS_PER_STAGE);
     assert_eq!(ctx.limits.max_uniform_buffer_binding_size, limits::UNIFORM_BINDING_BYTES);

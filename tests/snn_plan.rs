@@ -13,18 +13,19 @@ mod common;
 
 use common::dyadic::{dyadic_images, dyadic_preact_snn, dyadic_restructured_snn, dyadic_snn};
 use common::{gpu, Rng};
+use spikeconv::backends::wgpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
+use spikeconv::backends::wgpu::kernels::record_steps;
+use spikeconv::backends::wgpu::layerwise_layers::{if_scan_step, ScanLayout};
+use spikeconv::backends::wgpu::snn_layers::{readout_timesteps_step, ReadoutBuffers, ReadoutSize, COUNT_SLOT};
+use spikeconv::backends::wgpu::SnnPlan;
+use spikeconv::backends::wgpu::{GpuContext, GpuError, GpuStep, Kernels};
 use spikeconv::convert::snn::{convert, IfLayer, SpikingNetwork};
 use spikeconv::convert::threshold::Thresholds;
-use spikeconv::gpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
-use spikeconv::gpu::kernels::record_steps;
-use spikeconv::gpu::layerwise_layers::{if_scan_step, ScanShape};
-use spikeconv::gpu::snn_layers::{channel_thresholds, readout_timesteps_step, COUNT_SLOT};
-use spikeconv::gpu::{GpuContext, GpuError, GpuStep, Kernel, Kernels};
+use spikeconv::engine::walk::ScanShape;
 use spikeconv::model::graph::{Conv2d, Graph, Linear, Op, Shape};
 use spikeconv::reference::forward::{forward, forward_all};
 use spikeconv::reference::ops::argmax_rows;
 use spikeconv::reference::snn::{correct_per_step, if_layer_step, initial_membranes, simulate, Simulator};
-use spikeconv::sim::SnnPlan;
 
 fn run_steps(ctx: &GpuContext, steps: &[GpuStep]) {
     let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("test") });
@@ -42,7 +43,7 @@ fn words(values: &[u32]) -> Vec<f32> {
 
 #[test]
 fn counted_if_scan_matches_reference_step_by_step() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let mut rng = Rng::new(1);
     for (images, shape, per_channel, v_init, timesteps, constant) in [
         (1, Shape::new(3, 5, 7), false, 0.5, 6, false),
@@ -60,7 +61,7 @@ fn counted_if_scan_matches_reference_step_by_step() {
         let inputs = rng.vec(steps_stored * neurons, -1.0, 2.5);
         let scan = ScanShape { shape, images, timesteps, constant_current: constant, v_init };
         let current = storage_from_f32(ctx, "current", &inputs).unwrap();
-        let threshold_buffer = storage_from_f32(ctx, "t", &channel_thresholds(&thresholds, shape.channels)).unwrap();
+        let threshold_buffer = storage_from_f32(ctx, "t", &thresholds.per_channel(shape.channels)).unwrap();
         let output = storage_zeroed(ctx, "output", timesteps * neurons + scan.groups()).unwrap();
         let step = if_scan_step(ctx, kernels, &scan, &current, &threshold_buffer, &output, true).unwrap();
         let short = storage_zeroed(ctx, "short", timesteps * neurons).unwrap();
@@ -96,7 +97,7 @@ fn counted_if_scan_matches_reference_step_by_step() {
 
 #[test]
 fn readout_over_timesteps_matches_reference() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let mut rng = Rng::new(2);
     for (batch, count, classes, timesteps) in [(1, 1, 10, 3), (7, 5, 3, 6), (70, 69, 10, 4)] {
         let mut counters = vec![0u32; 1 + timesteps];
@@ -108,19 +109,14 @@ fn readout_over_timesteps_matches_reference() {
         let values: Vec<f32> = (0..timesteps * batch * classes).map(|_| rng.below(4) as f32 * 0.5 - 0.5).collect();
         let value_buffer = storage_from_f32(ctx, "values", &values).unwrap();
         let accumulated = storage_zeroed(ctx, "accumulated", batch * classes).unwrap();
-        let readout = readout_timesteps_step(
-            ctx,
-            kernels,
-            batch,
-            classes,
-            timesteps,
-            &value_buffer,
-            &label_buffer,
-            &accumulated,
-            &counter_buffer,
-            1,
-        )
-        .unwrap();
+        let buffers = ReadoutBuffers {
+            values: &value_buffer,
+            labels: &label_buffer,
+            accumulated: &accumulated,
+            counters: &counter_buffer,
+            correct_slot: 1,
+        };
+        let readout = readout_timesteps_step(ctx, kernels, ReadoutSize { batch, classes, timesteps }, buffers).unwrap();
         run_steps(ctx, &[readout]);
         let mut sums = vec![0.0f32; batch * classes];
         let mut expected = vec![count as u32];
@@ -137,7 +133,7 @@ fn readout_over_timesteps_matches_reference() {
 
 #[test]
 fn plan_matches_reference_exactly_on_dyadic_networks() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let timesteps = 32;
     for (seed, per_channel, v_init, batch, count) in
         [(1, false, 0.5, 7, 7), (2, true, 0.0, 7, 5), (3, true, 0.5, 1, 1), (4, false, 0.0, 3, 2)]
@@ -178,7 +174,7 @@ fn plan_matches_reference_exactly_on_dyadic_networks() {
 
 #[test]
 fn layers_with_their_own_v_init_match_reference_exactly() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let mut snn = dyadic_snn(10, false, 0.5);
     for (i, layer) in snn.layers.iter_mut().enumerate() {
         layer.v_init = Some([0.0, 0.25, 0.875, 1.0][i % 4]);
@@ -203,7 +199,7 @@ fn layers_with_their_own_v_init_match_reference_exactly() {
 
 #[test]
 fn layers_with_bias_currents_match_reference_exactly() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let mut snn = dyadic_snn(12, true, 0.5);
     let mut rng = Rng::new(12);
     for i in 0..snn.layers.len() {
@@ -253,7 +249,7 @@ fn assert_plan_matches_reference(ctx: &GpuContext, kernels: &Kernels, snn: &Spik
 
 #[test]
 fn restructured_blocks_convert_and_match_reference_exactly() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     for (seed, per_channel, v_init) in [(5, false, 0.5), (6, true, 0.0)] {
         let snn = dyadic_restructured_snn(seed, per_channel, v_init);
         // Stem, and two IF layers inside each of the two blocks; none after the sums.
@@ -265,7 +261,7 @@ fn restructured_blocks_convert_and_match_reference_exactly() {
 
 #[test]
 fn preactivation_blocks_convert_and_match_reference_exactly() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     for (seed, per_channel, v_init) in [(7, false, 0.5), (8, true, 0.0)] {
         let snn = dyadic_preact_snn(seed, per_channel, v_init);
         // Two IF layers in each block and one before the pool; the first of each block and
@@ -280,7 +276,7 @@ fn preactivation_blocks_convert_and_match_reference_exactly() {
 
 #[test]
 fn plan_matches_reference_step_counts_over_64_steps() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let snn = dyadic_snn(9, true, 0.5);
     let mut rng = Rng::new(9);
     let batch = 4;
@@ -312,7 +308,7 @@ fn plan_matches_reference_step_counts_over_64_steps() {
 /// logits and the prediction after every step is the ANN's.
 #[test]
 fn exactly_representable_network_gives_ann_predictions() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let mut rng = Rng::new(5);
     // Center-tap "copy" convolutions (output channel o copies input channel o % in).
     let copy = |in_channels: usize, out_channels: usize| {
@@ -352,7 +348,7 @@ fn exactly_representable_network_gives_ann_predictions() {
 
 #[test]
 fn profile_times_every_node_pass() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     if !ctx.has_timestamps() {
         eprintln!("skipped: {} has no timestamp queries", ctx.describe());
         return;
@@ -365,14 +361,14 @@ fn profile_times_every_node_pass() {
     // One pass per node with dispatches, their dispatches adding up to the plan's.
     assert_eq!(passes.iter().map(|p| p.kernels.len()).sum::<usize>(), plan.dispatches_per_chunk());
     assert_eq!(passes.last().unwrap().node, "readout");
-    assert_eq!(passes.iter().filter(|p| p.kernels.contains(&Kernel::IfScanCounted)).count(), snn.layers.len());
+    assert_eq!(passes.iter().filter(|p| p.kernels.iter().any(|k| k == "IfScanCounted")).count(), snn.layers.len());
     assert!(passes.iter().all(|p| p.nanoseconds.is_finite() && p.nanoseconds >= 0.0));
     assert!(passes.iter().any(|p| p.nanoseconds > 0.0), "some pass takes time");
 }
 
 #[test]
 fn bad_input_is_rejected() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let snn = dyadic_snn(1, false, 0.5);
     let plan = SnnPlan::compile(ctx, kernels, &snn, 2, 4).unwrap();
     let image = vec![0.0; snn.graph.input_shape().len()];
@@ -398,10 +394,18 @@ fn bad_input_is_rejected() {
 /// per-step correct counts, spike totals and predictions are identical, not close.
 #[test]
 fn resnet20_plan_equals_the_cpu_backend_bit_for_bit() {
-    let Some((ctx, kernels)) = gpu() else { return };
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let Some(common::ResNet20 { network, folded, train, test }) = common::resnet20() else { return };
-    let stats =
-        spikeconv::sim::calibrate(ctx, kernels, &folded, &train, &network.normalization, 64, 32, 2048, |_| {}).unwrap();
+    let stats = spikeconv::backends::wgpu::calibrate(
+        ctx,
+        kernels,
+        &folded,
+        spikeconv::engine::EvaluationSet::new(&train, &network.normalization, 64),
+        32,
+        2048,
+        |_| {},
+    )
+    .unwrap();
     let method = "channel-percentile:99.9".parse().unwrap();
     let snn = spikeconv::convert::snn::convert_with(&folded, method, &stats, 0.5).unwrap();
     let mut images = Vec::new();
@@ -417,7 +421,7 @@ fn resnet20_plan_equals_the_cpu_backend_bit_for_bit() {
     let timesteps = 32;
     let plan = SnnPlan::compile(ctx, kernels, &snn, count, timesteps).unwrap();
     let gpu = plan.run(ctx, &images, &labels, count, timesteps).unwrap();
-    let cpu = spikeconv::cpu::CpuSnn::new(&snn).unwrap().run(&images, &labels, count, timesteps).unwrap();
+    let cpu = spikeconv::backends::cpu::CpuSnn::new(&snn).unwrap().run(&images, &labels, count, timesteps).unwrap();
     assert_eq!(gpu.spike_totals, cpu.spike_totals, "spikes per layer");
     assert_eq!(gpu.correct, cpu.correct, "correct per step");
     assert_eq!(gpu.predictions, cpu.predictions);

@@ -2,10 +2,10 @@
 //! weights (the throughput of dense kernels does not depend on the weights' values).
 #![allow(dead_code)]
 
+use spikeconv::backends::wgpu::{GpuContext, Kernels};
 use spikeconv::convert::fold_bn::fold_batch_norm;
 use spikeconv::convert::snn::{convert, SpikingNetwork};
 use spikeconv::convert::threshold::Thresholds;
-use spikeconv::gpu::{GpuContext, Kernels};
 use spikeconv::model::graph::{BatchNorm, Conv2d, Graph, Linear, NodeId, Op, Shape};
 
 /// Small deterministic generator (SplitMix64), as in the tests.

@@ -5,11 +5,9 @@
 use anyhow::Context;
 use clap::Args;
 use spikeconv::data::cifar::Dataset;
-use spikeconv::report::analysis::{AnalysisReport, NetworkErrors};
-use spikeconv::sim::analyze::analyze;
-use spikeconv::sim::layerwise::max_images;
+use spikeconv::jobs::analyze::{analysable_images, analyze, AnalyzeJob};
 
-use super::{progress_bar, BackendArgs, CalibrationArgs, ModelArgs, OutputArgs};
+use super::{BackendArgs, Bars, CalibrationArgs, ModelArgs, OutputArgs};
 
 /// Default number of images the errors are measured on.
 const DEFAULT_ANALYSIS_IMAGES: usize = 64;
@@ -42,64 +40,20 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<()> {
     let network = args.model.load()?;
     let backend = args.device.open()?;
     let networks = args.calibration.convert(&backend, &network, &args.device, Some(timesteps))?;
-    let device = backend.walk_device();
     let calib_path = args.calibration.calib.as_ref().context("analyze needs --calib")?;
     let first = args.calibration.tune_images;
-    let fits = max_images(device, &networks[0], timesteps);
     // Read only the images analysed (and the tuning images before them), not the whole file.
-    let calib = Dataset::open_first(calib_path, None, Some(first.saturating_add(args.images.min(fits.max(1)))))?;
-
-    if calib.len() <= first {
-        anyhow::bail!(
-            "{}: holds {} images; analysis takes those after the first --tune-images {first}",
-            calib_path.display(),
-            calib.len()
-        );
-    }
-    let mut count = args.images.min(calib.len() - first);
-    if args.images > fits && count == fits {
-        eprintln!(
-            "note: analysing {fits} images instead of {}: their values for {timesteps} timesteps fill the walk's memory",
-            args.images
-        );
-    }
-    count = count.min(fits);
-    if count == 0 {
-        anyhow::bail!("analysing {timesteps} timesteps: not even one image fits the walk's memory");
-    }
-    let mut images = Vec::new();
-    calib.normalized_batch(first, count, &network.normalization, &mut images);
-
-    let layers: usize = networks.iter().map(|n| n.layers.len()).sum();
-    let bar = progress_bar(layers as u64, "layers analysed");
-    let mut results = Vec::with_capacity(networks.len());
-    let mut done_before = 0;
-    for snn in &networks {
-        bar.set_message(snn.threshold_method.clone());
-        let rows =
-            analyze(device, snn, &images, count, timesteps, |done| bar.set_position((done_before + done) as u64))
-                .with_context(|| format!("analysing {} on the {} backend", snn.threshold_method, backend.name()))?;
-        done_before += snn.layers.len();
-        results.push(NetworkErrors {
-            threshold_method: snn.threshold_method.clone(),
-            tuned_for_timesteps: snn.tuned_for_timesteps,
-            v_init: snn.v_init,
-            block: network.info.block.name().into(),
-            layers: rows,
-        });
-    }
-    bar.finish_and_clear();
-
-    let model = network.path.display().to_string();
-    let report = AnalysisReport {
-        model,
-        calib: calib_path.display().to_string(),
-        backend: backend.name().to_string(),
-        adapter: backend.describe(),
-        first_image: first,
-        images: count,
+    let readable = analysable_images(&backend, &networks, timesteps, args.images).max(1);
+    let calib = Dataset::open_first(calib_path, None, Some(first.saturating_add(readable)))?;
+    let job = AnalyzeJob {
+        networks: &networks,
+        network: &network,
+        calib: &calib,
+        calib_name: calib_path.display().to_string(),
+        first,
+        images: args.images,
         timesteps,
-        networks: results,
     };
+    let report = analyze(&backend, &job, &mut Bars::default())?;
     args.output.emit(&report)
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use spikeconv::backend::{Backend, BackendChoice};
+use spikeconv::backends::{Backend, BackendChoice};
 use spikeconv::convert::bias_correction::BIAS_CORRECTION_ROUNDS;
 use spikeconv::convert::snn::{SpikingNetwork, DEFAULT_V_INIT};
 use spikeconv::convert::stats::DEFAULT_BINS;
@@ -408,7 +408,7 @@ impl CalibrationArgs {
 
 /// The pipeline's progress as bars on stderr, notes as `note:` lines.
 #[derive(Default)]
-struct Bars(Option<ProgressBar>);
+pub struct Bars(Option<ProgressBar>);
 
 impl Progress for Bars {
     fn start(&mut self, unit: &str, total: u64) {

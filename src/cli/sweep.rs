@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use spikeconv::convert::snn_file::read_snn;
+use spikeconv::engine::EvaluationSet;
 use spikeconv::jobs::shard::networks_checksum;
 use spikeconv::jobs::{sweep, Shard, ShardRecord, SweepJob};
 use spikeconv::model::normalize::Normalization;
@@ -119,7 +120,8 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     if args.profile {
         for snn in &networks {
             let batch = backend.snn_batch(snn, timesteps, args.device.requested_batch(), DEFAULT_MAX_BATCH, images)?;
-            let passes = backend.profile_snn(snn, &dataset, &normalization, timesteps, batch)?;
+            let set = EvaluationSet::new(&dataset, &normalization, images);
+            let passes = backend.profile_snn(snn, set, timesteps, batch)?;
             let title =
                 format!("{}: GPU time of one chunk of {batch} images × {timesteps} steps", snn.threshold_method);
             eprint!("{}", kernel_table(&title, &kernel_times(&passes)));

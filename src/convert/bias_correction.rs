@@ -4,7 +4,7 @@
 //! neurons over-fire on average (docs/METHOD.md), and every later layer integrates that
 //! surplus as if it were signal; a per-channel offset of the current removes the part of it
 //! that is the same on every image. The errors are measured on the GPU by
-//! [`crate::sim::tune`](mod@crate::sim::tune); this module is the pure part.
+//! [`crate::tuning::tune`](mod@crate::tuning::tune); this module is the pure part.
 //!
 //! A shift `b` of the current moves the output of a neuron that fires by about `b` (one
 //! step's current adds `b T / θ` spikes worth `θ / T` each), of a silent one not at all, so

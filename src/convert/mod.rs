@@ -5,7 +5,7 @@
 //! ([`stats`], computed by [`crate::reference::calibration`] or a GPU kernel) → threshold
 //! choice ([`threshold`]) → [`snn::convert`] (every ReLU becomes a layer of integrate-and-fire
 //! neurons) → optionally threshold tuning ([`ttrbr`]: the candidate grid and the choice;
-//! the measurements run in [`crate::sim::tune`](mod@crate::sim::tune)), with optional
+//! the measurements run in [`crate::tuning::tune`](mod@crate::tuning::tune)), with optional
 //! [`bias_correction`] of each tuned layer's mean error → [`snn_file`]
 //! (write the converted network to disk).
 

@@ -364,6 +364,15 @@ pub fn synaptic_ops_per_image(layers: &[IfLayerInfo], spike_totals: &[u64], imag
     total / images as f64
 }
 
+/// Spikes an IF neuron gives in `timesteps` steps when fed the same `current` every step,
+/// from the membrane `v_init × threshold`: `floor((v_init θ + T current) / θ)` clamped to
+/// `[0, T]` (one spike a step at most, reset by subtraction keeps the remainder). What
+/// [`crate::reference::snn::if_step`] counts for a constant current, in closed form; a test checks the two agree.
+pub fn constant_current_spikes(current: f32, threshold: f32, v_init: f32, timesteps: usize) -> u32 {
+    let reached = (v_init * threshold + timesteps as f32 * current) / threshold;
+    reached.floor().clamp(0.0, timesteps as f32) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

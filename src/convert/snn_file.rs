@@ -37,7 +37,7 @@ use super::threshold::Thresholds;
 use super::ConvertError;
 
 /// Value of the `format` metadata key.
-pub const FORMAT: &str = "spikeconv-snn";
+pub const FORMAT: &str = crate::model::checkpoint::SNN_FILE_FORMAT;
 /// Value of the `format_version` metadata key this build writes and reads.
 pub const FORMAT_VERSION: &str = "1";
 

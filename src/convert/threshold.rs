@@ -189,6 +189,12 @@ pub enum Thresholds {
 }
 
 impl Thresholds {
+    /// One threshold per channel, as the IF kernels of every backend read them (a layer
+    /// threshold broadcast).
+    pub fn per_channel(&self, channels: usize) -> Vec<f32> {
+        (0..channels).map(|c| self.for_channel(c)).collect()
+    }
+
     /// Threshold of the neurons in `channel`.
     pub fn for_channel(&self, channel: usize) -> f32 {
         match self {

@@ -1,7 +1,7 @@
 //! Threshold tuning (the "TT" of TTRBR): the candidate thresholds a layer is scored on and
 //! the choice among them. The scores (squared errors of the layer's SNN output against the
 //! ANN, over calibration images, given the real spiking input of the layers before it) are
-//! measured on the GPU by [`crate::sim::tune`](mod@crate::sim::tune); this module is the
+//! measured on the GPU by [`crate::tuning::tune`](mod@crate::tuning::tune); this module is the
 //! pure part, so the search itself is tested without a GPU. docs/METHOD.md explains the
 //! objective and why it covers both quantization and deviation error.
 //!

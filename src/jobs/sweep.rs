@@ -4,10 +4,11 @@
 
 use std::time::Instant;
 
-use crate::backend::{check_images, Backend};
+use crate::backends::cpu::constant_current::ConstantCurrentTwin;
+use crate::backends::{check_images, Backend};
 use crate::convert::snn::{firing_rate, SpikingNetwork};
-use crate::cpu::constant_current::ConstantCurrentTwin;
 use crate::data::cifar::Dataset;
+use crate::engine::EvaluationSet;
 use crate::model::normalize::Normalization;
 use crate::model::Network;
 use crate::pipeline::{quantized_ann_accuracy, DEFAULT_MAX_GPU_BATCH};
@@ -55,8 +56,9 @@ pub fn sweep(
     let graph = &first.graph;
     check_images(graph, dataset).map_err(|e| e.during(job.model.clone()))?;
     let images = dataset.len();
+    let set = EvaluationSet::new(dataset, normalization, images);
     let ann_batch = backend.ann_batch(graph, job.batch, DEFAULT_MAX_GPU_BATCH, images)?;
-    let ann = backend.evaluate_ann(graph, dataset, normalization, images, ann_batch, |_| {})?;
+    let ann = backend.evaluate_ann(graph, set, ann_batch, |_| {})?;
     let quantized_ann = match job.source {
         Some(network) => quantized_ann_accuracy(network, dataset, images, ann_batch)?
             .map(|(activation, accuracy)| QuantizedAnn { activation, correct: accuracy.correct }),
@@ -71,14 +73,13 @@ pub fn sweep(
         let batch = backend.snn_batch(snn, timesteps, job.batch, DEFAULT_MAX_GPU_BATCH, images)?;
         let done_before = index * images;
         let simulation = Instant::now();
-        let result = backend.evaluate_snn(snn, dataset, normalization, images, timesteps, batch, |done| {
-            progress(done_before + done, &snn.threshold_method)
-        })?;
+        let result = backend
+            .evaluate_snn(snn, set, timesteps, batch, |done| progress(done_before + done, &snn.threshold_method))?;
         let seconds = simulation.elapsed().as_secs_f64();
         let mut curve = curve(snn, &result.correct, &result.spike_totals, timesteps, images, seconds);
         if job.constant_currents {
             let twin = ConstantCurrentTwin::new(snn, timesteps)?;
-            curve.constant_current_correct = Some(twin.evaluate(dataset, normalization, images, ann_batch).correct);
+            curve.constant_current_correct = Some(twin.evaluate(set, ann_batch).correct);
         }
         curves.push(curve);
         columns.push((method_label(&snn.threshold_method, snn.tuned_for_timesteps), result.predictions));

@@ -10,6 +10,10 @@ use safetensors::{Dtype, SafeTensors};
 use super::LoadError;
 
 /// Prefix that `torch.nn.DataParallel` adds to every `state_dict` key.
+/// The `format` metadata of a converted SNN file ([`crate::convert::snn_file`]): the
+/// checkpoint reader recognizes one handed to it as a model.
+pub const SNN_FILE_FORMAT: &str = "spikeconv-snn";
+
 const DATA_PARALLEL_PREFIX: &str = "module.";
 /// Suffix of BatchNorm's step counter (int64), which inference never needs.
 const BATCHES_TRACKED_SUFFIX: &str = ".num_batches_tracked";

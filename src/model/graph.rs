@@ -220,6 +220,11 @@ impl Graph {
         &self.nodes
     }
 
+    /// ReLU nodes in topological order: the future IF layers.
+    pub fn relu_nodes(&self) -> Vec<NodeId> {
+        self.nodes.iter().enumerate().filter(|(_, n)| matches!(n.op, Op::Relu)).map(|(id, _)| id).collect()
+    }
+
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id]
     }

@@ -154,7 +154,7 @@ pub fn load_bytes(name: impl Into<String>, bytes: Vec<u8>, options: &LoadOptions
     let mut checkpoint = Checkpoint::from_bytes(name, bytes)?;
     let path = checkpoint.path().to_string();
     let metadata = checkpoint.metadata().clone();
-    if metadata.get("format").map(String::as_str) == Some(crate::convert::snn_file::FORMAT) {
+    if metadata.get("format").map(String::as_str) == Some(checkpoint::SNN_FILE_FORMAT) {
         return Err(LoadError::Architecture {
             path,
             message: "this is a converted SNN file (spikeconv convert -o), not a checkpoint: pass it as --snn".into(),

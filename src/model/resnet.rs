@@ -170,7 +170,8 @@ pub fn build(
         _ => return Err(wrong_shape(checkpoint, "conv1.weight", &stem_shape, &[leading(&stem_shape).max(1), 3, 3, 3])),
     };
     let mut x = graph.input();
-    x = push_conv(&mut graph, checkpoint, "conv1", stem_width, 3, 3, 1, x)?;
+    let stem = ConvShape { out_channels: stem_width, in_channels: 3, kernel: 3, stride: 1 };
+    x = push_conv(&mut graph, checkpoint, "conv1", stem, x)?;
     if block != BlockForm::PreActivation {
         x = push_bn(&mut graph, checkpoint, "bn1", stem_width, x)?;
         x = graph.push("relu", Op::Relu, &[x]).map_err(graph_error)?;
@@ -269,6 +270,21 @@ impl BlockSpec<'_> {
     fn part(&self, part: &str) -> String {
         format!("{}.{part}", self.name)
     }
+
+    /// The block's first 3x3 conv: from its input width to `planes`, with its stride.
+    fn conv1(&self) -> ConvShape {
+        ConvShape { out_channels: self.planes, in_channels: self.in_channels, kernel: 3, stride: self.stride }
+    }
+
+    /// The block's second 3x3 conv: `planes` to `planes`, stride 1.
+    fn conv2(&self) -> ConvShape {
+        ConvShape { out_channels: self.planes, in_channels: self.planes, kernel: 3, stride: 1 }
+    }
+
+    /// The 1x1 conv of an option-B projection shortcut, with the block's stride.
+    fn projection(&self) -> ConvShape {
+        ConvShape { out_channels: self.planes, in_channels: self.in_channels, kernel: 1, stride: self.stride }
+    }
 }
 
 /// Pushes one basic block reading `x`; returns the block's output node. Standard form:
@@ -284,12 +300,12 @@ fn push_block(
 ) -> Result<NodeId, LoadError> {
     let path = checkpoint.path().to_string();
     let graph_error = |source| LoadError::Graph { path: path.clone(), source };
-    let (in_channels, planes) = (spec.in_channels, spec.planes);
+    let planes = spec.planes;
 
-    let mut y = push_conv(graph, checkpoint, &spec.part("conv1"), planes, in_channels, 3, spec.stride, x)?;
+    let mut y = push_conv(graph, checkpoint, &spec.part("conv1"), spec.conv1(), x)?;
     y = push_bn(graph, checkpoint, &spec.part("bn1"), planes, y)?;
     y = graph.push(spec.part("relu1"), Op::Relu, &[y]).map_err(graph_error)?;
-    y = push_conv(graph, checkpoint, &spec.part("conv2"), planes, planes, 3, 1, y)?;
+    y = push_conv(graph, checkpoint, &spec.part("conv2"), spec.conv2(), y)?;
     y = push_bn(graph, checkpoint, &spec.part("bn2"), planes, y)?;
     if restructured {
         // The branch ends in its own ReLU (an IF layer after conversion).
@@ -320,10 +336,10 @@ fn push_preact_block(
     let mut h = push_bn(graph, checkpoint, &spec.part("bn1"), in_channels, x)?;
     h = graph.push(spec.part("relu1"), Op::Relu, &[h]).map_err(graph_error)?;
     let activated = h;
-    h = push_conv(graph, checkpoint, &spec.part("conv1"), planes, in_channels, 3, spec.stride, h)?;
+    h = push_conv(graph, checkpoint, &spec.part("conv1"), spec.conv1(), h)?;
     h = push_bn(graph, checkpoint, &spec.part("bn2"), planes, h)?;
     h = graph.push(spec.part("relu2"), Op::Relu, &[h]).map_err(graph_error)?;
-    h = push_conv(graph, checkpoint, &spec.part("conv2"), planes, planes, 3, 1, h)?;
+    h = push_conv(graph, checkpoint, &spec.part("conv2"), spec.conv2(), h)?;
     let identity = push_shortcut(graph, checkpoint, spec, x, activated, false)?;
     graph.push(spec.part("add"), Op::Add, &[h, identity]).map_err(graph_error)
 }
@@ -355,8 +371,7 @@ fn push_shortcut(
             })
         }
         (ShortcutKind::B, [form]) => {
-            let sc =
-                push_conv(graph, checkpoint, &format!("{name}.{form}.0"), planes, in_channels, 1, stride, projected)?;
+            let sc = push_conv(graph, checkpoint, &format!("{name}.{form}.0"), spec.projection(), projected)?;
             if with_bn {
                 push_bn(graph, checkpoint, &format!("{name}.{form}.1"), planes, sc)?
             } else {
@@ -387,18 +402,25 @@ fn push_shortcut(
     })
 }
 
-/// Reads `{name}.weight` (`[out, in, k, k]`, no bias) and pushes the convolution.
-#[allow(clippy::too_many_arguments)]
-fn push_conv(
-    graph: &mut Graph,
-    checkpoint: &mut Checkpoint,
-    name: &str,
+/// The shape of a ResNet convolution: square `kernel × kernel`, no bias, padded by
+/// `kernel / 2` (1 for the 3x3 convs, 0 for the 1x1 projections).
+#[derive(Clone, Copy, Debug)]
+struct ConvShape {
     out_channels: usize,
     in_channels: usize,
     kernel: usize,
     stride: usize,
+}
+
+/// Reads `{name}.weight` (`[out, in, k, k]`, no bias) and pushes the convolution of `shape`.
+fn push_conv(
+    graph: &mut Graph,
+    checkpoint: &mut Checkpoint,
+    name: &str,
+    shape: ConvShape,
     x: NodeId,
 ) -> Result<NodeId, LoadError> {
+    let ConvShape { out_channels, in_channels, kernel, stride } = shape;
     let weight = checkpoint.tensor(&format!("{name}.weight"), &[out_channels, in_channels, kernel, kernel])?;
     let conv = Conv2d { out_channels, in_channels, kernel, stride, padding: kernel / 2, weight, bias: None };
     graph

@@ -13,7 +13,7 @@ use super::forward::forward_all;
 
 /// ReLU nodes of `graph` in topological order: the future IF layers.
 pub fn relu_nodes(graph: &Graph) -> Vec<NodeId> {
-    graph.nodes().iter().enumerate().filter(|(_, n)| matches!(n.op, Op::Relu)).map(|(id, _)| id).collect()
+    graph.relu_nodes()
 }
 
 /// Pass 1 for one layer: largest value and largest value per channel of `activation`

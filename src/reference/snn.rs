@@ -14,7 +14,7 @@
 
 use std::borrow::Cow;
 
-use crate::convert::snn::{static_nodes, SpikingNetwork};
+use crate::convert::snn::{constant_current_spikes, static_nodes, SpikingNetwork};
 use crate::convert::threshold::Thresholds;
 use crate::model::graph::{Graph, Node, Op, Shape};
 
@@ -57,15 +57,6 @@ pub fn if_layer_step(
         }
     }
     output
-}
-
-/// Spikes an IF neuron gives in `timesteps` steps when fed the same `current` every step,
-/// from the membrane `v_init × threshold`: `floor((v_init θ + T current) / θ)` clamped to
-/// `[0, T]` (one spike a step at most, reset by subtraction keeps the remainder). What
-/// [`if_step`] counts for a constant current, in closed form; a test checks the two agree.
-pub fn constant_current_spikes(current: f32, threshold: f32, v_init: f32, timesteps: usize) -> u32 {
-    let reached = (v_init * threshold + timesteps as f32 * current) / threshold;
-    reached.floor().clamp(0.0, timesteps as f32) as u32
 }
 
 /// The network's constant-current twin: every IF layer outputs `m θ / T`, the mean value of

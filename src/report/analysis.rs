@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::sim::analyze::LayerErrors;
+use crate::tuning::analyze::LayerErrors;
 
 use super::plot::{LineChart, Series};
 use super::{method_label, model_name, Report};

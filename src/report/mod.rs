@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod ann;
+pub mod bench;
 pub mod compare;
 pub mod plot;
 pub mod predictions;
@@ -12,6 +13,7 @@ pub mod tuning;
 
 pub use analysis::{AnalysisReport, NetworkErrors};
 pub use ann::AnnReport;
+pub use bench::BenchReport;
 pub use plot::{LineChart, Series};
 pub use predictions::PredictionTable;
 pub use sweep::{LayerActivity, QuantizedAnn, SnnCurve, SweepReport};

@@ -1,9 +1,9 @@
-//! GPU time per kernel from a profiled chunk ([`crate::sim::SnnPlan::profile`]): what
+//! GPU time per kernel from a profiled chunk ([`crate::backends::wgpu::SnnPlan::profile`]): what
 //! `bench --profile` and `sweep --profile` print.
 
 use std::fmt::Write;
 
-use crate::sim::PassTime;
+use crate::engine::PassTime;
 
 /// The GPU time of the passes that ran one combination of kernels.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -18,7 +18,7 @@ pub struct KernelTime {
 pub fn kernel_times(passes: &[PassTime]) -> Vec<KernelTime> {
     let mut groups: Vec<KernelTime> = Vec::new();
     for pass in passes {
-        let name = pass.kernels.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join("+");
+        let name = pass.kernels.join("+");
         match groups.iter_mut().find(|g| g.kernels == name) {
             Some(group) => {
                 group.passes += 1;
@@ -46,20 +46,19 @@ pub fn kernel_table(title: &str, groups: &[KernelTime]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::Kernel;
 
     #[test]
     fn passes_group_by_kernels_most_time_first() {
-        let pass = |kernels: &[Kernel], nanoseconds: f64| PassTime {
+        let pass = |kernels: &[&str], nanoseconds: f64| PassTime {
             node: "n".into(),
-            kernels: kernels.to_vec(),
+            kernels: kernels.iter().map(|k| k.to_string()).collect(),
             nanoseconds,
         };
         let groups = kernel_times(&[
-            pass(&[Kernel::IfScanCounted], 1e6),
-            pass(&[Kernel::ConvTiled], 3e6),
-            pass(&[Kernel::IfScanCounted], 2e6),
-            pass(&[Kernel::Affine, Kernel::IfScanCounted], 0.5e6),
+            pass(&["IfScanCounted"], 1e6),
+            pass(&["ConvTiled"], 3e6),
+            pass(&["IfScanCounted"], 2e6),
+            pass(&["Affine", "IfScanCounted"], 0.5e6),
         ]);
         let summary: Vec<(&str, usize, f64)> =
             groups.iter().map(|g| (g.kernels.as_str(), g.passes, g.milliseconds)).collect();

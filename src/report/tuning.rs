@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::sim::tune::LayerTuning;
+use crate::tuning::tune::LayerTuning;
 
 use super::sweep::csv_field;
 

@@ -4,6 +4,8 @@
 //! missing, except under `CI=true`, where a missing resource fails the test.
 #![allow(dead_code)]
 
+pub use spikeconv::backends::wgpu::GpuBackend;
+use spikeconv::backends::Backend;
 use std::path::PathBuf;
 
 pub mod dyadic;
@@ -66,22 +68,60 @@ pub fn data_dir() -> Option<PathBuf> {
     }
 }
 
-/// The GPU context and compiled kernels shared by a test binary, created on first use;
-/// `None` (a skip, or a failure under `CI=true`) when no adapter can be opened.
-pub fn gpu() -> Option<&'static (spikeconv::gpu::GpuContext, spikeconv::gpu::Kernels)> {
+/// The wgpu backend shared by a test binary, opened on first use (on any adapter, lavapipe
+/// included); `None` (a skip, or a failure under `CI=true`) when no adapter can be opened.
+pub fn gpu_backend() -> Option<&'static Backend> {
     use std::sync::OnceLock;
-    static GPU: OnceLock<Result<(spikeconv::gpu::GpuContext, spikeconv::gpu::Kernels), String>> = OnceLock::new();
+    static GPU: OnceLock<Result<Backend, String>> = OnceLock::new();
     let opened = GPU.get_or_init(|| {
-        let ctx = spikeconv::gpu::GpuContext::new(None).map_err(|e| e.to_string())?;
+        let ctx = spikeconv::backends::wgpu::GpuContext::new(None).map_err(|e| e.to_string())?;
         // A kernel that fails to compile is a bug, never a reason to skip.
-        let kernels = spikeconv::gpu::Kernels::new(&ctx).unwrap_or_else(|e| panic!("{e}"));
-        Ok((ctx, kernels))
+        Ok(Backend::Gpu(GpuBackend::new(ctx).unwrap_or_else(|e| panic!("{e}"))))
     });
     match opened {
-        Ok(gpu) => Some(gpu),
+        Ok(backend) => Some(backend),
         Err(message) => missing(&format!("a GPU adapter ({message})")),
     }
 }
+
+/// The GPU context and compiled kernels of [`gpu_backend`].
+pub fn gpu() -> Option<&'static GpuBackend> {
+    match gpu_backend()? {
+        Backend::Gpu(gpu) => Some(gpu),
+        Backend::Cpu(_) => unreachable!("gpu_backend opens the wgpu backend"),
+    }
+}
+
+/// The CPU backend.
+pub fn cpu_backend() -> &'static Backend {
+    use std::sync::OnceLock;
+    static CPU: OnceLock<Backend> = OnceLock::new();
+    CPU.get_or_init(|| Backend::Cpu(spikeconv::backends::cpu::CpuDevice::detect()))
+}
+
+/// Runs each named test body `fn(&Backend)` on every backend, as candle's `test_device!`
+/// does: `on_every_backend!(body)` makes the tests `body::cpu` and `body::wgpu` (the latter
+/// skipped without an adapter, failed under `CI=true`).
+#[allow(unused_macros)]
+macro_rules! on_every_backend {
+    ($($body:ident),* $(,)?) => {$(
+        mod $body {
+            #[test]
+            fn cpu() {
+                super::$body(crate::common::cpu_backend());
+            }
+
+            #[test]
+            fn wgpu() {
+                if let Some(backend) = crate::common::gpu_backend() {
+                    super::$body(backend);
+                }
+            }
+        }
+    )*};
+}
+#[allow(unused_imports)]
+pub(crate) use on_every_backend;
 
 /// Runs the `spikeconv` binary with `args` (Mesa's device-select layer silenced).
 pub fn spikeconv(args: &[&str]) -> std::process::Output {

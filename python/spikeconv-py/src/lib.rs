@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use spikeconv::backend::{Backend, BackendChoice};
+use spikeconv::backends::{Backend, BackendChoice};
 use spikeconv::convert::snn::SpikingNetwork as LibSnn;
 use spikeconv::convert::snn_file::{read_snn, write_snn, InputNormalization, SnnFile};
 use spikeconv::convert::threshold::parse_methods;
@@ -31,6 +31,59 @@ fn error(e: impl std::fmt::Display) -> PyErr {
 fn open_backend(name: &str) -> PyResult<Backend> {
     let choice: BackendChoice = name.parse().map_err(error)?;
     Backend::open(choice, None).map_err(error)
+}
+
+/// The keyword-only arguments of a call, received as one `**options` dict and taken by
+/// name with their defaults, so that a function of many options keeps a short Rust
+/// signature while Python sees the same keywords (each function's `text_signature` lists
+/// them). [`Keywords::finish`] raises what pyo3 raises for declared arguments: first a
+/// keyword nothing took, else the first value of the wrong type, with the note
+/// `while processing '<name>'`.
+struct Keywords<'py> {
+    /// The function as Python's messages name it, e.g. `sweep()`.
+    function: &'static str,
+    /// The keywords not taken yet (pyo3 builds a fresh dict for each call).
+    given: Option<Bound<'py, PyDict>>,
+    /// The first error met while taking one.
+    failed: Option<PyErr>,
+}
+
+impl<'py> Keywords<'py> {
+    fn new(function: &'static str, given: Option<&Bound<'py, PyDict>>) -> Self {
+        Keywords { function, given: given.cloned(), failed: None }
+    }
+
+    /// The keyword argument `name`, or `default` where the call does not give it (or gives
+    /// a value of the wrong type: [`Keywords::finish`] then fails).
+    fn take<T: FromPyObjectOwned<'py>>(&mut self, name: &str, default: T) -> T {
+        match self.extract(name) {
+            Ok(value) => value.unwrap_or(default),
+            Err(e) => {
+                self.failed.get_or_insert(e);
+                default
+            }
+        }
+    }
+
+    fn extract<T: FromPyObjectOwned<'py>>(&self, name: &str) -> PyResult<Option<T>> {
+        let Some(given) = &self.given else { return Ok(None) };
+        let Some(value) = given.get_item(name)? else { return Ok(None) };
+        given.del_item(name)?;
+        value.extract::<T>().map(Some).map_err(|e| {
+            let e: PyErr = e.into();
+            // As pyo3 does for a declared argument (`add_note` exists from Python 3.11 on).
+            let _ = e.value(value.py()).call_method1("add_note", (format!("while processing '{name}'"),));
+            e
+        })
+    }
+
+    /// Checks that every keyword given was taken, and taken without error.
+    fn finish(self) -> PyResult<()> {
+        if let Some(name) = self.given.and_then(|given| given.keys().into_iter().next()) {
+            return Err(PyTypeError::new_err(format!("{} got an unexpected keyword argument '{name}'", self.function)));
+        }
+        self.failed.map_or(Ok(()), Err)
+    }
 }
 
 /// A loaded ANN checkpoint.
@@ -83,23 +136,26 @@ impl Network {
     /// Converts with every method (comma-separated names, as `--threshold`), calibrating on
     /// the first `calib_images` images of the CIFAR file `calib`; returns the networks in
     /// the CLI's order. `progress(stage, done, total)` is called as stages advance.
-    #[pyo3(signature = (calib, methods, *, calib_images=2048, tune_timesteps=Vec::new(), tune_images=128,
-        bias_correction=false, tune_v_init=false, v_init=0.5, backend="auto", progress=None))]
-    #[allow(clippy::too_many_arguments)] // Python keyword arguments, each with its default
+    #[pyo3(signature = (calib, methods, **options),
+        text_signature = "($self, calib, methods, *, calib_images=2048, tune_timesteps=..., tune_images=128, \
+            bias_correction=False, tune_v_init=False, v_init=0.5, backend=\"auto\", progress=None)")]
     fn convert(
         &self,
         py: Python<'_>,
         calib: PathBuf,
         methods: &str,
-        calib_images: usize,
-        tune_timesteps: Vec<usize>,
-        tune_images: usize,
-        bias_correction: bool,
-        tune_v_init: bool,
-        v_init: f32,
-        backend: &str,
-        progress: Option<Py<PyAny>>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Vec<SpikingNetwork>> {
+        let mut keywords = Keywords::new("Network.convert()", options);
+        let calib_images: usize = keywords.take("calib_images", 2048);
+        let tune_timesteps: Vec<usize> = keywords.take("tune_timesteps", Vec::new());
+        let tune_images: usize = keywords.take("tune_images", 128);
+        let bias_correction: bool = keywords.take("bias_correction", false);
+        let tune_v_init: bool = keywords.take("tune_v_init", false);
+        let v_init: f32 = keywords.take("v_init", 0.5);
+        let backend: String = keywords.take("backend", "auto".to_string());
+        let progress: Option<Py<PyAny>> = keywords.take("progress", None);
+        keywords.finish()?;
         let options = ConversionOptions {
             methods: parse_methods(methods).map_err(error)?,
             v_init,
@@ -110,7 +166,7 @@ impl Network {
             bias_correction,
             ..ConversionOptions::default()
         };
-        let backend = open_backend(backend)?;
+        let backend = open_backend(&backend)?;
         let calib = Dataset::open_first(&calib, None, Some(calib_images)).map_err(error)?;
         let mut observer = Callback { py, callback: progress, stage: String::new(), total: 0, failed: None };
         let conversion = pipeline::convert(&backend, &self.inner, &calib, &options, &mut observer);
@@ -247,18 +303,21 @@ fn load_options(
 /// Loads a checkpoint from tensors (name → float32 array, a `state_dict`), with metadata as
 /// a file's `__metadata__` would hold; `name` stands for the file in messages.
 #[pyfunction]
-#[pyo3(signature = (names, arrays, metadata, name, *, mean=None, std=None, normalize=None, block=None))]
-#[allow(clippy::too_many_arguments)] // Python keyword arguments, each with its default
+#[pyo3(signature = (names, arrays, metadata, name, **options),
+    text_signature = "(names, arrays, metadata, name, *, mean=None, std=None, normalize=None, block=None)")]
 fn load_tensors(
     names: Vec<String>,
     arrays: Vec<PyReadonlyArrayDyn<'_, f32>>,
     metadata: HashMap<String, String>,
     name: String,
-    mean: Option<[f32; 3]>,
-    std: Option<[f32; 3]>,
-    normalize: Option<&str>,
-    block: Option<&str>,
+    options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Network> {
+    let mut keywords = Keywords::new("load_tensors()", options);
+    let mean: Option<[f32; 3]> = keywords.take("mean", None);
+    let std: Option<[f32; 3]> = keywords.take("std", None);
+    let normalize: Option<String> = keywords.take("normalize", None);
+    let block: Option<String> = keywords.take("block", None);
+    keywords.finish()?;
     if names.len() != arrays.len() {
         return Err(error(format!("{} names for {} arrays", names.len(), arrays.len())));
     }
@@ -280,7 +339,7 @@ fn load_tensors(
         })
         .collect::<PyResult<Vec<_>>>()?;
     let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| error(format!("{name}: {e}")))?;
-    let options = load_options(mean, std, normalize, block)?;
+    let options = load_options(mean, std, normalize.as_deref(), block.as_deref())?;
     Ok(Network { inner: model::load_bytes(name, bytes, &options).map_err(error)? })
 }
 
@@ -299,76 +358,95 @@ fn load_snn(path: PathBuf) -> PyResult<SpikingNetwork> {
     Ok(SpikingNetwork { inner: file.snn, normalization, source: path.display().to_string() })
 }
 
-/// The images: a CIFAR file (its first `limit`), or uint8 `N×3×32×32` images and labels.
-fn dataset(
+/// The images a job runs on, given as the keyword arguments `data=None, images=None,
+/// labels=None, limit=None`: a CIFAR file (its first `limit`), or uint8 `N×3×32×32` images
+/// and their labels.
+struct ImageSource<'py> {
     data: Option<PathBuf>,
-    images: Option<PyReadonlyArrayDyn<'_, u8>>,
-    labels: Option<PyReadonlyArray1<'_, i64>>,
-    num_classes: usize,
+    images: Option<PyReadonlyArrayDyn<'py, u8>>,
+    labels: Option<PyReadonlyArray1<'py, i64>>,
     limit: Option<usize>,
-) -> PyResult<(Dataset, String)> {
-    match (data, images, labels) {
-        (Some(path), None, None) => {
-            let dataset = Dataset::open_first(&path, None, limit).map_err(error)?;
-            Ok((dataset, path.display().to_string()))
+}
+
+impl<'py> ImageSource<'py> {
+    /// Takes `data`, `images`, `labels` and `limit`, in that order.
+    fn take(keywords: &mut Keywords<'py>) -> Self {
+        ImageSource {
+            data: keywords.take("data", None),
+            images: keywords.take("images", None),
+            labels: keywords.take("labels", None),
+            limit: keywords.take("limit", None),
         }
-        (None, Some(images), Some(labels)) => {
-            let shape = images.shape().to_vec();
-            if shape.len() != 4 || shape[1..] != [3, 32, 32] {
-                return Err(error(format!("images: shape {shape:?}, expected N×3×32×32 (uint8, RGB planes)")));
+    }
+
+    /// The images, for a network of `num_classes` classes, and their name in reports.
+    fn open(self, num_classes: usize) -> PyResult<(Dataset, String)> {
+        let ImageSource { data, images, labels, limit } = self;
+        match (data, images, labels) {
+            (Some(path), None, None) => {
+                let dataset = Dataset::open_first(&path, None, limit).map_err(error)?;
+                Ok((dataset, path.display().to_string()))
             }
-            let pixels = images.as_slice().map_err(|_| error("images: not a contiguous array"))?;
-            let labels = labels.as_slice().map_err(|_| error("labels: not a contiguous array"))?;
-            if labels.len() != shape[0] {
-                return Err(error(format!("{} labels for {} images", labels.len(), shape[0])));
+            (None, Some(images), Some(labels)) => {
+                let shape = images.shape().to_vec();
+                if shape.len() != 4 || shape[1..] != [3, 32, 32] {
+                    return Err(error(format!("images: shape {shape:?}, expected N×3×32×32 (uint8, RGB planes)")));
+                }
+                let pixels = images.as_slice().map_err(|_| error("images: not a contiguous array"))?;
+                let labels = labels.as_slice().map_err(|_| error("labels: not a contiguous array"))?;
+                if labels.len() != shape[0] {
+                    return Err(error(format!("{} labels for {} images", labels.len(), shape[0])));
+                }
+                if let Some((index, label)) =
+                    labels.iter().enumerate().find(|(_, &l)| l < 0 || l as usize >= num_classes)
+                {
+                    return Err(error(format!(
+                        "labels[{index}] = {label} is not a class of a {num_classes}-class network"
+                    )));
+                }
+                let count = limit.unwrap_or(shape[0]).min(shape[0]);
+                let format = if num_classes == 100 { CifarFormat::Cifar100 } else { CifarFormat::Cifar10 };
+                let dataset = Dataset {
+                    labels: labels[..count].iter().map(|&l| l as u16).collect(),
+                    pixels: pixels[..count * IMAGE_BYTES].to_vec(),
+                    num_classes,
+                    format,
+                    files: vec![PathBuf::from("<numpy images>")],
+                };
+                Ok((dataset, "<numpy images>".to_string()))
             }
-            if let Some((index, label)) = labels.iter().enumerate().find(|(_, &l)| l < 0 || l as usize >= num_classes) {
-                return Err(error(format!(
-                    "labels[{index}] = {label} is not a class of a {num_classes}-class network"
-                )));
-            }
-            let count = limit.unwrap_or(shape[0]).min(shape[0]);
-            let format = if num_classes == 100 { CifarFormat::Cifar100 } else { CifarFormat::Cifar10 };
-            let dataset = Dataset {
-                labels: labels[..count].iter().map(|&l| l as u16).collect(),
-                pixels: pixels[..count * IMAGE_BYTES].to_vec(),
-                num_classes,
-                format,
-                files: vec![PathBuf::from("<numpy images>")],
-            };
-            Ok((dataset, "<numpy images>".to_string()))
+            _ => Err(error("give data=PATH, or images= and labels= (numpy arrays), not both")),
         }
-        _ => Err(error("give data=PATH, or images= and labels= (numpy arrays), not both")),
     }
 }
 
 /// Every network's accuracy after each of `timesteps` steps on the same images, beside the
 /// ANN's; returns a dict of numpy arrays and plain values.
 #[pyfunction]
-#[pyo3(signature = (networks, timesteps, *, data=None, images=None, labels=None, limit=None, backend="auto",
-    batch=None, constant_currents=false, source=None, progress=None))]
-#[allow(clippy::too_many_arguments)] // Python keyword arguments, each with its default
+#[pyo3(signature = (networks, timesteps, **options),
+    text_signature = "(networks, timesteps, *, data=None, images=None, labels=None, limit=None, backend=\"auto\", \
+        batch=None, constant_currents=False, source=None, progress=None)")]
 fn sweep<'py>(
     py: Python<'py>,
     networks: Vec<PyRef<'py, SpikingNetwork>>,
     timesteps: usize,
-    data: Option<PathBuf>,
-    images: Option<PyReadonlyArrayDyn<'py, u8>>,
-    labels: Option<PyReadonlyArray1<'py, i64>>,
-    limit: Option<usize>,
-    backend: &str,
-    batch: Option<usize>,
-    constant_currents: bool,
-    source: Option<PyRef<'py, Network>>,
-    progress: Option<Py<PyAny>>,
+    options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let mut keywords = Keywords::new("sweep()", options);
+    let images = ImageSource::take(&mut keywords);
+    let backend: String = keywords.take("backend", "auto".to_string());
+    let batch: Option<usize> = keywords.take("batch", None);
+    let constant_currents: bool = keywords.take("constant_currents", false);
+    let source: Option<PyRef<'py, Network>> = keywords.take("source", None);
+    let progress: Option<Py<PyAny>> = keywords.take("progress", None);
+    keywords.finish()?;
     let Some(first) = networks.first() else { return Err(error("sweep: no network given")) };
     if timesteps == 0 {
         return Err(error("sweep: timesteps must be at least 1"));
     }
     let normalization = first.normalization;
-    let (dataset, data_name) = dataset(data, images, labels, first.inner.graph.num_classes(), limit)?;
-    let backend = open_backend(backend)?;
+    let (dataset, data_name) = images.open(first.inner.graph.num_classes())?;
+    let backend = open_backend(&backend)?;
     let snns: Vec<LibSnn> = networks.iter().map(|n| n.inner.clone()).collect();
     let total = (dataset.len() * snns.len()) as u64;
     let failed: RefCell<Option<PyErr>> = RefCell::new(None);
@@ -442,25 +520,31 @@ fn sweep<'py>(
 
 /// The ANN's accuracy on the images; a dict.
 #[pyfunction]
-#[pyo3(signature = (network, *, data=None, images=None, labels=None, limit=None, backend="auto", batch=None))]
-#[allow(clippy::too_many_arguments)] // Python keyword arguments, each with its default
+#[pyo3(signature = (network, **options),
+    text_signature = "(network, *, data=None, images=None, labels=None, limit=None, backend=\"auto\", batch=None)")]
 fn ann<'py>(
     py: Python<'py>,
     network: PyRef<'py, Network>,
-    data: Option<PathBuf>,
-    images: Option<PyReadonlyArrayDyn<'py, u8>>,
-    labels: Option<PyReadonlyArray1<'py, i64>>,
-    limit: Option<usize>,
-    backend: &str,
-    batch: Option<usize>,
+    options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let mut keywords = Keywords::new("ann()", options);
+    let images = ImageSource::take(&mut keywords);
+    let backend: String = keywords.take("backend", "auto".to_string());
+    let batch: Option<usize> = keywords.take("batch", None);
+    keywords.finish()?;
     let graph = &network.inner.graph;
-    let (dataset, _) = dataset(data, images, labels, graph.num_classes(), limit)?;
-    let backend = open_backend(backend)?;
+    let (dataset, _) = images.open(graph.num_classes())?;
+    let backend = open_backend(&backend)?;
     let count = dataset.len();
     let batch = backend.ann_batch(graph, batch, pipeline::DEFAULT_MAX_GPU_BATCH, count).map_err(error)?;
-    let accuracy =
-        backend.evaluate_ann(graph, &dataset, &network.inner.normalization, count, batch, |_| {}).map_err(error)?;
+    let accuracy = backend
+        .evaluate_ann(
+            graph,
+            spikeconv::engine::EvaluationSet::new(&dataset, &network.inner.normalization, count),
+            batch,
+            |_| {},
+        )
+        .map_err(error)?;
     let out = PyDict::new(py);
     out.set_item("images", accuracy.images)?;
     out.set_item("correct", accuracy.correct)?;
@@ -476,7 +560,9 @@ fn ann<'py>(
 fn devices() -> Vec<String> {
     let mut list = vec![Backend::open(BackendChoice::Cpu, None).map(|b| b.describe()).unwrap_or_default()];
     list.extend(
-        spikeconv::gpu::list_adapters().into_iter().map(|a| format!("{} ({}, {})", a.name, a.backend, a.device_type)),
+        spikeconv::backends::wgpu::list_adapters()
+            .into_iter()
+            .map(|a| format!("{} ({}, {})", a.name, a.backend, a.device_type)),
     );
     list
 }

@@ -1,0 +1,209 @@
+//! The one lowering of a network that every plan on every backend runs: which nodes fuse
+//! into one step (a conv with its BatchNorm, residual add and, for the ANN, ReLU), in which
+//! order the steps run, after which step each value is dead (so its memory can be reused),
+//! which nodes are static over timesteps, and which node is which IF layer.
+//!
+//! A backend may run a fused group as one kernel (the wgpu backend does) or node by node
+//! (the CPU backend builds its schedule without fusion); either way the order, liveness,
+//! static nodes and IF layers are these.
+
+use crate::convert::snn::{static_nodes, SpikingNetwork};
+use crate::model::graph::{Graph, NodeId, Op};
+
+use super::EngineError;
+
+/// What one step computes: a node, possibly with later nodes fused into it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fusion {
+    /// A BatchNorm folded into the conv epilogue.
+    pub batch_norm: Option<NodeId>,
+    /// The other addend of an `Add` folded into the conv epilogue.
+    pub residual: Option<NodeId>,
+    /// A ReLU applied in the epilogue.
+    pub relu: bool,
+    /// The last node of the group: the step runs at its position and produces its value.
+    pub last: NodeId,
+}
+
+impl Fusion {
+    /// The values the group's step reads: its first node's inputs and the residual.
+    pub fn inputs(&self, graph: &Graph, start: NodeId) -> Vec<NodeId> {
+        let mut inputs = graph.node(start).inputs.clone();
+        inputs.extend(self.residual);
+        inputs
+    }
+}
+
+/// How far a schedule fuses nodes into steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fusing {
+    /// Every node is a step of its own.
+    None,
+    /// Conv → BatchNorm → residual add into one step; ReLU too when `relu` (the ANN; an
+    /// SNN's ReLUs are IF layers, steps of their own).
+    Epilogue { relu: bool },
+}
+
+/// One step: the value of node `position`, computed from the group starting at `start`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub position: NodeId,
+    pub start: NodeId,
+    pub fusion: Fusion,
+}
+
+/// A network lowered into steps.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    /// Every step, in the order they run.
+    pub steps: Vec<Step>,
+    /// Position of the last step that reads each value (`None`: never read).
+    pub last_read: Vec<Option<NodeId>>,
+    /// Nodes constant over timesteps under direct input coding (computed once per image).
+    pub static_node: Vec<bool>,
+    /// The IF layer (index in [`SpikingNetwork::layers`]) of each node that is one.
+    pub if_layer: Vec<Option<usize>>,
+}
+
+impl Schedule {
+    /// The ANN's schedule (no IF layers).
+    pub fn ann(graph: &Graph, fusing: Fusing) -> Self {
+        Self::lower(graph, fusing, vec![None; graph.nodes().len()])
+    }
+
+    /// The SNN's schedule: every ReLU an IF layer (a step of its own, whatever `fusing`
+    /// says of ReLUs); an error names a ReLU that has no IF layer.
+    pub fn snn(snn: &SpikingNetwork, fusing: Fusing) -> Result<Self, EngineError> {
+        let graph = &snn.graph;
+        let mut if_layer = vec![None; graph.nodes().len()];
+        for (index, layer) in snn.layers.iter().enumerate() {
+            if let Some(slot) = if_layer.get_mut(layer.node) {
+                *slot = Some(index);
+            }
+        }
+        if let Some((_, node)) =
+            graph.nodes().iter().enumerate().find(|(id, n)| matches!(n.op, Op::Relu) && if_layer[*id].is_none())
+        {
+            return Err(EngineError::InvalidInput(format!(
+                "ReLU node `{}` has no IF layer (no thresholds)",
+                node.name
+            )));
+        }
+        let fusing = match fusing {
+            Fusing::Epilogue { .. } => Fusing::Epilogue { relu: false },
+            Fusing::None => Fusing::None,
+        };
+        Ok(Self::lower(graph, fusing, if_layer))
+    }
+
+    fn lower(graph: &Graph, fusing: Fusing, if_layer: Vec<Option<usize>>) -> Self {
+        let fusions = plan_fusions(graph, fusing);
+        let mut steps = Vec::new();
+        let mut step_at: Vec<Option<NodeId>> = vec![None; fusions.len()];
+        for (start, fusion) in fusions.iter().enumerate() {
+            if let Some(f) = fusion {
+                step_at[f.last] = Some(start);
+            }
+        }
+        let mut last_read: Vec<Option<NodeId>> = vec![None; graph.nodes().len()];
+        for (position, start) in step_at.iter().enumerate() {
+            if let Some(start) = *start {
+                let fusion = fusions[start].clone().expect("a step starts at a fused group");
+                for input in fusion.inputs(graph, start) {
+                    last_read[input] = Some(position);
+                }
+                steps.push(Step { position, start, fusion });
+            }
+        }
+        Self { steps, last_read, static_node: static_nodes(graph), if_layer }
+    }
+
+    /// The values dead once `step` has run: the inputs it read last, and its own value when
+    /// no later step reads it (a plan keeps the output itself); sorted, each once.
+    pub fn dead_after(&self, graph: &Graph, step: &Step) -> Vec<NodeId> {
+        let mut dead: Vec<NodeId> = step
+            .fusion
+            .inputs(graph, step.start)
+            .into_iter()
+            .filter(|&id| self.last_read[id] == Some(step.position))
+            .collect();
+        if self.last_read[step.position].is_none() {
+            dead.push(step.position);
+        }
+        dead.sort_unstable();
+        dead.dedup();
+        dead
+    }
+}
+
+/// The only consumer of `id`, if it has exactly one and is not the network output.
+fn sole_consumer(graph: &Graph, id: NodeId) -> Option<NodeId> {
+    if id == graph.output() {
+        return None;
+    }
+    match graph.consumers(id).as_slice() {
+        &[c] => Some(c),
+        _ => None,
+    }
+}
+
+/// Groups nodes into steps: `fusions[i]` is set for each node that starts a step.
+fn plan_fusions(graph: &Graph, fusing: Fusing) -> Vec<Option<Fusion>> {
+    let nodes = graph.nodes();
+    let mut fusions: Vec<Option<Fusion>> = vec![None; nodes.len()];
+    let mut absorbed = vec![false; nodes.len()];
+    let (fuse, fuse_relu) = match fusing {
+        Fusing::None => (false, false),
+        Fusing::Epilogue { relu } => (true, relu),
+    };
+    for (id, node) in nodes.iter().enumerate() {
+        if absorbed[id] || matches!(node.op, Op::Input) {
+            continue;
+        }
+        let mut fusion = Fusion { last: id, ..Default::default() };
+        let next = |fusion: &Fusion| sole_consumer(graph, fusion.last).map(|c| (c, &nodes[c]));
+        match node.op {
+            // The epilogue order is bias -> scale/shift -> residual -> ReLU.
+            Op::Conv2d(_) if fuse => {
+                if let Some((c, Op::BatchNorm(_))) = next(&fusion).map(|(c, n)| (c, &n.op)) {
+                    fusion.batch_norm = Some(c);
+                    fusion.last = c;
+                }
+                if let Some((c, Op::Add)) = next(&fusion).map(|(c, n)| (c, &n.op)) {
+                    let inputs = &nodes[c].inputs;
+                    // Add(x, x) reads the conv twice: it cannot be the residual of itself.
+                    if inputs[0] != inputs[1] {
+                        let other = if inputs[0] == fusion.last { inputs[1] } else { inputs[0] };
+                        fusion.residual = Some(other);
+                        fusion.last = c;
+                    }
+                }
+                if let Some((c, Op::Relu)) = next(&fusion).map(|(c, n)| (c, &n.op)).filter(|_| fuse_relu) {
+                    fusion.relu = true;
+                    fusion.last = c;
+                }
+            }
+            Op::BatchNorm(_) | Op::Add if fuse => {
+                if let Some((c, Op::Relu)) = next(&fusion).map(|(c, n)| (c, &n.op)).filter(|_| fuse_relu) {
+                    fusion.relu = true;
+                    fusion.last = c;
+                }
+            }
+            _ => {}
+        }
+        // Every node after the start up to the last is absorbed (each is the sole
+        // consumer of the one before).
+        let mut cursor = id;
+        while cursor != fusion.last {
+            match sole_consumer(graph, cursor) {
+                Some(c) => {
+                    absorbed[c] = true;
+                    cursor = c;
+                }
+                None => break,
+            }
+        }
+        fusions[id] = Some(fusion);
+    }
+    fusions
+}
