@@ -223,3 +223,28 @@ fn the_checks_see_every_module_and_catch_planted_edges() {
     assert!(broken.contains("(engine) names `tuning`"), "{broken}");
     assert!(find_cycle(&graph).is_some_and(|c| c.iter().any(|e| e.contains("planted.rs"))));
 }
+
+/// Where graph operations (`Op::…`) may be matched: the graph and conversion layers, the
+/// schedule, the reference, and one file per backend — so adding an operation touches one
+/// place in each backend (ARCHITECTURE.md, "Adding an operation").
+const OP_MATCHERS: &[&str] =
+    &["model/", "convert/", "engine/schedule.rs", "reference/", "backends/cpu/lower.rs", "backends/wgpu/ann.rs"];
+
+#[test]
+fn graph_operations_are_matched_in_one_file_per_backend() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut outside = Vec::new();
+    for file in files {
+        let relative = file.strip_prefix(&src).unwrap().display().to_string();
+        let code = code_of(&std::fs::read_to_string(&file).unwrap());
+        let matches_op = code
+            .match_indices("Op::")
+            .any(|(at, _)| !code[..at].chars().last().is_some_and(|c| c.is_alphanumeric() || c == '_'));
+        if matches_op && !OP_MATCHERS.iter().any(|allowed| relative.starts_with(allowed)) {
+            outside.push(relative);
+        }
+    }
+    assert!(outside.is_empty(), "graph operations matched outside their places: {outside:?}");
+}

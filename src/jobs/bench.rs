@@ -9,7 +9,6 @@ use crate::convert::fold_batch_norm;
 use crate::convert::snn::SpikingNetwork;
 use crate::data::cifar::Dataset;
 use crate::engine::EvaluationSet;
-use crate::model::graph::Op;
 use crate::model::Network;
 use crate::pipeline::DEFAULT_MAX_GPU_BATCH;
 use crate::report::profile::kernel_times;
@@ -64,7 +63,6 @@ pub fn bench(backend: &Backend, job: &BenchJob<'_>) -> Result<BenchReport, Error
     let spikes: u64 = result.spike_totals.iter().sum();
     let neurons: usize = infos.iter().map(|l| l.neurons).sum();
     let synops: f64 = infos.iter().zip(&result.spike_totals).map(|(l, &s)| s as f64 * l.fan_out).sum();
-    let weighted = snn.graph.nodes().iter().filter(|n| matches!(n.op, Op::Conv2d(_) | Op::Linear(_))).count();
     let macs_per_second = snn.graph.macs_per_image() as f64 * image_timesteps / seconds;
     Ok(BenchReport {
         model: network.path.display().to_string(),
@@ -74,7 +72,7 @@ pub fn bench(backend: &Backend, job: &BenchJob<'_>) -> Result<BenchReport, Error
         timesteps,
         images,
         batch: stats.batch,
-        layers: weighted + snn.layers.len(),
+        layers: snn.graph.weighted_layers() + snn.layers.len(),
         seconds,
         image_timesteps_per_second: image_timesteps / seconds,
         gmac_per_second: macs_per_second / 1e9,

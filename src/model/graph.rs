@@ -220,6 +220,11 @@ impl Graph {
         &self.nodes
     }
 
+    /// Nodes with weights: convolutions and linear layers.
+    pub fn weighted_layers(&self) -> usize {
+        self.nodes.iter().filter(|n| matches!(n.op, Op::Conv2d(_) | Op::Linear(_))).count()
+    }
+
     /// ReLU nodes in topological order: the future IF layers.
     pub fn relu_nodes(&self) -> Vec<NodeId> {
         self.nodes.iter().enumerate().filter(|(_, n)| matches!(n.op, Op::Relu)).map(|(id, _)| id).collect()

@@ -10,10 +10,8 @@ use crate::backends::wgpu::buffers::{storage_bytes, storage_zeroed, submit_and_r
 use crate::backends::wgpu::kernels::record_steps;
 use crate::backends::wgpu::layers::{self, ConvWeights};
 use crate::backends::wgpu::{GpuContext, GpuError, GpuStep, Kernels};
+use crate::engine::schedule::{Fusing, Schedule, Step};
 use crate::model::graph::{Graph, NodeId, Op};
-
-pub(crate) use super::lower::Fusion;
-use super::lower::Lowering;
 
 /// Steps recorded after the step producing an observed node: `(node, its value) -> steps`.
 type Observer<'a> = dyn FnMut(NodeId, &wgpu::Buffer) -> Result<Vec<GpuStep>, GpuError> + 'a;
@@ -69,23 +67,29 @@ impl BufferPool {
     }
 }
 
-/// The GPU steps computing the fused group that starts at node `start` over `batch` images
-/// into `output`, reading its inputs through `buffer_of` (usually one step; a conv whose
+/// Where one step's values come from and go: `batch` images (or timestep-images), inputs
+/// read through `buffer_of`, the result written to `output`. For the SNN plan and the walk,
+/// whose convolutions read spikes, `spike_thresholds(id)` gives the per-channel thresholds
+/// of the IF layer whose spikes node `id` holds (`None` for any other value).
+pub(crate) struct StepIo<'a, 'b> {
+    pub(crate) batch: usize,
+    pub(crate) buffer_of: &'a dyn Fn(NodeId) -> Result<&'b wgpu::Buffer, GpuError>,
+    pub(crate) spike_thresholds: &'a dyn Fn(NodeId) -> Option<Vec<f32>>,
+    pub(crate) output: &'a wgpu::Buffer,
+}
+
+/// The GPU steps computing one step of a schedule (usually one dispatch; a conv whose
 /// weights span several uniform windows takes several). Shared with the SNN plan and the
-/// walk, whose convolutions read spikes: `spike_thresholds(id)` gives the per-channel
-/// thresholds of the IF layer whose spikes node `id` holds (`None` for any other value).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn node_steps<'b>(
+/// walk: this is the one place the wgpu backend matches a graph operation.
+pub(crate) fn node_steps(
     ctx: &GpuContext,
     kernels: &Kernels,
     graph: &Graph,
-    start: NodeId,
-    fusion: &Fusion,
-    batch: usize,
-    buffer_of: &dyn Fn(NodeId) -> Result<&'b wgpu::Buffer, GpuError>,
-    spike_thresholds: &dyn Fn(NodeId) -> Option<Vec<f32>>,
-    output: &wgpu::Buffer,
+    step: &Step,
+    io: &StepIo<'_, '_>,
 ) -> Result<Vec<GpuStep>, GpuError> {
+    let StepIo { batch, buffer_of, spike_thresholds, output } = *io;
+    let (start, fusion) = (step.start, &step.fusion);
     let nodes = graph.nodes();
     let node = &nodes[start];
     let out_shape = nodes[fusion.last].shape;
@@ -230,8 +234,8 @@ impl AnnPlan {
         observer: &mut Observer<'_>,
     ) -> Result<AnnPlan, GpuError> {
         let nodes = graph.nodes();
-        let lowering = Lowering::new(graph, true);
-        if let Some(&hidden) = observe.iter().find(|&&id| lowering.step_at.get(id).is_none_or(Option::is_none)) {
+        let schedule = Schedule::ann(graph, Fusing::Epilogue { relu: true });
+        if let Some(&hidden) = observe.iter().find(|&&id| !schedule.steps.iter().any(|step| step.position == id)) {
             let name = nodes.get(hidden).map_or("<no such node>", |n| n.name.as_str());
             return Err(GpuError::InvalidInput(format!(
                 "node {hidden} (`{name}`) is fused into a step and cannot be observed"
@@ -247,8 +251,9 @@ impl AnnPlan {
         values[0] = Some((0, input.clone()));
         let mut steps = Vec::new();
 
-        for (position, start, fusion) in lowering.steps() {
-            let node = &nodes[start];
+        for step in &schedule.steps {
+            let position = step.position;
+            let node = &nodes[step.start];
             let out_shape = nodes[position].shape;
             let buffer_of = |id: NodeId| -> Result<&wgpu::Buffer, GpuError> {
                 values[id].as_ref().map(|(_, b)| b).ok_or_else(|| {
@@ -259,7 +264,8 @@ impl AnnPlan {
                 })
             };
             let output = pool.take(ctx, &format!("activation of {}", nodes[position].name), batch * out_shape.len())?;
-            steps.extend(node_steps(ctx, kernels, graph, start, fusion, batch, &buffer_of, &|_| None, &output.1)?);
+            let io = StepIo { batch, buffer_of: &buffer_of, spike_thresholds: &|_| None, output: &output.1 };
+            steps.extend(node_steps(ctx, kernels, graph, step, &io)?);
             values[position] = Some(output);
             if observe.contains(&position) {
                 let (_, value) = values[position].as_ref().expect("just computed");
@@ -268,7 +274,7 @@ impl AnnPlan {
 
             // Values whose last reader just ran go back to the pool (never the input,
             // which `run` overwrites, nor the network output, which is read back).
-            for id in lowering.dead_after(graph, start, position) {
+            for id in schedule.dead_after(graph, step) {
                 if id != 0 && id != graph.output() {
                     if let Some(buffer) = values[id].take() {
                         pool.give_back(buffer);

@@ -14,16 +14,16 @@ use crate::backends::wgpu::layerwise_layers::{
     error_analysis_step, if_scan_step, sum_partials_by_channel, threshold_search_step, ScanLayout, ThresholdSearch,
 };
 use crate::backends::wgpu::{GpuBackend, GpuContext, GpuError, GpuStep, Kernels};
-use crate::convert::snn::{static_nodes, validate_layer, SpikingNetwork};
+use crate::convert::snn::{validate_layer, SpikingNetwork};
+use crate::engine::schedule::{Fusing, Schedule};
 use crate::engine::walk::{
     check_bias, network_setting, settings_of, AtLayer, LayerProbe, LayerSetting, ProbeSource, ScanShape, Walker,
     ERROR_STATS,
 };
 use crate::engine::EngineError;
-use crate::model::graph::{NodeId, Op};
+use crate::model::graph::NodeId;
 
-use super::ann::node_steps;
-use super::lower::Lowering;
+use super::ann::{node_steps, StepIo};
 
 /// An IF layer's values on the GPU, where a walk reached it.
 struct GpuProbe<'a> {
@@ -163,9 +163,9 @@ fn walk_checked(
 ) -> Result<Vec<Option<LayerSetting>>, GpuError> {
     let graph = &snn.graph;
     let nodes = graph.nodes();
-    let lowering = Lowering::new(graph, false);
-    let constant = static_nodes(graph);
-    let group_inputs = |start: NodeId| lowering.inputs(graph, start);
+    let schedule =
+        Schedule::snn(snn, Fusing::Epilogue { relu: false }).map_err(|e| GpuError::InvalidInput(e.to_string()))?;
+    let constant = &schedule.static_node;
 
     // `ann[id]`: the ANN's value over the images (also the SNN's for static nodes);
     // `spiking[id]`: the SNN's value at every timestep; `repeated[id]`: a static value
@@ -178,34 +178,24 @@ fn walk_checked(
     let missing =
         |id: NodeId| GpuError::InvalidInput(format!("node `{}` is read before it is computed", nodes[id].name));
 
-    for (position, start, fusion) in lowering.steps() {
-        let node = &nodes[start];
+    for step in &schedule.steps {
+        let position = step.position;
+        let node = &nodes[step.start];
         let shape = nodes[position].shape;
         let label = |what: &str| format!("{what} of {}", nodes[position].name);
         let new_encoder = || ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("walk") });
 
         let ann_value = storage_zeroed(ctx, &label("ANN value"), count * shape.len())?;
-        let ann_steps = node_steps(
-            ctx,
-            kernels,
-            graph,
-            start,
-            fusion,
-            count,
-            &|id| ann[id].as_ref().ok_or_else(|| missing(id)),
-            &|_| None,
-            &ann_value,
-        )?;
+        let ann_of = |id: NodeId| ann[id].as_ref().ok_or_else(|| missing(id));
+        let io = StepIo { batch: count, buffer_of: &ann_of, spike_thresholds: &|_| None, output: &ann_value };
+        let ann_steps = node_steps(ctx, kernels, graph, step, &io)?;
         let mut encoder = new_encoder();
         record_steps(&mut encoder, &ann_steps);
 
         if !constant[position] {
             let spiking_value =
                 storage_zeroed(ctx, &label("values of every timestep"), timesteps * count * shape.len())?;
-            if matches!(node.op, Op::Relu) {
-                let index = snn.layer_of(position).ok_or_else(|| {
-                    GpuError::InvalidInput(format!("ReLU node `{}` has no IF layer (no thresholds)", node.name))
-                })?;
+            if let Some(index) = schedule.if_layer[position] {
                 // The ANN activation must be computed before the probe reads it.
                 ctx.queue.submit([std::mem::replace(&mut encoder, new_encoder()).finish()]);
                 let source = node.inputs[0];
@@ -235,7 +225,7 @@ fn walk_checked(
                 record_steps(&mut encoder, &steps);
                 chosen[index] = Some(setting);
             } else {
-                for id in group_inputs(start) {
+                for id in step.fusion.inputs(graph, step.start) {
                     if constant[id] && repeated[id].is_none() {
                         let value = ann[id].as_ref().ok_or_else(|| missing(id))?;
                         let bytes = (count * nodes[id].shape.len() * 4) as u64;
@@ -255,27 +245,23 @@ fn walk_checked(
                 };
                 // Spikes of IF layers walked already, at the thresholds chosen for them.
                 let spike_thresholds = |id: NodeId| {
-                    let setting = chosen[snn.layer_of(id)?].as_ref()?;
+                    let setting = chosen[schedule.if_layer[id]?].as_ref()?;
                     Some(setting.thresholds.per_channel(nodes[id].shape.channels))
                 };
-                let steps = node_steps(
-                    ctx,
-                    kernels,
-                    graph,
-                    start,
-                    fusion,
-                    timesteps * count,
-                    &buffer_of,
-                    &spike_thresholds,
-                    &spiking_value,
-                )?;
+                let io = StepIo {
+                    batch: timesteps * count,
+                    buffer_of: &buffer_of,
+                    spike_thresholds: &spike_thresholds,
+                    output: &spiking_value,
+                };
+                let steps = node_steps(ctx, kernels, graph, step, &io)?;
                 record_steps(&mut encoder, &steps);
             }
             spiking[position] = Some(spiking_value);
         }
         ctx.queue.submit([encoder.finish()]);
         ann[position] = Some(ann_value);
-        for id in lowering.dead_after(graph, start, position) {
+        for id in schedule.dead_after(graph, step) {
             if id != position {
                 ann[id] = None;
                 spiking[id] = None;

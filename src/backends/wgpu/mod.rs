@@ -22,7 +22,6 @@ pub mod layers;
 pub mod layerwise;
 pub mod layerwise_layers;
 pub mod limits;
-mod lower;
 pub mod snn;
 pub mod snn_layers;
 

@@ -27,14 +27,14 @@ use crate::backends::wgpu::kernels::record_steps;
 use crate::backends::wgpu::layerwise_layers::{if_scan_step, ScanLayout};
 use crate::backends::wgpu::snn_layers::{readout_timesteps_step, ReadoutBuffers, ReadoutSize, COUNT_SLOT};
 use crate::backends::wgpu::{GpuContext, GpuError, GpuStep, Kernels};
-use crate::convert::snn::{static_nodes, SpikingNetwork};
+use crate::convert::snn::SpikingNetwork;
+use crate::engine::schedule::{Fusing, Schedule};
 use crate::engine::walk::ScanShape;
 use crate::engine::{argmax_rows, PassTime, SnnBatchResult};
-use crate::model::graph::{NodeId, Op};
+use crate::model::graph::NodeId;
 
-use super::ann::{node_steps, BufferPool};
+use super::ann::{node_steps, BufferPool, StepIo};
 use super::layerwise::biased_current;
-use super::lower::Lowering;
 
 /// One recorded command of a chunk, in order.
 #[derive(Clone, Debug)]
@@ -413,9 +413,9 @@ fn build(
     ctx.checked("compiling the SNN plan", || {
         let graph = &snn.graph;
         let nodes = graph.nodes();
-        let lowering = Lowering::new(graph, false);
-        let constant = static_nodes(graph);
-        let group_inputs = |start: NodeId| lowering.inputs(graph, start);
+        let schedule =
+            Schedule::snn(snn, Fusing::Epilogue { relu: false }).map_err(|e| GpuError::InvalidInput(e.to_string()))?;
+        let constant = &schedule.static_node;
         let missing =
             |id: NodeId| GpuError::InvalidInput(format!("node `{}` is read before it is computed", nodes[id].name));
 
@@ -436,20 +436,19 @@ fn build(
         // is allocated once its size is known.
         let mut spike_copies: Vec<usize> = Vec::new();
 
-        for (position, start, fusion) in lowering.steps() {
-            let node = &nodes[start];
+        for step in &schedule.steps {
+            let position = step.position;
+            let node = &nodes[step.start];
             let shape = nodes[position].shape;
             let label = format!("value of {}", nodes[position].name);
             if constant[position] {
                 let output = pool.take(ctx, &label, batch * shape.len())?;
                 let buffer_of = |id: NodeId| values[id].as_ref().map(|(_, b)| b).ok_or_else(|| missing(id));
-                let steps = node_steps(ctx, kernels, graph, start, fusion, batch, &buffer_of, &|_| None, &output.1)?;
+                let io = StepIo { batch, buffer_of: &buffer_of, spike_thresholds: &|_| None, output: &output.1 };
+                let steps = node_steps(ctx, kernels, graph, step, &io)?;
                 commands.push(Command::Dispatch(nodes[position].name.clone(), steps));
                 values[position] = Some(output);
-            } else if matches!(node.op, Op::Relu) {
-                let index = snn.layer_of(position).ok_or_else(|| {
-                    GpuError::InvalidInput(format!("ReLU node `{}` has no IF layer (no thresholds)", node.name))
-                })?;
+            } else if let Some(index) = schedule.if_layer[position] {
                 let source = node.inputs[0];
                 let current = values[source].as_ref().map(|(_, b)| b).ok_or_else(|| missing(source))?;
                 let scan = ScanShape {
@@ -489,7 +488,7 @@ fn build(
                 }
                 values[position] = Some(output);
             } else {
-                for id in group_inputs(start) {
+                for id in step.fusion.inputs(graph, step.start) {
                     if constant[id] && repeated[id].is_none() {
                         let (_, value) = values[id].as_ref().ok_or_else(|| missing(id))?;
                         let bytes = (batch * nodes[id].shape.len() * 4) as u64;
@@ -514,28 +513,24 @@ fn build(
                 };
                 let output = pool.take(ctx, &label, timesteps * batch * shape.len())?;
                 let spike_thresholds = |id: NodeId| {
-                    snn.layer_of(id).map(|i| snn.layers[i].thresholds.per_channel(nodes[id].shape.channels))
+                    schedule.if_layer[id].map(|i| snn.layers[i].thresholds.per_channel(nodes[id].shape.channels))
                 };
-                let steps = node_steps(
-                    ctx,
-                    kernels,
-                    graph,
-                    start,
-                    fusion,
-                    timesteps * batch,
-                    &buffer_of,
-                    &spike_thresholds,
-                    &output.1,
-                )?;
+                let io = StepIo {
+                    batch: timesteps * batch,
+                    buffer_of: &buffer_of,
+                    spike_thresholds: &spike_thresholds,
+                    output: &output.1,
+                };
+                let steps = node_steps(ctx, kernels, graph, step, &io)?;
                 commands.push(Command::Dispatch(nodes[position].name.clone(), steps));
                 values[position] = Some(output);
             }
             // Values whose last reader just ran go back to the pool (kept IF values stay out).
-            for id in lowering.dead_after(graph, start, position) {
+            for id in schedule.dead_after(graph, step) {
                 if id == 0 || id == graph.output() {
                     continue;
                 }
-                let keep = keep_values && snn.layer_of(id).is_some();
+                let keep = keep_values && schedule.if_layer[id].is_some();
                 if let Some(buffer) = values[id].take().filter(|_| !keep) {
                     pool.give_back(buffer);
                 }
