@@ -6,6 +6,7 @@ mod common;
 
 use common::on_every_backend;
 use spikeconv::backends::Backend;
+use spikeconv::convert::energy::EnergyModel;
 use spikeconv::convert::snn::SpikingNetwork;
 use spikeconv::convert::threshold::ThresholdMethod;
 use spikeconv::jobs::{analyze, ann, bench, sweep, AnalyzeJob, AnnJob, BenchJob, SweepJob};
@@ -61,6 +62,7 @@ fn sweep_reports_every_step_and_agrees_with_ann_and_bench(backend: &Backend) {
         timesteps: TIMESTEPS,
         batch: None,
         constant_currents: true,
+        energy: EnergyModel::default(),
     };
     let outcome = sweep(backend, &job, |_, _| {}).unwrap();
     let report = &outcome.report;
@@ -90,6 +92,7 @@ fn sweep_reports_every_step_and_agrees_with_ann_and_bench(backend: &Backend) {
         batch: None,
         peak_tflops: Some(1.0),
         profile: false,
+        energy: EnergyModel::default(),
     };
     let bench_report = bench(backend, &bench_job).unwrap();
     assert_eq!(bench_report.correct_at_t, curve.correct[TIMESTEPS - 1]);

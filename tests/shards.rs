@@ -75,6 +75,7 @@ fn run(f: &Fixture, dataset: &Dataset, networks: &[SpikingNetwork], timesteps: u
         timesteps,
         batch: Some(5),
         constant_currents: true,
+        energy: spikeconv::convert::energy::EnergyModel::default(),
     };
     sweep(&f.backend, &job, |_, _| {}).unwrap()
 }

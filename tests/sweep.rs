@@ -68,13 +68,23 @@ fn resnet20_sweep_converts_simulates_and_round_trips_through_a_file() {
         // Without deviation error, 32 levels per activation keep most of the ANN's accuracy.
         let twin = run["constant_current_correct"].as_u64().expect("constant_current_correct");
         assert!((20..=32).contains(&twin), "{}: twin {twin}/32", run["threshold_method"]);
+        // Energy per image (docs/METHOD.md): the stem conv on the image as MACs (16·32·32
+        // outputs × 3·9 taps), the spikes' synaptic operations as accumulates, at the
+        // default prices.
+        let energy = &run["energy"];
+        let number = |key: &str| energy[key].as_f64().unwrap_or_else(|| panic!("energy.{key}: {energy}"));
+        assert_eq!(number("snn_macs_per_image"), 442_368.0);
+        assert!((number("snn_acs_per_image") - run["synops_per_image"].as_f64().unwrap()).abs() < 1e-6);
+        let expected = (4.6 * number("snn_macs_per_image") + 0.9 * number("snn_acs_per_image")) * 1e-6;
+        assert!((number("snn_uj_per_image") - expected).abs() < 1e-9);
+        assert!((number("ann_uj_per_image") - 4.6e-6 * number("ann_macs_per_image")).abs() < 1e-9);
     }
     assert_eq!(runs[0]["threshold_method"], "max");
     assert_eq!(runs[1]["threshold_method"], "percentile:99.9");
     let csv_path = csv;
     let csv = std::fs::read_to_string(&csv_path).expect("csv written");
     assert_eq!(csv.lines().count(), 33);
-    assert!(csv.starts_with("t,max,percentile:99.9,ann"));
+    assert!(csv.starts_with("t,max,percentile:99.9,ann,energy_uj:max,energy_uj:percentile:99.9,ann_energy_uj\n"));
     assert!(std::fs::read_to_string(&plot).expect("plot written").contains("<svg"));
 
     // Per-image predictions agree with the totals: each network's column matches the label

@@ -107,6 +107,10 @@ def test_sweep_counts_equal_the_cli_and_snn_files_round_trip(data, cli, tmp_path
     assert lines[0]["ann_correct"] == result["ann_correct"]
     for line, rates in zip(lines, result["firing_rates"]):
         assert np.array_equal(np.array(line["firing_rate"]), rates)
+    # The energy estimate (µJ per image at T) is the command line's, at the default prices.
+    for line, energy in zip(lines, result["energy_uj_per_image"]):
+        assert energy == line["energy"]["snn_uj_per_image"]
+    assert result["ann_energy_uj_per_image"] == lines[0]["energy"]["ann_uj_per_image"]
 
     # A saved SNN reads back and simulates to the same counts (and equals `sweep --snn`).
     path = tmp_path / "channel-max.safetensors"

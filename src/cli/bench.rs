@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use spikeconv::jobs::{bench, BenchJob};
 
-use super::{open_dataset, BackendArgs, CalibrationArgs, DataArgs, ModelArgs};
+use super::{open_dataset, BackendArgs, CalibrationArgs, DataArgs, EnergyArgs, ModelArgs};
 
 /// Arguments of `spikeconv bench`.
 #[derive(Debug, Args)]
@@ -24,6 +24,8 @@ pub struct BenchArgs {
     pub timesteps: u64,
     #[command(flatten)]
     pub device: BackendArgs,
+    #[command(flatten)]
+    pub energy: EnergyArgs,
     /// Print one JSON object instead of the text summary.
     #[arg(long)]
     pub json: bool,
@@ -64,6 +66,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         batch: args.device.requested_batch(),
         peak_tflops: args.peak_tflops,
         profile: args.profile,
+        energy: args.energy.model()?,
     };
     let report = bench(&backend, &job)?;
     let json = serde_json::to_string(&report)?;

@@ -155,6 +155,26 @@ pub enum DatasetArg {
     Cifar100,
 }
 
+/// The prices of the energy estimate (docs/METHOD.md, "Energy").
+#[derive(Debug, Args)]
+pub struct EnergyArgs {
+    /// Picojoules per multiply-accumulate (the ANN's operations, and the SNN's first layer
+    /// on the analog image); default: 32-bit float at 45 nm, Horowitz, ISSCC 2014.
+    #[arg(long, value_name = "PJ", default_value_t = spikeconv::convert::energy::E_MAC_PJ)]
+    pub e_mac_pj: f64,
+    /// Picojoules per accumulate (a synaptic operation of a spike, a bias-current addition);
+    /// default: 32-bit float add at 45 nm, Horowitz, ISSCC 2014.
+    #[arg(long, value_name = "PJ", default_value_t = spikeconv::convert::energy::E_AC_PJ)]
+    pub e_ac_pj: f64,
+}
+
+impl EnergyArgs {
+    pub fn model(&self) -> anyhow::Result<spikeconv::convert::energy::EnergyModel> {
+        spikeconv::convert::energy::EnergyModel::new(self.e_mac_pj, self.e_ac_pj)
+            .map_err(|e| anyhow::anyhow!("--e-mac-pj/--e-ac-pj: {e}"))
+    }
+}
+
 /// Where a report goes: the terminal (a table, or JSON lines), a CSV file and a chart.
 #[derive(Debug, Args)]
 pub struct OutputArgs {

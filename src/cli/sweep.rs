@@ -13,7 +13,8 @@ use spikeconv::model::normalize::Normalization;
 use spikeconv::report::profile::{kernel_table, kernel_times};
 
 use super::{
-    open_dataset, progress_bar, BackendArgs, CalibrationArgs, DataArgs, LoadArgs, OutputArgs, DEFAULT_MAX_BATCH,
+    open_dataset, progress_bar, BackendArgs, CalibrationArgs, DataArgs, EnergyArgs, LoadArgs, OutputArgs,
+    DEFAULT_MAX_BATCH,
 };
 
 /// Arguments of `spikeconv sweep`.
@@ -50,6 +51,8 @@ pub struct SweepArgs {
     /// backend.
     #[arg(long)]
     pub constant_currents: bool,
+    #[command(flatten)]
+    pub energy: EnergyArgs,
     /// wgpu backend: after each network's sweep, time its first chunk node by node with GPU
     /// timestamps and print the GPU time per kernel (to stderr).
     #[arg(long)]
@@ -111,6 +114,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         timesteps,
         batch: args.device.requested_batch(),
         constant_currents: args.constant_currents,
+        energy: args.energy.model()?,
     };
     let outcome = sweep(&backend, &job, |done, method| {
         progress.set_message(method.to_string());

@@ -10,6 +10,7 @@
 //! (write the converted network to disk).
 
 pub mod bias_correction;
+pub mod energy;
 pub mod fold_bn;
 pub mod snn;
 pub mod snn_file;

@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use crate::backends::{check_images, Backend};
+use crate::convert::energy::{ann_operations, snn_fixed_operations, EnergyModel};
 use crate::convert::fold_batch_norm;
 use crate::convert::snn::SpikingNetwork;
 use crate::data::cifar::Dataset;
@@ -27,6 +28,8 @@ pub struct BenchJob<'a> {
     pub peak_tflops: Option<f64>,
     /// Also time one chunk node by node with GPU timestamps (wgpu backend only).
     pub profile: bool,
+    /// The prices of the energy estimate.
+    pub energy: EnergyModel,
 }
 
 /// Runs the benchmark on `backend`.
@@ -80,6 +83,10 @@ pub fn bench(backend: &Backend, job: &BenchJob<'_>) -> Result<BenchReport, Error
         peak_tflops: job.peak_tflops,
         synops_per_image_timestep: synops / image_timesteps,
         firing_rate: spikes as f64 / (neurons as f64 * image_timesteps),
+        snn_energy_uj_per_image: job
+            .energy
+            .microjoules(&snn_fixed_operations(snn, timesteps).with_synops(synops / images.max(1) as f64)),
+        ann_energy_uj_per_image: job.energy.microjoules(&ann_operations(&graph)),
         event_convolutions: conv.map(|s| s.event),
         dispatches_per_chunk: stats.dispatches_per_chunk,
         dense_convolutions: conv.map(|s| s.dense),

@@ -12,6 +12,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::sweep::{layer_activity, SweepOutcome};
+use crate::convert::energy::{snn_fixed_operations, EnergyModel, Operations};
 use crate::convert::snn::SpikingNetwork;
 use crate::report::{PredictionTable, QuantizedAnn, SnnCurve, SweepReport};
 use crate::Error;
@@ -82,6 +83,10 @@ pub struct ShardNetwork {
     /// Class of each of the shard's images after T steps.
     pub predictions: Vec<usize>,
     pub seconds: f64,
+    /// The network's operations per image that do not depend on its spikes (energy; absent
+    /// from records of versions before the estimate).
+    #[serde(default)]
+    pub fixed_operations: Option<Operations>,
 }
 
 /// What `sweep --shard K/N --shard-out FILE` writes (JSON).
@@ -107,6 +112,12 @@ pub struct ShardRecord {
     pub quantized_ann: Option<QuantizedAnn>,
     pub networks: Vec<ShardNetwork>,
     pub seconds: f64,
+    /// The ANN's operations per image and the energy prices (absent from records of
+    /// versions before the energy estimate: the merged report then has none).
+    #[serde(default)]
+    pub ann_operations: Option<Operations>,
+    #[serde(default)]
+    pub energy_model: Option<EnergyModel>,
 }
 
 /// A 64-bit FNV-1a digest, as 16 hex digits, of everything that decides the networks'
@@ -161,6 +172,7 @@ impl ShardRecord {
                     .map(|info| ShardLayer { layer: info.name, neurons: info.neurons, fan_out: info.fan_out })
                     .collect(),
                 predictions: predictions.clone(),
+                fixed_operations: curve.operations.map(|_| snn_fixed_operations(snn, report.timesteps)),
                 seconds: curve.seconds,
             })
             .collect();
@@ -183,6 +195,8 @@ impl ShardRecord {
             quantized_ann: report.quantized_ann.clone(),
             networks,
             seconds: report.seconds,
+            ann_operations: report.ann_operations,
+            energy_model: Some(report.energy_model),
         }
     }
 
@@ -304,7 +318,7 @@ pub fn merge(records: &[(String, ShardRecord)]) -> Result<(SweepReport, Predicti
         let parts: Vec<&ShardNetwork> = order.iter().map(|(_, r)| &r.networks[index]).collect();
         let correct: Vec<usize> = (0..timesteps).map(|t| parts.iter().map(|p| p.correct[t]).sum()).collect();
         let constant_current_correct = parts.iter().map(|p| p.constant_current_correct).sum::<Option<usize>>();
-        let layers = network
+        let layers: Vec<crate::report::LayerActivity> = network
             .layers
             .iter()
             .enumerate()
@@ -313,12 +327,14 @@ pub fn merge(records: &[(String, ShardRecord)]) -> Result<(SweepReport, Predicti
                 layer_activity(info.layer.clone(), info.neurons, info.fan_out, spikes, timesteps, total)
             })
             .collect();
+        let synops: f64 = layers.iter().map(|l| l.synops_per_image).sum();
         curves.push(SnnCurve {
             threshold_method: network.threshold_method.clone(),
             tuned_for_timesteps: network.tuned_for_timesteps,
             v_init: network.v_init,
             correct,
             constant_current_correct,
+            operations: network.fixed_operations.map(|fixed| fixed.with_synops(synops)),
             layers,
             seconds: parts.iter().map(|p| p.seconds).sum(),
         });
@@ -348,6 +364,8 @@ pub fn merge(records: &[(String, ShardRecord)]) -> Result<(SweepReport, Predicti
         timesteps,
         ann_correct: order.iter().map(|(_, r)| r.ann_correct).sum(),
         quantized_ann,
+        ann_operations: first.ann_operations,
+        energy_model: first.energy_model.unwrap_or_default(),
         curves,
         seconds: order.iter().map(|(_, r)| r.seconds).sum(),
     };

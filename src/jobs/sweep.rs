@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::backends::cpu::constant_current::ConstantCurrentTwin;
 use crate::backends::{check_images, Backend};
+use crate::convert::energy::{ann_operations, snn_fixed_operations, EnergyModel};
 use crate::convert::snn::{firing_rate, SpikingNetwork};
 use crate::data::cifar::Dataset;
 use crate::engine::EvaluationSet;
@@ -34,6 +35,8 @@ pub struct SweepJob<'a> {
     pub batch: Option<usize>,
     /// Also read each network's constant-current twin after T steps (CPU kernels).
     pub constant_currents: bool,
+    /// The prices of the energy estimate.
+    pub energy: EnergyModel,
 }
 
 /// What a sweep measured: the report, every image's prediction after T steps, and each
@@ -94,6 +97,8 @@ pub fn sweep(
         timesteps,
         ann_correct: ann.correct,
         quantized_ann,
+        ann_operations: Some(ann_operations(graph)),
+        energy_model: job.energy,
         curves,
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -122,13 +127,15 @@ pub fn curve(
         .into_iter()
         .zip(spike_totals)
         .map(|(info, &spikes)| layer_activity(info.name, info.neurons, info.fan_out, spikes, timesteps, images))
-        .collect();
+        .collect::<Vec<_>>();
+    let synops: f64 = layers.iter().map(|l| l.synops_per_image).sum();
     SnnCurve {
         threshold_method: snn.threshold_method.clone(),
         tuned_for_timesteps: snn.tuned_for_timesteps,
         v_init: snn.v_init,
         correct: correct.to_vec(),
         constant_current_correct: None,
+        operations: Some(snn_fixed_operations(snn, timesteps).with_synops(synops)),
         layers,
         seconds,
     }
@@ -148,5 +155,6 @@ pub fn layer_activity(
         neurons,
         firing_rate: firing_rate(spikes, neurons, timesteps, images),
         synops_per_image: spikes as f64 * fan_out / images.max(1) as f64,
+        macs_per_image: neurons as f64 * fan_out,
     }
 }

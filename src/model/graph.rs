@@ -268,14 +268,18 @@ impl Graph {
 
     /// Multiply-accumulate operations per image (convolutions and linear layers).
     pub fn macs_per_image(&self) -> u64 {
-        self.nodes
-            .iter()
-            .map(|n| match &n.op {
-                Op::Conv2d(c) => (n.shape.len() * c.in_channels * c.kernel * c.kernel) as u64,
-                Op::Linear(l) => (l.in_features * l.out_features) as u64,
-                _ => 0,
-            })
-            .sum()
+        (0..self.nodes.len()).map(|id| self.node_macs(id)).sum()
+    }
+
+    /// Multiply-accumulate operations of node `id` per image (0 but for convolutions and
+    /// linear layers).
+    pub fn node_macs(&self, id: NodeId) -> u64 {
+        let node = &self.nodes[id];
+        match &node.op {
+            Op::Conv2d(c) => (node.shape.len() * c.in_channels * c.kernel * c.kernel) as u64,
+            Op::Linear(l) => (l.in_features * l.out_features) as u64,
+            _ => 0,
+        }
     }
 }
 

@@ -34,6 +34,10 @@ pub struct BenchReport {
     pub synops_per_image_timestep: f64,
     /// Mean firing rate over all IF neurons and steps.
     pub firing_rate: f64,
+    /// Estimated energy per image of the SNN over T steps and of the ANN, in µJ
+    /// (docs/METHOD.md, "Energy").
+    pub snn_energy_uj_per_image: f64,
+    pub ann_energy_uj_per_image: f64,
     /// CPU backend: per-timestep convolutions that ran event-driven and dense, summed over
     /// chunks, and the mean input density they saw.
     pub event_convolutions: Option<usize>,
@@ -72,6 +76,11 @@ impl BenchReport {
             self.ann_images_per_second,
             self.ann_batch,
             self.ann_correct,
+        );
+        let _ = writeln!(
+            out,
+            "     estimated energy per image: SNN {:.2} µJ over T, ANN {:.2} µJ (memory traffic not counted)",
+            self.snn_energy_uj_per_image, self.ann_energy_uj_per_image
         );
         if let (Some(event), Some(dense), Some(density)) =
             (self.event_convolutions, self.dense_convolutions, self.mean_input_density)

@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::convert::energy::{EnergyModel, Operations};
+
 use super::compare::{sweep_chart, SweepRun};
 use super::plot::LineChart;
 use super::{method_label, model_name, Report};
@@ -19,6 +21,9 @@ pub struct LayerActivity {
     pub firing_rate: f64,
     /// Synaptic operations per image caused by this layer's spikes over all timesteps.
     pub synops_per_image: f64,
+    /// The ANN's multiply-accumulates per image over the same connections (every neuron's
+    /// value times its fan-out, once): what the layer's synaptic operations replace.
+    pub macs_per_image: f64,
 }
 
 /// One simulated SNN: a threshold method's accuracy after each timestep.
@@ -37,6 +42,9 @@ pub struct SnnCurve {
     /// same network with quantization error only, `sweep --constant-currents`), if measured.
     pub constant_current_correct: Option<usize>,
     pub layers: Vec<LayerActivity>,
+    /// Operations per image over all T steps, for the energy estimate (`None` where they
+    /// are not known, e.g. merged from shard records of an older version).
+    pub operations: Option<Operations>,
     /// Wall-clock seconds of this network's simulation (compilation excluded).
     pub seconds: f64,
 }
@@ -80,6 +88,10 @@ pub struct SweepReport {
     /// For a quantization-aware network, its ANN with the trained activation (the ANN of
     /// `ann_correct` has plain ReLUs).
     pub quantized_ann: Option<QuantizedAnn>,
+    /// The ANN's operations per image (`None` where not known), for the energy estimate.
+    pub ann_operations: Option<Operations>,
+    /// The prices the energy estimates use.
+    pub energy_model: EnergyModel,
     pub curves: Vec<SnnCurve>,
     /// Wall-clock seconds of the simulations.
     pub seconds: f64,
@@ -109,8 +121,29 @@ struct CurveJson<'a> {
     firing_rate: Vec<f64>,
     synops_per_image: f64,
     layers: &'a [LayerActivity],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    energy: Option<EnergyJson>,
     seconds: f64,
     image_timesteps_per_second: f64,
+}
+
+/// The energy estimate of one curve after T steps, per image (docs/METHOD.md, "Energy").
+#[derive(Serialize)]
+struct EnergyJson {
+    e_mac_pj: f64,
+    e_ac_pj: f64,
+    snn_macs_per_image: f64,
+    snn_acs_per_image: f64,
+    snn_uj_per_image: f64,
+    ann_macs_per_image: f64,
+    ann_uj_per_image: f64,
+    /// ANN energy over SNN energy.
+    ann_over_snn: f64,
+}
+
+/// The SNN's and the ANN's estimated energy per image, in µJ, when both are known.
+fn energy_pair(model: &EnergyModel, snn: Option<Operations>, ann: Option<Operations>) -> Option<(f64, f64)> {
+    Some((model.microjoules(&snn?), model.microjoules(&ann?)))
 }
 
 impl SweepReport {
@@ -168,6 +201,23 @@ impl Report for SweepReport {
             }
             let _ = writeln!(out, "  {:>8.2}", 100.0 * self.accuracy(self.ann_correct));
         }
+        let energies: Vec<String> = (self.curves.iter())
+            .filter_map(|c| {
+                let (snn, ann) = energy_pair(&self.energy_model, c.operations, self.ann_operations)?;
+                Some(format!("{} {snn:.2} µJ ({:.2}× less)", c.label(), ann / snn))
+            })
+            .collect();
+        if let (false, Some(ann)) = (energies.is_empty(), self.ann_operations) {
+            let _ = writeln!(
+                out,
+                "estimated energy per image at t = {} (E_MAC {} pJ, E_AC {} pJ; memory traffic not counted): ANN {:.2} µJ; {}",
+                self.timesteps,
+                self.energy_model.e_mac_pj,
+                self.energy_model.e_ac_pj,
+                self.energy_model.microjoules(&ann),
+                energies.join(", ")
+            );
+        }
         let twins: Vec<String> = (self.curves.iter())
             .filter_map(|c| Some(format!("{} {:.2} %", c.label(), 100.0 * self.accuracy(c.constant_current_correct?))))
             .collect();
@@ -182,19 +232,33 @@ impl Report for SweepReport {
         out
     }
 
-    /// CSV with a row for every timestep: `t`, one accuracy column per method, `ann`.
+    /// CSV with a row for every timestep: `t`, one accuracy column per method, `ann`; then
+    /// the estimated energy per image in µJ of each method (`energy_uj:METHOD`) and of the
+    /// ANN (`ann_energy_uj`), filled in the row of t = T, where it was measured.
     fn to_csv(&self) -> String {
         let mut out = String::from("t");
         for curve in &self.curves {
             let _ = write!(out, ",{}", csv_field(&curve.label()));
         }
-        out.push_str(",ann\n");
+        out.push_str(",ann");
+        for curve in &self.curves {
+            let _ = write!(out, ",{}", csv_field(&format!("energy_uj:{}", curve.label())));
+        }
+        out.push_str(",ann_energy_uj\n");
+        let uj = |operations: Option<Operations>| {
+            operations.map_or(String::new(), |o| format!("{:.6}", self.energy_model.microjoules(&o)))
+        };
         for t in 1..=self.timesteps {
             let _ = write!(out, "{t}");
             for curve in &self.curves {
                 let _ = write!(out, ",{:.6}", self.accuracy(curve.correct[t - 1]));
             }
-            let _ = writeln!(out, ",{:.6}", self.accuracy(self.ann_correct));
+            let _ = write!(out, ",{:.6}", self.accuracy(self.ann_correct));
+            let last = t == self.timesteps;
+            for curve in &self.curves {
+                let _ = write!(out, ",{}", if last { uj(curve.operations) } else { String::new() });
+            }
+            let _ = writeln!(out, ",{}", if last { uj(self.ann_operations) } else { String::new() });
         }
         out
     }
@@ -222,6 +286,20 @@ impl Report for SweepReport {
                 firing_rate: curve.layers.iter().map(|l| l.firing_rate).collect(),
                 synops_per_image: curve.synops_per_image(),
                 layers: &curve.layers,
+                energy: energy_pair(&self.energy_model, curve.operations, self.ann_operations).map(|(snn, ann)| {
+                    let (snn_ops, ann_ops) =
+                        (curve.operations.unwrap_or_default(), self.ann_operations.unwrap_or_default());
+                    EnergyJson {
+                        e_mac_pj: self.energy_model.e_mac_pj,
+                        e_ac_pj: self.energy_model.e_ac_pj,
+                        snn_macs_per_image: snn_ops.macs,
+                        snn_acs_per_image: snn_ops.acs,
+                        snn_uj_per_image: snn,
+                        ann_macs_per_image: ann_ops.macs,
+                        ann_uj_per_image: ann,
+                        ann_over_snn: ann / snn,
+                    }
+                }),
                 seconds: curve.seconds,
                 image_timesteps_per_second: (self.images * self.timesteps) as f64 / curve.seconds,
             };
@@ -270,7 +348,14 @@ mod tests {
             v_init: 0.5,
             correct,
             constant_current_correct: None,
-            layers: vec![LayerActivity { layer: "relu".into(), neurons: 4, firing_rate: 0.25, synops_per_image: 10.0 }],
+            layers: vec![LayerActivity {
+                layer: "relu".into(),
+                neurons: 4,
+                firing_rate: 0.25,
+                synops_per_image: 10.0,
+                macs_per_image: 16.0,
+            }],
+            operations: Some(Operations { macs: 100.0, acs: 10.0 }),
             seconds: 2.0,
         };
         SweepReport {
@@ -282,9 +367,35 @@ mod tests {
             timesteps: 5,
             ann_correct: 3,
             quantized_ann: None,
+            ann_operations: Some(Operations { macs: 1000.0, acs: 0.0 }),
+            energy_model: EnergyModel::new(2.0, 0.5).unwrap(),
             curves: vec![curve("max", vec![0, 1, 2, 3, 3]), curve("percentile:99.9", vec![1, 1, 2, 2, 4])],
             seconds: 1.0,
         }
+    }
+
+    #[test]
+    fn energy_reaches_table_csv_and_json() {
+        let r = report();
+        // SNN: 2 pJ × 100 MACs + 0.5 pJ × 10 ACs = 205 pJ; ANN: 2 pJ × 1000 MACs = 2000 pJ.
+        let table = r.to_table();
+        assert!(table.contains("estimated energy per image at t = 5 (E_MAC 2 pJ, E_AC 0.5 pJ"), "{table}");
+        assert!(table.contains("max 0.00 µJ (9.76× less)"), "{table}");
+        let csv = r.to_csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "t,max,percentile:99.9,ann,energy_uj:max,energy_uj:percentile:99.9,ann_energy_uj");
+        assert!(lines[1].ends_with(",,,"), "energy only at t = T: {}", lines[1]);
+        assert!(lines[5].ends_with(",0.000205,0.000205,0.002000"), "{}", lines[5]);
+        let json: serde_json::Value = serde_json::from_str(r.to_json_lines().unwrap().lines().next().unwrap()).unwrap();
+        let energy = &json["energy"];
+        assert_eq!(energy["snn_macs_per_image"], 100.0);
+        assert!((energy["ann_over_snn"].as_f64().unwrap() - 2000.0 / 205.0).abs() < 1e-9);
+        assert_eq!(json["layers"][0]["macs_per_image"], 16.0);
+        // Without the operations (e.g. merged from old shard records) there is no estimate.
+        let mut old = report();
+        old.ann_operations = None;
+        assert!(!old.to_table().contains("estimated energy"));
+        assert!(old.to_json_lines().unwrap().lines().all(|l| !l.contains("\"energy\"")));
     }
 
     #[test]
@@ -292,7 +403,7 @@ mod tests {
         let r = report();
         assert_eq!(r.table_timesteps(), vec![1, 2, 4, 5]);
         let table = r.to_table();
-        let last = table.lines().last().unwrap();
+        let last = table.lines().find(|l| l.trim_start().starts_with("5 ")).unwrap();
         assert_eq!(last.split_whitespace().collect::<Vec<_>>(), ["5", "75.00", "100.00", "75.00"]);
     }
 
@@ -300,9 +411,9 @@ mod tests {
     fn csv_has_every_timestep() {
         let csv = report().to_csv();
         let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines[0], "t,max,percentile:99.9,ann");
+        assert!(lines[0].starts_with("t,max,percentile:99.9,ann,"));
         assert_eq!(lines.len(), 6);
-        assert_eq!(lines[3], "3,0.500000,0.500000,0.750000");
+        assert_eq!(lines[3], "3,0.500000,0.500000,0.750000,,,");
     }
 
     #[test]

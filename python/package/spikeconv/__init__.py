@@ -105,12 +105,16 @@ def sweep(
     constant_currents: bool = False,
     source: Optional[Network] = None,
     progress: Optional[Progress] = None,
+    e_mac_pj: float = 4.6,
+    e_ac_pj: float = 0.9,
 ) -> dict:
     """Every network's accuracy after each timestep 1..T on the same images, beside the ANN.
 
     Returns a dict: ``methods``, ``correct`` and ``accuracy`` (numpy, networks x T),
     ``ann_correct``, ``firing_rates`` (one array per network, per IF layer),
-    ``synops_per_image``, ``predictions`` (networks x images, after T), ``labels``,
+    ``synops_per_image``, ``energy_uj_per_image`` (per network, after T) and
+    ``ann_energy_uj_per_image`` (the estimate of docs/METHOD.md at ``e_mac_pj`` and
+    ``e_ac_pj`` per operation), ``predictions`` (networks x images, after T), ``labels``,
     ``ann_predictions``, ``images``, ``backend``, ``device``, ``seconds``; with
     ``source=`` a quantization-aware network also gives ``quantized_ann_correct``."""
     if isinstance(networks, SpikingNetwork):
@@ -118,7 +122,8 @@ def sweep(
     images, labels = _images(images, labels)
     return _native.sweep(list(networks), int(timesteps), data=None if data is None else os.fspath(data),
                          images=images, labels=labels, limit=limit, backend=backend, batch=batch,
-                         constant_currents=constant_currents, source=source, progress=progress)
+                         constant_currents=constant_currents, source=source, progress=progress,
+                         e_mac_pj=e_mac_pj, e_ac_pj=e_ac_pj)
 
 
 def ann(network: Network, *, data=None, images=None, labels=None, limit: Optional[int] = None,

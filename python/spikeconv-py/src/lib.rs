@@ -425,7 +425,7 @@ impl<'py> ImageSource<'py> {
 #[pyfunction]
 #[pyo3(signature = (networks, timesteps, **options),
     text_signature = "(networks, timesteps, *, data=None, images=None, labels=None, limit=None, backend=\"auto\", \
-        batch=None, constant_currents=False, source=None, progress=None)")]
+        batch=None, constant_currents=False, source=None, progress=None, e_mac_pj=4.6, e_ac_pj=0.9)")]
 fn sweep<'py>(
     py: Python<'py>,
     networks: Vec<PyRef<'py, SpikingNetwork>>,
@@ -439,7 +439,10 @@ fn sweep<'py>(
     let constant_currents: bool = keywords.take("constant_currents", false);
     let source: Option<PyRef<'py, Network>> = keywords.take("source", None);
     let progress: Option<Py<PyAny>> = keywords.take("progress", None);
+    let e_mac_pj: f64 = keywords.take("e_mac_pj", spikeconv::convert::energy::E_MAC_PJ);
+    let e_ac_pj: f64 = keywords.take("e_ac_pj", spikeconv::convert::energy::E_AC_PJ);
     keywords.finish()?;
+    let energy = spikeconv::convert::energy::EnergyModel::new(e_mac_pj, e_ac_pj).map_err(error)?;
     let Some(first) = networks.first() else { return Err(error("sweep: no network given")) };
     if timesteps == 0 {
         return Err(error("sweep: timesteps must be at least 1"));
@@ -460,6 +463,7 @@ fn sweep<'py>(
         timesteps,
         batch,
         constant_currents,
+        energy,
     };
     let outcome = sweep_job(&backend, &job, |done, method| {
         if let (Some(callback), true) = (&progress, failed.borrow().is_none()) {
@@ -502,6 +506,13 @@ fn sweep<'py>(
     out.set_item("firing_rates", firing)?;
     let synops: Vec<f64> = report.curves.iter().map(|c| c.synops_per_image()).collect();
     out.set_item("synops_per_image", PyArray1::from_vec(py, synops))?;
+    // Estimated energy per image after T steps, in µJ (docs/METHOD.md, "Energy").
+    let snn_energy: Vec<f64> = (report.curves.iter())
+        .map(|c| c.operations.map_or(f64::NAN, |o| report.energy_model.microjoules(&o)))
+        .collect();
+    out.set_item("energy_uj_per_image", PyArray1::from_vec(py, snn_energy))?;
+    let ann_energy = report.ann_operations.map_or(f64::NAN, |o| report.energy_model.microjoules(&o));
+    out.set_item("ann_energy_uj_per_image", ann_energy)?;
     if constant_currents {
         let twins: Vec<Option<usize>> = report.curves.iter().map(|c| c.constant_current_correct).collect();
         out.set_item("constant_current_correct", twins)?;
