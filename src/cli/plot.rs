@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use spikeconv::report::compare::{analysis_chart, read_runs, sweep_chart, LayerMetric, Runs};
+use spikeconv::report::compare::{
+    analysis_chart, energy_chart, read_runs, sweep_chart, CompareError, LayerMetric, Runs,
+};
 
 /// Arguments of `spikeconv plot`.
 #[derive(Debug, Args)]
@@ -20,7 +22,9 @@ pub struct PlotArgs {
     /// Chart title (the image count or the timesteps are appended).
     #[arg(long, default_value = "spikeconv")]
     pub title: String,
-    /// For analyses: the per-layer value drawn against depth.
+    /// For analyses: the per-layer value drawn against depth. For sweeps: `energy` draws
+    /// each method's accuracy after T against its estimated energy per image, a point per
+    /// run (e.g. sweeps to T = 4, 8, 16, 32); otherwise accuracy against timestep.
     #[arg(long, value_enum, default_value_t = MetricArg::Deviation)]
     pub metric: MetricArg,
 }
@@ -45,11 +49,15 @@ pub enum MetricArg {
     /// Mean over channels of |a channel's mean error| (SNN value − ANN activation): what a
     /// per-channel bias current cancels (`--bias-correction`).
     ChannelMeanError,
+    /// Sweeps: accuracy after T against estimated energy per image.
+    Energy,
 }
 
-impl From<MetricArg> for LayerMetric {
-    fn from(metric: MetricArg) -> Self {
-        match metric {
+impl TryFrom<MetricArg> for LayerMetric {
+    type Error = CompareError;
+
+    fn try_from(metric: MetricArg) -> Result<Self, CompareError> {
+        Ok(match metric {
             MetricArg::Deviation => LayerMetric::Deviation,
             MetricArg::Quantization => LayerMetric::Quantization,
             MetricArg::Total => LayerMetric::Total,
@@ -58,15 +66,17 @@ impl From<MetricArg> for LayerMetric {
             MetricArg::InputVariance => LayerMetric::InputVariance,
             MetricArg::FiringRate => LayerMetric::FiringRate,
             MetricArg::ChannelMeanError => LayerMetric::ChannelMeanError,
-        }
+            MetricArg::Energy => return Err(CompareError::SweepMetric("energy")),
+        })
     }
 }
 
 pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
     let paths: Vec<&std::path::Path> = args.runs.iter().map(PathBuf::as_path).collect();
     let chart = match read_runs(&paths)? {
+        Runs::Sweeps(runs) if matches!(args.metric, MetricArg::Energy) => energy_chart(&runs, &args.title)?,
         Runs::Sweeps(runs) => sweep_chart(&runs, &args.title),
-        Runs::Analyses(runs) => analysis_chart(&runs, args.metric.into(), &args.title)?,
+        Runs::Analyses(runs) => analysis_chart(&runs, args.metric.try_into()?, &args.title)?,
     };
     chart.write(&args.out)?;
     eprintln!("wrote {} ({} curves)", args.out.display(), chart.series.len());

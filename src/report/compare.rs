@@ -21,6 +21,16 @@ pub struct SweepRun {
     pub tuned_for_timesteps: Option<usize>,
     /// Correct predictions after t = 1..=T.
     pub correct: Vec<usize>,
+    /// The energy estimate after T steps (absent from sweeps written before it).
+    #[serde(default)]
+    pub energy: Option<SweepEnergy>,
+}
+
+/// The part of a sweep line's `energy` that [`energy_chart`] draws.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SweepEnergy {
+    pub snn_uj_per_image: f64,
+    pub ann_uj_per_image: f64,
 }
 
 /// One line of `spikeconv analyze --json`: a converted network's errors per IF layer.
@@ -131,6 +141,10 @@ pub enum CompareError {
         "run `{run}` has no `{field}` in its layers (written by an older spikeconv); run `spikeconv analyze` again"
     )]
     Missing { run: String, field: &'static str },
+    #[error("run `{0}` has no energy estimate (written by an older spikeconv); run `spikeconv sweep` again")]
+    NoEnergy(String),
+    #[error("--metric {0} is drawn from sweep runs (sweep --json), not analyses")]
+    SweepMetric(&'static str),
 }
 
 enum Run {
@@ -262,6 +276,47 @@ pub fn sweep_chart(runs: &[SweepRun], title: &str) -> LineChart {
     }
 }
 
+/// Accuracy after T (%) against the estimated energy per image after T (µJ), one series per
+/// model and method with a point for every run (sweeps to different T), in order of energy;
+/// the ANN's accuracy is the reference line (its energy in the label) when every run has
+/// the same model and images. An error names a run without an estimate.
+pub fn energy_chart(runs: &[SweepRun], title: &str) -> Result<LineChart, CompareError> {
+    let percent = |correct: usize, images: usize| 100.0 * correct as f64 / images.max(1) as f64;
+    let mut series: Vec<Series> = Vec::new();
+    let names = labels(runs.iter().map(|r| (r.model.as_str(), r.threshold_method.clone())));
+    for (run, name) in runs.iter().zip(names) {
+        let label = method_label(&run.threshold_method, run.tuned_for_timesteps);
+        let energy = run.energy.as_ref().ok_or_else(|| CompareError::NoEnergy(label))?;
+        let accuracy = percent(run.correct.last().copied().unwrap_or(0), run.images);
+        match series.iter_mut().find(|s| s.name == name) {
+            Some(existing) => existing.points.push((energy.snn_uj_per_image, accuracy)),
+            None => series.push(Series { name, points: vec![(energy.snn_uj_per_image, accuracy)] }),
+        }
+    }
+    for s in &mut series {
+        s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    let mut anns: Vec<(&str, usize, usize)> =
+        runs.iter().map(|r| (r.model.as_str(), r.images, r.ann_correct)).collect();
+    anns.sort();
+    anns.dedup();
+    let reference = match (anns.as_slice(), runs.first().and_then(|r| r.energy.as_ref())) {
+        ([(_, images, correct)], Some(energy)) => {
+            let value = percent(*correct, *images);
+            Some((format!("ANN {value:.2} % at {:.1} µJ", energy.ann_uj_per_image), value))
+        }
+        _ => None,
+    };
+    Ok(LineChart {
+        title: format!("{title}: accuracy after T against energy"),
+        x_label: "estimated energy per image (µJ)".into(),
+        y_label: "accuracy after T (%)".into(),
+        series,
+        reference,
+        log_x: false,
+    })
+}
+
 /// `metric` against IF layer depth, one series per run; an error names a run that does
 /// not record the metric.
 pub fn analysis_chart(runs: &[AnalysisRun], metric: LayerMetric, title: &str) -> Result<LineChart, CompareError> {
@@ -331,6 +386,38 @@ mod tests {
         let path = dir.path().join(name);
         std::fs::write(&path, lines.join("\n") + "\n").unwrap();
         path
+    }
+
+    #[test]
+    fn energy_chart_puts_each_method_s_runs_in_order_of_energy() {
+        let with_energy = |method: &str, correct: &[usize], snn_uj: f64| {
+            let mut line: serde_json::Value =
+                serde_json::from_str(&sweep_line("w/std.safetensors", method, correct, 9)).unwrap();
+            line["energy"] = serde_json::json!({"snn_uj_per_image": snn_uj, "ann_uj_per_image": 190.0});
+            line.to_string()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            "e.jsonl",
+            &[
+                with_energy("max", &[1, 2, 3, 8], 40.0),
+                with_energy("ttrbr", &[5, 7], 12.0),
+                with_energy("max", &[1, 6], 20.0),
+            ],
+        );
+        let Runs::Sweeps(runs) = read_runs(&[&path]).unwrap() else { panic!("sweeps expected") };
+        let chart = energy_chart(&runs, "ResNet-20").unwrap();
+        let names: Vec<&str> = chart.series.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["max", "ttrbr"]);
+        // Accuracy after each run's T, against its energy, in order of energy.
+        assert_eq!(chart.series[0].points, vec![(20.0, 60.0), (40.0, 80.0)]);
+        assert_eq!(chart.reference, Some(("ANN 90.00 % at 190.0 µJ".into(), 90.0)));
+        // A run without an estimate is named.
+        let old = write(&dir, "old.jsonl", &[sweep_line("w/std.safetensors", "max", &[1], 9)]);
+        let Runs::Sweeps(runs) = read_runs(&[&old]).unwrap() else { panic!("sweeps expected") };
+        let error = energy_chart(&runs, "x").unwrap_err().to_string();
+        assert!(error.contains("run `max` has no energy estimate"), "{error}");
     }
 
     #[test]

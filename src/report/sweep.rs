@@ -322,6 +322,7 @@ impl Report for SweepReport {
                 threshold_method: curve.threshold_method.clone(),
                 tuned_for_timesteps: curve.tuned_for_timesteps,
                 correct: curve.correct.clone(),
+                energy: None,
             })
             .collect();
         sweep_chart(&runs, model_name(&self.model))
