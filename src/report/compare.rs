@@ -286,7 +286,7 @@ pub fn energy_chart(runs: &[SweepRun], title: &str) -> Result<LineChart, Compare
     let names = labels(runs.iter().map(|r| (r.model.as_str(), r.threshold_method.clone())));
     for (run, name) in runs.iter().zip(names) {
         let label = method_label(&run.threshold_method, run.tuned_for_timesteps);
-        let energy = run.energy.as_ref().ok_or_else(|| CompareError::NoEnergy(label))?;
+        let energy = run.energy.as_ref().ok_or(CompareError::NoEnergy(label))?;
         let accuracy = percent(run.correct.last().copied().unwrap_or(0), run.images);
         match series.iter_mut().find(|s| s.name == name) {
             Some(existing) => existing.points.push((energy.snn_uj_per_image, accuracy)),
