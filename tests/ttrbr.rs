@@ -78,7 +78,10 @@ fn resnet20_ttrbr_sweep_and_tuned_file_round_trip() {
     assert_eq!(curves[1]["tuned_for_timesteps"], 8);
     assert_ne!(curves[0]["firing_rate"], curves[1]["firing_rate"], "thresholds depend on T");
     let header = std::fs::read_to_string(&csv).unwrap().lines().next().unwrap().to_string();
-    assert_eq!(header, "t,channel-ttrbr (T=4),channel-ttrbr (T=8),ann");
+    assert_eq!(
+        header,
+        "t,channel-ttrbr (T=4),channel-ttrbr (T=8),ann,energy_uj:channel-ttrbr (T=4),energy_uj:channel-ttrbr (T=8),ann_energy_uj"
+    );
     let sweep = &curves[1..];
     assert_eq!(sweep[0]["threshold_method"], "channel-ttrbr");
 

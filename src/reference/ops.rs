@@ -6,6 +6,10 @@
 
 use crate::model::graph::{BatchNorm, Conv2d, Linear, Shape};
 
+/// Index of the largest value in each row of `batch × classes` scores (first on ties): the
+/// readout rule every backend uses.
+pub use crate::engine::argmax_rows;
+
 /// Convolution of a batch: `input` is `batch × in_shape`, returns `batch × out_shape`.
 /// Starts from the bias when present; then, in this order, adds `residual` (same shape as
 /// the output) and applies ReLU when asked: the fused epilogue the GPU conv kernel implements.
@@ -142,20 +146,4 @@ pub fn linear(layer: &Linear, input: &[f32], batch: usize) -> Vec<f32> {
         }
     }
     out
-}
-
-/// Index of the largest value in each row of `batch × classes` scores (first on ties).
-pub fn argmax_rows(scores: &[f32], classes: usize) -> Vec<usize> {
-    scores
-        .chunks_exact(classes)
-        .map(|row| {
-            let mut best = 0;
-            for (i, &v) in row.iter().enumerate() {
-                if v > row[best] {
-                    best = i;
-                }
-            }
-            best
-        })
-        .collect()
 }
