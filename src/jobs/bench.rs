@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use crate::backends::{check_images, Backend};
-use crate::convert::energy::{ann_operations, snn_fixed_operations, EnergyModel};
+use crate::convert::energy::{ann_operations, EnergyModel};
 use crate::convert::fold_batch_norm;
 use crate::convert::snn::SpikingNetwork;
 use crate::data::cifar::Dataset;
@@ -15,6 +15,8 @@ use crate::pipeline::DEFAULT_MAX_GPU_BATCH;
 use crate::report::profile::kernel_times;
 use crate::report::BenchReport;
 use crate::Error;
+
+use super::sweep::curve;
 
 /// What to time: one converted network (and its checkpoint's ANN) on all of a dataset.
 pub struct BenchJob<'a> {
@@ -62,10 +64,10 @@ pub fn bench(backend: &Backend, job: &BenchJob<'_>) -> Result<BenchReport, Error
     };
     let conv = stats.convolutions.as_ref();
     let image_timesteps = (images * timesteps) as f64;
-    let infos = snn.layer_infos();
+    // The same activity and operations a sweep reports for this network.
+    let curve = curve(snn, &result.correct, &result.spike_totals, timesteps, images, seconds);
     let spikes: u64 = result.spike_totals.iter().sum();
-    let neurons: usize = infos.iter().map(|l| l.neurons).sum();
-    let synops: f64 = infos.iter().zip(&result.spike_totals).map(|(l, &s)| s as f64 * l.fan_out).sum();
+    let neurons: usize = curve.layers.iter().map(|l| l.neurons).sum();
     let macs_per_second = snn.graph.macs_per_image() as f64 * image_timesteps / seconds;
     Ok(BenchReport {
         model: network.path.display().to_string(),
@@ -81,11 +83,9 @@ pub fn bench(backend: &Backend, job: &BenchJob<'_>) -> Result<BenchReport, Error
         gmac_per_second: macs_per_second / 1e9,
         fraction_of_peak: job.peak_tflops.map(|peak| 2.0 * macs_per_second / (peak * 1e12)),
         peak_tflops: job.peak_tflops,
-        synops_per_image_timestep: synops / image_timesteps,
+        synops_per_image_timestep: curve.synops_per_image() / timesteps as f64,
         firing_rate: spikes as f64 / (neurons as f64 * image_timesteps),
-        snn_energy_uj_per_image: job
-            .energy
-            .microjoules(&snn_fixed_operations(snn, timesteps).with_synops(synops / images.max(1) as f64)),
+        snn_energy_uj_per_image: job.energy.microjoules(&curve.operations.expect("curve() counts the operations")),
         ann_energy_uj_per_image: job.energy.microjoules(&ann_operations(&graph)),
         event_convolutions: conv.map(|s| s.event),
         dispatches_per_chunk: stats.dispatches_per_chunk,

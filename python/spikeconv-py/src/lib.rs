@@ -18,7 +18,7 @@ use spikeconv::convert::snn::SpikingNetwork as LibSnn;
 use spikeconv::convert::snn_file::{read_snn, write_snn, InputNormalization, SnnFile};
 use spikeconv::convert::threshold::parse_methods;
 use spikeconv::data::cifar::{CifarFormat, Dataset, IMAGE_BYTES};
-use spikeconv::jobs::{sweep as sweep_job, SweepJob};
+use spikeconv::jobs::{ann as ann_job, sweep as sweep_job, AnnJob, SweepJob};
 use spikeconv::model::{self, BlockForm, LoadOptions, Normalization, NormalizePreset};
 use spikeconv::pipeline::{self, ConversionOptions, Progress};
 
@@ -543,26 +543,19 @@ fn ann<'py>(
     let backend: String = keywords.take("backend", "auto".to_string());
     let batch: Option<usize> = keywords.take("batch", None);
     keywords.finish()?;
-    let graph = &network.inner.graph;
-    let (dataset, _) = images.open(graph.num_classes())?;
+    let (dataset, data) = images.open(network.inner.graph.num_classes())?;
     let backend = open_backend(&backend)?;
-    let count = dataset.len();
-    let batch = backend.ann_batch(graph, batch, pipeline::DEFAULT_MAX_GPU_BATCH, count).map_err(error)?;
-    let accuracy = backend
-        .evaluate_ann(
-            graph,
-            spikeconv::engine::EvaluationSet::new(&dataset, &network.inner.normalization, count),
-            batch,
-            |_| {},
-        )
-        .map_err(error)?;
+    // The same job as `spikeconv ann`: the BN-folded network, the backend's batch.
+    let job = AnnJob { network: &network.inner, dataset: &dataset, data, batch };
+    let outcome = ann_job(&backend, &job, |_| {}).map_err(error)?;
+    let report = &outcome.report;
     let out = PyDict::new(py);
-    out.set_item("images", accuracy.images)?;
-    out.set_item("correct", accuracy.correct)?;
-    out.set_item("accuracy", accuracy.correct as f64 / accuracy.images.max(1) as f64)?;
-    out.set_item("predictions", PyArray1::from_vec(py, accuracy.predictions.iter().map(|&p| p as i64).collect()))?;
-    out.set_item("backend", backend.name())?;
-    out.set_item("device", backend.describe())?;
+    out.set_item("images", report.images)?;
+    out.set_item("correct", report.correct)?;
+    out.set_item("accuracy", report.accuracy)?;
+    out.set_item("predictions", PyArray1::from_vec(py, outcome.predictions.iter().map(|&p| p as i64).collect()))?;
+    out.set_item("backend", &report.backend)?;
+    out.set_item("device", &report.adapter)?;
     Ok(out)
 }
 
