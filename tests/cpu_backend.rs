@@ -7,7 +7,10 @@
 
 mod common;
 
-use common::dyadic::{dyadic_images, dyadic_preact_snn, dyadic_resnet, dyadic_restructured_snn, dyadic_snn};
+use common::dyadic::{
+    dyadic_images, dyadic_pooled_net, dyadic_pooled_snn, dyadic_preact_snn, dyadic_resnet, dyadic_restructured_snn,
+    dyadic_snn,
+};
 use common::Rng;
 use spikeconv::backends::cpu::ann::forward;
 use spikeconv::backends::cpu::constant_current::ConstantCurrentTwin;
@@ -38,6 +41,7 @@ fn layer_major_simulation_equals_reference_on_dyadic_networks() {
             assert_matches_reference(&dyadic_snn(seed, per_channel, v_init), 3, 11, seed);
             assert_matches_reference(&dyadic_restructured_snn(seed, per_channel, v_init), 2, 7, seed + 10);
             assert_matches_reference(&dyadic_preact_snn(seed, per_channel, v_init), 5, 9, seed + 20);
+            assert_matches_reference(&dyadic_pooled_snn(seed, per_channel, v_init), 3, 13, seed + 30);
         }
     }
 }
@@ -70,6 +74,7 @@ fn constant_current_twin_equals_the_reference_and_the_snn_where_currents_are_con
         dyadic_snn(1, false, 0.5),
         dyadic_restructured_snn(2, true, 0.25),
         dyadic_preact_snn(3, true, 0.0),
+        dyadic_pooled_snn(4, true, 0.5),
     ];
     for (seed, snn) in networks.iter().enumerate() {
         for timesteps in [4, 16] {
@@ -120,7 +125,13 @@ fn sparse_and_dense_paths_both_run_and_agree() {
 
 #[test]
 fn ann_forward_and_calibration_equal_reference_on_dyadic_network() {
-    let graph = dyadic_resnet(4);
+    for graph in [dyadic_resnet(4), dyadic_pooled_net(5)] {
+        assert_ann_forward_matches_reference(&graph);
+    }
+}
+
+fn assert_ann_forward_matches_reference(graph: &spikeconv::model::graph::Graph) {
+    let graph = graph.clone();
     let mut rng = Rng::new(4);
     let count = 3;
     let images = dyadic_images(&mut rng, count * graph.input_shape().len());

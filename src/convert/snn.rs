@@ -18,12 +18,17 @@
 //! - Convolutions (biases added every step, a constant current), linear layers, option-A
 //!   shortcuts, additions, average pooling and leftover BatchNorms act on these values
 //!   linearly every step.
+//! - A max pool is a gate ([`super::pooling`]): it adds its input to a per-input sum every
+//!   step (f32, step order) and each window passes the current value of its input with the
+//!   largest sum (the first in the window's `(y, x)` order on ties). Over an input constant
+//!   in time that is the ANN's max pool.
 //! - The output node does not spike (unless it is itself a ReLU): its values accumulate over
 //!   timesteps; the prediction after t steps is the argmax of the accumulated output, the
 //!   first index on ties.
 
 use crate::model::graph::{Graph, NodeId, Op, Shape};
 
+use super::pooling::{self, MaxPoolStrategy};
 use super::stats::LayerStats;
 use super::threshold::{choose, from_trained, ThresholdMethod, Thresholds};
 use super::ConvertError;
@@ -65,6 +70,10 @@ pub struct SpikingNetwork {
     pub threshold_method: String,
     /// Timestep count the thresholds were tuned for, when a method tunes for one.
     pub tuned_for_timesteps: Option<usize>,
+    /// What became of the source network's max pools ([`super::pooling`]); `None` when it
+    /// had none. With `Gated` the graph keeps them (gated max pools), with `Avg` it holds
+    /// average pools in their place.
+    pub max_pooling: Option<MaxPoolStrategy>,
 }
 
 impl SpikingNetwork {
@@ -175,6 +184,7 @@ pub fn convert(
         v_init,
         threshold_method: "custom".into(),
         tuned_for_timesteps: None,
+        max_pooling: (pooling::max_pools(folded) > 0).then_some(MaxPoolStrategy::Gated),
     })
 }
 
@@ -301,7 +311,9 @@ pub struct IfLayerInfo {
 /// Synaptic operations caused by one spike of node `node`: the sum, over every convolution
 /// or linear node reached from `node` through routing nodes only (Add, ShortcutA,
 /// GlobalAvgPool, BatchNorm), of `MACs(consumer) / input_len(consumer)`, i.e. the consumer's
-/// average fan-out per input value. ReLU (IF) nodes and the graph output end a path at no
+/// average fan-out per input value (a spike into a max or average pool counts as if it
+/// passed: an upper bound for a gated max, exact for a non-overlapping average pool
+/// folded into the next layer). ReLU (IF) nodes and the graph output end a path at no
 /// cost: routing into a membrane (as an identity shortcut into the next block's IF layer)
 /// is not a synaptic operation. The average ignores that a strided shortcut drops some
 /// neurons' spikes and that pooling merges them: it is the definition, simple to
@@ -319,7 +331,12 @@ pub fn fan_out(graph: &Graph, node: NodeId) -> f64 {
                     macs / input_len(consumer_node.inputs[0])
                 }
                 Op::Linear(linear) => linear.out_features as f64,
-                Op::Add | Op::ShortcutA { .. } | Op::GlobalAvgPool | Op::BatchNorm(_) => fan_out(graph, consumer),
+                Op::Add
+                | Op::ShortcutA { .. }
+                | Op::MaxPool2d(_)
+                | Op::AvgPool2d(_)
+                | Op::GlobalAvgPool
+                | Op::BatchNorm(_) => fan_out(graph, consumer),
                 Op::Relu | Op::Input => 0.0,
             }
         })

@@ -17,7 +17,11 @@
 //! `graph` (JSON: `{"nodes": [{"name", "op": {"kind", ...hyper-parameters}, "inputs",
 //! "shape"}], "output"}`), `v_init`, `threshold_method`, `tuned_for_timesteps` (JSON: a
 //! number or `null`), `normalization` (JSON: `{"mean": [...], "std": [...]}`, one value per
-//! input channel) and `source_model` (the checkpoint it was converted from).
+//! input channel), `source_model` (the checkpoint it was converted from) and `max_pooling`
+//! (`gated`, `avg` or `none`: what became of the source network's max pools, see
+//! [`super::pooling`]; absent in files without pools). Pooling nodes (`max_pool2d`,
+//! `avg_pool2d`: `kernel`, `stride`, `padding`) have no tensors; a `max_pool2d` node is
+//! always the gated max.
 //!
 //! Reading validates everything (files are user input): format and version, JSON,
 //! every tensor's presence, dtype and shape, no unexpected tensor, graph shapes, and the
@@ -30,8 +34,9 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::model::graph::{BatchNorm, Conv2d, Graph, Linear, Node, NodeId, Op, Shape};
+use crate::model::graph::{BatchNorm, Conv2d, Graph, Linear, Node, NodeId, Op, Pool2d, Shape};
 
+use super::pooling::{self, MaxPoolStrategy};
 use super::snn::{convert, validate_bias_current, validate_v_init, SpikingNetwork};
 use super::threshold::Thresholds;
 use super::ConvertError;
@@ -83,6 +88,8 @@ enum OpRecord {
     Relu { thresholds: ThresholdKind },
     Add,
     ShortcutA { stride: usize, pad_before: usize, pad_after: usize },
+    MaxPool2d { kernel: usize, stride: usize, padding: usize },
+    AvgPool2d { kernel: usize, stride: usize, padding: usize },
     GlobalAvgPool,
     Linear { in_features: usize, out_features: usize },
 }
@@ -200,6 +207,8 @@ pub fn to_bytes(file: &SnnFile) -> Result<Vec<u8>, String> {
             Op::ShortcutA { stride, pad_before, pad_after } => {
                 OpRecord::ShortcutA { stride: *stride, pad_before: *pad_before, pad_after: *pad_after }
             }
+            &Op::MaxPool2d(Pool2d { kernel, stride, padding }) => OpRecord::MaxPool2d { kernel, stride, padding },
+            &Op::AvgPool2d(Pool2d { kernel, stride, padding }) => OpRecord::AvgPool2d { kernel, stride, padding },
             Op::GlobalAvgPool => OpRecord::GlobalAvgPool,
             Op::Linear(l) => {
                 tensors.push((format!("{name}.weight"), vec![l.out_features, l.in_features], &l.weight));
@@ -223,6 +232,7 @@ pub fn to_bytes(file: &SnnFile) -> Result<Vec<u8>, String> {
         ("tuned_for_timesteps", json(&snn.tuned_for_timesteps)?),
         ("normalization", json(&file.normalization)?),
         ("source_model", file.source_model.clone()),
+        ("max_pooling", snn.max_pooling.map_or("none", MaxPoolStrategy::name).to_string()),
     ]
     .into_iter()
     .map(|(key, value)| (key.to_string(), value))
@@ -367,7 +377,29 @@ pub fn from_bytes(bytes: &[u8]) -> Result<SnnFile, String> {
     }
     snn.threshold_method = threshold_method;
     snn.tuned_for_timesteps = tuned_for_timesteps;
+    snn.max_pooling = read_max_pooling(metadata.get("max_pooling").map(String::as_str), &snn.graph)?;
     Ok(SnnFile { snn, normalization, source_model })
+}
+
+/// The `max_pooling` metadata checked against the graph: `gated` needs max-pool nodes,
+/// `avg` and `none` allow none; absent means what the graph shows (files without pools).
+fn read_max_pooling(value: Option<&str>, graph: &Graph) -> Result<Option<MaxPoolStrategy>, String> {
+    let max_pools = pooling::max_pools(graph);
+    let stated = match value.map(str::trim) {
+        None => return Ok((max_pools > 0).then_some(MaxPoolStrategy::Gated)),
+        Some("none") => None,
+        Some(name) => Some(name.parse::<MaxPoolStrategy>().map_err(|e| format!("metadata `max_pooling`: {e} or none"))?),
+    };
+    match (stated, max_pools) {
+        (Some(MaxPoolStrategy::Gated), 0) => {
+            Err("metadata `max_pooling` = gated, but the graph has no max_pool2d node".into())
+        }
+        (None | Some(MaxPoolStrategy::Avg), n) if n > 0 => Err(format!(
+            "metadata `max_pooling` = {}, but the graph has {n} max_pool2d node(s) (which run as gated max pools)",
+            value.unwrap_or_default().trim()
+        )),
+        _ => Ok(stated),
+    }
 }
 
 /// Largest size or hyper-parameter accepted from a file: keeps arithmetic on hand-edited
@@ -380,6 +412,9 @@ fn check_sizes(record: &GraphRecord) -> Result<(), String> {
         match node.op {
             OpRecord::Conv2d { out_channels, in_channels, kernel, stride, padding, .. } => {
                 sizes.extend([out_channels, in_channels, kernel, stride, padding])
+            }
+            OpRecord::MaxPool2d { kernel, stride, padding } | OpRecord::AvgPool2d { kernel, stride, padding } => {
+                sizes.extend([kernel, stride, padding])
             }
             OpRecord::ShortcutA { stride, pad_before, pad_after } => sizes.extend([stride, pad_before, pad_after]),
             OpRecord::Linear { in_features, out_features } => sizes.extend([in_features, out_features]),
@@ -453,6 +488,8 @@ fn rebuild_graph(
             }
             OpRecord::Add => Op::Add,
             &OpRecord::ShortcutA { stride, pad_before, pad_after } => Op::ShortcutA { stride, pad_before, pad_after },
+            &OpRecord::MaxPool2d { kernel, stride, padding } => Op::MaxPool2d(Pool2d { kernel, stride, padding }),
+            &OpRecord::AvgPool2d { kernel, stride, padding } => Op::AvgPool2d(Pool2d { kernel, stride, padding }),
             OpRecord::GlobalAvgPool => Op::GlobalAvgPool,
             &OpRecord::Linear { in_features, out_features } => Op::Linear(Linear {
                 in_features,

@@ -96,6 +96,34 @@ pub struct Linear {
     pub bias: Vec<f32>,
 }
 
+/// A square pooling window: PyTorch's `MaxPool2d` / `AvgPool2d(kernel, stride, padding)`
+/// with `ceil_mode = False` (and, for averages, `count_include_pad = True`, its default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Pool2d {
+    pub kernel: usize,
+    pub stride: usize,
+    /// Padding on every side, at most `kernel / 2` (PyTorch's rule).
+    pub padding: usize,
+}
+
+impl Pool2d {
+    /// Output spatial size for an input of `size` (PyTorch's floor formula).
+    pub fn output_size(&self, size: usize) -> Option<usize> {
+        let padded = size + 2 * self.padding;
+        if self.kernel == 0 || self.stride == 0 || padded < self.kernel || 2 * self.padding > self.kernel {
+            return None;
+        }
+        Some((padded - self.kernel) / self.stride + 1)
+    }
+
+    /// The input rows (or columns) window `out` covers: `start..end` clipped to `0..size`.
+    pub fn window(&self, out: usize, size: usize) -> std::ops::Range<usize> {
+        let start = (out * self.stride) as isize - self.padding as isize;
+        let end = (start + self.kernel as isize).min(size as isize);
+        (start.max(0) as usize)..(end.max(0) as usize)
+    }
+}
+
 /// One operation of the network. Every op maps NCHW activations to NCHW activations.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -113,6 +141,12 @@ pub enum Op {
         pad_before: usize,
         pad_after: usize,
     },
+    /// Maximum over each window; padding never wins. In the spiking network this is the
+    /// gated max of [`crate::convert::snn`]: each window passes the current value of the
+    /// input whose accumulated value is the largest so far.
+    MaxPool2d(Pool2d),
+    /// Mean over each window, padding counted as zeros (divisor `kernel²`).
+    AvgPool2d(Pool2d),
     /// Mean over each channel plane; output shape `C x 1 x 1`.
     GlobalAvgPool,
     /// Fully connected layer over the flattened `C*H*W` input; output `out x 1 x 1`.
@@ -129,6 +163,8 @@ impl Op {
             Op::Relu => "relu",
             Op::Add => "add",
             Op::ShortcutA { .. } => "shortcut_a",
+            Op::MaxPool2d(_) => "max_pool2d",
+            Op::AvgPool2d(_) => "avg_pool2d",
             Op::GlobalAvgPool => "global_avg_pool",
             Op::Linear(_) => "linear",
         }
@@ -331,6 +367,16 @@ fn infer_shape(op: &Op, inputs: &[Shape]) -> Result<Shape, String> {
                 return Err("stride 0".into());
             }
             Ok(Shape::new(x.channels + pad_before + pad_after, x.height.div_ceil(*stride), x.width.div_ceil(*stride)))
+        }
+        Op::MaxPool2d(pool) | Op::AvgPool2d(pool) => {
+            let x = inputs[0];
+            match (pool.output_size(x.height), pool.output_size(x.width)) {
+                (Some(h), Some(w)) => Ok(Shape::new(x.channels, h, w)),
+                _ => Err(format!(
+                    "kernel {} stride {} padding {} does not fit input {x} (padding at most kernel / 2)",
+                    pool.kernel, pool.stride, pool.padding
+                )),
+            }
         }
         Op::GlobalAvgPool => Ok(Shape::new(inputs[0].channels, 1, 1)),
         Op::Linear(l) => {

@@ -21,6 +21,8 @@ pub fn forward_all(graph: &Graph, input: &[f32], batch: usize) -> Vec<Vec<f32>> 
             Op::ShortcutA { stride, pad_before, pad_after } => {
                 ops::shortcut_a(arg(0), in_shape(0), batch, *stride, *pad_before, *pad_after).0
             }
+            Op::MaxPool2d(pool) => ops::max_pool2d(pool, arg(0), in_shape(0), batch),
+            Op::AvgPool2d(pool) => ops::avg_pool2d(pool, arg(0), in_shape(0), batch),
             Op::GlobalAvgPool => ops::global_avg_pool(arg(0), in_shape(0), batch),
             Op::Linear(layer) => ops::linear(layer, arg(0), batch),
         };

@@ -4,7 +4,7 @@
 //! channels innermost), so a backend equals the reference bit for bit wherever its
 //! products are exact (spikes times θ-scaled weights, powers of two) or unfused (lavapipe).
 
-use crate::model::graph::{BatchNorm, Conv2d, Linear, Shape};
+use crate::model::graph::{BatchNorm, Conv2d, Linear, Pool2d, Shape};
 
 /// Index of the largest value in each row of `batch × classes` scores (first on ties): the
 /// readout rule every backend uses.
@@ -119,6 +119,83 @@ pub fn shortcut_a(
         }
     }
     (out, out_shape)
+}
+
+/// Output shape of `pool` over `shape` (the graph checked that it fits).
+fn pool_shape(pool: &Pool2d, shape: Shape) -> Shape {
+    let out = |size| pool.output_size(size).expect("the graph checked the pool fits");
+    Shape::new(shape.channels, out(shape.height), out(shape.width))
+}
+
+/// Calls `visit(output index, input indices of its window in (y, x) order)` for every
+/// output of `pool` over a batch of NCHW `shape` values.
+fn for_each_window(pool: &Pool2d, shape: Shape, batch: usize, mut visit: impl FnMut(usize, &[usize])) {
+    let out = pool_shape(pool, shape);
+    let mut window = Vec::with_capacity(pool.kernel * pool.kernel);
+    for plane in 0..batch * shape.channels {
+        for oy in 0..out.height {
+            for ox in 0..out.width {
+                window.clear();
+                for y in pool.window(oy, shape.height) {
+                    for x in pool.window(ox, shape.width) {
+                        window.push(plane * shape.plane() + y * shape.width + x);
+                    }
+                }
+                visit(plane * out.plane() + oy * out.width + ox, &window);
+            }
+        }
+    }
+}
+
+/// Max pooling: the largest value of each window (padding never counts); returns
+/// `batch × out_shape`.
+pub fn max_pool2d(pool: &Pool2d, input: &[f32], shape: Shape, batch: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; batch * pool_shape(pool, shape).len()];
+    for_each_window(pool, shape, batch, |o, window| {
+        out[o] = window.iter().map(|&i| input[i]).fold(f32::NEG_INFINITY, f32::max);
+    });
+    out
+}
+
+/// Average pooling: each window's sum (in `(y, x)` order, from 0) divided by `kernel²`,
+/// padding counted as zeros; returns `batch × out_shape`.
+pub fn avg_pool2d(pool: &Pool2d, input: &[f32], shape: Shape, batch: usize) -> Vec<f32> {
+    let divisor = (pool.kernel * pool.kernel) as f32;
+    let mut out = vec![0.0f32; batch * pool_shape(pool, shape).len()];
+    for_each_window(pool, shape, batch, |o, window| {
+        out[o] = window.iter().fold(0.0f32, |sum, &i| sum + input[i]) / divisor;
+    });
+    out
+}
+
+/// One timestep of the spiking network's gated max pooling: adds `input` to `accumulated`
+/// (`batch × shape`, every input's sum over the steps so far, this one included), then
+/// each window passes the current value of its input with the largest accumulated value
+/// (the first in `(y, x)` order on ties). Over spikes this is the gate of Rueckauer et al.
+/// (2017): the neuron that has fired most so far passes its spikes. Returns
+/// `batch × out_shape`.
+pub fn gated_max_pool2d_step(
+    pool: &Pool2d,
+    input: &[f32],
+    accumulated: &mut [f32],
+    shape: Shape,
+    batch: usize,
+) -> Vec<f32> {
+    assert_eq!(input.len(), accumulated.len(), "input and accumulator lengths");
+    for (sum, &v) in accumulated.iter_mut().zip(input) {
+        *sum += v;
+    }
+    let mut out = vec![0.0f32; batch * pool_shape(pool, shape).len()];
+    for_each_window(pool, shape, batch, |o, window| {
+        let mut best = window[0];
+        for &i in &window[1..] {
+            if accumulated[i] > accumulated[best] {
+                best = i;
+            }
+        }
+        out[o] = input[best];
+    });
+    out
 }
 
 /// Mean of each channel plane; returns `batch × channels`.

@@ -6,6 +6,9 @@
 //! Update order within one timestep, for every node in topological order:
 //! 1. a non-IF node computes its value from its inputs' values of this same step
 //!    (static nodes, see [`static_nodes`], are computed once and reused);
+//!    A max-pool node is the gated max ([`ops::gated_max_pool2d_step`]): it keeps every
+//!    input's sum over the steps so far and passes, per window, the current value of the
+//!    input whose sum is the largest (over a static input that is the ANN's max);
 //! 2. an IF node runs [`if_step`] on every neuron: `membrane += current`, then
 //!    `if membrane >= threshold { membrane -= threshold; spike }`, in `f32`; its value is
 //!    `threshold` where it spiked and 0 elsewhere;
@@ -146,6 +149,8 @@ pub struct Simulator<'a> {
     pub spike_counts: Vec<Vec<u32>>,
     /// Per IF layer, its bias current per channel (zeros where it has none).
     bias_currents: Vec<Vec<f32>>,
+    /// Per time-varying max-pool node, every input's sum over the steps so far (the gate).
+    pool_sums: Vec<Option<Vec<f32>>>,
     /// `batch × classes` output summed over the steps so far.
     pub output_accumulated: Vec<f32>,
     /// Number of steps simulated.
@@ -185,6 +190,12 @@ impl<'a> Simulator<'a> {
         let spike_counts = snn.layers.iter().map(|l| vec![0; batch * shape_of(l.node).len()]).collect();
         let bias_currents = (0..snn.layers.len()).map(|i| snn.layer_bias_current(i)).collect();
         let output_accumulated = vec![0.0; batch * graph.num_classes()];
+        let pool_sums = (graph.nodes().iter().zip(&constant))
+            .map(|(node, &constant)| match node.op {
+                Op::MaxPool2d(_) if !constant => Some(vec![0.0; batch * graph.node(node.inputs[0]).shape.len()]),
+                _ => None,
+            })
+            .collect();
         Self {
             snn,
             batch,
@@ -193,6 +204,7 @@ impl<'a> Simulator<'a> {
             membranes,
             spike_counts,
             bias_currents,
+            pool_sums,
             output_accumulated,
             timesteps_done: 0,
         }
@@ -215,6 +227,9 @@ impl<'a> Simulator<'a> {
                     node.shape,
                     &mut self.spike_counts[index],
                 ))
+            } else if let (Op::MaxPool2d(pool), Some(sums)) = (&node.op, self.pool_sums[id].as_mut()) {
+                let in_shape = graph.node(node.inputs[0]).shape;
+                Cow::Owned(ops::gated_max_pool2d_step(pool, &values[node.inputs[0]], sums, in_shape, self.batch))
             } else {
                 let args: Vec<&[f32]> = node.inputs.iter().map(|&i| &*values[i]).collect();
                 Cow::Owned(eval_node(graph, node, &args, self.batch))
@@ -229,7 +244,8 @@ impl<'a> Simulator<'a> {
     }
 }
 
-/// Value of a non-IF node from its inputs' values (the ANN operation, applied per step).
+/// Value of a non-IF node from its inputs' values (the ANN operation, applied per step; for
+/// a max pool that is the gated max over inputs constant in time).
 fn eval_node(graph: &Graph, node: &Node, args: &[&[f32]], batch: usize) -> Vec<f32> {
     let in_shape = |i: usize| graph.node(node.inputs[i]).shape;
     match &node.op {
@@ -242,6 +258,8 @@ fn eval_node(graph: &Graph, node: &Node, args: &[&[f32]], batch: usize) -> Vec<f
         Op::ShortcutA { stride, pad_before, pad_after } => {
             ops::shortcut_a(args[0], in_shape(0), batch, *stride, *pad_before, *pad_after).0
         }
+        Op::MaxPool2d(pool) => ops::max_pool2d(pool, args[0], in_shape(0), batch),
+        Op::AvgPool2d(pool) => ops::avg_pool2d(pool, args[0], in_shape(0), batch),
         Op::GlobalAvgPool => ops::global_avg_pool(args[0], in_shape(0), batch),
         Op::Linear(layer) => ops::linear(layer, args[0], batch),
     }
@@ -275,6 +293,31 @@ pub fn correct_per_step<L: Copy + Into<usize>>(predictions_per_step: &[Vec<usize
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::graph::Pool2d;
+
+    /// Two spiking inputs in one 2×2 window (the other two silent): the gate passes the
+    /// input that has accumulated most, the first on ties; over constant inputs it is the
+    /// max; padding never passes.
+    #[test]
+    fn gated_max_pool_passes_the_input_with_the_largest_sum() {
+        let pool = Pool2d { kernel: 2, stride: 2, padding: 0 };
+        let shape = Shape::new(1, 2, 2);
+        let trains = [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]];
+        let mut sums = vec![0.0; 4];
+        // Sums of the first two after each step: (1, 0), (1, 1) tie, (2, 2) tie, (2, 3).
+        let passed: Vec<f32> =
+            trains.iter().map(|step| ops::gated_max_pool2d_step(&pool, step, &mut sums, shape, 1)[0]).collect();
+        assert_eq!(passed, [1.0, 0.0, 1.0, 1.0]);
+        assert_eq!(sums, [2.0, 3.0, 0.0, 0.0]);
+        let mut sums = [0.0; 4];
+        let constant: Vec<f32> = (0..3)
+            .map(|_| ops::gated_max_pool2d_step(&pool, &[0.25, 0.75, -1.0, 0.5], &mut sums, shape, 1)[0])
+            .collect();
+        assert_eq!(constant, [0.75; 3]);
+        let padded = Pool2d { kernel: 2, stride: 1, padding: 1 };
+        let out = ops::gated_max_pool2d_step(&padded, &[-3.0], &mut [0.0], Shape::new(1, 1, 1), 1);
+        assert_eq!(out, [-3.0; 4], "a padded window passes its only input, never the padding");
+    }
 
     #[test]
     fn if_layer_uses_channel_thresholds() {

@@ -4,7 +4,7 @@
 
 use spikeconv::convert::snn::{convert, SpikingNetwork};
 use spikeconv::convert::threshold::Thresholds;
-use spikeconv::model::graph::{BatchNorm, Conv2d, Graph, Linear, NodeId, Op, Shape};
+use spikeconv::model::graph::{BatchNorm, Conv2d, Graph, Linear, NodeId, Op, Pool2d, Shape};
 
 use super::Rng;
 
@@ -122,6 +122,33 @@ fn resnet(seed: u64, restructured: bool) -> Graph {
     let x = block(&mut g, &mut rng, x, 6, 2, "layer2", restructured);
     head(&mut g, &mut rng, x);
     g
+}
+
+/// A VGG-like network with pooling windows: conv-ReLU-max pool (2, stride 2), conv-ReLU-
+/// max pool (3, stride 2, padding 1), conv-ReLU-average pool (2, stride 2, divisor 4:
+/// exact), then a linear layer over the flattened 6×2×2 map (the C·H·W order matters).
+pub fn dyadic_pooled_net(seed: u64) -> Graph {
+    let mut rng = Rng::new(seed);
+    let mut g = Graph::new(Shape::new(3, 16, 16));
+    let pool = |kernel, stride, padding| Pool2d { kernel, stride, padding };
+    let x = g.push("features.0", dyadic_conv(&mut rng, 3, 4, 1), &[0]).unwrap();
+    let x = g.push("features.1", Op::Relu, &[x]).unwrap();
+    let x = g.push("features.2", Op::MaxPool2d(pool(2, 2, 0)), &[x]).unwrap();
+    let x = g.push("features.3", dyadic_conv(&mut rng, 4, 4, 1), &[x]).unwrap();
+    let x = g.push("features.4", Op::Relu, &[x]).unwrap();
+    let x = g.push("features.5", Op::MaxPool2d(pool(3, 2, 1)), &[x]).unwrap();
+    let x = g.push("features.6", dyadic_conv(&mut rng, 4, 6, 1), &[x]).unwrap();
+    let x = g.push("features.7", Op::Relu, &[x]).unwrap();
+    let x = g.push("features.8", Op::AvgPool2d(pool(2, 2, 0)), &[x]).unwrap();
+    let weight = (0..4 * 24).map(|_| (rng.below(9) as f32 - 4.0) / 4.0).collect();
+    let bias = (0..4).map(|_| (rng.below(3) as f32 - 1.0) / 8.0).collect();
+    g.push("classifier", Op::Linear(Linear { in_features: 24, out_features: 4, weight, bias }), &[x]).unwrap();
+    g
+}
+
+/// [`dyadic_snn`] of [`dyadic_pooled_net`]: its max pools are gated max pools.
+pub fn dyadic_pooled_snn(seed: u64, per_channel: bool, v_init: f32) -> SpikingNetwork {
+    snn_of(dyadic_pooled_net(seed), seed, per_channel, v_init)
 }
 
 pub fn relu_nodes(g: &Graph) -> Vec<NodeId> {

@@ -66,6 +66,8 @@ pub fn eval_node(graph: &CpuGraph, position: NodeId, args: &[&[f32]], samples: u
         CpuOp::ShortcutA { stride, pad_before } => {
             ops::shortcut_a(args[0], in_shape, samples, *stride, *pad_before, shape)
         }
+        CpuOp::MaxPool(pool) => ops::max_pool(pool, args[0], in_shape, shape, samples),
+        CpuOp::AvgPool(pool) => ops::avg_pool(pool, args[0], in_shape, shape, samples),
         CpuOp::GlobalAvgPool => ops::global_avg_pool(args[0], in_shape, samples),
         CpuOp::Linear(layer) => ops::linear(layer, args[0], samples),
     }

@@ -3,7 +3,7 @@
 //! position of its last reader, so a value is dropped as soon as nothing needs it.
 
 use crate::engine::{Fusing, Schedule};
-use crate::model::graph::{Graph, NodeId, Op, Shape};
+use crate::model::graph::{Graph, NodeId, Op, Pool2d, Shape};
 
 use super::conv::ConvWeights;
 use super::ops::LinearWeights;
@@ -24,6 +24,10 @@ pub enum CpuOp {
         stride: usize,
         pad_before: usize,
     },
+    /// A max pool in the ANN; in the spiking network over time-varying values, the gated
+    /// max ([`super::ops::gated_max_pool`]).
+    MaxPool(Pool2d),
+    AvgPool(Pool2d),
     GlobalAvgPool,
     Linear(LinearWeights),
 }
@@ -82,6 +86,8 @@ impl CpuGraph {
                 Op::ShortcutA { stride, pad_before, .. } => {
                     CpuOp::ShortcutA { stride: *stride, pad_before: *pad_before }
                 }
+                Op::MaxPool2d(pool) => CpuOp::MaxPool(*pool),
+                Op::AvgPool2d(pool) => CpuOp::AvgPool(*pool),
                 Op::GlobalAvgPool => CpuOp::GlobalAvgPool,
                 Op::Linear(layer) => CpuOp::Linear(LinearWeights::new(layer, shape_of(node.inputs[0]))),
             })

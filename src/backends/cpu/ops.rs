@@ -6,7 +6,7 @@
 use multiversion::multiversion;
 use rayon::prelude::*;
 
-use crate::model::graph::{Linear, Shape};
+use crate::model::graph::{Linear, Pool2d, Shape};
 
 /// Samples at or below which element-wise work stays on the calling thread.
 const PARALLEL_MIN_VALUES: usize = 1 << 14;
@@ -115,6 +115,108 @@ pub fn global_avg_pool(input: &[f32], shape: Shape, samples: usize) -> Vec<f32> 
         let plane = shape.plane() as f32;
         out.iter_mut().for_each(|v| *v /= plane);
     });
+    out
+}
+
+/// Calls `visit(output pixel, input pixels of its window in (y, x) order)` for every
+/// output pixel of `pool` over one NHWC sample of `in_shape` (pixel = `y · W + x`).
+fn for_each_window(pool: &Pool2d, in_shape: Shape, out_shape: Shape, mut visit: impl FnMut(usize, &[usize])) {
+    let mut window = Vec::with_capacity(pool.kernel * pool.kernel);
+    for oy in 0..out_shape.height {
+        for ox in 0..out_shape.width {
+            window.clear();
+            for y in pool.window(oy, in_shape.height) {
+                window.extend(pool.window(ox, in_shape.width).map(|x| y * in_shape.width + x));
+            }
+            visit(oy * out_shape.width + ox, &window);
+        }
+    }
+}
+
+/// Max pooling of `samples` NHWC samples: the largest value of each window (padding never
+/// counts), as [`crate::reference::ops::max_pool2d`].
+pub fn max_pool(pool: &Pool2d, input: &[f32], in_shape: Shape, out_shape: Shape, samples: usize) -> Vec<f32> {
+    let channels = in_shape.channels;
+    let mut out = vec![0.0f32; samples * out_shape.len()];
+    out.par_chunks_mut(out_shape.len().max(1)).zip(input.par_chunks(in_shape.len().max(1))).for_each(
+        |(out, input)| {
+            for_each_window(pool, in_shape, out_shape, |o, window| {
+                let out = &mut out[o * channels..(o + 1) * channels];
+                out.fill(f32::NEG_INFINITY);
+                for &pixel in window {
+                    for (max, &v) in out.iter_mut().zip(&input[pixel * channels..(pixel + 1) * channels]) {
+                        *max = max.max(v);
+                    }
+                }
+            });
+        },
+    );
+    out
+}
+
+/// Average pooling of `samples` NHWC samples: each window's sum in `(y, x)` order from 0,
+/// divided by `kernel²` (padding counts as zeros), as [`crate::reference::ops::avg_pool2d`].
+pub fn avg_pool(pool: &Pool2d, input: &[f32], in_shape: Shape, out_shape: Shape, samples: usize) -> Vec<f32> {
+    let channels = in_shape.channels;
+    let divisor = (pool.kernel * pool.kernel) as f32;
+    let mut out = vec![0.0f32; samples * out_shape.len()];
+    out.par_chunks_mut(out_shape.len().max(1)).zip(input.par_chunks(in_shape.len().max(1))).for_each(
+        |(out, input)| {
+            for_each_window(pool, in_shape, out_shape, |o, window| {
+                let out = &mut out[o * channels..(o + 1) * channels];
+                out.fill(0.0);
+                for &pixel in window {
+                    for (sum, &v) in out.iter_mut().zip(&input[pixel * channels..(pixel + 1) * channels]) {
+                        *sum += v;
+                    }
+                }
+                out.iter_mut().for_each(|v| *v /= divisor);
+            });
+        },
+    );
+    out
+}
+
+/// The spiking network's gated max pool over all timesteps of `images` images: `input` is
+/// `[images][T][in_shape]` NHWC; every input's value is summed over the steps (f32, step
+/// order), and at each step each window passes the current value of its input with the
+/// largest sum so far (the first in `(y, x)` order on ties), as
+/// [`crate::reference::ops::gated_max_pool2d_step`] step after step. Returns
+/// `[images][T][out_shape]`.
+pub fn gated_max_pool(
+    pool: &Pool2d,
+    input: &[f32],
+    in_shape: Shape,
+    out_shape: Shape,
+    images: usize,
+    timesteps: usize,
+) -> Vec<f32> {
+    let channels = in_shape.channels;
+    let (in_len, out_len) = (in_shape.len(), out_shape.len());
+    assert_eq!(input.len(), images * timesteps * in_len, "gated max pool input length");
+    let mut out = vec![0.0f32; images * timesteps * out_len];
+    out.par_chunks_mut((timesteps * out_len).max(1)).zip(input.par_chunks((timesteps * in_len).max(1))).for_each(
+        |(out, input)| {
+            let mut sums = vec![0.0f32; in_len];
+            for (out, input) in out.chunks_exact_mut(out_len.max(1)).zip(input.chunks_exact(in_len.max(1))) {
+                for (sum, &v) in sums.iter_mut().zip(input) {
+                    *sum += v;
+                }
+                for_each_window(pool, in_shape, out_shape, |o, window| {
+                    for c in 0..channels {
+                        let mut best = window[0] * channels + c;
+                        for &pixel in &window[1..] {
+                            let i = pixel * channels + c;
+                            if sums[i] > sums[best] {
+                                best = i;
+                            }
+                        }
+                        out[o * channels + c] = input[best];
+                    }
+                });
+            }
+        },
+    );
     out
 }
 

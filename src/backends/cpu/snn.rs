@@ -116,11 +116,20 @@ impl CpuSnn {
             .collect();
         // The walk's ANN values round each product, as the reference and lavapipe do.
         let graph = CpuGraph::scheduled(&snn.graph, &schedule).rounding_each_product();
+        // The IF layer whose spikes a node's value is, looking through gated max pools.
+        let mut spikes_of: Vec<Option<usize>> = vec![None; graph.ops.len()];
+        for (position, op) in graph.ops.iter().enumerate() {
+            spikes_of[position] = match op {
+                CpuOp::Relu => Some(position),
+                CpuOp::MaxPool(_) => spikes_of[graph.inputs[position][0]],
+                _ => None,
+            };
+        }
         let simulated = graph
             .ops
             .iter()
             .zip(&graph.inputs)
-            .map(|(op, inputs)| match (op, inputs.first().and_then(|&input| layers[input].as_ref())) {
+            .map(|(op, inputs)| match (op, inputs.first().and_then(|&input| spikes_of[input]).and_then(|l| layers[l].as_ref())) {
                 (CpuOp::Conv(weights), Some((_, params))) => Some(weights.over_spikes(&params.thresholds)),
                 (CpuOp::Conv(weights), None) => Some(weights.clone()),
                 _ => None,
@@ -340,6 +349,28 @@ impl CpuSnn {
                     let input = arg(0);
                     let data = ops::shortcut_a(&input.data, in_shape, samples(input), *stride, *pad_before, shape);
                     Value { data, per_step: input.per_step, density: None }
+                }
+                CpuOp::MaxPool(max_pool) => {
+                    let input = arg(0);
+                    // A gate passes an IF layer's spikes as they are: the conv after it
+                    // reads them at that layer's thresholds.
+                    if walk.is_some() {
+                        walked_thresholds[position] = walked_thresholds[inputs[0]].clone();
+                    }
+                    let data = if input.per_step {
+                        ops::gated_max_pool(max_pool, &input.data, in_shape, shape, count, timesteps)
+                    } else {
+                        ops::max_pool(max_pool, &input.data, in_shape, shape, count)
+                    };
+                    Value { data, per_step: input.per_step, density: None }
+                }
+                CpuOp::AvgPool(avg_pool) => {
+                    let input = arg(0);
+                    Value {
+                        data: ops::avg_pool(avg_pool, &input.data, in_shape, shape, samples(input)),
+                        per_step: input.per_step,
+                        density: None,
+                    }
                 }
                 CpuOp::GlobalAvgPool => {
                     let input = arg(0);

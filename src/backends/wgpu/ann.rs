@@ -159,6 +159,13 @@ pub(crate) fn node_steps(
             buffer_of(node.inputs[0])?,
             output,
         )?,
+        Op::MaxPool2d(_) | Op::AvgPool2d(_) => {
+            return Err(GpuError::InvalidInput(format!(
+                "node `{}` ({}): pooling windows do not run on the wgpu backend yet; use --backend cpu",
+                node.name,
+                node.op.kind()
+            )))
+        }
         Op::GlobalAvgPool => {
             layers::global_avg_pool_step(ctx, kernels, in_shape(0), batch, buffer_of(node.inputs[0])?, output)?
         }
