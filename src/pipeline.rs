@@ -6,6 +6,7 @@
 use crate::backends::cpu::constant_current::ConstantCurrentTwin;
 use crate::backends::Backend;
 use crate::convert::bias_correction::BIAS_CORRECTION_ROUNDS;
+use crate::convert::pooling::{self, MaxPoolStrategy};
 use crate::convert::fold_batch_norm;
 use crate::convert::snn::{convert_from, validate_v_init, SpikingNetwork, DEFAULT_V_INIT};
 use crate::convert::stats::DEFAULT_BINS;
@@ -51,6 +52,8 @@ pub struct ConversionOptions {
     pub refit_thresholds: bool,
     /// Rounds of each layer's bias correction.
     pub bias_rounds: usize,
+    /// What the network's max pools become ([`crate::convert::pooling`]).
+    pub max_pooling: MaxPoolStrategy,
 }
 
 impl Default for ConversionOptions {
@@ -67,6 +70,7 @@ impl Default for ConversionOptions {
             bias_correction: false,
             refit_thresholds: false,
             bias_rounds: BIAS_CORRECTION_ROUNDS,
+            max_pooling: MaxPoolStrategy::default(),
         }
     }
 }
@@ -173,7 +177,10 @@ pub fn convert(
         )));
     }
     let images = options.calib_images;
-    let folded = fold_batch_norm(&network.graph);
+    let (folded, max_pooling) = pooling::apply(&fold_batch_norm(&network.graph), options.max_pooling);
+    if let Some(strategy) = max_pooling {
+        progress.note(&strategy.describe(pooling::max_pools(&network.graph)));
+    }
     let batch = backend.ann_batch(&folded, options.batch, DEFAULT_MAX_GPU_BATCH, images)?;
     progress.start("calibration images (2 passes)", 2 * images as u64);
     let stats = backend
@@ -187,7 +194,8 @@ pub fn convert(
     let mut networks = Vec::with_capacity(options.methods.len());
     let mut tuning = TuningReport::default();
     for &method in &options.methods {
-        let snn = convert_from(&folded, method, &stats, network.trained.as_ref(), options.v_init)?;
+        let mut snn = convert_from(&folded, method, &stats, network.trained.as_ref(), options.v_init)?;
+        snn.max_pooling = max_pooling;
         let tuned = method.is_tuned();
         if !tuned && !options.bias_correction {
             networks.push(snn);

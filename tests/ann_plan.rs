@@ -1,17 +1,24 @@
 //! The compiled ANN plan against `reference::forward` on small random networks: residual
 //! blocks with option-A shortcuts (stride 2, channel padding), unfolded and folded
-//! BatchNorm, nodes that cannot be fused, and batches smaller than the plan's.
+//! BatchNorm, nodes that cannot be fused, and batches smaller than the plan's; then a
+//! network with max and average pooling windows, exactly (dyadic), and its calibration.
 //!
 //! Tolerance: 1e-4 relative + 1e-4 absolute on the logits (sums of a few hundred terms
 //! through several layers; the GPU may order and fuse them differently).
 
 mod common;
 
+use common::dyadic::{dyadic_conv, dyadic_images, dyadic_pooled_net, relu_nodes};
 use common::{gpu, Rng};
+use spikeconv::backends::wgpu::buffers::{read_buffer, storage_zeroed};
+use spikeconv::backends::wgpu::layers::relu_step;
 use spikeconv::backends::wgpu::AnnPlan;
 use spikeconv::backends::wgpu::GpuError;
-use spikeconv::model::graph::{BatchNorm, Conv2d, Graph, Linear, NodeId, Op, Shape};
-use spikeconv::reference::forward::forward;
+use spikeconv::data::{CifarFormat, Dataset};
+use spikeconv::engine::EvaluationSet;
+use spikeconv::model::graph::{BatchNorm, Conv2d, Graph, Linear, NodeId, Op, Pool2d, Shape};
+use spikeconv::model::normalize::NormalizePreset;
+use spikeconv::reference::forward::{forward, forward_all};
 
 fn conv(rng: &mut Rng, in_channels: usize, out_channels: usize, stride: usize, bias: bool) -> Op {
     let bound = 1.0 / ((in_channels * 9) as f32).sqrt();
@@ -165,4 +172,96 @@ fn plan_rejects_bad_runs_and_reuses_buffers() {
     assert!(max >= 1);
     assert!(matches!(AnnPlan::compile(ctx, kernels, &graph, max + 1), Err(GpuError::InvalidInput(_))));
     assert!(matches!(AnnPlan::compile(ctx, kernels, &graph, 0), Err(GpuError::InvalidInput(_))));
+}
+
+/// Max pools (2×2, and overlapping 3×3 windows of stride 2 with padding) and an average
+/// pool, on dyadic weights and images, where every sum is exact: the logits and every
+/// ReLU's value (what calibration observes) equal the reference bit for bit.
+#[test]
+fn pooled_network_equals_the_reference_exactly() {
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
+    for seed in [5, 6] {
+        let graph = dyadic_pooled_net(seed);
+        let count = 3;
+        let mut rng = Rng::new(seed + 4);
+        let images = dyadic_images(&mut rng, count * graph.input_shape().len());
+        let expected = forward_all(&graph, &images, count);
+        let observed = relu_nodes(&graph);
+        let captures: Vec<wgpu::Buffer> = observed
+            .iter()
+            .map(|&id| storage_zeroed(ctx, "observed", count * graph.node(id).shape.len()).unwrap())
+            .collect();
+        // The observer copies each ReLU's value (a ReLU of it is itself).
+        let plan = AnnPlan::compile_observed(ctx, kernels, &graph, count, &observed, |id, value| {
+            let index = observed.iter().position(|&o| o == id).unwrap();
+            Ok(vec![relu_step(ctx, kernels, count * graph.node(id).shape.len(), value, &captures[index])?])
+        })
+        .unwrap();
+        assert_eq!(plan.run(ctx, &images, count).unwrap(), expected[graph.output()], "seed {seed}: logits");
+        for (&id, capture) in observed.iter().zip(&captures) {
+            let values = read_buffer(ctx, capture, 0, expected[id].len()).unwrap();
+            assert_eq!(values, expected[id], "seed {seed}: ReLU node {id}");
+            assert!(values.iter().any(|&v| v > 0.0), "seed {seed}: node {id} is active (test strength)");
+        }
+    }
+}
+
+/// A CIFAR-sized network with the pooled network's windows (`dyadic_pooled_net` at 32×32):
+/// conv-ReLU-max pool (2, 2), conv-ReLU-max pool (3, 2, 1), conv-ReLU-average pool (2, 2).
+fn cifar_pooled_net(seed: u64) -> Graph {
+    let mut rng = Rng::new(seed);
+    let mut g = Graph::new(Shape::new(3, 32, 32));
+    let pool = |kernel, stride, padding| Pool2d { kernel, stride, padding };
+    let x = g.push("features.0", dyadic_conv(&mut rng, 3, 4, 1), &[0]).unwrap();
+    let x = g.push("features.1", Op::Relu, &[x]).unwrap();
+    let x = g.push("features.2", Op::MaxPool2d(pool(2, 2, 0)), &[x]).unwrap(); // 16x16
+    let x = g.push("features.3", dyadic_conv(&mut rng, 4, 4, 1), &[x]).unwrap();
+    let x = g.push("features.4", Op::Relu, &[x]).unwrap();
+    let x = g.push("features.5", Op::MaxPool2d(pool(3, 2, 1)), &[x]).unwrap(); // 8x8
+    let x = g.push("features.6", dyadic_conv(&mut rng, 4, 6, 1), &[x]).unwrap();
+    let x = g.push("features.7", Op::Relu, &[x]).unwrap();
+    let x = g.push("features.8", Op::AvgPool2d(pool(2, 2, 0)), &[x]).unwrap(); // 4x4
+    let weight = rng.vec(10 * 96, -0.25, 0.25);
+    g.push("classifier", Op::Linear(Linear { in_features: 96, out_features: 10, weight, bias: vec![0.0; 10] }), &[x])
+        .unwrap();
+    g
+}
+
+/// Calibration runs on a pooled network over uneven batches: every ReLU's maxima equal the
+/// reference's (lavapipe forms the same f32 products and sums), and its histograms count
+/// every positive activation the reference counts.
+#[test]
+fn calibration_of_a_pooled_network_matches_reference() {
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
+    let mut rng = Rng::new(7);
+    let graph = cifar_pooled_net(7);
+    let images = 7;
+    let dataset = Dataset {
+        labels: (0..images).map(|_| rng.below(10) as u16).collect(),
+        pixels: (0..images * 3072).map(|_| rng.below(256) as u8).collect(),
+        num_classes: 10,
+        format: CifarFormat::Cifar10,
+        files: Vec::new(),
+    };
+    let normalization = NormalizePreset::Cifar10.normalization();
+    let bins = 64;
+    let set = EvaluationSet::new(&dataset, &normalization, images);
+    let stats = spikeconv::backends::wgpu::calibrate(ctx, kernels, &graph, set, 3, bins, |_| {}).unwrap();
+    let mut input = Vec::new();
+    dataset.normalized_batch(0, images, &normalization, &mut input);
+    let expected = spikeconv::reference::calibration::calibrate(&graph, &input, images, bins);
+    assert_eq!(stats.len(), expected.len());
+    for (got, want) in stats.iter().zip(&expected) {
+        let name = &graph.node(got.node).name;
+        assert_eq!((got.node, got.max, &got.channel_max), (want.node, want.max, &want.channel_max), "{name}");
+        assert!(got.max > 0.0, "{name}: active (test strength)");
+        for (histogram, reference) in
+            [(&got.histogram, &want.histogram), (&got.channel_histogram, &want.channel_histogram)]
+        {
+            let counts = |h: &spikeconv::convert::stats::Histogram| {
+                (0..h.rows()).map(|r| h.positive_count(r)).collect::<Vec<_>>()
+            };
+            assert_eq!(counts(histogram), counts(reference), "{name}: positive activations per row");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Every GPU kernel against its CPU reference in `reference::ops`, on random inputs of
 //! awkward sizes (odd channel counts, batches that are no multiple of any workgroup size,
-//! rows that end inside a pixel tile, stride 1 and 2, kernels 1, 3 and 5).
+//! rows that end inside a pixel tile, stride 1 and 2, kernels 1, 3 and 5; pooling windows
+//! clipped by padding and by the far edge).
 //!
 //! Tolerances: sums (conv, linear, pooling) may round differently from the reference's
 //! loop order, so they must agree within 1e-4 relative + 1e-5 absolute (weights are scaled
@@ -15,9 +16,9 @@ use spikeconv::backends::cpu::conv as cpu_conv;
 use spikeconv::backends::cpu::ops as cpu_ops;
 use spikeconv::backends::wgpu::buffers::{storage_from_f32, storage_zeroed, submit_and_read};
 use spikeconv::backends::wgpu::kernels::{record_steps, workgroups_for, MAX_WORKGROUPS_PER_DIMENSION};
-use spikeconv::backends::wgpu::layers::{self, conv_kernel, ConvStep, ConvWeights};
-use spikeconv::backends::wgpu::{ConvKernels, GpuContext, GpuStep, Kernel, KernelStrategy};
-use spikeconv::model::graph::{BatchNorm, Conv2d, Linear, Shape};
+use spikeconv::backends::wgpu::layers::{self, conv_kernel, ConvStep, ConvWeights, PoolKind, PoolWindow};
+use spikeconv::backends::wgpu::{ConvKernels, GpuContext, GpuStep, Kernel, KernelStrategy, Kernels};
+use spikeconv::model::graph::{BatchNorm, Conv2d, Linear, Pool2d, Shape};
 use spikeconv::reference::ops;
 use wgpu::DeviceType;
 
@@ -453,4 +454,104 @@ fn elementwise_kernels_cover_dispatches_split_over_z() {
     let step = layers::relu_step(ctx, kernels, len, &input_buffer, &output).unwrap();
     assert_eq!(step.workgroups[2], 2);
     assert!(run(ctx, step, &output, len) == ops::relu(&input), "relu over a z-split dispatch");
+}
+
+/// Runs `kind` pooling of `pool` over `batch` samples of `shape` in `input`.
+fn pooled(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    window: PoolWindow,
+    shape: Shape,
+    batch: usize,
+    input: &[f32],
+) -> Vec<f32> {
+    let out = |size| window.pool.output_size(size).unwrap();
+    let len = batch * shape.channels * out(shape.height) * out(shape.width);
+    let input = storage_from_f32(ctx, "pooling input", input).unwrap();
+    let output = storage_zeroed(ctx, "pooled", len).unwrap();
+    let step = layers::pool_step(ctx, kernels, window, shape, batch, &input, &output).unwrap();
+    run(ctx, step, &output, len)
+}
+
+/// The reference's gated max over `timesteps` steps of `images` samples each (timestep-major).
+fn gated_reference(pool: &Pool2d, input: &[f32], shape: Shape, images: usize, timesteps: usize) -> Vec<f32> {
+    let mut sums = vec![0.0; images * shape.len()];
+    (0..timesteps)
+        .flat_map(|t| {
+            let step = &input[t * images * shape.len()..][..images * shape.len()];
+            ops::gated_max_pool2d_step(pool, step, &mut sums, shape, images)
+        })
+        .collect()
+}
+
+/// Max and gated max pass input values, so they equal the reference exactly; the average
+/// divides the same f32 sum by kernel² (exact for even kernels, within a rounding of the
+/// division otherwise). The gated max sees random floats and, for ties, values on a grid
+/// of three (0, 0.5, 1: spike-like).
+#[test]
+fn pooling_windows_match_reference() {
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
+    let mut rng = Rng::new(91);
+    for (shape, batch, (kernel, stride, padding)) in [
+        (Shape::new(3, 8, 8), 5, (2, 2, 0)),
+        (Shape::new(5, 7, 9), 3, (3, 2, 1)), // odd sizes: the last window is clipped too
+        (Shape::new(2, 6, 5), 4, (3, 1, 1)),
+        (Shape::new(4, 5, 5), 2, (5, 3, 2)),
+        (Shape::new(1, 4, 4), 1, (4, 4, 0)),
+        (Shape::new(3, 9, 9), 2, (8, 1, 4)), // the largest window the gated kernel keeps
+    ] {
+        let pool = Pool2d { kernel, stride, padding };
+        let case = format!("{shape}, batch {batch}, {pool:?}");
+        let input = rng.vec(batch * shape.len(), -1.0, 1.0);
+        let window = |kind| PoolWindow { pool, kind };
+        let max = pooled(ctx, kernels, window(PoolKind::Max), shape, batch, &input);
+        assert_bits(&format!("max pool, {case}"), &max, &ops::max_pool2d(&pool, &input, shape, batch));
+        let avg = pooled(ctx, kernels, window(PoolKind::Avg), shape, batch, &input);
+        assert_close(&format!("avg pool, {case}"), &avg, &ops::avg_pool2d(&pool, &input, shape, batch), 1e-6, 0.0);
+
+        for (timesteps, spike_like) in [(7, false), (13, true), (1, false)] {
+            let values = timesteps * batch * shape.len();
+            let input: Vec<f32> = if spike_like {
+                (0..values).map(|_| rng.below(3) as f32 * 0.5).collect()
+            } else {
+                rng.vec(values, -1.0, 1.0)
+            };
+            let gated = PoolWindow { pool, kind: PoolKind::GatedMax { timesteps } };
+            let got = pooled(ctx, kernels, gated, shape, timesteps * batch, &input);
+            let expected = gated_reference(&pool, &input, shape, batch, timesteps);
+            assert_bits(&format!("gated max pool, {case}, T = {timesteps}, spike-like {spike_like}"), &got, &expected);
+        }
+    }
+}
+
+#[test]
+fn pooling_dispatches_split_over_z_and_refuse_what_they_cannot_run() {
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
+    // A 1x1 window copies its input: more than 65535 workgroups of 64 outputs continue along z.
+    let shape = Shape::new(1, 1, 64 * MAX_WORKGROUPS_PER_DIMENSION as usize + 1000);
+    let mut rng = Rng::new(92);
+    let identity = Pool2d { kernel: 1, stride: 1, padding: 0 };
+    for (kind, timesteps) in [(PoolKind::Max, 1), (PoolKind::GatedMax { timesteps: 2 }, 2)] {
+        let input = rng.vec(timesteps * shape.len(), -1.0, 1.0);
+        let input_buffer = storage_from_f32(ctx, "input", &input).unwrap();
+        let output = storage_zeroed(ctx, "output", input.len()).unwrap();
+        let window = PoolWindow { pool: identity, kind };
+        let step = layers::pool_step(ctx, kernels, window, shape, timesteps, &input_buffer, &output).unwrap();
+        assert_eq!(step.workgroups[2], 2, "{kind:?}");
+        assert!(run(ctx, step, &output, input.len()) == input, "{kind:?} over a z-split dispatch");
+    }
+
+    let (input, output) = (storage_zeroed(ctx, "input", 6 * 81).unwrap(), storage_zeroed(ctx, "output", 6).unwrap());
+    let shape = Shape::new(1, 9, 9);
+    let refused = |pool, kind, batch| {
+        let window = PoolWindow { pool, kind };
+        layers::pool_step(ctx, kernels, window, shape, batch, &input, &output).unwrap_err().to_string()
+    };
+    let wide = Pool2d { kernel: 9, stride: 1, padding: 0 };
+    let message = refused(wide, PoolKind::GatedMax { timesteps: 2 }, 2);
+    assert!(message.contains("more than 64 inputs") && message.contains("--backend cpu"), "{message}");
+    let message = refused(Pool2d { kernel: 2, stride: 2, padding: 0 }, PoolKind::GatedMax { timesteps: 4 }, 6);
+    assert!(message.contains("batch of 6"), "{message}");
+    let message = refused(Pool2d { kernel: 2, stride: 1, padding: 2 }, PoolKind::Max, 1);
+    assert!(message.contains("does not fit"), "{message}");
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::dyadic::{dyadic_images, dyadic_preact_snn, dyadic_restructured_snn, dyadic_snn};
+use common::dyadic::{dyadic_images, dyadic_pooled_snn, dyadic_preact_snn, dyadic_restructured_snn, dyadic_snn};
 use common::{gpu, Rng};
 use spikeconv::backends::cpu::CpuDevice;
 use spikeconv::backends::wgpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
@@ -178,13 +178,16 @@ fn walk_spike_totals(
 fn walk_spikes_like_the_simulation() {
     let Some(device @ common::GpuBackend { ctx, kernels }) = gpu() else { return };
     type Network = fn(u64, bool, f32) -> SpikingNetwork;
-    let (standard, restructured, preact): (Network, Network, Network) =
-        (dyadic_snn, dyadic_restructured_snn, dyadic_preact_snn);
+    let (standard, restructured, preact, pooled): (Network, Network, Network, Network) =
+        (dyadic_snn, dyadic_restructured_snn, dyadic_preact_snn, dyadic_pooled_snn);
     for (seed, per_channel, v_init, count, timesteps, (form, network)) in [
         (1, false, 0.5, 5, 24, ("standard", standard)),
         (2, true, 0.0, 3, 17, ("standard", standard)),
         (3, false, 0.5, 4, 20, ("restructured", restructured)),
         (4, true, 0.5, 3, 19, ("preact", preact)),
+        // Gated max pools (2×2, overlapping 3×3 of stride 2) between IF layers, an average pool.
+        (5, false, 0.5, 4, 13, ("pooled", pooled)),
+        (6, true, 0.25, 3, 21, ("pooled", pooled)),
     ] {
         let snn = network(seed, per_channel, v_init);
         let mut rng = Rng::new(seed + 7);
@@ -532,6 +535,7 @@ fn cpu_walk_measures_like_the_gpu_walk() {
         (1, dyadic_snn(1, false, 0.5)),
         (2, dyadic_restructured_snn(2, true, 0.5)),
         (3, dyadic_preact_snn(3, true, 0.0)),
+        (4, dyadic_pooled_snn(4, true, 0.5)),
     ] {
         let mut rng = Rng::new(seed + 40);
         let count = 4;
@@ -552,17 +556,23 @@ fn cpu_walk_measures_like_the_gpu_walk() {
 
 #[test]
 fn tuning_and_correction_on_the_cpu_choose_what_the_gpu_chooses() {
+    // The pooled network's later layers read the tuned layers' spikes through gated max pools.
+    for (seed, snn) in [(11, dyadic_snn(4, true, 0.5)), (12, dyadic_pooled_snn(5, true, 0.5))] {
+        assert_cpu_and_gpu_tune_alike(&snn, seed);
+    }
+}
+
+fn assert_cpu_and_gpu_tune_alike(snn: &SpikingNetwork, seed: u64) {
     let Some(device) = gpu() else { return };
-    let snn = dyadic_snn(4, true, 0.5);
     let count = 6;
-    let mut rng = Rng::new(11);
+    let mut rng = Rng::new(seed);
     let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
     for options in [
         TuneOptions { per_channel_thresholds: false, ..TuneOptions::default() },
         TuneOptions { per_channel_thresholds: true, tune_v_init: true, correct_bias: true, ..TuneOptions::default() },
     ] {
-        let (on_gpu, gpu_records) = tune(device, &snn, &images, count, 8, options, |_| {}).unwrap();
-        let (on_cpu, cpu_records) = tune(&CpuDevice::detect(), &snn, &images, count, 8, options, |_| {}).unwrap();
+        let (on_gpu, gpu_records) = tune(device, snn, &images, count, 8, options, |_| {}).unwrap();
+        let (on_cpu, cpu_records) = tune(&CpuDevice::detect(), snn, &images, count, 8, options, |_| {}).unwrap();
         assert_same_choices(&on_cpu, &on_gpu);
         for (c, g) in cpu_records.iter().zip(&gpu_records) {
             // Objectives divide by each channel's start error, which magnifies the GPU's f32
@@ -572,8 +582,8 @@ fn tuning_and_correction_on_the_cpu_choose_what_the_gpu_chooses() {
             }
         }
     }
-    let (gpu_corrected, _) = correct_bias(device, &snn, &images, count, 8, 3, |_| {}).unwrap();
-    let (cpu_corrected, _) = correct_bias(&CpuDevice::detect(), &snn, &images, count, 8, 3, |_| {}).unwrap();
+    let (gpu_corrected, _) = correct_bias(device, snn, &images, count, 8, 3, |_| {}).unwrap();
+    let (cpu_corrected, _) = correct_bias(&CpuDevice::detect(), snn, &images, count, 8, 3, |_| {}).unwrap();
     assert_same_choices(&cpu_corrected, &gpu_corrected);
 }
 

@@ -222,7 +222,7 @@ fn option_a_depth8_builds_the_expected_graph() {
     let scratch = Scratch::new();
     let spec = Spec::tiny();
     let network = scratch.load("resnet8.safetensors", &spec.raw(1, Dtype::F32)).unwrap();
-    let info = &network.info;
+    let info = network.info.resnet().unwrap();
     assert_eq!(info.depth, 8);
     assert_eq!(info.stem_width, 4);
     assert_eq!(info.blocks_per_stage, vec![1, 1, 1]);
@@ -286,10 +286,10 @@ fn option_a_pads_uneven_channel_growth_and_counts_blocks_per_stage() {
     meta.retain(|(k, _)| *k != "num_classes");
     let path = scratch.write("uneven.safetensors", &serialize(&spec.raw(2, Dtype::F32), &meta));
     let network = model::load(&path, &LoadOptions::default()).unwrap();
-    assert_eq!(network.info.depth, 2 + 2 * 6);
-    assert_eq!(network.info.blocks_per_stage, vec![2, 1, 3]);
-    assert_eq!(network.info.stage_widths, vec![5, 8, 13]);
-    assert_eq!(network.info.num_classes, 7);
+    assert_eq!(network.info.depth(), 2 + 2 * 6);
+    assert_eq!(network.info.resnet().unwrap().blocks_per_stage, vec![2, 1, 3]);
+    assert_eq!(network.info.resnet().unwrap().stage_widths, vec![5, 8, 13]);
+    assert_eq!(network.info.num_classes(), 7);
     let g = &network.graph;
     // diff 3: 1 before, 2 after; diff 5: 2 before, 3 after.
     assert_eq!(node(g, "layer2.0.shortcut").op, Op::ShortcutA { stride: 2, pad_before: 1, pad_after: 2 });
@@ -315,9 +315,9 @@ fn module_prefix_fc_and_num_batches_tracked_load_the_same_network() {
         t.name = format!("module.{}", t.name);
     }
     let variant = scratch.load("dataparallel.safetensors", &tensors).unwrap();
-    assert_eq!(variant.info.classifier, "fc");
+    assert_eq!(variant.info.resnet().unwrap().classifier, "fc");
     assert_eq!(*names(&variant.graph).last().unwrap(), "fc");
-    assert_eq!(variant.info.depth, 8);
+    assert_eq!(variant.info.depth(), 8);
     assert_eq!(logits(&plain.graph, 11), logits(&variant.graph, 11));
 
     // Without the prefix, num_batches_tracked alone is ignored too.
@@ -339,7 +339,7 @@ fn option_b_shortcut_and_downsample_names_build_projections() {
         let network =
             model::load(scratch.write(&file, &serialize(&spec.raw(4, Dtype::F32), &meta)), &LoadOptions::default())
                 .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(network.info.shortcut, ShortcutKind::B);
+        assert_eq!(network.info.resnet().unwrap().shortcut, ShortcutKind::B);
         let g = &network.graph;
         let mut expected = vec!["input".to_string(), "conv1".into(), "bn1".into(), "relu".into()];
         expected.extend(block_names("layer1.0", &[]));
@@ -397,7 +397,7 @@ fn f16_and_bf16_checkpoints_decode_to_the_same_network() {
     for (dtype, kind, tolerance) in [(Dtype::F16, TensorDtype::F16, 2e-2), (Dtype::BF16, TensorDtype::BF16, 6e-2)] {
         let spec = Spec { stem: 3, widths: vec![5, 8, 12], ..Spec::tiny() };
         let half_net = scratch.load(&format!("{dtype:?}.safetensors"), &spec.raw(6, dtype)).unwrap();
-        assert_eq!(half_net.info.dtype, kind);
+        assert_eq!(half_net.info.resnet().unwrap().dtype, kind);
         let exact = scratch.load(&format!("{dtype:?}_as_f32.safetensors"), &rounded(&spec, 6, dtype)).unwrap();
         assert_eq!(logits(&half_net.graph, 9), logits(&exact.graph, 9), "{dtype:?} decoding");
 
@@ -414,7 +414,7 @@ fn f16_and_bf16_checkpoints_decode_to_the_same_network() {
     let half_conv = Spec::tiny().raw(6, Dtype::F16).into_iter().find(|t| t.name == "layer2.0.conv1.weight").unwrap();
     tensors.retain(|t| t.name != "layer2.0.conv1.weight");
     tensors.push(half_conv);
-    assert_eq!(scratch.load("mixed.safetensors", &tensors).unwrap().info.dtype, TensorDtype::Mixed);
+    assert_eq!(scratch.load("mixed.safetensors", &tensors).unwrap().info.resnet().unwrap().dtype, TensorDtype::Mixed);
 }
 
 // ---------------------------------------------------------------- normalization
@@ -642,8 +642,8 @@ fn restructured_blocks_end_in_the_sum_with_no_relu_after_it() {
     let meta = with_block(standard_metadata(), "restructured");
     let path = scratch.write("restructured.safetensors", &serialize(&Spec::tiny().raw(3, Dtype::F32), &meta));
     let network = model::load(&path, &LoadOptions::default()).unwrap();
-    assert_eq!(network.info.block, BlockForm::Restructured);
-    assert_eq!(network.info.depth, 8);
+    assert_eq!(network.info.resnet().unwrap().block, BlockForm::Restructured);
+    assert_eq!(network.info.depth(), 8);
     let g = &network.graph;
 
     let mut expected = vec!["input".to_string(), "conv1".into(), "bn1".into(), "relu".into()];
@@ -703,7 +703,7 @@ fn standard_and_restructured_forms_match_a_hand_computed_forward_pass() {
             meta.retain(|(k, _)| *k != "shortcut"); // read from the tensors: A or B
             let path = scratch.write(&file, &serialize(&tensors, &meta));
             let network = model::load(&path, &LoadOptions::default()).unwrap();
-            assert_eq!(network.info.block, form, "{file}");
+            assert_eq!(network.info.resnet().unwrap().block, form, "{file}");
             let input = random_input(&network.graph, batch, 5);
             let loaded = reference::forward(&network.graph, &input, batch);
             let by_hand = hand_forward(&spec, 21, form, &input, batch);
@@ -732,7 +732,7 @@ fn preactivation_form_matches_a_hand_computed_forward_pass() {
         meta.retain(|(k, _)| *k != "shortcut");
         let path = scratch.write(&file, &serialize(&spec.raw(23, Dtype::F32), &meta));
         let network = model::load(&path, &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(network.info.block, BlockForm::PreActivation, "{file}");
+        assert_eq!(network.info.resnet().unwrap().block, BlockForm::PreActivation, "{file}");
         let g = &network.graph;
         // One IF layer (ReLU) before each conv of a block, one before the pool; none after a sum.
         let blocks: usize = spec.blocks.iter().sum();
@@ -794,21 +794,21 @@ fn block_form_comes_from_metadata_unless_the_option_overrides_it() {
         model::load(path, &LoadOptions { block, ..LoadOptions::default() }).unwrap_or_else(|e| panic!("{e}"))
     };
     // From the metadata; absent means standard; names are read like the CLI's (case, spaces).
-    assert_eq!(load(&untagged, None).info.block, BlockForm::Standard);
-    assert_eq!(load(&standard, None).info.block, BlockForm::Standard);
-    assert_eq!(load(&restructured, None).info.block, BlockForm::Restructured);
-    assert_eq!(load(&spaced, None).info.block, BlockForm::Restructured);
+    assert_eq!(load(&untagged, None).info.resnet().unwrap().block, BlockForm::Standard);
+    assert_eq!(load(&standard, None).info.resnet().unwrap().block, BlockForm::Standard);
+    assert_eq!(load(&restructured, None).info.resnet().unwrap().block, BlockForm::Restructured);
+    assert_eq!(load(&spaced, None).info.resnet().unwrap().block, BlockForm::Restructured);
 
     // The option wins, and the graph is the one of the form it names.
     let forced_standard = load(&restructured, Some(BlockForm::Standard));
-    assert_eq!(forced_standard.info.block, BlockForm::Standard);
+    assert_eq!(forced_standard.info.resnet().unwrap().block, BlockForm::Standard);
     assert_eq!(forced_standard.graph, load(&untagged, None).graph);
     let forced_restructured = load(&untagged, Some(BlockForm::Restructured));
-    assert_eq!(forced_restructured.info.block, BlockForm::Restructured);
+    assert_eq!(forced_restructured.info.resnet().unwrap().block, BlockForm::Restructured);
     assert_eq!(forced_restructured.graph, load(&restructured, None).graph);
     assert_eq!(load(&standard, Some(BlockForm::Restructured)).graph, forced_restructured.graph);
     // An explicit form also rescues a file whose metadata names an unknown one.
-    assert_eq!(load(&unknown, Some(BlockForm::Standard)).info.block, BlockForm::Standard);
+    assert_eq!(load(&unknown, Some(BlockForm::Standard)).info.resnet().unwrap().block, BlockForm::Standard);
     // The metadata is kept as stored.
     assert_eq!(forced_standard.metadata.get("block").map(String::as_str), Some("restructured"));
 }
@@ -1037,9 +1037,9 @@ fn unrecognized_architectures_are_reported() {
 
     let mut tensors = Spec::tiny().raw(16, Dtype::F32);
     tensors.retain(|t| t.name != "conv1.weight");
-    tensors.push(Raw::float("conv1.weight", Dtype::F32, &[4, 3, 7, 7], &[0.0; 4 * 3 * 49]));
-    let message = load_error(scratch.load("imagenet_stem.safetensors", &tensors), "imagenet_stem.safetensors");
-    assert!(message.contains("7x7"), "{message}");
+    tensors.push(Raw::float("conv1.weight", Dtype::F32, &[4, 3, 5, 5], &[0.0; 4 * 3 * 25]));
+    let message = load_error(scratch.load("stem5.safetensors", &tensors), "stem5.safetensors");
+    assert!(message.contains("5x5") && message.contains("conv1.weight"), "{message}");
 
     let mut tensors = Spec::tiny().raw(16, Dtype::F32);
     tensors.push(Raw::float("fc.weight", Dtype::F32, &[10, 16], &[0.0; 160]));
@@ -1078,7 +1078,7 @@ fn real_checkpoints_load_with_their_metadata() {
         ),
     ] {
         let network = real_checkpoint(&dir, file);
-        let info = &network.info;
+        let info = network.info.resnet().unwrap();
         assert_eq!(info.depth, depth, "{file}");
         assert_eq!(info.blocks_per_stage, vec![blocks; 3], "{file}");
         assert_eq!(info.stage_widths, vec![16, 32, 64], "{file}");
@@ -1105,8 +1105,8 @@ fn real_resnet20_loads_restructured_on_request() {
     let options = LoadOptions { block: Some(BlockForm::Restructured), ..LoadOptions::default() };
     let restructured = model::load(&path, &options).unwrap_or_else(|e| panic!("{e}"));
     let standard = real_checkpoint(&dir, "resnet20_cifar10_akamaster.safetensors");
-    assert_eq!(restructured.info.block, BlockForm::Restructured);
-    assert_eq!(standard.info.block, BlockForm::Standard, "the file has no block metadata");
+    assert_eq!(restructured.info.resnet().unwrap().block, BlockForm::Restructured);
+    assert_eq!(standard.info.resnet().unwrap().block, BlockForm::Standard, "the file has no block metadata");
     // The same nodes, the block's second ReLU moved before the sum.
     let count = |g: &Graph, kind: &str| g.nodes().iter().filter(|n| n.op.kind() == kind).count();
     for kind in ["conv2d", "batch_norm", "relu", "add", "shortcut_a"] {

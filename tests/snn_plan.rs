@@ -1,6 +1,6 @@
 //! The SNN on the GPU against the CPU reference (`reference::snn`): the layer-major IF scan
 //! and the readout on random inputs of awkward sizes, then whole compiled plans on small
-//! residual networks.
+//! residual networks and on networks with pooling windows (gated max pools over spikes).
 //!
 //! Exactness: whole-plan tests use weights, biases, inputs and thresholds that are small
 //! dyadic numbers (multiples of 1/8 or 1/16 with few terms, thresholds powers of two), so
@@ -11,7 +11,9 @@
 
 mod common;
 
-use common::dyadic::{dyadic_images, dyadic_preact_snn, dyadic_restructured_snn, dyadic_snn};
+use common::dyadic::{
+    dyadic_conv, dyadic_images, dyadic_pooled_snn, dyadic_preact_snn, dyadic_restructured_snn, dyadic_snn,
+};
 use common::{gpu, Rng};
 use spikeconv::backends::wgpu::buffers::{read_buffer, storage_from_f32, storage_zeroed};
 use spikeconv::backends::wgpu::kernels::record_steps;
@@ -22,7 +24,7 @@ use spikeconv::backends::wgpu::{GpuContext, GpuError, GpuStep, Kernels};
 use spikeconv::convert::snn::{convert, IfLayer, SpikingNetwork};
 use spikeconv::convert::threshold::Thresholds;
 use spikeconv::engine::walk::ScanShape;
-use spikeconv::model::graph::{Conv2d, Graph, Linear, Op, Shape};
+use spikeconv::model::graph::{Conv2d, Graph, Linear, Op, Pool2d, Shape};
 use spikeconv::reference::forward::{forward, forward_all};
 use spikeconv::reference::ops::argmax_rows;
 use spikeconv::reference::snn::{correct_per_step, if_layer_step, initial_membranes, simulate, Simulator};
@@ -229,22 +231,119 @@ fn layers_with_bias_currents_match_reference_exactly() {
 /// Runs `snn` on the plan and on the CPU reference (32 steps, 4 images): spike counts per
 /// neuron and correct counts per step must be equal.
 fn assert_plan_matches_reference(ctx: &GpuContext, kernels: &Kernels, snn: &SpikingNetwork, seed: u64) {
+    assert_plan_matches_reference_over(ctx, kernels, snn, seed, 32);
+}
+
+/// [`assert_plan_matches_reference`] over `timesteps` steps (at least 2).
+fn assert_plan_matches_reference_over(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    snn: &SpikingNetwork,
+    seed: u64,
+    timesteps: usize,
+) {
     let count = 4;
     let mut rng = Rng::new(seed + 7);
     let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
-    let reference = simulate(snn, &images, count, 32);
-    let labels: Vec<u32> = (0..count).map(|n| reference.predictions_per_step[5][n] as u32).collect();
-    let plan = SnnPlan::compile(ctx, kernels, snn, count, 32).unwrap();
-    let (result, counts) = plan.run_with_spike_counts(ctx, &images, &labels, count, 32).unwrap();
+    let reference = simulate(snn, &images, count, timesteps);
+    let labelled = 5.min(timesteps - 1);
+    let labels: Vec<u32> = (0..count).map(|n| reference.predictions_per_step[labelled][n] as u32).collect();
+    let plan = SnnPlan::compile(ctx, kernels, snn, count, timesteps).unwrap();
+    let (result, counts) = plan.run_with_spike_counts(ctx, &images, &labels, count, timesteps).unwrap();
     assert_eq!(counts, reference.spike_counts, "seed {seed}: spike counts per neuron");
     assert!(reference.spike_totals().iter().all(|&t| t > 0), "seed {seed}: every layer spikes (test strength)");
+    assert_eq!(result.spike_totals, reference.spike_totals(), "seed {seed}: spike totals");
     let expected: Vec<u32> =
         correct_per_step(&reference.predictions_per_step, &labels.iter().map(|&l| l as usize).collect::<Vec<_>>())
             .into_iter()
             .map(|c| c as u32)
             .collect();
     assert_eq!(result.correct, expected, "seed {seed}");
-    assert_eq!(result.predictions, reference.predictions_per_step[31], "seed {seed}: predictions");
+    assert_eq!(result.predictions, reference.predictions_per_step[timesteps - 1], "seed {seed}: predictions");
+}
+
+/// The plan's prediction for each of `count` images after every step, read from runs of
+/// one image labelled with each class in turn (a step counts the image correct exactly
+/// when its prediction then is the label): `[step][image]`, as the reference's.
+fn predictions_per_step(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    snn: &SpikingNetwork,
+    images: &[f32],
+    count: usize,
+    timesteps: usize,
+) -> Vec<Vec<usize>> {
+    let plan = SnnPlan::compile(ctx, kernels, snn, 1, timesteps).unwrap();
+    let classes = snn.graph.num_classes();
+    let mut predictions = vec![vec![usize::MAX; count]; timesteps];
+    for (n, image) in images.chunks_exact(snn.graph.input_shape().len()).take(count).enumerate() {
+        for class in 0..classes {
+            let correct = plan.run(ctx, image, &[class as u32], 1, timesteps).unwrap().correct;
+            for (t, &c) in correct.iter().enumerate() {
+                if c == 1 {
+                    assert_eq!(predictions[t][n], usize::MAX, "image {n}, step {t}: one prediction");
+                    predictions[t][n] = class;
+                }
+            }
+        }
+    }
+    predictions
+}
+
+/// Gated max pools over spikes (2×2, and overlapping 3×3 windows of stride 2) and an
+/// average pool, at odd numbers of steps: spike counts per neuron, spike totals, correct
+/// counts and the predictions after every step equal the reference's.
+#[test]
+fn pooled_network_matches_reference_exactly() {
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
+    for (seed, per_channel, v_init, timesteps) in
+        [(1, false, 0.5, 13), (2, true, 0.0, 13), (3, true, 0.5, 32), (4, false, 0.25, 7)]
+    {
+        let snn = dyadic_pooled_snn(seed, per_channel, v_init);
+        assert_plan_matches_reference_over(ctx, kernels, &snn, seed + 30, timesteps);
+
+        let count = 3;
+        let mut rng = Rng::new(seed + 60);
+        let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
+        let reference = simulate(&snn, &images, count, timesteps);
+        let got = predictions_per_step(ctx, kernels, &snn, &images, count, timesteps);
+        assert_eq!(got, reference.predictions_per_step, "seed {seed}: predictions after every step");
+    }
+}
+
+/// A max pool over the image is static (the ANN's max, once per image); gated max pools
+/// in a row pass one IF layer's spikes to the conv after them; a padded 2×2 window of
+/// stride 1 overlaps its neighbours.
+#[test]
+fn static_and_stacked_max_pools_match_reference_exactly() {
+    let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
+    let pool = |kernel, stride, padding| Op::MaxPool2d(Pool2d { kernel, stride, padding });
+    for (seed, per_channel, v_init) in [(40, false, 0.5), (41, true, 0.25)] {
+        let mut rng = Rng::new(seed);
+        let mut g = Graph::new(Shape::new(3, 12, 12));
+        let x = g.push("image_pool", pool(2, 2, 0), &[0]).unwrap(); // 6x6, static
+        let x = g.push("conv1", dyadic_conv(&mut rng, 3, 5, 1), &[x]).unwrap();
+        let r1 = g.push("relu1", Op::Relu, &[x]).unwrap();
+        let x = g.push("pool1", pool(2, 1, 1), &[r1]).unwrap(); // 7x7
+        let x = g.push("pool2", pool(3, 2, 1), &[x]).unwrap(); // 4x4
+        let x = g.push("conv2", dyadic_conv(&mut rng, 5, 4, 1), &[x]).unwrap();
+        let r2 = g.push("relu2", Op::Relu, &[x]).unwrap();
+        let x = g.push("avg", Op::AvgPool2d(Pool2d { kernel: 2, stride: 2, padding: 0 }), &[r2]).unwrap(); // 2x2
+        let weight = (0..4 * 16).map(|_| (rng.below(9) as f32 - 4.0) / 4.0).collect();
+        let bias = vec![0.0; 4];
+        g.push("fc", Op::Linear(Linear { in_features: 16, out_features: 4, weight, bias }), &[x]).unwrap();
+        let threshold = |channels: usize, rng: &mut Rng| {
+            let power = |rng: &mut Rng| [0.25f32, 0.5, 1.0][rng.below(3)];
+            if per_channel {
+                Thresholds::Channel((0..channels).map(|_| power(rng)).collect())
+            } else {
+                Thresholds::Layer(power(rng))
+            }
+        };
+        let thresholds = vec![(r1, threshold(5, &mut rng)), (r2, threshold(4, &mut rng))];
+        let snn = convert(&g, thresholds, v_init).unwrap();
+        assert_plan_matches_reference_over(ctx, kernels, &snn, seed, 11);
+    }
 }
 
 #[test]

@@ -101,6 +101,12 @@ pub struct LoadArgs {
     /// `preact`: `y = shortcut(x) + conv(ReLU(BN(conv(ReLU(BN(x))))))` (its own tensor layout).
     #[arg(long, value_enum)]
     pub block: Option<BlockArg>,
+    /// The architecture the checkpoint must hold: resnet20 ... resnet110, resnet18,
+    /// resnet34, vgg11, vgg13, vgg16, vgg19 (vgg16_bn, ...). The architecture is always
+    /// read from the tensor names and shapes; this (like the file's `arch` metadata) makes
+    /// a mismatch an error.
+    #[arg(long, value_name = "NAME")]
+    pub arch: Option<String>,
     /// Per-channel input mean `r,g,b` (overrides the checkpoint's metadata).
     #[arg(long, value_name = "R,G,B")]
     pub mean: Option<String>,
@@ -260,6 +266,7 @@ impl LoadArgs {
                 BlockArg::Restructured => BlockForm::Restructured,
                 BlockArg::Preact => BlockForm::PreActivation,
             }),
+            arch: self.arch.clone(),
         };
         Ok(model::load(model, &options)?)
     }
@@ -359,6 +366,12 @@ pub struct CalibrationArgs {
     #[arg(long, value_name = "N", requires = "bias_correction", default_value_t = BIAS_CORRECTION_ROUNDS,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
     pub bias_rounds: usize,
+    /// How the network's max-pooling layers become spiking: gated (each window passes the
+    /// input that has fired most so far, Rueckauer et al. 2017) or avg (each becomes the
+    /// average pool of its window, for networks fine-tuned that way: python/train_cifar.py
+    /// --maxpool avg). Printed, and recorded in the converted network (docs/METHOD.md).
+    #[arg(long, value_name = "STRATEGY", default_value = "gated")]
+    pub maxpool: spikeconv::convert::MaxPoolStrategy,
     /// Write what tuning and bias correction did to every IF layer (start and tuned
     /// threshold, objective before and after, tracking error, mean error before and after
     /// correction) as CSV, one row per tuned or corrected network and layer.
@@ -387,6 +400,7 @@ impl CalibrationArgs {
             bias_correction: self.bias_correction,
             refit_thresholds: self.refit_thresholds,
             bias_rounds: self.bias_rounds,
+            max_pooling: self.maxpool,
         })
     }
 

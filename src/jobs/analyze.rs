@@ -2,6 +2,7 @@
 //! firing rate for each converted network, measured layer by layer on calibration images
 //! that tuning did not see ([`crate::tuning::analyze`]).
 
+use crate::model::BlockForm;
 use crate::backends::Backend;
 use crate::convert::snn::SpikingNetwork;
 use crate::data::cifar::Dataset;
@@ -80,7 +81,7 @@ pub fn analyze(backend: &Backend, job: &AnalyzeJob<'_>, progress: &mut dyn Progr
             threshold_method: snn.threshold_method.clone(),
             tuned_for_timesteps: snn.tuned_for_timesteps,
             v_init: snn.v_init,
-            block: network.info.block.name().into(),
+            block: network.info.block().map_or("none", BlockForm::name).into(),
             layers: rows,
         });
     }

@@ -1,5 +1,7 @@
 //! Model loading: safetensors checkpoints ([`checkpoint`]), PyTorch tensor-name mapping to a
-//! ResNet ([`resnet`]), input normalization ([`normalize`]) and the network [`graph`].
+//! ResNet ([`resnet`]: He's CIFAR ResNets, ResNet-18/34) or a VGG ([`vgg`]), chosen by the
+//! tensor names (`features.*` is a VGG), input normalization ([`normalize`]) and the
+//! network [`graph`].
 //!
 //! [`load`] is the entry point: file → [`Network`] (graph, normalization, architecture facts).
 
@@ -8,16 +10,18 @@ pub mod graph;
 pub mod normalize;
 pub mod resnet;
 pub mod trained;
+pub mod vgg;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use checkpoint::{Checkpoint, TensorDtype};
 pub use normalize::{Normalization, NormalizeError, NormalizePreset};
-pub use resnet::{BlockForm, ResNetInfo, ShortcutKind, UnknownBlockForm};
+pub use resnet::{BlockForm, ResNetInfo, ShortcutKind, Stem, UnknownBlockForm};
+pub use vgg::VggInfo;
 pub use trained::TrainedActivation;
 
-use graph::{Graph, GraphError};
+use graph::{Graph, GraphError, Op, Pool2d};
 
 /// Metadata keys this loader reads from a checkpoint's `__metadata__`.
 pub mod metadata_keys {
@@ -32,6 +36,115 @@ pub mod metadata_keys {
     /// Block form, `"standard"`, `"restructured"` or `"preact"` ([`BlockForm`](super::BlockForm));
     /// absent means standard.
     pub const BLOCK: &str = "block";
+    /// Architecture name, e.g. `"vgg16"` or `"resnet18"`, checked against the tensors.
+    pub const ARCH: &str = "arch";
+    /// Kind of the parameter-free pools (VGG's, the ImageNet stem's): `"max"` (default) or
+    /// `"avg"`.
+    pub const POOL: &str = "pool";
+}
+
+/// What the parameter-free pooling layers of a network compute. They have no tensors, so
+/// a checkpoint says it in its metadata (`pool`); the common code uses max pools.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolKind {
+    #[default]
+    Max,
+    Avg,
+}
+
+impl PoolKind {
+    /// The graph operation of a pool of this kind over `window`.
+    pub fn op(self, window: Pool2d) -> Op {
+        match self {
+            PoolKind::Max => Op::MaxPool2d(window),
+            PoolKind::Avg => Op::AvgPool2d(window),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PoolKind::Max => "max",
+            PoolKind::Avg => "avg",
+        }
+    }
+}
+
+/// The network family a checkpoint holds and what its tensors say about it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Architecture {
+    /// He et al.'s ResNets: the CIFAR ones (16/32/64 channels, ResNet-20 to -110) and
+    /// ResNet-18/34 (64 to 512 channels, CIFAR or ImageNet stem).
+    ResNet(ResNetInfo),
+    /// VGG-11/13/16/19 for CIFAR.
+    Vgg(VggInfo),
+}
+
+impl Architecture {
+    /// The name the metadata `arch` and `--arch` use: `resnet20`, `resnet18`, `vgg16`.
+    pub fn name(&self) -> String {
+        match self {
+            Architecture::ResNet(info) => format!("resnet{}", info.depth),
+            Architecture::Vgg(info) => format!("vgg{}", info.depth),
+        }
+    }
+
+    /// Weighted layers by the family's count (ResNet-20: 20, VGG-16: 16).
+    pub fn depth(&self) -> usize {
+        match self {
+            Architecture::ResNet(info) => info.depth,
+            Architecture::Vgg(info) => info.depth,
+        }
+    }
+
+    pub fn num_classes(&self) -> usize {
+        match self {
+            Architecture::ResNet(info) => info.num_classes,
+            Architecture::Vgg(info) => info.num_classes,
+        }
+    }
+
+    /// The block form of a ResNet; `None` for a network without residual blocks.
+    pub fn block(&self) -> Option<BlockForm> {
+        self.resnet().map(|info| info.block)
+    }
+
+    /// The ResNet facts, when it is one.
+    pub fn resnet(&self) -> Option<&ResNetInfo> {
+        match self {
+            Architecture::ResNet(info) => Some(info),
+            Architecture::Vgg(_) => None,
+        }
+    }
+
+    /// The VGG facts, when it is one.
+    pub fn vgg(&self) -> Option<&VggInfo> {
+        match self {
+            Architecture::Vgg(info) => Some(info),
+            Architecture::ResNet(_) => None,
+        }
+    }
+
+    /// One line for reports: `ResNet-20 (restructured blocks)`, `VGG-16 with BatchNorm, max
+    /// pools (64-64-M-...)`.
+    pub fn describe(&self) -> String {
+        match self {
+            Architecture::ResNet(info) => {
+                let stem = match info.stem {
+                    Stem::Cifar => String::new(),
+                    Stem::ImageNet(pool) => format!(", ImageNet stem with a {} pool", pool.name()),
+                };
+                format!("ResNet-{} ({} blocks{stem})", info.depth, info.block)
+            }
+            Architecture::Vgg(info) => format!(
+                "VGG-{}{}, {} pools ({})",
+                info.depth,
+                if info.batch_norm { " with BatchNorm" } else { "" },
+                info.pool.name(),
+                info.config_text()
+            ),
+        }
+    }
 }
 
 /// A checkpoint could not be turned into a network. Every message is one line that starts
@@ -62,11 +175,11 @@ pub enum LoadError {
     /// A tensor holds values no trained network has (NaN, infinity, negative variance).
     #[error("{path}: tensor {tensor} has invalid values: {message}")]
     BadValues { path: String, tensor: String, message: String },
-    /// The tensors do not form a CIFAR ResNet this loader recognizes.
+    /// The tensors do not form a network this loader recognizes (a CIFAR ResNet, ResNet-18/34, VGG).
     #[error("{path}: unrecognized architecture: {message}")]
     Architecture { path: String, message: String },
-    /// Tensors remain that a CIFAR ResNet has no place for (e.g. `layer4`, bottleneck `conv3`).
-    #[error("{path}: unrecognized architecture: {count} tensor(s) are not part of a CIFAR ResNet, first {first}")]
+    /// Tensors remain that the architecture has no place for (e.g. a bottleneck `conv3`).
+    #[error("{path}: unrecognized architecture: {count} tensor(s) have no place in the network the others form, first {first}")]
     UnexpectedTensors { path: String, count: usize, first: String },
     /// A `__metadata__` value is malformed or contradicts the tensors.
     #[error("{path}: metadata {key} = {value:?}: {message}")]
@@ -95,7 +208,7 @@ pub enum LoadError {
 /// User overrides applied while loading. Explicit `mean` / `std` win over `preset`, which
 /// wins over the file's metadata; each of mean and std is resolved separately. `block`
 /// wins over the file's `block` metadata (which is then not read at all).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct LoadOptions {
     /// `--mean a,b,c`: per-channel mean.
     pub mean: Option<[f32; normalize::CHANNELS]>,
@@ -105,6 +218,9 @@ pub struct LoadOptions {
     pub preset: Option<NormalizePreset>,
     /// `--block standard|restructured|preact`: the block form, whatever the metadata says.
     pub block: Option<BlockForm>,
+    /// `--arch vgg16|resnet18|...`: the architecture the tensors must form (checked, as
+    /// the metadata's `arch` is).
+    pub arch: Option<String>,
 }
 
 /// Where the network's normalization came from.
@@ -127,8 +243,8 @@ pub struct Network {
     pub normalization: Normalization,
     /// Where [`Network::normalization`] came from.
     pub normalization_source: NormalizationSource,
-    /// Architecture facts read from the tensors.
-    pub info: ResNetInfo,
+    /// The family and the facts read from the tensors.
+    pub info: Architecture,
     /// The checkpoint file.
     pub path: PathBuf,
     /// The file's `__metadata__` as stored (source, license, ...); empty if none.
@@ -138,7 +254,8 @@ pub struct Network {
     pub trained: Option<TrainedActivation>,
 }
 
-/// Loads a CIFAR ResNet checkpoint (safetensors, F32/F16/BF16) into a [`Network`].
+/// Loads a checkpoint (safetensors, F32/F16/BF16) of a CIFAR ResNet, ResNet-18/34 or VGG
+/// into a [`Network`].
 pub fn load(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Network, LoadError> {
     let path = path.as_ref();
     let name = path.display().to_string();
@@ -176,21 +293,40 @@ pub fn load_bytes(name: impl Into<String>, bytes: Vec<u8>, options: &LoadOptions
     };
     let (normalization, normalization_source) = resolve_normalization(&path, &metadata, options)?;
 
-    let (graph, info, trained) = resnet::build(&mut checkpoint, block)?;
+    let pool = match metadata.get(metadata_keys::POOL).map(|v| v.trim()) {
+        None | Some("max") => PoolKind::Max,
+        Some("avg") => PoolKind::Avg,
+        Some(_) => return Err(metadata_error(metadata_keys::POOL, "expected \"max\" or \"avg\"".into())),
+    };
+    let (graph, info, trained) = if vgg::is_vgg(&checkpoint) {
+        let (graph, info, trained) = vgg::build(&mut checkpoint, pool)?;
+        (graph, Architecture::Vgg(info), trained)
+    } else {
+        let (graph, info, trained) = resnet::build(&mut checkpoint, block, pool)?;
+        (graph, Architecture::ResNet(info), trained)
+    };
 
     if let Some(value) = metadata.get(metadata_keys::NUM_CLASSES) {
         match value.trim().parse::<usize>() {
-            Ok(n) if n == info.num_classes => {}
+            Ok(n) if n == info.num_classes() => {}
             Ok(n) => {
+                let last = graph.node(graph.output()).name.clone();
                 return Err(metadata_error(
                     metadata_keys::NUM_CLASSES,
-                    format!("the final layer {}.weight has {} outputs, not {n}", info.classifier, info.num_classes),
-                ))
+                    format!("the final layer {last}.weight has {} outputs, not {n}", info.num_classes()),
+                ));
             }
             Err(_) => return Err(metadata_error(metadata_keys::NUM_CLASSES, "not a whole number".into())),
         }
     }
-    if let Some(value) = metadata.get(metadata_keys::SHORTCUT) {
+    if let Some(value) = metadata.get(metadata_keys::ARCH) {
+        check_arch(&path, &info, value, &format!("metadata {} = {value:?}", metadata_keys::ARCH))?;
+    }
+    if let Some(value) = &options.arch {
+        check_arch(&path, &info, value, &format!("--arch {value}"))?;
+    }
+    if let (Some(value), Architecture::ResNet(resnet)) = (metadata.get(metadata_keys::SHORTCUT), &info) {
+        let info = resnet;
         let stated = match value.trim() {
             "A" | "a" => ShortcutKind::A,
             "B" | "b" => ShortcutKind::B,
@@ -209,6 +345,25 @@ pub fn load_bytes(name: impl Into<String>, bytes: Vec<u8>, options: &LoadOptions
     }
 
     Ok(Network { graph, normalization, normalization_source, info, path: PathBuf::from(path), metadata, trained })
+}
+
+/// Checks that the tensors form the architecture `wanted` names (`vgg16`, `resnet18`, ...;
+/// case, `-` and `_` ignored, a `_bn` suffix allowed for a VGG with BatchNorm).
+fn check_arch(path: &str, info: &Architecture, wanted: &str, what: &str) -> Result<(), LoadError> {
+    let normalized: String = wanted.trim().to_ascii_lowercase().chars().filter(|c| *c != '-' && *c != '_').collect();
+    let found = info.name();
+    let matches = match info {
+        Architecture::Vgg(vgg) if vgg.batch_norm => normalized == found || normalized == format!("{found}bn"),
+        _ => normalized == found,
+    };
+    if matches {
+        Ok(())
+    } else {
+        Err(LoadError::Architecture {
+            path: path.to_string(),
+            message: format!("{what}, but the tensors form a {}", info.describe()),
+        })
+    }
 }
 
 /// Picks mean and std: options, then preset, then metadata; an error if one is left unknown.

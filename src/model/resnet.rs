@@ -3,7 +3,10 @@
 //! from the tensors themselves, never from the file name.
 //!
 //! Recognized layout (after the `module.` prefix is removed):
-//! - stem: `conv1.weight` `[w, 3, 3, 3]` (3x3, stride 1, pad 1), `bn1.*`, ReLU;
+//! - stem: `conv1.weight` `[w, 3, 3, 3]` (3x3, stride 1, pad 1), `bn1.*`, ReLU; or
+//!   torchvision's ImageNet stem, `conv1.weight` `[w, 3, 7, 7]` (7x7, stride 2, pad 3),
+//!   `bn1.*`, ReLU, then a 3x3 pool with stride 2 and padding 1 (a max pool, or an average
+//!   pool where the metadata says `pool = avg`);
 //! - stages `layer1`, `layer2`, ... (contiguous from 1), each with blocks `0..n` (contiguous);
 //!   block `layerK.i`: `conv1` (3x3, stride s, pad 1) - `bn1` - ReLU - `conv2` (3x3, stride 1,
 //!   pad 1) - `bn2`, then in the [`BlockForm::Standard`] form the shortcut is added and a
@@ -29,7 +32,8 @@
 //! all standard files, and unlike the channel rule stays right for stages of equal width.
 
 use super::checkpoint::{Checkpoint, TensorDtype};
-use super::graph::{BatchNorm, Conv2d, Graph, Linear, NodeId, Op, Shape};
+use super::graph::{BatchNorm, Conv2d, Graph, Linear, NodeId, Op, Pool2d, Shape};
+use super::PoolKind;
 use super::trained::TrainedActivation;
 use super::LoadError;
 
@@ -117,9 +121,20 @@ impl std::str::FromStr for BlockForm {
     }
 }
 
+/// The first layers of a ResNet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Stem {
+    /// He et al.'s CIFAR stem: a 3x3 conv, stride 1.
+    Cifar,
+    /// Torchvision's ImageNet stem: a 7x7 conv with stride 2, then a 3x3 pool with stride 2.
+    ImageNet(PoolKind),
+}
+
 /// Architecture facts read from the checkpoint's tensors.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResNetInfo {
+    /// The stem (read from `conv1.weight`'s kernel size).
+    pub stem: Stem,
     /// Number of weighted layers: `2 + 2 * (total blocks)` (20, 56, 110, ...).
     pub depth: usize,
     /// Output channels of the stem convolution.
@@ -147,6 +162,7 @@ pub struct ResNetInfo {
 pub fn build(
     checkpoint: &mut Checkpoint,
     block: BlockForm,
+    pool: PoolKind,
 ) -> Result<(Graph, ResNetInfo, Option<TrainedActivation>), LoadError> {
     let path = checkpoint.path().to_string();
     let arch = |message: String| LoadError::Architecture { path: path.clone(), message };
@@ -160,21 +176,28 @@ pub fn build(
 
     // Stem.
     let stem_shape = checkpoint.shape("conv1.weight")?.to_vec();
-    let stem_width = match stem_shape.as_slice() {
-        [w, 3, 3, 3] if *w > 0 => *w,
-        [_, _, k, _] if *k != 3 => {
+    let (stem_width, stem) = match stem_shape.as_slice() {
+        [w, 3, 3, 3] if *w > 0 => (*w, Stem::Cifar),
+        [w, 3, 7, 7] if *w > 0 && block != BlockForm::PreActivation => (*w, Stem::ImageNet(pool)),
+        [_, _, k, _] if *k != 3 && *k != 7 => {
             return Err(arch(format!(
-                "stem conv1.weight has shape {stem_shape:?}: a {k}x{k} stem is not a CIFAR ResNet (expected [width, 3, 3, 3])"
+                "stem conv1.weight has shape {stem_shape:?}: a {k}x{k} stem is neither a CIFAR (3x3) nor an ImageNet (7x7) ResNet stem"
             )))
         }
         _ => return Err(wrong_shape(checkpoint, "conv1.weight", &stem_shape, &[leading(&stem_shape).max(1), 3, 3, 3])),
     };
     let mut x = graph.input();
-    let stem = ConvShape { out_channels: stem_width, in_channels: 3, kernel: 3, stride: 1 };
-    x = push_conv(&mut graph, checkpoint, "conv1", stem, x)?;
+    let stem_conv = match stem {
+        Stem::Cifar => ConvShape { out_channels: stem_width, in_channels: 3, kernel: 3, stride: 1 },
+        Stem::ImageNet(_) => ConvShape { out_channels: stem_width, in_channels: 3, kernel: 7, stride: 2 },
+    };
+    x = push_conv(&mut graph, checkpoint, "conv1", stem_conv, x)?;
     if block != BlockForm::PreActivation {
         x = push_bn(&mut graph, checkpoint, "bn1", stem_width, x)?;
         x = graph.push("relu", Op::Relu, &[x]).map_err(graph_error)?;
+    }
+    if let Stem::ImageNet(kind) = stem {
+        x = graph.push("maxpool", kind.op(Pool2d { kernel: 3, stride: 2, padding: 1 }), &[x]).map_err(graph_error)?;
     }
     let mut channels = stem_width;
 
@@ -240,6 +263,7 @@ pub fn build(
 
     let total_blocks: usize = stage_blocks.iter().sum();
     let info = ResNetInfo {
+        stem,
         depth: 2 + 2 * total_blocks,
         stem_width,
         blocks_per_stage: stage_blocks,
@@ -429,7 +453,7 @@ fn push_conv(
 }
 
 /// Reads `{name}.{weight,bias,running_mean,running_var}` (`[channels]`) and pushes the BatchNorm.
-fn push_bn(
+pub(super) fn push_bn(
     graph: &mut Graph,
     checkpoint: &mut Checkpoint,
     name: &str,
@@ -494,11 +518,11 @@ fn is_projection_tensor(name: &str) -> bool {
 }
 
 /// First dimension of a shape, 0 if it has none.
-fn leading(shape: &[usize]) -> usize {
+pub(super) fn leading(shape: &[usize]) -> usize {
     shape.first().copied().unwrap_or(0)
 }
 
-fn wrong_shape(checkpoint: &Checkpoint, name: &str, found: &[usize], expected: &[usize]) -> LoadError {
+pub(super) fn wrong_shape(checkpoint: &Checkpoint, name: &str, found: &[usize], expected: &[usize]) -> LoadError {
     LoadError::WrongShape {
         path: checkpoint.path().to_string(),
         tensor: checkpoint.stored_name(name),

@@ -97,16 +97,16 @@ impl Network {
     /// Weighted layers: 20, 56, 110, ...
     #[getter]
     fn depth(&self) -> usize {
-        self.inner.info.depth
+        self.inner.info.depth()
     }
     #[getter]
     fn num_classes(&self) -> usize {
-        self.inner.info.num_classes
+        self.inner.info.num_classes()
     }
     /// `standard`, `restructured` or `preact`.
     #[getter]
     fn block(&self) -> &'static str {
-        self.inner.info.block.name()
+        self.inner.info.block().map_or("none", |block| block.name())
     }
     /// The trained activation of a quantization-aware network (`qcfs:4`), else None.
     #[getter]
@@ -126,9 +126,9 @@ impl Network {
     fn __repr__(&self) -> String {
         format!(
             "Network(ResNet-{}, {} blocks, {} classes, {})",
-            self.inner.info.depth,
-            self.inner.info.block.name(),
-            self.inner.info.num_classes,
+            self.inner.info.depth(),
+            self.inner.info.block().map_or("none", |block| block.name()),
+            self.inner.info.num_classes(),
             self.inner.path.display()
         )
     }
@@ -138,7 +138,7 @@ impl Network {
     /// the CLI's order. `progress(stage, done, total)` is called as stages advance.
     #[pyo3(signature = (calib, methods, **options),
         text_signature = "($self, calib, methods, *, calib_images=2048, tune_timesteps=..., tune_images=128, \
-            bias_correction=False, tune_v_init=False, v_init=0.5, backend=\"auto\", progress=None)")]
+            bias_correction=False, tune_v_init=False, v_init=0.5, maxpool=\"gated\", backend=\"auto\", progress=None)")]
     fn convert(
         &self,
         py: Python<'_>,
@@ -153,10 +153,12 @@ impl Network {
         let bias_correction: bool = keywords.take("bias_correction", false);
         let tune_v_init: bool = keywords.take("tune_v_init", false);
         let v_init: f32 = keywords.take("v_init", 0.5);
+        let maxpool: String = keywords.take("maxpool", "gated".to_string());
         let backend: String = keywords.take("backend", "auto".to_string());
         let progress: Option<Py<PyAny>> = keywords.take("progress", None);
         keywords.finish()?;
         let options = ConversionOptions {
+            max_pooling: maxpool.parse().map_err(error)?,
             methods: parse_methods(methods).map_err(error)?,
             v_init,
             calib_images,

@@ -20,17 +20,19 @@ const CONV_STORAGE_SOURCE: &str = concat!(
 const ELEMENTWISE_SOURCE: &str =
     concat!(include_str!("shaders/elementwise_params.wgsl"), include_str!("shaders/elementwise.wgsl"));
 const HEAD_SOURCE: &str = concat!(include_str!("shaders/elementwise_params.wgsl"), include_str!("shaders/head.wgsl"));
+const POOLING_SOURCE: &str = include_str!("shaders/pooling.wgsl");
 const SNN_READOUT_SOURCE: &str = include_str!("shaders/snn_readout.wgsl");
 const CALIBRATION_SOURCE: &str = include_str!("shaders/calibration.wgsl");
 const LAYERWISE_SOURCE: &str = include_str!("shaders/layerwise.wgsl");
 
 /// Every WGSL module the kernels are compiled from, by name, as compiled (headers included):
 /// what `tests/shaders.rs` translates for every GPU API.
-pub const WGSL_MODULES: [(&str, &str); 7] = [
+pub const WGSL_MODULES: [(&str, &str); 8] = [
     ("conv (uniform weight window)", CONV_UNIFORM_SOURCE),
     ("conv (storage weights, tiled)", CONV_STORAGE_SOURCE),
     ("elementwise", ELEMENTWISE_SOURCE),
     ("head", HEAD_SOURCE),
+    ("pooling", POOLING_SOURCE),
     ("snn_readout", SNN_READOUT_SOURCE),
     ("calibration", CALIBRATION_SOURCE),
     ("layerwise", LAYERWISE_SOURCE),
@@ -67,6 +69,13 @@ pub enum Kernel {
     Add,
     /// Option-A shortcut: subsample, zero-pad channels.
     ShortcutA,
+    /// Maximum over each pooling window (pooling.wgsl).
+    MaxPool,
+    /// Mean over each pooling window, padding counted as zeros (pooling.wgsl).
+    AvgPool,
+    /// The spiking network's gated max pool over all timesteps of a layer-major run: each
+    /// window passes the input with the largest running sum (pooling.wgsl).
+    GatedMaxPool,
     GlobalAvgPool,
     Linear,
     /// Accumulates the SNN output of every step of a layer-major run and counts correct
@@ -92,6 +101,7 @@ enum Family {
     ConvUniform,
     ConvStorage,
     Elementwise,
+    Pooling,
     Head,
     SnnReadout,
     Calibration,
@@ -99,10 +109,11 @@ enum Family {
 }
 
 impl Family {
-    const ALL: [Family; 7] = [
+    const ALL: [Family; 8] = [
         Family::ConvUniform,
         Family::ConvStorage,
         Family::Elementwise,
+        Family::Pooling,
         Family::Head,
         Family::SnnReadout,
         Family::Calibration,
@@ -114,6 +125,7 @@ impl Family {
             Family::ConvUniform => CONV_UNIFORM_SOURCE,
             Family::ConvStorage => CONV_STORAGE_SOURCE,
             Family::Elementwise => ELEMENTWISE_SOURCE,
+            Family::Pooling => POOLING_SOURCE,
             Family::Head => HEAD_SOURCE,
             Family::SnnReadout => SNN_READOUT_SOURCE,
             Family::Calibration => CALIBRATION_SOURCE,
@@ -126,6 +138,7 @@ impl Family {
         match self {
             Family::ConvUniform | Family::ConvStorage => 3,
             Family::Elementwise | Family::Head | Family::SnnReadout => 2,
+            Family::Pooling => 1,
             Family::Calibration | Family::Layerwise => 3,
         }
     }
@@ -154,7 +167,7 @@ impl Family {
 
 impl Kernel {
     /// Every kernel, in declaration order.
-    pub const ALL: [Kernel; 19] = [
+    pub const ALL: [Kernel; 22] = [
         Kernel::Conv2d,
         Kernel::Conv3x3Stride1,
         Kernel::Conv2dLarge,
@@ -165,6 +178,9 @@ impl Kernel {
         Kernel::Relu,
         Kernel::Add,
         Kernel::ShortcutA,
+        Kernel::MaxPool,
+        Kernel::AvgPool,
+        Kernel::GatedMaxPool,
         Kernel::GlobalAvgPool,
         Kernel::Linear,
         Kernel::ReadoutTimesteps,
@@ -187,6 +203,9 @@ impl Kernel {
             Kernel::Relu => "relu",
             Kernel::Add => "add",
             Kernel::ShortcutA => "shortcut_a",
+            Kernel::MaxPool => "max_pool",
+            Kernel::AvgPool => "avg_pool",
+            Kernel::GatedMaxPool => "gated_max_pool",
             Kernel::GlobalAvgPool => "global_avg_pool",
             Kernel::Linear => "linear",
             Kernel::ReadoutTimesteps => "readout_timesteps",
@@ -204,6 +223,7 @@ impl Kernel {
             Kernel::Conv2d | Kernel::Conv3x3Stride1 | Kernel::Conv3x3Stride2 => Family::ConvUniform,
             Kernel::Conv2dLarge | Kernel::Conv3x3Stride1Large | Kernel::ConvTiled => Family::ConvStorage,
             Kernel::Affine | Kernel::Relu | Kernel::Add | Kernel::ShortcutA => Family::Elementwise,
+            Kernel::MaxPool | Kernel::AvgPool | Kernel::GatedMaxPool => Family::Pooling,
             Kernel::GlobalAvgPool | Kernel::Linear => Family::Head,
             Kernel::ReadoutTimesteps => Family::SnnReadout,
             Kernel::ChannelMax | Kernel::Histogram => Family::Calibration,
@@ -221,6 +241,9 @@ impl Kernel {
             | Kernel::Conv2dLarge
             | Kernel::Conv3x3Stride1Large
             | Kernel::Conv3x3Stride2
+            | Kernel::MaxPool
+            | Kernel::AvgPool
+            | Kernel::GatedMaxPool
             | Kernel::GlobalAvgPool
             | Kernel::Linear => 64,
             Kernel::Affine | Kernel::Relu | Kernel::Add | Kernel::ShortcutA | Kernel::ConvTiled => 256,
@@ -287,6 +310,30 @@ pub struct ElementwiseParams {
     pub out_width: u32,
     pub _pad: [u32; 2],
 }
+
+/// Shape uniform of the pooling kernels (`PoolParams` in pooling.wgsl; same field order).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct PoolParams {
+    /// Work items: output values of the batch (max, average), or of one timestep (gated max).
+    pub total: u32,
+    pub in_height: u32,
+    pub in_width: u32,
+    pub out_height: u32,
+    pub out_width: u32,
+    pub kernel: u32,
+    pub stride: u32,
+    pub padding: u32,
+    /// Gated max: the timesteps scanned (1 otherwise).
+    pub timesteps: u32,
+    /// Gated max: input values per timestep (images × C × H × W).
+    pub in_step: u32,
+    pub _pad: [u32; 2],
+}
+
+/// Most inputs one window of the gated max pool holds (`MAX_GATED_WINDOW` in pooling.wgsl:
+/// the running sums live in a private array of this size during the scan).
+pub const MAX_GATED_WINDOW: usize = 64;
 
 /// Flag bit: add a residual in the conv epilogue.
 pub const FLAG_RESIDUAL: u32 = 1;

@@ -1,11 +1,12 @@
 //! One network operation on the GPU: uploads its parameters in the layout its kernel
 //! reads and builds the [`GpuStep`] that runs it over a batch. Plans and tests share these.
 
-use crate::model::graph::{Conv2d, Linear, Shape};
+use crate::model::graph::{Conv2d, Linear, Pool2d, Shape};
 
 use super::buffers::{storage_from_f32, weights_from_f32};
 use super::kernels::{
-    workgroups_for, ConvParams, ElementwiseParams, CONV_WEIGHT_WINDOW_BYTES, FLAG_RELU, FLAG_RESIDUAL, FLAG_SPIKES,
+    workgroups_for, ConvParams, ElementwiseParams, PoolParams, CONV_WEIGHT_WINDOW_BYTES, FLAG_RELU, FLAG_RESIDUAL,
+    FLAG_SPIKES, MAX_GATED_WINDOW,
 };
 use super::{ConvKernels, GpuContext, GpuError, GpuStep, Kernel, KernelStrategy, Kernels};
 
@@ -424,6 +425,86 @@ pub fn global_avg_pool_step(
         ..Default::default()
     };
     elementwise_step(ctx, kernels, Kernel::GlobalAvgPool, params, [Some(input), None], output)
+}
+
+/// What a pooling window computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    /// The largest value of each window (padding never counts).
+    Max,
+    /// Each window's sum in `(y, x)` order divided by `kernel²` (padding counts as zeros).
+    Avg,
+    /// The spiking network's max pool over `timesteps` steps of time-varying values: each
+    /// window passes the current value of its input with the largest running sum (the
+    /// first in `(y, x)` order on ties), as [`crate::convert::pooling`] defines it.
+    GatedMax { timesteps: usize },
+}
+
+/// A pooling node on the GPU: its window and what it computes there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolWindow {
+    pub pool: Pool2d,
+    pub kind: PoolKind,
+}
+
+/// `window` over `batch` NCHW samples of `in_shape` (for [`PoolKind::GatedMax`], `batch`
+/// is `timesteps × images`, timestep-major, and must be a multiple of `timesteps`). One
+/// dispatch: an invocation per output value, or per output neuron of one image scanning
+/// every timestep for the gated max.
+pub fn pool_step(
+    ctx: &GpuContext,
+    kernels: &Kernels,
+    window: PoolWindow,
+    in_shape: Shape,
+    batch: usize,
+    input: &wgpu::Buffer,
+    output: &wgpu::Buffer,
+) -> Result<GpuStep, GpuError> {
+    let PoolWindow { pool, kind } = window;
+    let size = |s: usize| {
+        pool.output_size(s).ok_or_else(|| {
+            GpuError::InvalidInput(format!("pooling window {pool:?} does not fit an input of {in_shape}"))
+        })
+    };
+    let out = Shape::new(in_shape.channels, size(in_shape.height)?, size(in_shape.width)?);
+    to_u32(batch * in_shape.len(), "pooling input values")?;
+    to_u32(batch * out.len(), "pooling output values")?;
+    let (kernel, timesteps) = match kind {
+        PoolKind::Max => (Kernel::MaxPool, 1),
+        PoolKind::Avg => (Kernel::AvgPool, 1),
+        PoolKind::GatedMax { timesteps } => {
+            if timesteps == 0 || !batch.is_multiple_of(timesteps) {
+                return Err(GpuError::InvalidInput(format!(
+                    "a gated max pool over {timesteps} timesteps cannot take a batch of {batch} samples"
+                )));
+            }
+            if pool.kernel * pool.kernel > MAX_GATED_WINDOW {
+                return Err(GpuError::InvalidInput(format!(
+                    "the spiking network's max pool of kernel {} holds more than {MAX_GATED_WINDOW} inputs per \
+                     window, the most the wgpu kernel keeps; use --backend cpu",
+                    pool.kernel
+                )));
+            }
+            (Kernel::GatedMaxPool, timesteps)
+        }
+    };
+    // The gated max scans the steps in each invocation: one item per output of one step.
+    let items = batch / timesteps * out.len();
+    let params = PoolParams {
+        total: to_u32(items, "pooled values")?,
+        in_height: to_u32(in_shape.height, "height")?,
+        in_width: to_u32(in_shape.width, "width")?,
+        out_height: to_u32(out.height, "height")?,
+        out_width: to_u32(out.width, "width")?,
+        kernel: to_u32(pool.kernel, "pooling kernel")?,
+        stride: to_u32(pool.stride, "pooling stride")?,
+        padding: to_u32(pool.padding, "pooling padding")?,
+        timesteps: to_u32(timesteps, "timesteps")?,
+        in_step: to_u32(batch / timesteps * in_shape.len(), "pooling input values per step")?,
+        _pad: [0; 2],
+    };
+    let workgroups = workgroups_for(items, kernel.workgroup_size(), 1)?;
+    Ok(kernels.step(ctx, kernel, &params, &[Some(input.as_entire_buffer_binding())], output, workgroups))
 }
 
 /// A linear layer's `[weight | bias]` on the GPU.

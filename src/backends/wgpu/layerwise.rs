@@ -23,7 +23,7 @@ use crate::engine::walk::{
 use crate::engine::EngineError;
 use crate::model::graph::NodeId;
 
-use super::ann::{node_steps, StepIo};
+use super::ann::{node_steps, spiking_layer, StepIo};
 
 /// An IF layer's values on the GPU, where a walk reached it.
 struct GpuProbe<'a> {
@@ -187,7 +187,13 @@ fn walk_checked(
 
         let ann_value = storage_zeroed(ctx, &label("ANN value"), count * shape.len())?;
         let ann_of = |id: NodeId| ann[id].as_ref().ok_or_else(|| missing(id));
-        let io = StepIo { batch: count, buffer_of: &ann_of, spike_thresholds: &|_| None, output: &ann_value };
+        let io = StepIo {
+            batch: count,
+            timesteps: None,
+            buffer_of: &ann_of,
+            spike_thresholds: &|_| None,
+            output: &ann_value,
+        };
         let ann_steps = node_steps(ctx, kernels, graph, step, &io)?;
         let mut encoder = new_encoder();
         record_steps(&mut encoder, &ann_steps);
@@ -243,13 +249,15 @@ fn walk_checked(
                 let buffer_of = |id: NodeId| {
                     if constant[id] { repeated[id].as_ref() } else { spiking[id].as_ref() }.ok_or_else(|| missing(id))
                 };
-                // Spikes of IF layers walked already, at the thresholds chosen for them.
+                // Spikes of IF layers walked already (passed on by gated max pools too), at
+                // the thresholds chosen for them.
                 let spike_thresholds = |id: NodeId| {
-                    let setting = chosen[schedule.if_layer[id]?].as_ref()?;
+                    let setting = chosen[spiking_layer(graph, &schedule, id)?].as_ref()?;
                     Some(setting.thresholds.per_channel(nodes[id].shape.channels))
                 };
                 let io = StepIo {
                     batch: timesteps * count,
+                    timesteps: Some(timesteps),
                     buffer_of: &buffer_of,
                     spike_thresholds: &spike_thresholds,
                     output: &spiking_value,

@@ -6,12 +6,14 @@
 //! per timestep: on a GPU, recording and barriers between dispatches cost more than the
 //! arithmetic of a CIFAR layer at one timestep.
 //!
-//! Why it is exact: every node other than an IF layer is linear and time-independent, so its
-//! values at all timesteps are the node applied to a batch of `T × images` inputs
-//! (timestep-major: `(t × images + b)`); an IF layer's scan runs each neuron's steps in
-//! order with the update of the CPU reference ([`crate::reference::snn::Simulator`], the
-//! semantics of [`crate::convert::snn`]), and the readout adds the output of each step in
-//! step order. The tests check spike counts and per-step correct counts against the
+//! Why it is exact: every node other than an IF layer or a max pool is linear and
+//! time-independent, so its values at all timesteps are the node applied to a batch of
+//! `T × images` inputs (timestep-major: `(t × images + b)`); an IF layer's scan runs each
+//! neuron's steps in order with the update of the CPU reference
+//! ([`crate::reference::snn::Simulator`], the semantics of [`crate::convert::snn`]), a max
+//! pool over time-varying values (the gated max) scans each output's steps in order with
+//! its window's running sums (pooling.wgsl), and the readout adds the output of each step
+//! in step order. The tests check spike counts and per-step correct counts against the
 //! reference exactly on dyadic networks.
 //!
 //! A plan is built for a batch and a number of timesteps: weights uploaded, value buffers
@@ -33,7 +35,7 @@ use crate::engine::walk::ScanShape;
 use crate::engine::{argmax_rows, PassTime, SnnBatchResult};
 use crate::model::graph::NodeId;
 
-use super::ann::{node_steps, BufferPool, StepIo};
+use super::ann::{node_steps, spiking_layer, BufferPool, StepIo};
 use super::layerwise::biased_current;
 
 /// One recorded command of a chunk, in order.
@@ -444,7 +446,13 @@ fn build(
             if constant[position] {
                 let output = pool.take(ctx, &label, batch * shape.len())?;
                 let buffer_of = |id: NodeId| values[id].as_ref().map(|(_, b)| b).ok_or_else(|| missing(id));
-                let io = StepIo { batch, buffer_of: &buffer_of, spike_thresholds: &|_| None, output: &output.1 };
+                let io = StepIo {
+                    batch,
+                    timesteps: None,
+                    buffer_of: &buffer_of,
+                    spike_thresholds: &|_| None,
+                    output: &output.1,
+                };
                 let steps = node_steps(ctx, kernels, graph, step, &io)?;
                 commands.push(Command::Dispatch(nodes[position].name.clone(), steps));
                 values[position] = Some(output);
@@ -513,10 +521,12 @@ fn build(
                 };
                 let output = pool.take(ctx, &label, timesteps * batch * shape.len())?;
                 let spike_thresholds = |id: NodeId| {
-                    schedule.if_layer[id].map(|i| snn.layers[i].thresholds.per_channel(nodes[id].shape.channels))
+                    spiking_layer(graph, &schedule, id)
+                        .map(|i| snn.layers[i].thresholds.per_channel(nodes[id].shape.channels))
                 };
                 let io = StepIo {
                     batch: timesteps * batch,
+                    timesteps: Some(timesteps),
                     buffer_of: &buffer_of,
                     spike_thresholds: &spike_thresholds,
                     output: &output.1,
