@@ -244,7 +244,8 @@ fn load_vgg(tensors: &[(String, Vec<usize>)], metadata: &[(&str, &str)], arch: O
 }
 
 fn vgg_error(tensors: &[(String, Vec<usize>)], metadata: &[(&str, &str)], arch: Option<&str>) -> String {
-    let message = load_vgg(tensors, metadata, arch).err().expect("the load must fail").to_string();
+    let Err(error) = load_vgg(tensors, metadata, arch) else { panic!("the load must fail") };
+    let message = error.to_string();
     assert!(message.starts_with("vgg.safetensors: ") && !message.contains('\n'), "one line naming the file: {message}");
     message
 }
