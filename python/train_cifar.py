@@ -50,7 +50,7 @@ TRAIN_ARCHS = (*vgg_cifar.CONFIGS, "resnet18", "resnet34")
 LICENSE = "MIT OR Apache-2.0"  # the repository's; weights trained here from scratch carry it
 TRAIN_BATCHES = [f"data_batch_{i}.bin" for i in range(1, 6)]
 # Settings that must match for a saved training state to be resumed.
-RECIPE_KEYS = ("arch", "pool", "classifier", "batch_norm", "init", "data_dir", "train_limit", "epochs", "lr",
+RECIPE_KEYS = ("arch", "width", "pool", "classifier", "batch_norm", "init", "data_dir", "train_limit", "epochs", "lr",
                "momentum", "weight_decay", "batch_size", "label_smoothing", "warmup_epochs", "seed")
 
 
@@ -61,6 +61,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="VGG pooling (default avg) or an ImageNet-stem ResNet's stem pool (default max)")
     p.add_argument("--classifier", type=int, choices=list(vgg_cifar.CLASSIFIERS), default=1,
                    help="VGG: linear layers after the features (1: kuangliu, 3: with dropout)")
+    p.add_argument("--width", type=float, default=1.0,
+                   help="VGG: every convolution's width times this (e.g. 0.25 for a quick experiment)")
     p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=True, help="VGG: BatchNorm after each conv")
     p.add_argument("--init", type=Path, default=None,
                    help="start from this trained network (.safetensors) instead of random weights; with --pool avg, "
@@ -128,7 +130,7 @@ def build_model(args) -> tuple[torch.nn.Module, str, dict, str | None, dict]:
         raise SystemExit("--arch is required without --init")
     if is_vgg:
         pool = args.pool or "avg"
-        model = vgg_cifar.vgg(args.arch, args.batch_norm, pool, args.classifier)
+        model = vgg_cifar.vgg(args.arch, args.batch_norm, pool, args.classifier, width=args.width)
     else:
         if args.pool is not None:
             raise SystemExit(f"--pool: {args.arch} (CIFAR stem) has no pooling layer")

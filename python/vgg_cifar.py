@@ -77,12 +77,22 @@ class VGG(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
-def vgg(name: str, batch_norm: bool = True, pool: str = "max", classifier: int = 1, num_classes: int = 10) -> VGG:
-    """``vgg("vgg16")``: the named configuration (``vgg11``, ``vgg13``, ``vgg16``, ``vgg19``)."""
+def vgg(name: str, batch_norm: bool = True, pool: str = "max", classifier: int = 1, num_classes: int = 10,
+        width: float = 1.0) -> VGG:
+    """``vgg("vgg16")``: the named configuration (``vgg11``, ``vgg13``, ``vgg16``, ``vgg19``),
+    every convolution's width multiplied by ``width`` (e.g. 0.25 for a quick experiment)."""
     key = name.lower()
     if key not in CONFIGS:
         raise ValueError(f"unknown VGG {name!r}; known: {', '.join(CONFIGS)}")
-    return VGG(CONFIGS[key], batch_norm, pool, classifier, num_classes)
+    if not width > 0:
+        raise ValueError(f"width must be positive, got {width}")
+    config = [c if c == "M" else max(1, round(int(c) * width)) for c in CONFIGS[key]]
+    return VGG(config, batch_norm, pool, classifier, num_classes)
+
+
+def _pattern(config: list[int | str]) -> list[str]:
+    """A configuration's layer pattern, widths left out: ``["C", "M", ...]``."""
+    return ["M" if c == "M" else "C" for c in config]
 
 
 def infer_vgg(state: dict[str, torch.Tensor]) -> dict:
@@ -147,7 +157,8 @@ def infer_vgg(state: dict[str, torch.Tensor]) -> dict:
                 raise ValueError(f"{name}: {found}, expected [512, {fan_in}]")
     else:
         raise ValueError("no classifier.weight (one linear layer) or classifier.6.weight (three)")
-    name = next((k for k, v in CONFIGS.items() if v == config), None)
+    # Named by its pattern of convolutions and pools (any widths: a narrowed VGG-11 is a VGG-11).
+    name = next((k for k, v in CONFIGS.items() if _pattern(v) == _pattern(config)), None)
     return {"name": name, "config": config, "batch_norm": batch_norm, "classifier": classifier,
             "num_classes": int(state[last].shape[0])}
 
