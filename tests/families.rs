@@ -306,3 +306,55 @@ fn broken_vgg_files_get_one_line_errors_naming_the_tensor() {
     let message = vgg_error(&good, &[], Some("resnet18"));
     assert!(message.contains("--arch resnet18") && message.contains("VGG-11"), "{message}");
 }
+
+// ------------------------------------------------------------------ max pools in the SNN file
+
+/// A converted pooled network with its max-pool strategy, through the SNN file and back; the
+/// file's `max_pooling` must fit its graph.
+#[test]
+fn the_max_pool_strategy_is_recorded_in_the_snn_file() {
+    use spikeconv::convert::pooling::{self, MaxPoolStrategy};
+    use spikeconv::convert::snn::convert;
+    use spikeconv::convert::snn_file::{from_bytes, to_bytes, InputNormalization, SnnFile};
+    use spikeconv::convert::threshold::Thresholds;
+
+    let network = load_vgg(&small_vgg11(true), &[], None).unwrap();
+    let folded = fold_batch_norm(&network.graph);
+    let mut files = Vec::new();
+    for strategy in MaxPoolStrategy::ALL {
+        let (graph, used) = pooling::apply(&folded, strategy);
+        assert_eq!(used, Some(strategy));
+        let thresholds = graph.relu_nodes().into_iter().map(|node| (node, Thresholds::Layer(0.5))).collect();
+        let mut snn = convert(&graph, thresholds, 0.5).unwrap();
+        snn.max_pooling = used;
+        let file = SnnFile {
+            snn,
+            normalization: InputNormalization::rgb([0.5; 3], [0.25; 3]),
+            source_model: "vgg.safetensors".into(),
+        };
+        let bytes = to_bytes(&file).unwrap();
+        let read = from_bytes(&bytes).unwrap();
+        assert_eq!(read, file, "{strategy}");
+        let pools = |op: fn(&Op) -> bool| read.snn.graph.nodes().iter().filter(|n| op(&n.op)).count();
+        match strategy {
+            MaxPoolStrategy::Gated => assert_eq!(pools(|op| matches!(op, Op::MaxPool2d(_))), 5),
+            MaxPoolStrategy::Avg => assert_eq!(pools(|op| matches!(op, Op::AvgPool2d(_))), 5),
+        }
+        files.push(bytes);
+    }
+    // The metadata must agree with the graph: a gated file claiming avg, an avg file claiming gated.
+    // (values of equal length, so the header keeps its size)
+    let swap = |bytes: &[u8], from: &str, to: &str| -> Vec<u8> {
+        let needle = format!("\"max_pooling\":\"{from}\"").into_bytes();
+        let replacement = format!("\"max_pooling\":\"{to}\"").into_bytes();
+        assert_eq!(needle.len(), replacement.len());
+        let at = bytes.windows(needle.len()).position(|w| w == needle.as_slice()).expect("the header holds the key");
+        let mut out = bytes.to_vec();
+        out[at..at + needle.len()].copy_from_slice(&replacement);
+        out
+    };
+    let message = from_bytes(&swap(&files[0], "gated", " avg ")).unwrap_err();
+    assert!(message.contains("max_pooling") && message.contains("5 max_pool2d"), "{message}");
+    let message = from_bytes(&swap(&files[1], "avg", "gat")).unwrap_err();
+    assert!(message.contains("max_pooling") && message.contains("gat"), "{message}");
+}

@@ -74,6 +74,9 @@ pub struct ShardNetwork {
     pub threshold_method: String,
     pub tuned_for_timesteps: Option<usize>,
     pub v_init: f32,
+    /// What the network's max pools became, if it had any (absent in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pooling: Option<String>,
     /// Correct predictions after t = 1..=T steps.
     pub correct: Vec<usize>,
     pub constant_current_correct: Option<usize>,
@@ -163,6 +166,7 @@ impl ShardRecord {
                 threshold_method: curve.threshold_method.clone(),
                 tuned_for_timesteps: curve.tuned_for_timesteps,
                 v_init: curve.v_init,
+                max_pooling: curve.max_pooling.clone(),
                 correct: curve.correct.clone(),
                 constant_current_correct: curve.constant_current_correct,
                 spike_totals: spikes.clone(),
@@ -332,6 +336,7 @@ pub fn merge(records: &[(String, ShardRecord)]) -> Result<(SweepReport, Predicti
             threshold_method: network.threshold_method.clone(),
             tuned_for_timesteps: network.tuned_for_timesteps,
             v_init: network.v_init,
+            max_pooling: network.max_pooling.clone(),
             correct,
             constant_current_correct,
             operations: network.fixed_operations.map(|fixed| fixed.with_synops(synops)),

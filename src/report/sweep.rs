@@ -36,6 +36,8 @@ pub struct SnnCurve {
     /// Initial membrane potential as a fraction of the threshold: the network's (the layers
     /// of a `+v_init` method have their own; `--tuning-csv` lists them).
     pub v_init: f32,
+    /// What the network's max pools became (`gated` or `avg`), if it had any.
+    pub max_pooling: Option<String>,
     /// Correct predictions after t = 1..=T timesteps (index t - 1).
     pub correct: Vec<usize>,
     /// Correct predictions of the network's constant-current twin read after T steps (the
@@ -113,6 +115,8 @@ struct CurveJson<'a> {
     threshold_method: &'a str,
     tuned_for_timesteps: Option<usize>,
     v_init: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_pooling: Option<&'a str>,
     correct: &'a [usize],
     accuracy: Vec<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -186,6 +190,13 @@ impl Report for SweepReport {
                 self.images,
                 100.0 * self.accuracy(quantized.correct)
             );
+        }
+        if let Some(strategy) = self.curves.iter().find_map(|curve| curve.max_pooling.as_deref()) {
+            let meaning = match strategy {
+                "avg" => "each replaced by the average pool of its window",
+                _ => "gated on each input's spikes so far (Rueckauer et al. 2017)",
+            };
+            let _ = writeln!(out, "max pools in the SNN: {strategy} ({meaning}); the ANN column has its max pools");
         }
         let headers: Vec<String> = self.curves.iter().map(SnnCurve::label).collect();
         let width = headers.iter().map(String::len).max().unwrap_or(0).max(9);
@@ -280,6 +291,7 @@ impl Report for SweepReport {
                 threshold_method: &curve.threshold_method,
                 tuned_for_timesteps: curve.tuned_for_timesteps,
                 v_init: curve.v_init,
+                max_pooling: curve.max_pooling.as_deref(),
                 correct: &curve.correct,
                 accuracy: curve.correct.iter().map(|&c| self.accuracy(c)).collect(),
                 constant_current_correct: curve.constant_current_correct,
@@ -347,6 +359,7 @@ mod tests {
             threshold_method: name.into(),
             tuned_for_timesteps: None,
             v_init: 0.5,
+            max_pooling: None,
             correct,
             constant_current_correct: None,
             layers: vec![LayerActivity {
