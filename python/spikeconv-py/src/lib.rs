@@ -103,7 +103,12 @@ impl Network {
     fn num_classes(&self) -> usize {
         self.inner.info.num_classes()
     }
-    /// `standard`, `restructured` or `preact`.
+    /// `resnet20`, `resnet18`, `vgg16`, ...: the architecture the tensors form.
+    #[getter]
+    fn arch(&self) -> String {
+        self.inner.info.name()
+    }
+    /// `standard`, `restructured` or `preact`; `none` for a network without residual blocks.
     #[getter]
     fn block(&self) -> &'static str {
         self.inner.info.block().map_or("none", |block| block.name())
@@ -125,9 +130,8 @@ impl Network {
 
     fn __repr__(&self) -> String {
         format!(
-            "Network(ResNet-{}, {} blocks, {} classes, {})",
-            self.inner.info.depth(),
-            self.inner.info.block().map_or("none", |block| block.name()),
+            "Network({}, {} classes, {})",
+            self.inner.info.describe(),
             self.inner.info.num_classes(),
             self.inner.path.display()
         )
