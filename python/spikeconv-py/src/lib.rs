@@ -303,7 +303,7 @@ fn load_options(
         Some(other) => return Err(error(format!("normalize={other:?}: expected cifar10 or imagenet"))),
     };
     let block = block.map(|b| b.parse::<BlockForm>()).transpose().map_err(error)?;
-    Ok(LoadOptions { mean, std, preset, block })
+    Ok(LoadOptions { mean, std, preset, block, arch: None })
 }
 
 /// Loads a checkpoint from tensors (name → float32 array, a `state_dict`), with metadata as
