@@ -39,6 +39,8 @@ pub fn ann(backend: &Backend, job: &AnnJob<'_>, progress: impl FnMut(usize)) -> 
         data: job.data.clone(),
         backend: backend.name().to_string(),
         adapter: backend.describe(),
+        arch: network.info.name(),
+        network: network.info.describe(),
         depth: network.info.depth(),
         num_classes: network.info.num_classes(),
         images: accuracy.images,

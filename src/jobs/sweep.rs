@@ -7,6 +7,7 @@ use std::time::Instant;
 use crate::backends::cpu::constant_current::ConstantCurrentTwin;
 use crate::backends::{check_images, Backend};
 use crate::convert::energy::{ann_operations, snn_fixed_operations, EnergyModel};
+use crate::convert::fold_batch_norm;
 use crate::convert::snn::{firing_rate, SpikingNetwork};
 use crate::data::cifar::Dataset;
 use crate::engine::EvaluationSet;
@@ -60,8 +61,12 @@ pub fn sweep(
     check_images(graph, dataset).map_err(|e| e.during(job.model.clone()))?;
     let images = dataset.len();
     let set = EvaluationSet::new(dataset, normalization, images);
-    let ann_batch = backend.ann_batch(graph, job.batch, DEFAULT_MAX_GPU_BATCH, images)?;
-    let ann = backend.evaluate_ann(graph, set, ann_batch, |_| {})?;
+    // The ANN as loaded (with its max pools where `--maxpool avg` replaced them in the
+    // networks); from an SNN file, the network the file holds.
+    let source = job.source.map(|network| fold_batch_norm(&network.graph));
+    let ann_graph = source.as_ref().unwrap_or(graph);
+    let ann_batch = backend.ann_batch(ann_graph, job.batch, DEFAULT_MAX_GPU_BATCH, images)?;
+    let ann = backend.evaluate_ann(ann_graph, set, ann_batch, |_| {})?;
     let quantized_ann = match job.source {
         Some(network) => quantized_ann_accuracy(network, dataset, images, ann_batch)?
             .map(|(activation, accuracy)| QuantizedAnn { activation, correct: accuracy.correct }),
@@ -97,7 +102,7 @@ pub fn sweep(
         timesteps,
         ann_correct: ann.correct,
         quantized_ann,
-        ann_operations: Some(ann_operations(graph)),
+        ann_operations: Some(ann_operations(ann_graph)),
         energy_model: job.energy,
         curves,
         seconds: started.elapsed().as_secs_f64(),

@@ -14,7 +14,11 @@ pub struct AnnReport {
     /// The device that ran it, e.g. `cpu (2 threads, AVX-512 16-lane f32)` or
     /// `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`.
     pub adapter: String,
-    /// ResNet depth read from the checkpoint's tensors.
+    /// The architecture read from the checkpoint's tensors, e.g. `vgg16`, `resnet110`.
+    pub arch: String,
+    /// The same in words, e.g. `ResNet-110 (restructured blocks)`.
+    pub network: String,
+    /// Depth read from the checkpoint's tensors.
     pub depth: usize,
     pub num_classes: usize,
     /// Images evaluated.
@@ -34,12 +38,12 @@ impl AnnReport {
     /// Human-readable summary for stdout.
     pub fn to_text(&self) -> String {
         format!(
-            "model     {}\ndata      {}\nbackend   {}: {}\nnetwork   ResNet-{} ({} classes)\naccuracy  {}/{} = {:.2} %\ntime      {:.1} s ({:.1} images/s, batch {})",
+            "model     {}\ndata      {}\nbackend   {}: {}\nnetwork   {} ({} classes)\naccuracy  {}/{} = {:.2} %\ntime      {:.1} s ({:.1} images/s, batch {})",
             self.model,
             self.data,
             self.backend,
             self.adapter,
-            self.depth,
+            self.network,
             self.num_classes,
             self.correct,
             self.images,

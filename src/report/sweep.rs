@@ -196,7 +196,7 @@ impl Report for SweepReport {
                 "avg" => "each replaced by the average pool of its window",
                 _ => "gated on each input's spikes so far (Rueckauer et al. 2017)",
             };
-            let _ = writeln!(out, "max pools in the SNN: {strategy} ({meaning}); the ANN column has its max pools");
+            let _ = writeln!(out, "max pools in the SNN: {strategy} ({meaning})");
         }
         let headers: Vec<String> = self.curves.iter().map(SnnCurve::label).collect();
         let width = headers.iter().map(String::len).max().unwrap_or(0).max(9);
@@ -215,7 +215,11 @@ impl Report for SweepReport {
         let energies: Vec<String> = (self.curves.iter())
             .filter_map(|c| {
                 let (snn, ann) = energy_pair(&self.energy_model, c.operations, self.ann_operations)?;
-                Some(format!("{} {snn:.2} µJ ({:.2}× less)", c.label(), ann / snn))
+                Some(if ann >= snn {
+                    format!("{} {snn:.2} µJ ({:.2}× less)", c.label(), ann / snn)
+                } else {
+                    format!("{} {snn:.2} µJ ({:.2}× more)", c.label(), snn / ann)
+                })
             })
             .collect();
         if let (false, Some(ann)) = (energies.is_empty(), self.ann_operations) {
