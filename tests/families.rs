@@ -358,3 +358,51 @@ fn the_max_pool_strategy_is_recorded_in_the_snn_file() {
     let message = from_bytes(&swap(&files[1], "avg", "gat")).unwrap_err();
     assert!(message.contains("max_pooling") && message.contains("gat"), "{message}");
 }
+
+// ------------------------------------------------------------------ the trained pooled assets
+
+fn asset(name: &str) -> String {
+    format!("{}/assets/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The narrow VGG-11s of assets/ keep the test counts they were trained to (PyTorch:
+/// max pools 8321, average pools 8315), within two images for summation order.
+#[test]
+fn narrow_vgg11_assets_keep_their_accuracy_on_the_whole_test_set() {
+    let Some(common::ReferencePaths { test, .. }) = common::reference_paths() else { return };
+    for (file, recorded) in [("vgg11w4_max.safetensors", 8321), ("vgg11w4_avg.safetensors", 8315)] {
+        let model = asset(file);
+        let ann = common::json_lines(&common::spikeconv(&["ann", "--backend", "cpu", "--model", &model, "--data", &test, "--json"]));
+        assert_eq!((ann[0]["images"].as_i64(), ann[0]["arch"].as_str()), (Some(10_000), Some("vgg11")), "{file}");
+        let correct = ann[0]["correct"].as_i64().unwrap();
+        assert!((correct - recorded).abs() <= 2, "{file}: {correct}/10000, recorded {recorded}");
+    }
+}
+
+/// Both max-pool strategies convert and simulate the max-pool VGG; each reports itself,
+/// and the ANN column stays the network as loaded (with its max pools) under either.
+#[test]
+fn both_max_pool_strategies_convert_a_trained_vgg_and_say_so() {
+    let Some(common::ReferencePaths { calib, test, .. }) = common::reference_paths() else { return };
+    let model = asset("vgg11w4_max.safetensors");
+    let mut lines = Vec::new();
+    for strategy in ["gated", "avg"] {
+        let args = [
+            "sweep", "--backend", "cpu", "--model", &model, "--calib", &calib, "--calib-images", "256",
+            "--threshold", "channel-percentile:99.9", "--maxpool", strategy, "--data", &test, "--limit", "256",
+            "--timesteps", "32", "--json",
+        ];
+        let output = common::spikeconv(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        let line = common::json_lines(&output).remove(0);
+        assert_eq!(line["max_pooling"], strategy);
+        assert!(stderr.contains("max pooling: 5 layer(s)"), "the strategy is printed: {stderr}");
+        lines.push(line);
+    }
+    assert_eq!(lines[0]["ann_correct"], lines[1]["ann_correct"], "the ANN is the max-pool network under both");
+    let ann = lines[0]["ann_correct"].as_f64().unwrap();
+    assert!(ann > 200.0, "the asset classifies: {ann}/256");
+    // The gate tracks the max-pool ANN within 15 points at T = 32 (measured: results/maxpool-vgg11-narrow).
+    let gated = lines[0]["correct"][31].as_f64().unwrap();
+    assert!(gated >= ann - 0.15 * 256.0, "gated SNN {gated}/256 against ANN {ann}/256");
+}
