@@ -95,10 +95,11 @@ pub fn build(
         let name = format!("features.{index}");
         match *feature {
             Feature::Conv { out_channels, in_channels, kernel } => {
-                let gap = index.checked_sub(expected).filter(|&gap| gap <= 1).ok_or_else(|| {
+                let first = config.is_empty();
+                let gap = index.checked_sub(expected).filter(|&gap| gap == 0 || (gap == 1 && !first)).ok_or_else(|| {
                     arch(format!(
-                        "{name}.weight: a convolution at index {index}, expected one at {expected} (or {} after a pool)",
-                        expected + 1
+                        "{name}.weight: a convolution at index {index}, expected one at {expected}{}",
+                        if first { String::new() } else { format!(" (or {} after a pool)", expected + 1) }
                     ))
                 })?;
                 if gap == 1 {
@@ -143,7 +144,8 @@ pub fn build(
                 x = graph.push(format!("features.{relu}"), Op::Relu, &[x]).map_err(graph_error)?;
                 expected = relu + 1;
             }
-            Feature::BatchNorm if batch_norm && index + 1 == expected - 1 => {} // read with its conv
+            // Read with the convolution before it, whose ReLU sits right after it.
+            Feature::BatchNorm if index + 2 == expected => {}
             Feature::BatchNorm => {
                 return Err(arch(format!("{name} is a BatchNorm that follows no convolution")));
             }
