@@ -49,8 +49,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--train-batches", default="data_batch_1.bin,data_batch_2.bin,data_batch_3.bin,data_batch_4.bin,data_batch_5.bin",
         help="comma-separated (default: the whole training set)",
     )
-    p.add_argument("--form", choices=["restructured", "preact"], default="restructured",
-                   help="block form to fine-tune into")
+    p.add_argument("--form", choices=["restructured", "standard", "preact"], default="restructured",
+                   help="block form to fine-tune into (standard: the blocks as they are, e.g. to train them "
+                        "with --activation qcfs:L)")
     p.add_argument(
         "--grow-to-depth", type=int, default=None,
         help="grow the network to this depth (6n + 2) first: each stage gets n blocks, the trained ones and new "
@@ -62,7 +63,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--activation", default="relu",
         help="relu, or qcfs:L (qcfs:L:channel for one lambda per channel): every ReLU that becomes an IF neuron is "
              "trained as the quantized clip-floor-shift activation with L levels and a trainable lambda, exported as "
-             "'<relu>.lambda' tensors (restructured form only)",
+             "'<relu>.lambda' tensors (restructured or standard form)",
     )
     p.add_argument("--lambda-init-percentile", type=float, default=99.9,
                    help="a new lambda starts at this percentile of its ReLU's positive outputs on the calibration images")
@@ -223,8 +224,10 @@ def main(argv=None) -> int:
         raise SystemExit(f"{args.checkpoint}: block = {source_block!r}; expected a standard or {args.form} checkpoint")
     if metadata.get("activation", "relu") != "relu":
         raise SystemExit(f"{args.checkpoint}: activation = {metadata['activation']!r}; expected a ReLU network")
-    if (args.grow_to_depth or args.activation != "relu") and args.form != "restructured":
-        raise SystemExit("--grow-to-depth and --activation qcfs need --form restructured")
+    if args.grow_to_depth and args.form != "restructured":
+        raise SystemExit("--grow-to-depth needs --form restructured")
+    if args.activation != "relu" and args.form == "preact":
+        raise SystemExit("--activation qcfs needs --form restructured or standard")
     try:
         resnet_cifar.make_activation(args.activation, 1)
     except ValueError as e:
@@ -250,7 +253,7 @@ def main(argv=None) -> int:
     if args.form == "preact":
         model = resnet_cifar.from_state_dict(resnet_cifar.preact_state_from_standard(state), "preact")
     else:
-        model = resnet_cifar.from_state_dict(state, "restructured", args.activation)
+        model = resnet_cifar.from_state_dict(state, args.form, args.activation)
     arch = resnet_cifar.infer_architecture(resnet_cifar.strip_module_prefix(state))
     depth = resnet_cifar.depth_of(arch["blocks_per_stage"], len(arch["widths"]))
 
@@ -265,7 +268,7 @@ def main(argv=None) -> int:
             + " | ".join(" ".join("-" if b is None else str(b) for b in stage) for stage in grown_layout))
     lambdas = {}
     if args.activation != "relu":
-        relu_model = resnet_cifar.from_state_dict(state, "restructured")
+        relu_model = resnet_cifar.from_state_dict(state, args.form)
         calib = cifar10.normalize(train_x[: args.lambda_calibration_images], mean, std)
         lambdas = initialize_lambdas(model, relu_model, calib, args.lambda_init_percentile)
         log(f"lambdas from the {args.lambda_init_percentile} percentile on {calib.shape[0]} training images: "
