@@ -59,3 +59,15 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     flip = torch.rand(n, generator=generator) < 0.5
     out[flip] = out[flip].flip(3)
     return out
+
+
+@torch.no_grad()
+def count_correct(model, images: torch.Tensor, labels: torch.Tensor, mean, std, batch_size: int = 500) -> int:
+    """Top-1 correct predictions of ``model`` in inference mode (BatchNorm statistics, no
+    dropout) on uint8 ``images`` normalized with ``mean`` / ``std``."""
+    model.eval()
+    correct = 0
+    for start in range(0, images.shape[0], batch_size):
+        x = normalize(images[start : start + batch_size], mean, std)
+        correct += int((model(x).argmax(1) == labels[start : start + batch_size]).sum())
+    return correct

@@ -143,15 +143,9 @@ def initialize_lambdas(model, relu_model, images, percentile: float) -> dict[str
     return chosen
 
 
-@torch.no_grad()
 def evaluate(model, images, labels, mean, std, batch_size=500) -> int:
     """Number of correct top-1 predictions (BN in inference mode)."""
-    model.eval()
-    correct = 0
-    for start in range(0, images.shape[0], batch_size):
-        x = cifar10.normalize(images[start : start + batch_size], mean, std)
-        correct += int((model(x).argmax(1) == labels[start : start + batch_size]).sum())
-    return correct
+    return cifar10.count_correct(model, images, labels, mean, std, batch_size)
 
 
 def grown_text(args) -> str:

@@ -140,15 +140,9 @@ def build_model(args) -> tuple[torch.nn.Module, str, dict, str | None, dict]:
     return model, family, info, pool, {}
 
 
-@torch.no_grad()
 def evaluate(model, images, labels, mean, std, batch_size=500) -> int:
     """Number of correct top-1 predictions (BatchNorm and dropout in inference mode)."""
-    model.eval()
-    correct = 0
-    for start in range(0, images.shape[0], batch_size):
-        x = cifar10.normalize(images[start : start + batch_size], mean, std)
-        correct += int((model(x).argmax(1) == labels[start : start + batch_size]).sum())
-    return correct
+    return cifar10.count_correct(model, images, labels, mean, std, batch_size)
 
 
 def learning_rate_factor(step: int, warmup_steps: int, total_steps: int) -> float:
