@@ -144,9 +144,17 @@ fn check_logits(arch: &str) {
     let folded = fold_batch_norm(&network.graph);
     let cpu = forward(&CpuGraph::new(&folded), to_nhwc(&images, folded.input_shape(), count), count, |_, _| {});
     let f32_rows: Vec<Vec<f64>> = fixture.logits.iter().map(|row| row.iter().map(|&v| f64::from(v)).collect()).collect();
-    for (found, rows, what) in [(&reference, few, "reference"), (&cpu, count, "CPU backend")] {
-        assert_close(found, &fixture.logits_f64[..rows], 1e-4, &format!("{arch}, {what} vs PyTorch float64"));
-        assert_close(found, &f32_rows[..rows], 1e-4, &format!("{arch}, {what} vs PyTorch float32"));
+    let mut results = vec![(reference, few, "reference"), (cpu, count, "CPU backend")];
+    // The wgpu backend's ANN plan (lavapipe here; a real GPU in scripts/gpu-check.sh) on
+    // the first 8 images.
+    if let Some(common::GpuBackend { ctx, kernels }) = common::gpu() {
+        let plan = spikeconv::backends::wgpu::AnnPlan::compile(ctx, kernels, &folded, few).unwrap();
+        let gpu = plan.run(ctx, &images[..few * folded.input_shape().len()], few).unwrap();
+        results.push((gpu, few, "wgpu backend"));
+    }
+    for (found, rows, what) in &results {
+        assert_close(found, &fixture.logits_f64[..*rows], 1e-4, &format!("{arch}, {what} vs PyTorch float64"));
+        assert_close(found, &f32_rows[..*rows], 1e-4, &format!("{arch}, {what} vs PyTorch float32"));
     }
 }
 

@@ -171,9 +171,12 @@ fn plan_fusions(graph: &Graph, fusing: Fusing) -> Vec<Option<Fusion>> {
                 }
                 if let Some((c, Op::Add)) = next(&fusion).map(|(c, n)| (c, &n.op)) {
                     let inputs = &nodes[c].inputs;
-                    // Add(x, x) reads the conv twice: it cannot be the residual of itself.
-                    if inputs[0] != inputs[1] {
-                        let other = if inputs[0] == fusion.last { inputs[1] } else { inputs[0] };
+                    let other = if inputs[0] == fusion.last { inputs[1] } else { inputs[0] };
+                    // Add(x, x) reads the conv twice: it cannot be the residual of itself. And
+                    // the residual must be computed before this step runs: an option-B
+                    // projection that follows the branch in the graph's order is not yet
+                    // (its own conv then takes the addition, with this branch as residual).
+                    if inputs[0] != inputs[1] && other < id {
                         fusion.residual = Some(other);
                         fusion.last = c;
                     }
@@ -206,4 +209,39 @@ fn plan_fusions(graph: &Graph, fusing: Fusing) -> Vec<Option<Fusion>> {
         fusions[id] = Some(fusion);
     }
     fusions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::graph::{BatchNorm, Conv2d, Shape};
+
+    fn conv(out_channels: usize, in_channels: usize, kernel: usize) -> Op {
+        let weight = vec![0.0; out_channels * in_channels * kernel * kernel];
+        Op::Conv2d(Conv2d { out_channels, in_channels, kernel, stride: 1, padding: kernel / 2, weight, bias: None })
+    }
+
+    fn bn(channels: usize) -> Op {
+        let v = vec![1.0; channels];
+        Op::BatchNorm(BatchNorm { gamma: v.clone(), beta: v.clone(), mean: v.clone(), var: v, eps: 1e-5 })
+    }
+
+    /// An option-B block as the loader builds it: the branch, then the projection, then
+    /// the sum. The branch's conv must not take the sum (its residual, the projection, comes
+    /// later in the graph's order): the projection's conv takes it, the branch as residual.
+    #[test]
+    fn a_residual_computed_later_is_not_fused() {
+        let mut g = Graph::new(Shape::new(2, 4, 4));
+        let c1 = g.push("conv1", conv(4, 2, 3), &[0]).unwrap();
+        let b1 = g.push("bn1", bn(4), &[c1]).unwrap();
+        let sc = g.push("shortcut.0", conv(4, 2, 1), &[0]).unwrap();
+        let sb = g.push("shortcut.1", bn(4), &[sc]).unwrap();
+        let add = g.push("add", Op::Add, &[b1, sb]).unwrap();
+        let relu = g.push("relu", Op::Relu, &[add]).unwrap();
+        let schedule = Schedule::ann(&g, Fusing::Epilogue { relu: true });
+        let starts: Vec<(NodeId, Fusion)> = schedule.steps.iter().map(|s| (s.start, s.fusion.clone())).collect();
+        assert_eq!(starts.len(), 2, "{starts:?}");
+        assert_eq!((starts[0].0, starts[0].1.last, starts[0].1.residual), (c1, b1, None));
+        assert_eq!((starts[1].0, starts[1].1.last, starts[1].1.residual, starts[1].1.relu), (sc, relu, Some(b1), true));
+    }
 }
