@@ -6,8 +6,8 @@
 use crate::backends::cpu::constant_current::ConstantCurrentTwin;
 use crate::backends::Backend;
 use crate::convert::bias_correction::BIAS_CORRECTION_ROUNDS;
-use crate::convert::pooling::{self, MaxPoolStrategy};
 use crate::convert::fold_batch_norm;
+use crate::convert::pooling::{self, MaxPoolStrategy};
 use crate::convert::snn::{convert_from, validate_v_init, SpikingNetwork, DEFAULT_V_INIT};
 use crate::convert::stats::DEFAULT_BINS;
 use crate::convert::threshold::{method_name, ThresholdMethod};

@@ -74,7 +74,8 @@ fn fixture(arch: &str) -> Fixture {
     let mut tensors = Vec::new();
     for tensor in json["tensors"].as_array().unwrap() {
         let name = tensor["name"].as_str().unwrap().to_string();
-        let shape: Vec<usize> = tensor["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+        let shape: Vec<usize> =
+            tensor["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
         let bytes: Vec<u8> = generate(seed, &name, &shape).iter().flat_map(|v| v.to_le_bytes()).collect();
         assert_eq!(format!("{:016x}", fnv1a64(&bytes)), tensor["fnv1a64_f32le"].as_str().unwrap(), "{arch}: {name}");
         tensors.push((name, shape, bytes));
@@ -143,7 +144,8 @@ fn check_logits(arch: &str) {
         spikeconv::reference::forward::forward(&network.graph, &images[..few * network.graph.input_shape().len()], few);
     let folded = fold_batch_norm(&network.graph);
     let cpu = forward(&CpuGraph::new(&folded), to_nhwc(&images, folded.input_shape(), count), count, |_, _| {});
-    let f32_rows: Vec<Vec<f64>> = fixture.logits.iter().map(|row| row.iter().map(|&v| f64::from(v)).collect()).collect();
+    let f32_rows: Vec<Vec<f64>> =
+        fixture.logits.iter().map(|row| row.iter().map(|&v| f64::from(v)).collect()).collect();
     let mut results = vec![(reference, few, "reference"), (cpu, count, "CPU backend")];
     // The wgpu backend's ANN plan (lavapipe here; a real GPU in scripts/gpu-check.sh) on
     // the first 8 images.
@@ -240,13 +242,18 @@ fn vgg_bytes(tensors: &[(String, Vec<usize>)], metadata: &[(&str, &str)]) -> Vec
         .iter()
         .map(|(name, shape, bytes)| (name.clone(), TensorView::new(Dtype::F32, shape.clone(), bytes).unwrap()))
         .collect();
-    let mut meta: HashMap<String, String> =
-        [("normalize_mean", "0.5,0.5,0.5"), ("normalize_std", "0.25,0.25,0.25")].map(|(k, v)| (k.into(), v.into())).into();
+    let mut meta: HashMap<String, String> = [("normalize_mean", "0.5,0.5,0.5"), ("normalize_std", "0.25,0.25,0.25")]
+        .map(|(k, v)| (k.into(), v.into()))
+        .into();
     meta.extend(metadata.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     safetensors::serialize(views, Some(meta)).unwrap()
 }
 
-fn load_vgg(tensors: &[(String, Vec<usize>)], metadata: &[(&str, &str)], arch: Option<&str>) -> Result<Network, LoadError> {
+fn load_vgg(
+    tensors: &[(String, Vec<usize>)],
+    metadata: &[(&str, &str)],
+    arch: Option<&str>,
+) -> Result<Network, LoadError> {
     let options = LoadOptions { arch: arch.map(String::from), ..LoadOptions::default() };
     load_bytes("vgg.safetensors", vgg_bytes(tensors, metadata), &options)
 }
@@ -279,7 +286,8 @@ fn a_small_vgg_loads_with_either_pool_and_without_batch_norm() {
 #[test]
 fn broken_vgg_files_get_one_line_errors_naming_the_tensor() {
     let good = small_vgg11(true);
-    let without = |name: &str| -> Vec<(String, Vec<usize>)> { good.iter().filter(|(n, _)| n != name).cloned().collect() };
+    let without =
+        |name: &str| -> Vec<(String, Vec<usize>)> { good.iter().filter(|(n, _)| n != name).cloned().collect() };
     let with = |name: &str, shape: Vec<usize>| -> Vec<(String, Vec<usize>)> {
         let mut tensors: Vec<_> = good.iter().filter(|(n, _)| n != name).cloned().collect();
         tensors.push((name.to_string(), shape));
@@ -380,7 +388,16 @@ fn narrow_vgg11_assets_keep_their_accuracy_on_the_whole_test_set() {
     let Some(common::ReferencePaths { test, .. }) = common::reference_paths() else { return };
     for (file, recorded) in [("vgg11w4_max.safetensors", 8321), ("vgg11w4_avg.safetensors", 8315)] {
         let model = asset(file);
-        let ann = common::json_lines(&common::spikeconv(&["ann", "--backend", "cpu", "--model", &model, "--data", &test, "--json"]));
+        let ann = common::json_lines(&common::spikeconv(&[
+            "ann",
+            "--backend",
+            "cpu",
+            "--model",
+            &model,
+            "--data",
+            &test,
+            "--json",
+        ]));
         assert_eq!((ann[0]["images"].as_i64(), ann[0]["arch"].as_str()), (Some(10_000), Some("vgg11")), "{file}");
         let correct = ann[0]["correct"].as_i64().unwrap();
         assert!((correct - recorded).abs() <= 2, "{file}: {correct}/10000, recorded {recorded}");
@@ -396,9 +413,26 @@ fn both_max_pool_strategies_convert_a_trained_vgg_and_say_so() {
     let mut lines = Vec::new();
     for strategy in ["gated", "avg"] {
         let args = [
-            "sweep", "--backend", "cpu", "--model", &model, "--calib", &calib, "--calib-images", "256",
-            "--threshold", "channel-percentile:99.9", "--maxpool", strategy, "--data", &test, "--limit", "256",
-            "--timesteps", "32", "--json",
+            "sweep",
+            "--backend",
+            "cpu",
+            "--model",
+            &model,
+            "--calib",
+            &calib,
+            "--calib-images",
+            "256",
+            "--threshold",
+            "channel-percentile:99.9",
+            "--maxpool",
+            strategy,
+            "--data",
+            &test,
+            "--limit",
+            "256",
+            "--timesteps",
+            "32",
+            "--json",
         ];
         let output = common::spikeconv(&args);
         let stderr = String::from_utf8_lossy(&output.stderr).to_string();

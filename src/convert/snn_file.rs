@@ -388,7 +388,9 @@ fn read_max_pooling(value: Option<&str>, graph: &Graph) -> Result<Option<MaxPool
     let stated = match value.map(str::trim) {
         None => return Ok((max_pools > 0).then_some(MaxPoolStrategy::Gated)),
         Some("none") => None,
-        Some(name) => Some(name.parse::<MaxPoolStrategy>().map_err(|e| format!("metadata `max_pooling`: {e} or none"))?),
+        Some(name) => {
+            Some(name.parse::<MaxPoolStrategy>().map_err(|e| format!("metadata `max_pooling`: {e} or none"))?)
+        }
     };
     match (stated, max_pools) {
         (Some(MaxPoolStrategy::Gated), 0) => {

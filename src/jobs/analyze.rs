@@ -2,10 +2,10 @@
 //! firing rate for each converted network, measured layer by layer on calibration images
 //! that tuning did not see ([`crate::tuning::analyze`]).
 
-use crate::model::BlockForm;
 use crate::backends::Backend;
 use crate::convert::snn::SpikingNetwork;
 use crate::data::cifar::Dataset;
+use crate::model::BlockForm;
 use crate::model::Network;
 use crate::pipeline::Progress;
 use crate::report::analysis::{AnalysisReport, NetworkErrors};

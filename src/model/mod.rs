@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 pub use checkpoint::{Checkpoint, TensorDtype};
 pub use normalize::{Normalization, NormalizeError, NormalizePreset};
 pub use resnet::{BlockForm, ResNetInfo, ShortcutKind, Stem, UnknownBlockForm};
-pub use vgg::VggInfo;
 pub use trained::TrainedActivation;
+pub use vgg::VggInfo;
 
 use graph::{Graph, GraphError, Op, Pool2d};
 

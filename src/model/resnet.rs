@@ -33,9 +33,9 @@
 
 use super::checkpoint::{Checkpoint, TensorDtype};
 use super::graph::{BatchNorm, Conv2d, Graph, Linear, NodeId, Op, Pool2d, Shape};
-use super::PoolKind;
 use super::trained::TrainedActivation;
 use super::LoadError;
+use super::PoolKind;
 
 /// BatchNorm epsilon of PyTorch's `nn.BatchNorm2d` default, used by all CIFAR ResNets.
 pub const BATCH_NORM_EPS: f32 = 1e-5;

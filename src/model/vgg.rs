@@ -96,12 +96,13 @@ pub fn build(
         match *feature {
             Feature::Conv { out_channels, in_channels, kernel } => {
                 let first = config.is_empty();
-                let gap = index.checked_sub(expected).filter(|&gap| gap == 0 || (gap == 1 && !first)).ok_or_else(|| {
-                    arch(format!(
-                        "{name}.weight: a convolution at index {index}, expected one at {expected}{}",
-                        if first { String::new() } else { format!(" (or {} after a pool)", expected + 1) }
-                    ))
-                })?;
+                let gap =
+                    index.checked_sub(expected).filter(|&gap| gap == 0 || (gap == 1 && !first)).ok_or_else(|| {
+                        arch(format!(
+                            "{name}.weight: a convolution at index {index}, expected one at {expected}{}",
+                            if first { String::new() } else { format!(" (or {} after a pool)", expected + 1) }
+                        ))
+                    })?;
                 if gap == 1 {
                     x = graph.push(format!("features.{}", index - 1), pool.op(window), &[x]).map_err(graph_error)?;
                     config.push(None);
@@ -210,7 +211,11 @@ fn discover_features(checkpoint: &Checkpoint) -> Result<BTreeMap<usize, Feature>
         let feature = match *shape {
             [out_channels, in_channels, kernel, _] => Feature::Conv { out_channels, in_channels, kernel },
             [_] => Feature::BatchNorm,
-            _ => return Err(format!("tensor {name} has shape {shape:?}: neither a conv (4-D) nor a BatchNorm (1-D) weight")),
+            _ => {
+                return Err(format!(
+                    "tensor {name} has shape {shape:?}: neither a conv (4-D) nor a BatchNorm (1-D) weight"
+                ))
+            }
         };
         features.insert(index, feature);
     }

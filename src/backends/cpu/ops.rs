@@ -138,19 +138,17 @@ fn for_each_window(pool: &Pool2d, in_shape: Shape, out_shape: Shape, mut visit: 
 pub fn max_pool(pool: &Pool2d, input: &[f32], in_shape: Shape, out_shape: Shape, samples: usize) -> Vec<f32> {
     let channels = in_shape.channels;
     let mut out = vec![0.0f32; samples * out_shape.len()];
-    out.par_chunks_mut(out_shape.len().max(1)).zip(input.par_chunks(in_shape.len().max(1))).for_each(
-        |(out, input)| {
-            for_each_window(pool, in_shape, out_shape, |o, window| {
-                let out = &mut out[o * channels..(o + 1) * channels];
-                out.fill(f32::NEG_INFINITY);
-                for &pixel in window {
-                    for (max, &v) in out.iter_mut().zip(&input[pixel * channels..(pixel + 1) * channels]) {
-                        *max = max.max(v);
-                    }
+    out.par_chunks_mut(out_shape.len().max(1)).zip(input.par_chunks(in_shape.len().max(1))).for_each(|(out, input)| {
+        for_each_window(pool, in_shape, out_shape, |o, window| {
+            let out = &mut out[o * channels..(o + 1) * channels];
+            out.fill(f32::NEG_INFINITY);
+            for &pixel in window {
+                for (max, &v) in out.iter_mut().zip(&input[pixel * channels..(pixel + 1) * channels]) {
+                    *max = max.max(v);
                 }
-            });
-        },
-    );
+            }
+        });
+    });
     out
 }
 
@@ -160,20 +158,18 @@ pub fn avg_pool(pool: &Pool2d, input: &[f32], in_shape: Shape, out_shape: Shape,
     let channels = in_shape.channels;
     let divisor = (pool.kernel * pool.kernel) as f32;
     let mut out = vec![0.0f32; samples * out_shape.len()];
-    out.par_chunks_mut(out_shape.len().max(1)).zip(input.par_chunks(in_shape.len().max(1))).for_each(
-        |(out, input)| {
-            for_each_window(pool, in_shape, out_shape, |o, window| {
-                let out = &mut out[o * channels..(o + 1) * channels];
-                out.fill(0.0);
-                for &pixel in window {
-                    for (sum, &v) in out.iter_mut().zip(&input[pixel * channels..(pixel + 1) * channels]) {
-                        *sum += v;
-                    }
+    out.par_chunks_mut(out_shape.len().max(1)).zip(input.par_chunks(in_shape.len().max(1))).for_each(|(out, input)| {
+        for_each_window(pool, in_shape, out_shape, |o, window| {
+            let out = &mut out[o * channels..(o + 1) * channels];
+            out.fill(0.0);
+            for &pixel in window {
+                for (sum, &v) in out.iter_mut().zip(&input[pixel * channels..(pixel + 1) * channels]) {
+                    *sum += v;
                 }
-                out.iter_mut().for_each(|v| *v /= divisor);
-            });
-        },
-    );
+            }
+            out.iter_mut().for_each(|v| *v /= divisor);
+        });
+    });
     out
 }
 

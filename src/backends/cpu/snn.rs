@@ -129,10 +129,12 @@ impl CpuSnn {
             .ops
             .iter()
             .zip(&graph.inputs)
-            .map(|(op, inputs)| match (op, inputs.first().and_then(|&input| spikes_of[input]).and_then(|l| layers[l].as_ref())) {
-                (CpuOp::Conv(weights), Some((_, params))) => Some(weights.over_spikes(&params.thresholds)),
-                (CpuOp::Conv(weights), None) => Some(weights.clone()),
-                _ => None,
+            .map(|(op, inputs)| {
+                match (op, inputs.first().and_then(|&input| spikes_of[input]).and_then(|l| layers[l].as_ref())) {
+                    (CpuOp::Conv(weights), Some((_, params))) => Some(weights.over_spikes(&params.thresholds)),
+                    (CpuOp::Conv(weights), None) => Some(weights.clone()),
+                    _ => None,
+                }
             })
             .collect();
         Ok(Self {
