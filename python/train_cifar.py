@@ -183,13 +183,8 @@ def main(argv=None) -> int:
 
     state_path = args.state or args.out.with_name(args.out.stem + ".state.pt")
     recipe = {k: str(v) for k, v in vars(args).items() if k in RECIPE_KEYS}
-    resume = None
-    if state_path.exists() and not args.restart:
-        resume = torch.load(state_path, weights_only=False)
-        if resume["recipe"] != recipe:
-            changed = sorted(k for k in recipe if resume["recipe"].get(k) != recipe[k])
-            raise SystemExit(f"{state_path}: saved by a run with other settings ({', '.join(changed)}); "
-                             f"pass --restart to start over or another --out")
+    resume = cifar10.load_resume_state(state_path, recipe, args.restart)
+    if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
