@@ -87,7 +87,11 @@ echo "== GPU correctness tests"
 for test in "$bin"/tests/*; do
     start=$(date +%s.%N)
     # shellcheck disable=SC2086
-    if SPIKECONV_DATA=$D timeout 60 "$test" --test-threads 1 $test_filter >>"$OUT/tests.log" 2>&1; then
+    filter=$test_filter
+    # families: only the PyTorch-logit checks (its other tests run the spikeconv binary by
+    # the path it was built at).
+    [ "$(basename "$test")" = families ] && filter="logits $test_filter"
+    if SPIKECONV_DATA=$D timeout 60 "$test" --test-threads 1 $filter >>"$OUT/tests.log" 2>&1; then
         result="ok ($(grep -o '[0-9]* passed' "$OUT/tests.log" | tail -1))"
     else
         result=FAILED

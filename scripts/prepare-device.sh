@@ -15,7 +15,7 @@ mkdir -p .device/data/cifar10 .device/data/weights .device/tests
 strip -o .device/spikeconv target/release/spikeconv
 gzip -9 .device/spikeconv
 # The GPU tests, built once in release mode; cargo prints where each executable is.
-for test in kernels snn_plan jobs; do
+for test in kernels snn_plan jobs families; do
     exe=$(cargo test --release --no-run --test "$test" --message-format=json 2>/dev/null |
         python3 -c 'import json,sys
 for line in sys.stdin:

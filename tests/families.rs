@@ -67,7 +67,11 @@ struct Fixture {
 
 /// The fixture `arch`, its network regenerated as the safetensors file the export wrote.
 fn fixture(arch: &str) -> Fixture {
-    let path = format!("{}/tests/fixtures/families/{arch}.json", env!("CARGO_MANIFEST_DIR"));
+    // From the source tree this binary was built in, else from the working directory (a
+    // prebuilt binary run in a copy of the repository, as scripts/gpu-check.sh does).
+    let built = format!("{}/tests/fixtures/families/{arch}.json", env!("CARGO_MANIFEST_DIR"));
+    let path =
+        if std::path::Path::new(&built).is_file() { built } else { format!("tests/fixtures/families/{arch}.json") };
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(json["generator"], "splitmix64-fnv1a64 v1", "{path}");
     let seed = json["seed"].as_u64().unwrap();
