@@ -63,6 +63,11 @@ pub struct Schedule {
     pub static_node: Vec<bool>,
     /// The IF layer (index in [`SpikingNetwork::layers`]) of each node that is one.
     pub if_layer: Vec<Option<usize>>,
+    /// For each node whose value is an IF layer's spikes, that layer's node: the layer
+    /// itself, or, for a max pool over it (the spiking network's gated max, which passes one
+    /// input's value unchanged: a spike at its channel's threshold or 0), the layer below,
+    /// through chains of them. A conv reading such a value reads spikes, with exact products.
+    pub spike_source: Vec<Option<NodeId>>,
 }
 
 impl Schedule {
@@ -115,7 +120,21 @@ impl Schedule {
                 steps.push(Step { position, start, fusion });
             }
         }
-        Self { steps, last_read, static_node: static_nodes(graph), if_layer }
+        let mut spike_source: Vec<Option<NodeId>> = vec![None; graph.nodes().len()];
+        for (id, node) in graph.nodes().iter().enumerate() {
+            spike_source[id] = match node.op {
+                _ if if_layer[id].is_some() => Some(id),
+                Op::MaxPool2d(_) => spike_source[node.inputs[0]],
+                _ => None,
+            };
+        }
+        Self { steps, last_read, static_node: static_nodes(graph), if_layer, spike_source }
+    }
+
+    /// The IF layer (index in [`SpikingNetwork::layers`]) whose spikes node `id`'s value is
+    /// ([`Schedule::spike_source`]).
+    pub fn spike_layer(&self, id: NodeId) -> Option<usize> {
+        self.spike_source[id].and_then(|node| self.if_layer[node])
     }
 
     /// The values dead once `step` has run: the inputs it read last, and its own value when
@@ -213,7 +232,9 @@ fn plan_fusions(graph: &Graph, fusing: Fusing) -> Vec<Option<Fusion>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::graph::{BatchNorm, Conv2d, Shape};
+    use crate::convert::snn::convert;
+    use crate::convert::threshold::Thresholds;
+    use crate::model::graph::{BatchNorm, Conv2d, Pool2d, Shape};
 
     fn conv(out_channels: usize, in_channels: usize, kernel: usize) -> Op {
         let weight = vec![0.0; out_channels * in_channels * kernel * kernel];
@@ -244,5 +265,39 @@ mod tests {
         assert_eq!((branch.last, branch.residual, branch.relu), (relu, Some(sb), true));
         assert_eq!((projection.last, projection.residual), (sb, None));
         assert!(schedule.steps.iter().position(|s| s.start == sc) < schedule.steps.iter().position(|s| s.start == c1));
+    }
+
+    /// Gated max pools pass their IF layer's spikes on, through chains of them; a max pool
+    /// over a static value, an average pool and a conv do not.
+    #[test]
+    fn spikes_pass_through_max_pools_only() {
+        let pool = |kernel, stride| Op::MaxPool2d(Pool2d { kernel, stride, padding: 0 });
+        let conv = |channels| {
+            let weight = vec![0.0; channels * channels];
+            Op::Conv2d(Conv2d {
+                out_channels: channels,
+                in_channels: channels,
+                kernel: 1,
+                stride: 1,
+                padding: 0,
+                weight,
+                bias: None,
+            })
+        };
+        let mut g = Graph::new(Shape::new(2, 8, 8));
+        let image_pool = g.push("image_pool", pool(2, 2), &[0]).unwrap();
+        let c1 = g.push("conv1", conv(2), &[image_pool]).unwrap();
+        let r1 = g.push("relu1", Op::Relu, &[c1]).unwrap();
+        let p1 = g.push("pool1", pool(2, 1), &[r1]).unwrap();
+        let p2 = g.push("pool2", pool(2, 1), &[p1]).unwrap();
+        let c2 = g.push("conv2", conv(2), &[p2]).unwrap();
+        let r2 = g.push("relu2", Op::Relu, &[c2]).unwrap();
+        let avg = g.push("avg", Op::AvgPool2d(Pool2d { kernel: 2, stride: 1, padding: 0 }), &[r2]).unwrap();
+        let after_avg = g.push("after_avg", pool(1, 1), &[avg]).unwrap();
+        let snn = convert(&g, vec![(r1, Thresholds::Layer(1.0)), (r2, Thresholds::Layer(0.5))], 0.5).unwrap();
+        let schedule = Schedule::snn(&snn, Fusing::Epilogue { relu: false }).unwrap();
+        let layers: Vec<Option<usize>> =
+            [image_pool, c1, r1, p1, p2, c2, r2, avg, after_avg].map(|id| schedule.spike_layer(id)).into();
+        assert_eq!(layers, [None, None, Some(0), Some(0), Some(0), None, Some(1), None, None]);
     }
 }

@@ -89,6 +89,8 @@ pub struct CpuSnn {
     /// rounding each product ([`ConvWeights::rounding_each_product`]).
     simulated: Vec<Option<ConvWeights>>,
     constant: Vec<bool>,
+    /// The IF layer whose spikes each node's value is ([`Schedule::spike_source`]).
+    spike_source: Vec<Option<usize>>,
     /// Every IF layer's name, in layer order (for messages).
     names: Vec<String>,
     num_classes: usize,
@@ -116,21 +118,15 @@ impl CpuSnn {
             .collect();
         // The walk's ANN values round each product, as the reference and lavapipe do.
         let graph = CpuGraph::scheduled(&snn.graph, &schedule).rounding_each_product();
-        // The IF layer whose spikes a node's value is, looking through gated max pools.
-        let mut spikes_of: Vec<Option<usize>> = vec![None; graph.ops.len()];
-        for (position, op) in graph.ops.iter().enumerate() {
-            spikes_of[position] = match op {
-                CpuOp::Relu => Some(position),
-                CpuOp::MaxPool(_) => spikes_of[graph.inputs[position][0]],
-                _ => None,
-            };
-        }
         let simulated = graph
             .ops
             .iter()
             .zip(&graph.inputs)
             .map(|(op, inputs)| {
-                match (op, inputs.first().and_then(|&input| spikes_of[input]).and_then(|l| layers[l].as_ref())) {
+                match (
+                    op,
+                    inputs.first().and_then(|&input| schedule.spike_source[input]).and_then(|l| layers[l].as_ref()),
+                ) {
                     (CpuOp::Conv(weights), Some((_, params))) => Some(weights.over_spikes(&params.thresholds)),
                     (CpuOp::Conv(weights), None) => Some(weights.clone()),
                     _ => None,
@@ -142,6 +138,7 @@ impl CpuSnn {
             simulated,
             layers,
             constant: schedule.static_node,
+            spike_source: schedule.spike_source,
             names: snn.layers.iter().map(|layer| layer.name.clone()).collect(),
             num_classes: snn.graph.num_classes(),
         })
@@ -272,7 +269,8 @@ impl CpuSnn {
                     // A conv over spikes reads them as 0/1 times θ-scaled weights (at the
                     // thresholds a walk just chose, if it chose them).
                     let scaled;
-                    let weights = match (&walked_thresholds[inputs[0]], &self.simulated[position]) {
+                    let walked = self.spike_source[inputs[0]].and_then(|source| walked_thresholds[source].as_ref());
+                    let weights = match (walked, &self.simulated[position]) {
                         (Some(thresholds), _) => {
                             scaled = weights.over_spikes(thresholds);
                             &scaled
@@ -354,11 +352,6 @@ impl CpuSnn {
                 }
                 CpuOp::MaxPool(max_pool) => {
                     let input = arg(0);
-                    // A gate passes an IF layer's spikes as they are: the conv after it
-                    // reads them at that layer's thresholds.
-                    if walk.is_some() {
-                        walked_thresholds[position] = walked_thresholds[inputs[0]].clone();
-                    }
                     let data = if input.per_step {
                         ops::gated_max_pool(max_pool, &input.data, in_shape, shape, count, timesteps)
                     } else {

@@ -71,7 +71,7 @@ impl BufferPool {
 /// read through `buffer_of`, the result written to `output`. For the SNN plan and the walk,
 /// whose convolutions read spikes, `spike_thresholds(id)` gives the per-channel thresholds
 /// of the IF layer whose spikes node `id` holds (`None` for any other value; see
-/// [`spiking_layer`]), and `timesteps` is `Some(T)` when the step computes a time-varying
+/// [`crate::engine::Schedule::spike_layer`]), and `timesteps` is `Some(T)` when the step computes a time-varying
 /// node for every timestep (`batch` = T × images, timestep-major), where a max pool is the
 /// spiking network's gated max; `None` for the ANN and static nodes.
 pub(crate) struct StepIo<'a, 'b> {
@@ -192,20 +192,6 @@ pub(crate) fn node_steps(
     };
     steps.push(step);
     Ok(steps)
-}
-
-/// The IF layer (index in [`crate::convert::snn::SpikingNetwork::layers`]) whose spikes
-/// node `id`'s value is in the spiking network: the node's own, or, for a gated max pool
-/// (a max pool over a time-varying value), that of its input: each window passes one
-/// input's value unchanged, a spike at that channel's threshold or 0. A conv reading it
-/// then reads spikes, with exact products ([`ConvWeights::upload_over_spikes`]), as the CPU
-/// backend does.
-pub(crate) fn spiking_layer(graph: &Graph, schedule: &Schedule, id: NodeId) -> Option<usize> {
-    let node = graph.node(id);
-    match node.op {
-        Op::MaxPool2d(_) if !schedule.static_node[id] => spiking_layer(graph, schedule, node.inputs[0]),
-        _ => schedule.if_layer[id],
-    }
 }
 
 impl AnnPlan {
@@ -374,47 +360,5 @@ impl AnnPlan {
             ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ann plan") });
         record_steps(&mut encoder, &self.steps);
         encoder
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::convert::snn::convert;
-    use crate::convert::threshold::Thresholds;
-    use crate::model::graph::{Conv2d, Pool2d, Shape};
-
-    /// Gated max pools pass their IF layer's spikes on, through chains of them; a max pool
-    /// over a static value, an average pool and a conv do not.
-    #[test]
-    fn spiking_layer_looks_through_gated_max_pools_only() {
-        let pool = |kernel, stride| Op::MaxPool2d(Pool2d { kernel, stride, padding: 0 });
-        let conv = |channels| {
-            let weight = vec![0.0; channels * channels];
-            Op::Conv2d(Conv2d {
-                out_channels: channels,
-                in_channels: channels,
-                kernel: 1,
-                stride: 1,
-                padding: 0,
-                weight,
-                bias: None,
-            })
-        };
-        let mut g = Graph::new(Shape::new(2, 8, 8));
-        let image_pool = g.push("image_pool", pool(2, 2), &[0]).unwrap();
-        let c1 = g.push("conv1", conv(2), &[image_pool]).unwrap();
-        let r1 = g.push("relu1", Op::Relu, &[c1]).unwrap();
-        let p1 = g.push("pool1", pool(2, 1), &[r1]).unwrap();
-        let p2 = g.push("pool2", pool(2, 1), &[p1]).unwrap();
-        let c2 = g.push("conv2", conv(2), &[p2]).unwrap();
-        let r2 = g.push("relu2", Op::Relu, &[c2]).unwrap();
-        let avg = g.push("avg", Op::AvgPool2d(Pool2d { kernel: 2, stride: 1, padding: 0 }), &[r2]).unwrap();
-        let after_avg = g.push("after_avg", pool(1, 1), &[avg]).unwrap();
-        let snn = convert(&g, vec![(r1, Thresholds::Layer(1.0)), (r2, Thresholds::Layer(0.5))], 0.5).unwrap();
-        let schedule = Schedule::snn(&snn, Fusing::Epilogue { relu: false }).unwrap();
-        let layers: Vec<Option<usize>> =
-            [image_pool, c1, r1, p1, p2, c2, r2, avg, after_avg].map(|id| spiking_layer(&g, &schedule, id)).into();
-        assert_eq!(layers, [None, None, Some(0), Some(0), Some(0), None, Some(1), None, None]);
     }
 }

@@ -23,7 +23,7 @@ use crate::engine::walk::{
 use crate::engine::EngineError;
 use crate::model::graph::NodeId;
 
-use super::ann::{node_steps, spiking_layer, StepIo};
+use super::ann::{node_steps, StepIo};
 
 /// An IF layer's values on the GPU, where a walk reached it.
 struct GpuProbe<'a> {
@@ -252,7 +252,7 @@ fn walk_checked(
                 // Spikes of IF layers walked already (passed on by gated max pools too), at
                 // the thresholds chosen for them.
                 let spike_thresholds = |id: NodeId| {
-                    let setting = chosen[spiking_layer(graph, &schedule, id)?].as_ref()?;
+                    let setting = chosen[schedule.spike_layer(id)?].as_ref()?;
                     Some(setting.thresholds.per_channel(nodes[id].shape.channels))
                 };
                 let io = StepIo {

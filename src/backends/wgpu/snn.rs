@@ -35,7 +35,7 @@ use crate::engine::walk::ScanShape;
 use crate::engine::{argmax_rows, PassTime, SnnBatchResult};
 use crate::model::graph::NodeId;
 
-use super::ann::{node_steps, spiking_layer, BufferPool, StepIo};
+use super::ann::{node_steps, BufferPool, StepIo};
 use super::layerwise::biased_current;
 
 /// One recorded command of a chunk, in order.
@@ -521,8 +521,7 @@ fn build(
                 };
                 let output = pool.take(ctx, &label, timesteps * batch * shape.len())?;
                 let spike_thresholds = |id: NodeId| {
-                    spiking_layer(graph, &schedule, id)
-                        .map(|i| snn.layers[i].thresholds.per_channel(nodes[id].shape.channels))
+                    schedule.spike_layer(id).map(|i| snn.layers[i].thresholds.per_channel(nodes[id].shape.channels))
                 };
                 let io = StepIo {
                     batch: timesteps * batch,
