@@ -17,6 +17,7 @@ use spikeconv::backends::cpu::constant_current::ConstantCurrentTwin;
 use spikeconv::backends::cpu::conv::{conv_dense, conv_events, sums_in_canonical_order, ConvWeights};
 use spikeconv::backends::cpu::ops::{to_nchw, to_nhwc};
 use spikeconv::backends::cpu::{CpuGraph, CpuSnn};
+use spikeconv::convert::neuron::Neuron;
 use spikeconv::convert::snn::SpikingNetwork;
 use spikeconv::model::graph::{Conv2d, Shape};
 use spikeconv::reference;
@@ -44,6 +45,32 @@ fn layer_major_simulation_equals_reference_on_dyadic_networks() {
             assert_matches_reference(&dyadic_pooled_snn(seed, per_channel, v_init), 3, 13, seed + 30);
         }
     }
+}
+
+#[test]
+fn signed_neurons_follow_the_reference_and_take_spikes_back() {
+    let mut took_back = false;
+    for seed in 0..3 {
+        for (per_channel, v_init) in [(false, 0.5), (true, 0.5), (true, 0.25)] {
+            for (snn, count, timesteps) in [
+                (dyadic_snn(seed, per_channel, v_init), 3, 11),
+                (dyadic_restructured_snn(seed, per_channel, v_init), 2, 7),
+                (dyadic_preact_snn(seed, per_channel, v_init), 5, 9),
+                (dyadic_pooled_snn(seed, per_channel, v_init), 3, 13),
+            ] {
+                let signed = SpikingNetwork { neuron: Neuron::SignedIf, ..snn };
+                assert_matches_reference(&signed, count, timesteps, seed + 50);
+                let images = dyadic_images(&mut Rng::new(seed + 50), count * signed.graph.input_shape().len());
+                let mut simulator = reference::snn::Simulator::new(&signed, &images, count);
+                (0..timesteps).for_each(|_| drop(simulator.step()));
+                took_back |= simulator
+                    .states
+                    .iter()
+                    .any(|s| s.net_spikes.iter().zip(&s.spike_counts).any(|(&net, &all)| net < all as i32));
+            }
+        }
+    }
+    assert!(took_back, "some neuron fires a negative spike (test strength)");
 }
 
 /// A dyadic network whose layers have their own `v_init` (every other layer) and dyadic

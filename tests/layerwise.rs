@@ -14,6 +14,7 @@ use spikeconv::backends::wgpu::layerwise_layers::{
 use spikeconv::backends::wgpu::SnnPlan;
 use spikeconv::backends::wgpu::{GpuContext, GpuStep};
 use spikeconv::convert::bias_correction::BIAS_CORRECTION_ROUNDS;
+use spikeconv::convert::neuron::Neuron;
 use spikeconv::convert::snn::SpikingNetwork;
 use spikeconv::convert::threshold::Thresholds;
 use spikeconv::convert::ttrbr::V_INIT_CANDIDATES;
@@ -38,13 +39,16 @@ fn kernels_match_reference_on_random_inputs() {
     let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let mut rng = Rng::new(42);
     // Planes of 21 (one partial chunk) and 81 (a full and a partial chunk), both current kinds.
-    for (images, shape, timesteps, constant_current, v_init) in [
+    let cases = [
         (3, Shape::new(5, 3, 7), 13, false, 0.5),
         (2, Shape::new(2, 9, 9), 9, true, 0.0),
         (1, Shape::new(3, 8, 8), 32, false, 0.25),
-    ] {
-        let scan = ScanShape { shape, images, timesteps, constant_current, v_init };
-        let case = format!("{images} images of {shape}, T = {timesteps}, constant {constant_current}");
+    ];
+    for ((images, shape, timesteps, constant_current, v_init), kind) in
+        cases.into_iter().flat_map(|case| Neuron::ALL.map(|kind| (case, kind)))
+    {
+        let scan = ScanShape { shape, images, timesteps, constant_current, v_init, neuron: kind };
+        let case = format!("{kind} neurons, {images} images of {shape}, T = {timesteps}, constant {constant_current}");
         let step_values = scan.step_values();
         let current_steps = if constant_current { 1 } else { timesteps };
         let currents = rng.vec(step_values * current_steps, -0.6, 1.4);
@@ -63,9 +67,12 @@ fn kernels_match_reference_on_random_inputs() {
         run(ctx, if_scan_step(ctx, kernels, &scan, &current, &threshold_buffer, &output, false).unwrap());
         let got = read_buffer(ctx, &output, 0, step_values * timesteps).unwrap();
         for i in 0..step_values {
-            let expected = if_scan(&neuron(i), thresholds[channel(i)], v_init);
+            let expected = if_scan(kind, &neuron(i), thresholds[channel(i)], v_init);
             let trace: Vec<f32> = (0..timesteps).map(|t| got[t * step_values + i]).collect();
             assert_eq!(trace, expected, "{case}: neuron {i}");
+        }
+        if kind.signed() && !constant_current {
+            assert!(got.iter().any(|&v| v < 0.0), "{case}: some negative spike (test strength)");
         }
 
         // The error analysis: per-channel sums; spike counts exactly.
@@ -78,7 +85,7 @@ fn kernels_match_reference_on_random_inputs() {
         );
         let mut expected = vec![0.0f64; shape.channels * ERROR_STATS];
         for i in 0..step_values {
-            let e = neuron_errors(&neuron(i), activations[i], thresholds[channel(i)], v_init, constant_current);
+            let e = neuron_errors(kind, &neuron(i), activations[i], thresholds[channel(i)], v_init, constant_current);
             let values = [
                 e.quantization.abs(),
                 e.deviation.abs(),
@@ -136,7 +143,7 @@ fn kernels_match_reference_on_random_inputs() {
         for (i, &activation) in activations.iter().enumerate() {
             let c = channel(i);
             let errors =
-                candidate_errors(&neuron(i), activation, &candidates[c * per_channel..][..per_channel], v_init);
+                candidate_errors(kind, &neuron(i), activation, &candidates[c * per_channel..][..per_channel], v_init);
             for (k, error) in errors.into_iter().enumerate() {
                 expected[c * per_channel + k] += f64::from(error);
             }
@@ -180,16 +187,19 @@ fn walk_spikes_like_the_simulation() {
     type Network = fn(u64, bool, f32) -> SpikingNetwork;
     let (standard, restructured, preact, pooled): (Network, Network, Network, Network) =
         (dyadic_snn, dyadic_restructured_snn, dyadic_preact_snn, dyadic_pooled_snn);
-    for (seed, per_channel, v_init, count, timesteps, (form, network)) in [
-        (1, false, 0.5, 5, 24, ("standard", standard)),
-        (2, true, 0.0, 3, 17, ("standard", standard)),
-        (3, false, 0.5, 4, 20, ("restructured", restructured)),
-        (4, true, 0.5, 3, 19, ("preact", preact)),
+    for (seed, per_channel, v_init, count, timesteps, (form, network), neuron) in [
+        (1, false, 0.5, 5, 24, ("standard", standard), Neuron::If),
+        (2, true, 0.0, 3, 17, ("standard", standard), Neuron::If),
+        (3, false, 0.5, 4, 20, ("restructured", restructured), Neuron::If),
+        (4, true, 0.5, 3, 19, ("preact", preact), Neuron::If),
         // Gated max pools (2×2, overlapping 3×3 of stride 2) between IF layers, an average pool.
-        (5, false, 0.5, 4, 13, ("pooled", pooled)),
-        (6, true, 0.25, 3, 21, ("pooled", pooled)),
+        (5, false, 0.5, 4, 13, ("pooled", pooled), Neuron::If),
+        (6, true, 0.25, 3, 21, ("pooled", pooled), Neuron::If),
+        (7, true, 0.5, 4, 16, ("restructured", restructured), Neuron::SignedIf),
+        (8, false, 0.5, 4, 13, ("pooled", pooled), Neuron::SignedIf),
     ] {
-        let snn = network(seed, per_channel, v_init);
+        let snn = SpikingNetwork { neuron, ..network(seed, per_channel, v_init) };
+        let form = format!("{form} of {neuron} neurons");
         let mut rng = Rng::new(seed + 7);
         let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
         let labels = vec![0u32; count];
@@ -536,6 +546,8 @@ fn cpu_walk_measures_like_the_gpu_walk() {
         (2, dyadic_restructured_snn(2, true, 0.5)),
         (3, dyadic_preact_snn(3, true, 0.0)),
         (4, dyadic_pooled_snn(4, true, 0.5)),
+        (5, SpikingNetwork { neuron: Neuron::SignedIf, ..dyadic_snn(5, true, 0.5) }),
+        (6, SpikingNetwork { neuron: Neuron::SignedIf, ..dyadic_restructured_snn(6, false, 0.5) }),
     ] {
         let mut rng = Rng::new(seed + 40);
         let count = 4;
@@ -557,7 +569,11 @@ fn cpu_walk_measures_like_the_gpu_walk() {
 #[test]
 fn tuning_and_correction_on_the_cpu_choose_what_the_gpu_chooses() {
     // The pooled network's later layers read the tuned layers' spikes through gated max pools.
-    for (seed, snn) in [(11, dyadic_snn(4, true, 0.5)), (12, dyadic_pooled_snn(5, true, 0.5))] {
+    for (seed, snn) in [
+        (11, dyadic_snn(4, true, 0.5)),
+        (12, dyadic_pooled_snn(5, true, 0.5)),
+        (13, SpikingNetwork { neuron: Neuron::SignedIf, ..dyadic_snn(4, true, 0.5) }),
+    ] {
         assert_cpu_and_gpu_tune_alike(&snn, seed);
     }
 }

@@ -21,13 +21,14 @@ use spikeconv::backends::wgpu::layerwise_layers::{if_scan_step, ScanLayout};
 use spikeconv::backends::wgpu::snn_layers::{readout_timesteps_step, ReadoutBuffers, ReadoutSize, COUNT_SLOT};
 use spikeconv::backends::wgpu::SnnPlan;
 use spikeconv::backends::wgpu::{GpuContext, GpuError, GpuStep, Kernels};
+use spikeconv::convert::neuron::Neuron;
 use spikeconv::convert::snn::{convert, IfLayer, SpikingNetwork};
 use spikeconv::convert::threshold::Thresholds;
 use spikeconv::engine::walk::ScanShape;
 use spikeconv::model::graph::{Conv2d, Graph, Linear, Op, Pool2d, Shape};
 use spikeconv::reference::forward::{forward, forward_all};
 use spikeconv::reference::ops::argmax_rows;
-use spikeconv::reference::snn::{correct_per_step, if_layer_step, initial_membranes, simulate, Simulator};
+use spikeconv::reference::snn::{correct_per_step, if_layer_step, simulate, LayerState, Simulator};
 
 fn run_steps(ctx: &GpuContext, steps: &[GpuStep]) {
     let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("test") });
@@ -47,12 +48,15 @@ fn words(values: &[u32]) -> Vec<f32> {
 fn counted_if_scan_matches_reference_step_by_step() {
     let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let mut rng = Rng::new(1);
-    for (images, shape, per_channel, v_init, timesteps, constant) in [
+    let cases = [
         (1, Shape::new(3, 5, 7), false, 0.5, 6, false),
         (7, Shape::new(5, 3, 3), true, 0.0, 9, false),
         (2, Shape::new(1, 1, 1), true, 0.25, 4, true),
         (3, Shape::new(4, 9, 9), false, 0.5, 5, false), // 81-neuron planes: two workgroups each
-    ] {
+    ];
+    for ((images, shape, per_channel, v_init, timesteps, constant), neuron) in
+        cases.into_iter().flat_map(|case| Neuron::ALL.map(|neuron| (case, neuron)))
+    {
         let thresholds = if per_channel {
             Thresholds::Channel(rng.vec(shape.channels, 0.2, 2.0))
         } else {
@@ -61,7 +65,7 @@ fn counted_if_scan_matches_reference_step_by_step() {
         let neurons = images * shape.len();
         let steps_stored = if constant { 1 } else { timesteps };
         let inputs = rng.vec(steps_stored * neurons, -1.0, 2.5);
-        let scan = ScanShape { shape, images, timesteps, constant_current: constant, v_init };
+        let scan = ScanShape { shape, images, timesteps, constant_current: constant, v_init, neuron };
         let current = storage_from_f32(ctx, "current", &inputs).unwrap();
         let threshold_buffer = storage_from_f32(ctx, "t", &thresholds.per_channel(shape.channels)).unwrap();
         let output = storage_zeroed(ctx, "output", timesteps * neurons + scan.groups()).unwrap();
@@ -74,13 +78,12 @@ fn counted_if_scan_matches_reference_step_by_step() {
         run_steps(ctx, &[step]);
         let got = read_buffer(ctx, &output, 0, timesteps * neurons + scan.groups()).unwrap();
 
-        let mut membranes = initial_membranes(&thresholds, shape, images, v_init);
-        let mut counts = vec![0u32; neurons];
+        let mut state = LayerState::new(&thresholds, shape, images, v_init);
         let no_bias = vec![0.0; shape.channels];
         for t in 0..timesteps {
             let input = &inputs[if constant { 0 } else { t * neurons }..][..neurons];
-            let expected = if_layer_step(&mut membranes, input, &thresholds, &no_bias, shape, &mut counts);
-            assert_eq!(got[t * neurons..(t + 1) * neurons], expected, "values, step {t}");
+            let expected = if_layer_step(neuron, &mut state, input, &thresholds, &no_bias, shape);
+            assert_eq!(got[t * neurons..(t + 1) * neurons], expected, "{neuron} neurons: values, step {t}");
         }
         // Per workgroup (64 neurons of one channel plane of one image) the spike count.
         let chunks = shape.plane().div_ceil(64);
@@ -89,11 +92,14 @@ fn counted_if_scan_matches_reference_step_by_step() {
                 let (plane, chunk) = (g / chunks, g % chunks);
                 let start = plane * shape.plane() + chunk * 64;
                 let end = (start + 64).min((plane + 1) * shape.plane());
-                counts[start..end].iter().sum::<u32>() as f32
+                state.spike_counts[start..end].iter().sum::<u32>() as f32
             })
             .collect();
         assert_eq!(got[timesteps * neurons..], expected_groups, "spike counts per workgroup");
-        assert!(counts.iter().any(|&c| c > 0), "some neuron spikes (test strength)");
+        assert!(state.spike_counts.iter().any(|&c| c > 0), "some neuron spikes (test strength)");
+        if neuron.signed() && !constant {
+            assert!(state.net_spikes.iter().zip(&state.spike_counts).any(|(&n, &c)| n < c as i32), "a negative spike");
+        }
     }
 }
 
@@ -137,10 +143,15 @@ fn readout_over_timesteps_matches_reference() {
 fn plan_matches_reference_exactly_on_dyadic_networks() {
     let Some(common::GpuBackend { ctx, kernels }) = gpu() else { return };
     let timesteps = 32;
-    for (seed, per_channel, v_init, batch, count) in
-        [(1, false, 0.5, 7, 7), (2, true, 0.0, 7, 5), (3, true, 0.5, 1, 1), (4, false, 0.0, 3, 2)]
-    {
-        let snn = dyadic_snn(seed, per_channel, v_init);
+    for (seed, per_channel, v_init, batch, count, neuron) in [
+        (1, false, 0.5, 7, 7, Neuron::If),
+        (2, true, 0.0, 7, 5, Neuron::If),
+        (3, true, 0.5, 1, 1, Neuron::If),
+        (4, false, 0.0, 3, 2, Neuron::If),
+        (1, false, 0.5, 7, 7, Neuron::SignedIf),
+        (2, true, 0.5, 7, 5, Neuron::SignedIf),
+    ] {
+        let snn = SpikingNetwork { neuron, ..dyadic_snn(seed, per_channel, v_init) };
         let mut rng = Rng::new(seed + 7);
         let images = dyadic_images(&mut rng, count * snn.graph.input_shape().len());
         let reference = simulate(&snn, &images, count, timesteps);
@@ -157,7 +168,9 @@ fn plan_matches_reference_exactly_on_dyadic_networks() {
 
         let plan = SnnPlan::compile(ctx, kernels, &snn, batch, timesteps).unwrap();
         let (result, counts) = plan.run_with_spike_counts(ctx, &images, &labels, count, timesteps).unwrap();
-        let case = format!("seed {seed}, per-channel {per_channel}, v_init {v_init}, batch {batch}, count {count}");
+        let case = format!(
+            "{neuron} neurons, seed {seed}, per-channel {per_channel}, v_init {v_init}, batch {batch}, count {count}"
+        );
         assert_eq!(counts.len(), snn.layers.len(), "{case}");
         for (layer, (gpu_counts, cpu_counts)) in counts.iter().zip(&reference.spike_counts).enumerate() {
             assert_eq!(gpu_counts, cpu_counts, "{case}: spike counts of layer {layer}");
@@ -393,7 +406,8 @@ fn plan_matches_reference_step_counts_over_64_steps() {
         .collect();
     assert_eq!(result.correct, expected);
     assert_eq!(result.predictions, last);
-    let totals: Vec<u64> = simulator.spike_counts.iter().map(|c| c.iter().map(|&v| u64::from(v)).sum()).collect();
+    let totals: Vec<u64> =
+        simulator.states.iter().map(|state| state.spike_counts.iter().map(|&v| u64::from(v)).sum()).collect();
     assert_eq!(result.spike_totals, totals);
     // Zero steps: nothing counted.
     let empty = plan.run(ctx, &images, &labels, batch, 0).unwrap();

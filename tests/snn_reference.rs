@@ -207,8 +207,9 @@ fn residual_block_simulates_with_at_most_one_spike_per_step() {
         for t in 0..timesteps {
             assert_eq!(simulator.step(), run.predictions_per_step[t]);
         }
-        assert_eq!(simulator.spike_counts, run.spike_counts);
-        assert_eq!(simulator.membranes, run.membranes);
+        let counts: Vec<Vec<u32>> = simulator.states.iter().map(|state| state.spike_counts.clone()).collect();
+        let membranes: Vec<Vec<f32>> = simulator.states.iter().map(|state| state.membranes.clone()).collect();
+        assert_eq!((counts, membranes), (run.spike_counts, run.membranes));
         let labels: Vec<usize> = run.predictions_per_step[timesteps - 1].clone();
         assert_eq!(correct_per_step(&run.predictions_per_step, &labels)[timesteps - 1], batch);
     }

@@ -12,6 +12,7 @@
 pub mod bias_correction;
 pub mod energy;
 pub mod fold_bn;
+pub mod neuron;
 pub mod pooling;
 pub mod snn;
 pub mod snn_file;
@@ -20,6 +21,7 @@ pub mod threshold;
 pub mod ttrbr;
 
 pub use fold_bn::fold_batch_norm;
+pub use neuron::Neuron;
 pub use pooling::MaxPoolStrategy;
 pub use snn::{convert, IfLayer, SpikingNetwork};
 pub use stats::{Histogram, LayerRange, LayerStats};

@@ -11,7 +11,9 @@
 //!   plus the layer's per-channel bias current, [`IfLayer::bias_current`], 0 unless
 //!   conversion set one; the sum is taken first, in f32), then if `membrane >= threshold`
 //!   the neuron spikes and `membrane -= threshold` (reset by subtraction, at most one
-//!   spike per neuron per step). The node's value is
+//!   spike per neuron per step). A signed neuron ([`SpikingNetwork::neuron`]) also fires
+//!   −1 where `membrane < 0` after more positive than negative spikes, and then
+//!   `membrane += threshold` ([`super::neuron`]). The node's value is
 //!   `spike × threshold` (the neuron's channel threshold when per-channel).
 //!   Membranes start at `v_init × threshold`, with the layer's own `v_init` where tuning
 //!   chose one ([`IfLayer::v_init`]), else the network's.
@@ -28,6 +30,7 @@
 
 use crate::model::graph::{Graph, NodeId, Op, Shape};
 
+use super::neuron::Neuron;
 use super::pooling::{self, MaxPoolStrategy};
 use super::stats::LayerStats;
 use super::threshold::{choose, from_trained, ThresholdMethod, Thresholds};
@@ -74,6 +77,8 @@ pub struct SpikingNetwork {
     /// had none. With `Gated` the graph keeps them (gated max pools), with `Avg` it holds
     /// average pools in their place.
     pub max_pooling: Option<MaxPoolStrategy>,
+    /// The neuron of every IF layer ([`super::neuron`]).
+    pub neuron: Neuron,
 }
 
 impl SpikingNetwork {
@@ -185,6 +190,7 @@ pub fn convert(
         threshold_method: "custom".into(),
         tuned_for_timesteps: None,
         max_pooling: (pooling::max_pools(folded) > 0).then_some(MaxPoolStrategy::Gated),
+        neuron: Neuron::default(),
     })
 }
 

@@ -13,6 +13,7 @@
 //! A backend implements [`Walker`] (the walk itself) and [`ProbeSource`] (the two
 //! measurements at a layer); tuning and analysis see only this module.
 
+use crate::convert::neuron::Neuron;
 use crate::convert::snn::{validate_v_init, SpikingNetwork};
 use crate::convert::threshold::Thresholds;
 use crate::model::graph::Shape;
@@ -37,6 +38,8 @@ pub struct ScanShape {
     /// The current is the same every step (stored for one step only).
     pub constant_current: bool,
     pub v_init: f32,
+    /// The neuron every IF layer of the network is.
+    pub neuron: Neuron,
 }
 
 /// What an IF layer spikes with in a walk: its thresholds, initial membrane fraction and

@@ -9,54 +9,83 @@
 //!    A max-pool node is the gated max ([`ops::gated_max_pool2d_step`]): it keeps every
 //!    input's sum over the steps so far and passes, per window, the current value of the
 //!    input whose sum is the largest (over a static input that is the ANN's max);
-//! 2. an IF node runs [`if_step`] on every neuron: `membrane += current`, then
-//!    `if membrane >= threshold { membrane -= threshold; spike }`, in `f32`; its value is
-//!    `threshold` where it spiked and 0 elsewhere;
+//! 2. an IF node runs [`neuron_step`] on every neuron: `membrane += current`, then
+//!    `if membrane >= threshold { membrane -= threshold; spike }`, in `f32` (a signed
+//!    neuron also fires −1 where `membrane < 0` after more positive than negative spikes,
+//!    and adds the threshold back, [`Neuron::SignedIf`]); its value is the spike times
+//!    `threshold` (θ, −θ or 0);
 //! 3. after all nodes, the output node's value is added to the accumulated output and the
 //!    step's predictions are the argmax of the accumulated output (first index on ties).
 
 use std::borrow::Cow;
 
+use crate::convert::neuron::Neuron;
 use crate::convert::snn::{constant_current_spikes, static_nodes, SpikingNetwork};
 use crate::convert::threshold::Thresholds;
 use crate::model::graph::{Graph, Node, Op, Shape};
 
 use super::ops;
 
-/// One integrate-and-fire neuron update: integrates `current` into `membrane` and, if the
-/// membrane reaches `threshold` (`>=`), subtracts the threshold and returns `true` (a spike).
-pub fn if_step(membrane: &mut f32, current: f32, threshold: f32) -> bool {
-    *membrane += current;
-    if *membrane >= threshold {
-        *membrane -= threshold;
-        true
+/// One neuron update: integrates `current` into `membrane`; if the membrane reaches
+/// `threshold` (`>=`) it subtracts the threshold and returns 1 (a spike); a signed neuron
+/// whose membrane fell below 0 while `net` (its positive minus negative spikes so far,
+/// kept by the caller) is positive adds the threshold back and returns −1; else 0.
+pub fn neuron_step(neuron: Neuron, membrane: &mut f32, net: &mut i32, current: f32, threshold: f32) -> i32 {
+    let potential = *membrane + current;
+    let spike = if potential >= threshold {
+        *membrane = potential - threshold;
+        1
+    } else if neuron.signed() && potential < 0.0 && *net > 0 {
+        *membrane = potential + threshold;
+        -1
     } else {
-        false
-    }
+        *membrane = potential;
+        0
+    };
+    *net += spike;
+    spike
 }
 
-/// One timestep of an IF layer over a batch (`membranes` and `current` are `batch × shape`,
-/// NCHW): adds the channel's `bias_current` to each neuron's current, updates the
-/// membranes, adds each spike to `spike_counts` and returns the layer's output, `threshold`
-/// where a neuron spiked and 0 elsewhere.
+/// One integrate-and-fire neuron update ([`Neuron::If`]'s [`neuron_step`]): `true` for a spike.
+pub fn if_step(membrane: &mut f32, current: f32, threshold: f32) -> bool {
+    neuron_step(Neuron::If, membrane, &mut 0, current, threshold) == 1
+}
+
+/// The state of one IF layer's neurons over a batch (`batch × shape`, NCHW).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerState {
+    pub membranes: Vec<f32>,
+    /// Spikes of either sign so far (events, what firing rates and synaptic operations count).
+    pub spike_counts: Vec<u32>,
+    /// Positive minus negative spikes so far (a signed neuron's memory).
+    pub net_spikes: Vec<i32>,
+}
+
+/// One timestep of an IF layer of `neuron`s over a batch (`state` and `current` are
+/// `batch × shape`, NCHW): adds the channel's `bias_current` to each neuron's current,
+/// updates the neurons and returns the layer's output, the spike times the neuron's
+/// threshold (θ, −θ or 0).
 pub fn if_layer_step(
-    membranes: &mut [f32],
+    neuron: Neuron,
+    state: &mut LayerState,
     current: &[f32],
     thresholds: &Thresholds,
     bias_current: &[f32],
     shape: Shape,
-    spike_counts: &mut [u32],
 ) -> Vec<f32> {
-    assert_eq!(membranes.len(), current.len(), "membrane and current lengths");
-    assert_eq!(membranes.len(), spike_counts.len(), "membrane and spike count lengths");
+    assert_eq!(state.membranes.len(), current.len(), "membrane and current lengths");
+    assert_eq!(state.membranes.len(), state.spike_counts.len(), "membrane and spike count lengths");
+    assert_eq!(state.membranes.len(), state.net_spikes.len(), "membrane and net spike lengths");
     assert_eq!(bias_current.len(), shape.channels, "one bias current per channel");
     let mut output = vec![0.0f32; current.len()];
-    for (i, ((membrane, &input), count)) in membranes.iter_mut().zip(current).zip(spike_counts.iter_mut()).enumerate() {
+    let neurons = state.membranes.iter_mut().zip(state.spike_counts.iter_mut()).zip(state.net_spikes.iter_mut());
+    for (i, (((membrane, count), net), &input)) in neurons.zip(current).enumerate() {
         let channel = (i / shape.plane()) % shape.channels;
         let threshold = thresholds.for_channel(channel);
-        if if_step(membrane, input + bias_current[channel], threshold) {
+        let spike = neuron_step(neuron, membrane, net, input + bias_current[channel], threshold);
+        if spike != 0 {
             *count += 1;
-            output[i] = threshold;
+            output[i] = if spike > 0 { threshold } else { -threshold };
         }
     }
     output
@@ -114,6 +143,18 @@ pub fn initial_membranes(thresholds: &Thresholds, shape: Shape, batch: usize, v_
     (0..batch * shape.len()).map(|i| v_init * thresholds.for_channel((i / shape.plane()) % shape.channels)).collect()
 }
 
+impl LayerState {
+    /// A layer at step 0: membranes at `v_init × threshold`, no spikes.
+    pub fn new(thresholds: &Thresholds, shape: Shape, batch: usize, v_init: f32) -> Self {
+        let neurons = batch * shape.len();
+        Self {
+            membranes: initial_membranes(thresholds, shape, batch, v_init),
+            spike_counts: vec![0; neurons],
+            net_spikes: vec![0; neurons],
+        }
+    }
+}
+
 /// Everything a simulation produced.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SnnRun {
@@ -143,10 +184,8 @@ pub struct Simulator<'a> {
     static_values: Vec<Option<Vec<f32>>>,
     /// Node id → index of its IF layer.
     layer_of_node: Vec<Option<usize>>,
-    /// Per IF layer, `batch × neurons` membrane potentials.
-    pub membranes: Vec<Vec<f32>>,
-    /// Per IF layer, `batch × neurons` spike counts so far.
-    pub spike_counts: Vec<Vec<u32>>,
+    /// Per IF layer, its neurons' membranes and spike counts so far.
+    pub states: Vec<LayerState>,
     /// Per IF layer, its bias current per channel (zeros where it has none).
     bias_currents: Vec<Vec<f32>>,
     /// Per time-varying max-pool node, every input's sum over the steps so far (the gate).
@@ -184,10 +223,9 @@ impl<'a> Simulator<'a> {
             layer_of_node[layer.node] = Some(index);
         }
         let shape_of = |node| graph.node(node).shape;
-        let membranes = (snn.layers.iter().enumerate())
-            .map(|(i, l)| initial_membranes(&l.thresholds, shape_of(l.node), batch, snn.layer_v_init(i)))
+        let states = (snn.layers.iter().enumerate())
+            .map(|(i, l)| LayerState::new(&l.thresholds, shape_of(l.node), batch, snn.layer_v_init(i)))
             .collect();
-        let spike_counts = snn.layers.iter().map(|l| vec![0; batch * shape_of(l.node).len()]).collect();
         let bias_currents = (0..snn.layers.len()).map(|i| snn.layer_bias_current(i)).collect();
         let output_accumulated = vec![0.0; batch * graph.num_classes()];
         let pool_sums = (graph.nodes().iter().zip(&constant))
@@ -201,8 +239,7 @@ impl<'a> Simulator<'a> {
             batch,
             static_values,
             layer_of_node,
-            membranes,
-            spike_counts,
+            states,
             bias_currents,
             pool_sums,
             output_accumulated,
@@ -220,12 +257,12 @@ impl<'a> Simulator<'a> {
             } else if let Some(index) = self.layer_of_node[id] {
                 let layer = &self.snn.layers[index];
                 Cow::Owned(if_layer_step(
-                    &mut self.membranes[index],
+                    self.snn.neuron,
+                    &mut self.states[index],
                     &values[node.inputs[0]],
                     &layer.thresholds,
                     &self.bias_currents[index],
                     node.shape,
-                    &mut self.spike_counts[index],
                 ))
             } else if let (Op::MaxPool2d(pool), Some(sums)) = (&node.op, self.pool_sums[id].as_mut()) {
                 let in_shape = graph.node(node.inputs[0]).shape;
@@ -270,12 +307,9 @@ fn eval_node(graph: &Graph, node: &Node, args: &[&[f32]], batch: usize) -> Vec<f
 pub fn simulate(snn: &SpikingNetwork, input: &[f32], batch: usize, timesteps: usize) -> SnnRun {
     let mut simulator = Simulator::new(snn, input, batch);
     let predictions_per_step = (0..timesteps).map(|_| simulator.step()).collect();
-    SnnRun {
-        predictions_per_step,
-        spike_counts: simulator.spike_counts,
-        output_accumulated: simulator.output_accumulated,
-        membranes: simulator.membranes,
-    }
+    let (membranes, spike_counts) =
+        simulator.states.into_iter().map(|state| (state.membranes, state.spike_counts)).unzip();
+    SnnRun { predictions_per_step, spike_counts, output_accumulated: simulator.output_accumulated, membranes }
 }
 
 /// Correct predictions after each step: `result[t]` counts images with
@@ -323,28 +357,48 @@ mod tests {
     fn if_layer_uses_channel_thresholds() {
         let shape = Shape::new(2, 1, 2);
         let thresholds = Thresholds::Channel(vec![1.0, 2.0]);
-        let mut membranes = initial_membranes(&thresholds, shape, 1, 0.5);
-        assert_eq!(membranes, [0.5, 0.5, 1.0, 1.0]);
-        let mut counts = vec![0; 4];
-        let out = if_layer_step(&mut membranes, &[0.5, 0.4, 1.0, 0.9], &thresholds, &[0.0, 0.0], shape, &mut counts);
+        let mut state = LayerState::new(&thresholds, shape, 1, 0.5);
+        assert_eq!(state.membranes, [0.5, 0.5, 1.0, 1.0]);
+        let out = if_layer_step(Neuron::If, &mut state, &[0.5, 0.4, 1.0, 0.9], &thresholds, &[0.0, 0.0], shape);
         assert_eq!(out, [1.0, 0.0, 2.0, 0.0]);
-        assert_eq!(counts, [1, 0, 1, 0]);
-        assert_eq!(membranes, [0.0, 0.9, 0.0, 1.9]);
+        assert_eq!(state.spike_counts, [1, 0, 1, 0]);
+        assert_eq!(state.membranes, [0.0, 0.9, 0.0, 1.9]);
     }
 
     #[test]
     fn bias_current_adds_to_every_step_of_its_channel() {
         let shape = Shape::new(2, 1, 1);
         let thresholds = Thresholds::Layer(1.0);
-        let mut membranes = initial_membranes(&thresholds, shape, 1, 0.5);
-        let mut counts = vec![0; 2];
+        let mut state = LayerState::new(&thresholds, shape, 1, 0.5);
         // Channel 0 integrates 0.25 + 0.25 a step and fires every other step from 0.5;
         // channel 1 integrates 0.25 − 0.25 = 0 and stays at 0.5.
         for _ in 0..3 {
-            if_layer_step(&mut membranes, &[0.25, 0.25], &thresholds, &[0.25, -0.25], shape, &mut counts);
+            if_layer_step(Neuron::If, &mut state, &[0.25, 0.25], &thresholds, &[0.25, -0.25], shape);
         }
-        assert_eq!(counts, [2, 0]);
-        assert_eq!(membranes, [0.0, 0.5]);
+        assert_eq!(state.spike_counts, [2, 0]);
+        assert_eq!(state.membranes, [0.0, 0.5]);
+    }
+
+    #[test]
+    fn signed_neuron_takes_back_a_spike_fired_too_early() {
+        let shape = Shape::new(1, 1, 2);
+        let thresholds = Thresholds::Layer(1.0);
+        // Both neurons get 1.0, then -0.75 three times: the plain one keeps its early spike,
+        // the signed one takes it back as soon as its membrane is below 0, and only once
+        // (its net count is then 0, where a neuron fed 1.0 - 2.25 in all belongs).
+        let mut plain = LayerState::new(&thresholds, shape, 1, 0.5);
+        let mut signed = plain.clone();
+        let mut values = (Vec::new(), Vec::new());
+        for current in [1.0f32, -0.75, -0.75, -0.75] {
+            values.0.push(if_layer_step(Neuron::If, &mut plain, &[current, 0.0], &thresholds, &[0.0], shape)[0]);
+            values.1.push(if_layer_step(Neuron::SignedIf, &mut signed, &[current, 0.0], &thresholds, &[0.0], shape)[0]);
+        }
+        assert_eq!(values.0, [1.0, 0.0, 0.0, 0.0]);
+        assert_eq!(values.1, [1.0, -1.0, 0.0, 0.0]);
+        assert_eq!((plain.spike_counts[0], plain.net_spikes[0], plain.membranes[0]), (1, 1, -1.75));
+        assert_eq!((signed.spike_counts[0], signed.net_spikes[0], signed.membranes[0]), (2, 0, -0.75));
+        // Never below zero spikes: a neuron that has not fired does not fire -1.
+        assert_eq!((signed.spike_counts[1], signed.membranes[1]), (0, 0.5));
     }
 
     #[test]

@@ -38,6 +38,8 @@ impl ConstantCurrentTwin {
                 thresholds: layer.thresholds.per_channel(channels),
                 bias_current: snn.layer_bias_current(index),
                 v_init: snn.layer_v_init(index),
+                // Fed a constant current, a signed neuron fires as the plain one.
+                neuron: snn.neuron,
             });
         }
         Ok(Self { graph, layers, timesteps })

@@ -122,11 +122,11 @@ impl ConvWeights {
         Self { matrix, spike_input: true, ..self.clone() }
     }
 
-    /// Copies input values into `dst` as this convolution reads them: spikes as 0 or 1
+    /// Copies input values into `dst` as this convolution reads them: spikes as 0, 1 or −1
     /// (their threshold is in the weights), anything else as it is.
     fn read_input(&self, dst: &mut [f32], src: &[f32]) {
         if self.spike_input {
-            dst.iter_mut().zip(src).for_each(|(d, &v)| *d = f32::from(u8::from(v != 0.0)));
+            dst.iter_mut().zip(src).for_each(|(d, &v)| *d = f32::from(u8::from(v != 0.0)).copysign(v));
         } else {
             dst.copy_from_slice(src);
         }
@@ -251,8 +251,14 @@ mod direct {
                         let lanes = _mm512_loadu_ps(values.as_ptr().add(start));
                         let mask = _mm512_cmpneq_ps_mask(lanes, _mm512_setzero_ps());
                         let rows = _mm512_loadu_si512(active.offsets.as_ptr().add(start).cast());
-                        // Over spikes every nonzero value reads as 1 (the weights hold θ · w).
-                        let values = if w.spike_input { _mm512_set1_ps(1.0) } else { lanes };
+                        // Over spikes every nonzero value reads as ±1 (the weights hold θ · w):
+                        // 1.0 with the value's sign bit.
+                        let values = if w.spike_input {
+                            let sign = _mm512_and_si512(_mm512_castps_si512(lanes), _mm512_set1_epi32(i32::MIN));
+                            _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(1.0))))
+                        } else {
+                            lanes
+                        };
                         _mm512_storeu_ps(active.values.as_mut_ptr().add(count), _mm512_maskz_compress_ps(mask, values));
                         _mm512_storeu_si512(
                             active.rows.as_mut_ptr().add(count).cast(),
@@ -262,7 +268,7 @@ mod direct {
                     }
                 }
                 for (c, &value) in values.iter().enumerate().skip(whole) {
-                    active.values[count] = if w.spike_input { 1.0 } else { value };
+                    active.values[count] = if w.spike_input { 1.0f32.copysign(value) } else { value };
                     active.rows[count] = (c * cout) as u32;
                     count += usize::from(value != 0.0);
                 }
@@ -529,7 +535,7 @@ fn events_sample(w: &ConvWeights, input: &[f32], out: &mut [f32], active: &mut V
             let values = &input[(iy * w.in_shape.width + ix) * cin..][..cin];
             let mut count = 0;
             for (c, &value) in values.iter().enumerate() {
-                active[count] = (c * cout, if w.spike_input { 1.0 } else { value });
+                active[count] = (c * cout, if w.spike_input { 1.0f32.copysign(value) } else { value });
                 count += usize::from(value != 0.0);
             }
             if count == 0 {

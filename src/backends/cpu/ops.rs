@@ -6,6 +6,7 @@
 use multiversion::multiversion;
 use rayon::prelude::*;
 
+use crate::convert::neuron::Neuron;
 use crate::model::graph::{Linear, Pool2d, Shape};
 
 /// Samples at or below which element-wise work stays on the calling thread.
@@ -268,16 +269,19 @@ pub struct IfParams {
     pub bias_current: Vec<f32>,
     /// Initial membrane as a fraction of the threshold.
     pub v_init: f32,
+    /// The neuron: a signed one also fires −1 ([`Neuron::SignedIf`]).
+    pub neuron: Neuron,
 }
 
 /// Runs an IF layer over all timesteps of `images` images at once: `current` is
 /// `[images][T][neurons]` (or `[images][neurons]` when `constant_current`, the same current
 /// every step), NHWC within a sample; writes the spikes as values to `out`
-/// (`[images][T][neurons]`, the threshold where a neuron spiked, else 0) and returns the
-/// number of spikes.
+/// (`[images][T][neurons]`, the spike times the threshold: θ, −θ or 0) and returns the
+/// number of spikes (of either sign).
 ///
-/// Each neuron runs [`crate::reference::snn::if_step`]'s update in the same f32 order:
-/// `membrane += current + bias`, spike when `membrane >= threshold`, then subtract it.
+/// Each neuron runs [`crate::reference::snn::neuron_step`]'s update in the same f32 order:
+/// `membrane += current + bias`, spike when `membrane >= threshold`, then subtract it (a
+/// signed neuron: else −1 when `membrane < 0` and its net count is positive, then add it).
 pub fn if_scan(
     params: &IfParams,
     current: &[f32],
@@ -317,25 +321,77 @@ fn scan_image(
     neurons: usize,
     out: &mut [f32],
 ) -> u64 {
+    // One loop per neuron kind, each compiled for the targets above (inlined into them).
+    if params.neuron.signed() {
+        scan_image_of::<true>(params, current, constant_current, timesteps, neurons, out)
+    } else {
+        scan_image_of::<false>(params, current, constant_current, timesteps, neurons, out)
+    }
+}
+
+#[inline(always)]
+fn scan_image_of<const SIGNED: bool>(
+    params: &IfParams,
+    current: &[f32],
+    constant_current: bool,
+    timesteps: usize,
+    neurons: usize,
+    out: &mut [f32],
+) -> u64 {
     let channels = params.thresholds.len();
     let thresholds = &params.thresholds[..];
     let bias = &params.bias_current[..];
     let mut membranes: Vec<f32> = (0..neurons).map(|i| params.v_init * thresholds[i % channels]).collect();
+    // A signed neuron's positive minus negative spikes so far (exact in f32 up to 2^24 steps).
+    let mut net = vec![0.0f32; if SIGNED { neurons } else { 0 }];
     let mut spikes = 0u64;
     for t in 0..timesteps {
         let current = if constant_current { current } else { &current[t * neurons..(t + 1) * neurons] };
         let out = &mut out[t * neurons..(t + 1) * neurons];
         let mut step_spikes = 0u32;
-        for ((membranes, current), out) in
-            membranes.chunks_exact_mut(channels).zip(current.chunks_exact(channels)).zip(out.chunks_exact_mut(channels))
-        {
-            let lanes = membranes.iter_mut().zip(current).zip(out.iter_mut()).zip(thresholds).zip(bias);
-            for ((((membrane, &current), out), &threshold), &bias) in lanes {
-                let potential = *membrane + (current + bias);
-                let fired = potential >= threshold;
-                *membrane = if fired { potential - threshold } else { potential };
-                *out = if fired { threshold } else { 0.0 };
-                step_spikes += u32::from(fired);
+        if SIGNED {
+            let state = membranes.chunks_exact_mut(channels).zip(net.chunks_exact_mut(channels));
+            for ((membranes, net), (current, out)) in
+                state.zip(current.chunks_exact(channels).zip(out.chunks_exact_mut(channels)))
+            {
+                let lanes =
+                    membranes.iter_mut().zip(net.iter_mut()).zip(current).zip(out.iter_mut()).zip(thresholds).zip(bias);
+                for (((((membrane, net), &current), out), &threshold), &bias) in lanes {
+                    let potential = *membrane + (current + bias);
+                    let fired = potential >= threshold;
+                    let back = !fired & (potential < 0.0) & (*net > 0.0);
+                    *membrane = if fired {
+                        potential - threshold
+                    } else if back {
+                        potential + threshold
+                    } else {
+                        potential
+                    };
+                    *out = if fired {
+                        threshold
+                    } else if back {
+                        -threshold
+                    } else {
+                        0.0
+                    };
+                    *net += f32::from(u8::from(fired)) - f32::from(u8::from(back));
+                    step_spikes += u32::from(fired | back);
+                }
+            }
+        } else {
+            for ((membranes, current), out) in membranes
+                .chunks_exact_mut(channels)
+                .zip(current.chunks_exact(channels))
+                .zip(out.chunks_exact_mut(channels))
+            {
+                let lanes = membranes.iter_mut().zip(current).zip(out.iter_mut()).zip(thresholds).zip(bias);
+                for ((((membrane, &current), out), &threshold), &bias) in lanes {
+                    let potential = *membrane + (current + bias);
+                    let fired = potential >= threshold;
+                    *membrane = if fired { potential - threshold } else { potential };
+                    *out = if fired { threshold } else { 0.0 };
+                    step_spikes += u32::from(fired);
+                }
             }
         }
         spikes += u64::from(step_spikes);

@@ -8,6 +8,7 @@
 use multiversion::multiversion;
 use rayon::prelude::*;
 
+use crate::convert::neuron::Neuron;
 use crate::engine::walk::ERROR_STATS;
 use crate::model::graph::Shape;
 
@@ -83,8 +84,10 @@ const LANES_PER_BLOCK: usize = 256;
 /// Per-lane state of one block's scans.
 struct Scratch {
     membrane: Vec<f32>,
-    /// Spike counts (whole numbers, exact in f32 far beyond any T).
+    /// Net spike counts, positive minus negative (whole numbers, exact in f32 far beyond any T).
     spikes: Vec<f32>,
+    /// Spikes of either sign (signed neurons only; for plain ones they are `spikes`).
+    events: Vec<f32>,
     tracking: Vec<f32>,
     /// `[T][lanes]`: each step's current with the bias current added, and `(t + 1) a`, the
     /// tracking target; shared by every candidate threshold of a block.
@@ -104,6 +107,7 @@ impl Scratch {
         Self {
             membrane: lanes(),
             spikes: lanes(),
+            events: lanes(),
             biased: Vec::new(),
             targets: Vec::new(),
             tracking: lanes(),
@@ -145,30 +149,65 @@ fn prepare(current: &[f32], stride: usize, timesteps: usize, activation: &[f32],
 }
 
 /// Runs a prepared block's `lanes` neurons for T steps under `s.thresholds` from `v_init`:
-/// leaves spike counts in `spikes` and the tracking error sums `Σ_t (S_t θ − t a)²` in
-/// `tracking`, each neuron in [`crate::reference::layerwise::tracking_error`]'s f32 order.
+/// leaves net spike counts in `spikes` (and, for signed neurons, spikes of either sign in
+/// `events`) and the tracking error sums `Σ_t (S_t θ − t a)²` in `tracking`, each neuron in
+/// [`crate::reference::layerwise::tracking_error`]'s f32 order.
 /// The hot loop of tuning: compiled for AVX-512 and AVX2 too, chosen at run time.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
-fn track(lanes: usize, timesteps: usize, v_init: f32, s: &mut Scratch) {
-    let (membrane, spikes, tracking, thresholds) =
-        (&mut s.membrane[..lanes], &mut s.spikes[..lanes], &mut s.tracking[..lanes], &s.thresholds[..lanes]);
-    for ((membrane, spikes), (tracking, &threshold)) in
-        membrane.iter_mut().zip(spikes.iter_mut()).zip(tracking.iter_mut().zip(thresholds))
+fn track(lanes: usize, timesteps: usize, v_init: f32, neuron: Neuron, s: &mut Scratch) {
+    if neuron.signed() {
+        track_of::<true>(lanes, timesteps, v_init, s);
+    } else {
+        track_of::<false>(lanes, timesteps, v_init, s);
+    }
+}
+
+#[inline(always)]
+fn track_of<const SIGNED: bool>(lanes: usize, timesteps: usize, v_init: f32, s: &mut Scratch) {
+    let (membrane, spikes, events, tracking, thresholds) = (
+        &mut s.membrane[..lanes],
+        &mut s.spikes[..lanes],
+        &mut s.events[..lanes],
+        &mut s.tracking[..lanes],
+        &s.thresholds[..lanes],
+    );
+    for ((membrane, spikes), ((events, tracking), &threshold)) in
+        membrane.iter_mut().zip(spikes.iter_mut()).zip(events.iter_mut().zip(tracking.iter_mut()).zip(thresholds))
     {
         *membrane = v_init * threshold;
         *spikes = 0.0;
+        *events = 0.0;
         *tracking = 0.0;
     }
     for (biased, targets) in s.biased.chunks_exact(lanes).zip(s.targets.chunks_exact(lanes)).take(timesteps) {
         // Zipped, not indexed: no bounds tests, so the lanes vectorize.
-        let state = membrane.iter_mut().zip(spikes.iter_mut()).zip(tracking.iter_mut());
-        for (((membrane, spikes), tracking), ((&threshold, &current), &target)) in
+        let state = membrane.iter_mut().zip(spikes.iter_mut()).zip(events.iter_mut()).zip(tracking.iter_mut());
+        for ((((membrane, spikes), events), tracking), ((&threshold, &current), &target)) in
             state.zip(thresholds.iter().zip(biased).zip(targets))
         {
             let potential = *membrane + current;
             let fired = potential >= threshold;
-            *membrane = if fired { potential - threshold } else { potential };
-            *spikes += if fired { 1.0 } else { 0.0 };
+            if SIGNED {
+                let back = !fired & (potential < 0.0) & (*spikes > 0.0);
+                *membrane = if fired {
+                    potential - threshold
+                } else if back {
+                    potential + threshold
+                } else {
+                    potential
+                };
+                *spikes += if fired {
+                    1.0
+                } else if back {
+                    -1.0
+                } else {
+                    0.0
+                };
+                *events += if fired | back { 1.0 } else { 0.0 };
+            } else {
+                *membrane = if fired { potential - threshold } else { potential };
+                *spikes += if fired { 1.0 } else { 0.0 };
+            }
             let lag = *spikes * threshold - target;
             *tracking += lag * lag;
         }
@@ -197,7 +236,7 @@ fn constant_spikes(mean: &[f32], thresholds: &[f32], v_init: f32, timesteps: usi
 /// over the layer's neurons and images, under `thresholds` (one per channel), membranes
 /// from `v_init` × the threshold and `bias` (one per channel) added to the current:
 /// `channels × ERROR_STATS`, in the order of [`crate::engine::walk::ERROR_STATS`].
-pub fn error_sums(input: &LayerInput<'_>, thresholds: &[f32], v_init: f32, bias: &[f32]) -> Vec<f64> {
+pub fn error_sums(input: &LayerInput<'_>, thresholds: &[f32], v_init: f32, neuron: Neuron, bias: &[f32]) -> Vec<f64> {
     let channels = input.shape.channels;
     assert_eq!(thresholds.len(), channels, "one threshold per channel");
     assert_eq!(bias.len(), channels, "one bias current per channel");
@@ -239,7 +278,7 @@ pub fn error_sums(input: &LayerInput<'_>, thresholds: &[f32], v_init: f32, bias:
         // Spikes under the mean current held constant.
         let constant_spikes = constant_spikes(&s.mean[..lanes], &s.thresholds[..lanes], v_init, timesteps);
         prepare(current, stride, timesteps, activation, s);
-        track(lanes, timesteps, v_init, s);
+        track(lanes, timesteps, v_init, neuron, s);
         for l in 0..lanes {
             let threshold = s.thresholds[l];
             let value = s.spikes[l] * threshold / steps;
@@ -254,7 +293,7 @@ pub fn error_sums(input: &LayerInput<'_>, thresholds: &[f32], v_init: f32, bias:
                 total.abs(),
                 total * total,
                 variance[l],
-                s.spikes[l],
+                if neuron.signed() { s.events[l] } else { s.spikes[l] },
                 deviation,
                 quantization,
                 tracking,
@@ -276,6 +315,7 @@ pub fn candidate_sums(
     candidates: &[f32],
     per_channel: usize,
     v_init: f32,
+    neuron: Neuron,
     bias: &[f32],
 ) -> Vec<f64> {
     let channels = input.shape.channels;
@@ -292,7 +332,7 @@ pub fn candidate_sums(
         prepare(current, stride, input.timesteps, activation, s);
         for (k, thresholds) in by_candidate.chunks_exact(channels).enumerate() {
             tile(&mut s.thresholds[..lanes], thresholds);
-            track(lanes, input.timesteps, v_init, s);
+            track(lanes, input.timesteps, v_init, neuron, s);
             for pixel in s.tracking[..lanes].chunks_exact(channels) {
                 for (c, &tracking) in pixel.iter().enumerate() {
                     sums[c * per_channel + k] += f64::from(tracking / cube);

@@ -111,6 +111,7 @@ impl CpuSnn {
                         thresholds: snn.layers[index].thresholds.per_channel(channels),
                         bias_current: snn.layer_bias_current(index),
                         v_init: snn.layer_v_init(index),
+                        neuron: snn.neuron,
                     };
                     (index, params)
                 })

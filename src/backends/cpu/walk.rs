@@ -12,7 +12,7 @@ use super::{CpuDevice, CpuError, CpuSnn};
 
 impl ProbeSource for LayerInput<'_> {
     fn error_sums(&self, scan: &ScanShape, thresholds: &[f32], bias_current: &[f32]) -> Result<Vec<f64>, EngineError> {
-        Ok(error_sums(self, thresholds, scan.v_init, bias_current))
+        Ok(error_sums(self, thresholds, scan.v_init, scan.neuron, bias_current))
     }
 
     fn candidate_sums(
@@ -22,7 +22,7 @@ impl ProbeSource for LayerInput<'_> {
         per_channel: usize,
         bias_current: &[f32],
     ) -> Result<Vec<f64>, EngineError> {
-        Ok(candidate_sums(self, candidates, per_channel, scan.v_init, bias_current))
+        Ok(candidate_sums(self, candidates, per_channel, scan.v_init, scan.neuron, bias_current))
     }
 }
 
@@ -48,8 +48,14 @@ impl Walker for CpuDevice {
         let result = engine.walk(images, count, timesteps, &mut |index, input| {
             let shape = input.shape;
             let setting = network_setting(snn, index);
-            let scan =
-                ScanShape { shape, images: count, timesteps, constant_current: input.constant, v_init: setting.v_init };
+            let scan = ScanShape {
+                shape,
+                images: count,
+                timesteps,
+                constant_current: input.constant,
+                v_init: setting.v_init,
+                neuron: snn.neuron,
+            };
             let probe = LayerProbe::new(index, scan, setting.bias_current.clone(), &input);
             let setting = match at_layer(&probe) {
                 Ok(chosen) => chosen.unwrap_or(setting),
@@ -63,6 +69,7 @@ impl Walker for CpuDevice {
                 thresholds: setting.thresholds.per_channel(shape.channels),
                 bias_current: setting.bias_current.clone(),
                 v_init: setting.v_init,
+                neuron: snn.neuron,
             };
             chosen[index] = Some(setting);
             Ok(params)

@@ -209,7 +209,14 @@ fn walk_checked(
                 let current = if constant_current { ann[source].as_ref() } else { spiking[source].as_ref() }
                     .ok_or_else(|| missing(source))?;
                 let network = network_setting(snn, index);
-                let scan = ScanShape { shape, images: count, timesteps, constant_current, v_init: network.v_init };
+                let scan = ScanShape {
+                    shape,
+                    images: count,
+                    timesteps,
+                    constant_current,
+                    v_init: network.v_init,
+                    neuron: snn.neuron,
+                };
                 let source = GpuProbe { ctx, kernels, current, reference: &ann_value };
                 let probe = LayerProbe::new(index, scan, network.bias_current.clone(), &source);
                 let setting = at_layer(&probe)?.unwrap_or(network);

@@ -24,7 +24,8 @@ pub struct ScanParams {
     pub time_stride: u32,
     pub candidates: u32,
     pub v_init: f32,
-    pub _pad: u32,
+    /// 1 for signed neurons ([`crate::convert::Neuron::SignedIf`]), else 0.
+    pub signed: u32,
 }
 
 /// How the layer-major kernels lay an IF layer ([`ScanShape`]) out in workgroups and
@@ -73,7 +74,7 @@ impl ScanLayout for ScanShape {
             time_stride: if self.constant_current { 0 } else { u32_of(self.step_values(), "values per step")? },
             candidates: u32_of(candidates, "candidates")?,
             v_init: self.v_init,
-            _pad: 0,
+            signed: u32::from(self.neuron.signed()),
         })
     }
 

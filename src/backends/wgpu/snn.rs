@@ -465,6 +465,7 @@ fn build(
                     timesteps,
                     constant_current: constant[source],
                     v_init: snn.layer_v_init(index),
+                    neuron: snn.neuron,
                 };
                 let thresholds =
                     storage_from_f32(ctx, "IF thresholds", &snn.layers[index].thresholds.per_channel(shape.channels))?;

@@ -64,15 +64,15 @@ const FLAG_RESIDUAL: u32 = 1u;
 const FLAG_RELU: u32 = 2u;
 const FLAG_SPIKES: u32 = 4u;
 
-// A conv over spikes reads each input as 0 or 1 (spiked), and its weights come packed
-// already multiplied by the threshold of their input channel (the spike's value): every
+// A conv over spikes reads each input as 0, 1 or -1 (a signed neuron's negative spike),
+// and its weights come packed already multiplied by the threshold of their input
+// channel (the spike's magnitude): every
 // product is then exact, so the sums are the same whether or not a driver fuses the
 // multiply-adds (lavapipe does not, GPUs do), and equal the CPU backend's bit for bit.
 // Over other inputs (images, the ANN), a driver that does not fuse rounds each product
 // once more than the CPU backend does.
 fn spikes(x: vec4<f32>) -> vec4<f32> {
-    let binary = select(vec4<f32>(0.0), vec4<f32>(1.0), x != vec4<f32>(0.0));
-    return select(x, binary, (params.flags & FLAG_SPIKES) != 0u);
+    return select(x, sign(x), (params.flags & FLAG_SPIKES) != 0u);
 }
 
 fn item_index(wg: vec3<u32>, groups: vec3<u32>, local: u32) -> u32 {

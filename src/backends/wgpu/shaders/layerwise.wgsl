@@ -5,8 +5,7 @@
 // run on `timesteps × images` "images" and only these kernels know about time.
 //
 // Each invocation owns one neuron and runs its T steps in order, in f32, with the update of
-// snn.wgsl (membrane += current; spike = membrane >= threshold; membrane -= threshold),
-// so spike counts equal the time-major SNN plan's bit for bit.
+// the reference (`neuron_step` below), so spike counts equal the reference's bit for bit.
 //
 // Work split (all three kernels): one workgroup of 64 neurons inside one channel plane of
 // one image; the flat workgroup index g = x + z * groups.x counts (image, channel, chunk)
@@ -26,7 +25,8 @@ struct ScanParams {
     candidates: u32,
     // Initial membrane as a fraction of the threshold.
     v_init: f32,
-    _pad: u32,
+    // 1: signed neurons (they also fire -1, see neuron_step), 0: plain IF neurons.
+    signed: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: ScanParams;
@@ -37,7 +37,7 @@ struct ScanParams {
 @group(0) @binding(2) var<storage, read> thresholds: array<f32>;
 // The ANN's activation of the same neuron (images × channels × plane); unused by if_scan.
 @group(0) @binding(3) var<storage, read> reference: array<f32>;
-// if_scan: the layer's value every step (threshold where it spiked, else 0);
+// if_scan: the layer's value every step (the spike times the threshold: θ, -θ or 0);
 // error_analysis: STATS partial sums per workgroup; threshold_search: `candidates` partial
 // sums of squared errors per workgroup.
 @group(0) @binding(4) var<storage, read_write> output: array<f32>;
@@ -80,6 +80,27 @@ fn current_at(neuron: Neuron, t: u32) -> f32 {
     return current[t * params.time_stride + neuron.index];
 }
 
+struct Update {
+    membrane: f32,
+    // 1, -1 or 0.
+    spike: i32,
+}
+
+// One neuron update (reference::snn::neuron_step): membrane += current; at the threshold a
+// spike of 1 and membrane -= threshold; else, for a signed neuron whose membrane is below 0
+// while its net count (positive minus negative spikes so far) is positive, a spike of -1
+// and membrane += threshold.
+fn neuron_step(membrane: f32, net: i32, current: f32, threshold: f32) -> Update {
+    let potential = membrane + current;
+    if potential >= threshold {
+        return Update(potential - threshold, 1);
+    }
+    if params.signed != 0u && potential < 0.0 && net > 0 {
+        return Update(potential + threshold, -1);
+    }
+    return Update(potential, 0);
+}
+
 @compute @workgroup_size(64)
 fn if_scan(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -93,15 +114,17 @@ fn if_scan(
     let threshold = thresholds[neuron.channel];
     let step_values = params.images * params.channels * params.plane;
     var membrane = params.v_init * threshold;
+    var net = 0;
     for (var t = 0u; t < params.timesteps; t++) {
-        membrane = membrane + current_at(neuron, t);
-        let spike = membrane >= threshold;
-        membrane = select(membrane, membrane - threshold, spike);
-        output[t * step_values + neuron.index] = select(0.0, threshold, spike);
+        let update = neuron_step(membrane, net, current_at(neuron, t), threshold);
+        membrane = update.membrane;
+        net += update.spike;
+        output[t * step_values + neuron.index] = f32(update.spike) * threshold;
     }
 }
 
-// if_scan, and the layer's spikes counted: each workgroup writes the number of spikes of its
+// if_scan, and the layer's spikes counted: each workgroup writes the number of spikes (of
+// either sign) of its
 // 64 neurons over all steps, as f32 (exact below 2^24, i.e. T < 262144), to
 // output[timesteps * images * channels * plane + group], after the values of every step.
 // The simulation (src/backends/wgpu/snn.rs) sums them per layer on the host: spike totals, firing
@@ -118,12 +141,13 @@ fn if_scan_counted(
     if neuron.valid {
         let threshold = thresholds[neuron.channel];
         var membrane = params.v_init * threshold;
+        var net = 0;
         for (var t = 0u; t < params.timesteps; t++) {
-            membrane = membrane + current_at(neuron, t);
-            let spike = membrane >= threshold;
-            membrane = select(membrane, membrane - threshold, spike);
-            spikes += select(0u, 1u, spike);
-            output[t * step_values + neuron.index] = select(0.0, threshold, spike);
+            let update = neuron_step(membrane, net, current_at(neuron, t), threshold);
+            membrane = update.membrane;
+            net += update.spike;
+            spikes += u32(abs(update.spike));
+            output[t * step_values + neuron.index] = f32(update.spike) * threshold;
         }
     }
     partial[local] = f32(spikes);
@@ -147,13 +171,14 @@ fn reduce_workgroup(local: u32, per_invocation: u32) {
     workgroupBarrier();
 }
 
-// Per neuron, with a = ANN activation, theta = threshold, n = spikes in T steps,
+// Per neuron, with a = ANN activation, theta = threshold, n = net spikes in T steps,
 // mu = mean current, m = spikes a constant current mu would give in T steps:
 //   value = n theta / T, constant = m theta / T, clipped = clamp(a, 0, theta)
 //   quantization q = constant - clipped, deviation d = value - constant, error e = value - a,
 // the input current's variance over time and the tracking error of threshold_search with
 // the neuron's own threshold. Partial sums per workgroup:
-//   [|q|, |d|, |e|, e^2, variance, n, d, q, tracking, e]
+//   [|q|, |d|, |e|, e^2, variance, spikes (of either sign), d, q, tracking, e]
+// (A constant current makes a signed neuron fire as a plain one: m is the same for both.)
 @compute @workgroup_size(64)
 fn error_analysis(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -167,6 +192,7 @@ fn error_analysis(
         let steps = f32(params.timesteps);
         var membrane = params.v_init * threshold;
         var spikes = 0u;
+        var net = 0;
         // Sums of the current shifted by its first value, for a stable variance.
         let first = current_at(neuron, 0u);
         var shifted_sum = 0.0;
@@ -177,11 +203,11 @@ fn error_analysis(
             let input = current_at(neuron, t);
             shifted_sum += input - first;
             shifted_squares += (input - first) * (input - first);
-            membrane = membrane + input;
-            let spike = membrane >= threshold;
-            membrane = select(membrane, membrane - threshold, spike);
-            spikes += select(0u, 1u, spike);
-            let lag = f32(spikes) * threshold - f32(t + 1u) * activation;
+            let update = neuron_step(membrane, net, input, threshold);
+            membrane = update.membrane;
+            net += update.spike;
+            spikes += u32(abs(update.spike));
+            let lag = f32(net) * threshold - f32(t + 1u) * activation;
             tracking += lag * lag;
         }
         var mean = first + shifted_sum / steps;
@@ -198,7 +224,7 @@ fn error_analysis(
             constant_membrane = select(constant_membrane, constant_membrane - threshold, spike);
             constant_spikes += select(0u, 1u, spike);
         }
-        let value = f32(spikes) * threshold / steps;
+        let value = f32(net) * threshold / steps;
         let constant = f32(constant_spikes) * threshold / steps;
         let quantization = constant - clamp(activation, 0.0, threshold);
         let deviation = value - constant;
@@ -230,7 +256,7 @@ fn error_analysis(
 // For each of the channel's `candidates` thresholds theta_k, the neuron's T steps with that
 // threshold on the same current, scored by the tracking error of its cumulative output
 // against the ANN activation a: J_k = (1/T) sum_{t=1..T} ((S_t theta_k - t a) / T)^2, with
-// S_t the spikes up to step t (see tracking_error). Partial sums per workgroup: one per
+// S_t the net spikes up to step t (see tracking_error). Partial sums per workgroup: one per
 // candidate.
 @compute @workgroup_size(64)
 fn threshold_search(
@@ -242,14 +268,14 @@ fn threshold_search(
     let count = min(params.candidates, MAX_CANDIDATES);
     var candidates: array<f32, 32>;
     var membranes: array<f32, 32>;
-    var spikes: array<u32, 32>;
+    var spikes: array<i32, 32>;
     var tracking: array<f32, 32>;
     if neuron.valid {
         let first = neuron.channel * params.candidates;
         for (var k = 0u; k < count; k++) {
             candidates[k] = thresholds[first + k];
             membranes[k] = params.v_init * candidates[k];
-            spikes[k] = 0u;
+            spikes[k] = 0;
             tracking[k] = 0.0;
         }
         let activation = reference[neuron.index];
@@ -258,10 +284,9 @@ fn threshold_search(
             let steady = f32(t + 1u) * activation;
             for (var k = 0u; k < count; k++) {
                 let threshold = candidates[k];
-                let membrane = membranes[k] + input;
-                let spike = membrane >= threshold;
-                membranes[k] = select(membrane, membrane - threshold, spike);
-                spikes[k] += select(0u, 1u, spike);
+                let update = neuron_step(membranes[k], spikes[k], input, threshold);
+                membranes[k] = update.membrane;
+                spikes[k] += update.spike;
                 let lag = f32(spikes[k]) * threshold - steady;
                 tracking[k] += lag * lag;
             }
