@@ -7,6 +7,7 @@ use crate::backends::cpu::constant_current::ConstantCurrentTwin;
 use crate::backends::Backend;
 use crate::convert::bias_correction::BIAS_CORRECTION_ROUNDS;
 use crate::convert::fold_batch_norm;
+use crate::convert::neuron::Neuron;
 use crate::convert::pooling::{self, MaxPoolStrategy};
 use crate::convert::snn::{convert_from, validate_v_init, SpikingNetwork, DEFAULT_V_INIT};
 use crate::convert::stats::DEFAULT_BINS;
@@ -54,6 +55,9 @@ pub struct ConversionOptions {
     pub bias_rounds: usize,
     /// What the network's max pools become ([`crate::convert::pooling`]).
     pub max_pooling: MaxPoolStrategy,
+    /// The neuron of every IF layer ([`crate::convert::neuron`]); tuning and bias
+    /// correction measure the same neuron.
+    pub neuron: Neuron,
 }
 
 impl Default for ConversionOptions {
@@ -71,6 +75,7 @@ impl Default for ConversionOptions {
             refit_thresholds: false,
             bias_rounds: BIAS_CORRECTION_ROUNDS,
             max_pooling: MaxPoolStrategy::default(),
+            neuron: Neuron::default(),
         }
     }
 }
@@ -181,6 +186,9 @@ pub fn convert(
     if let Some(strategy) = max_pooling {
         progress.note(&strategy.describe(pooling::max_pools(&network.graph)));
     }
+    if options.neuron != Neuron::If {
+        progress.note(options.neuron.describe());
+    }
     let batch = backend.ann_batch(&folded, options.batch, DEFAULT_MAX_GPU_BATCH, images)?;
     progress.start("calibration images (2 passes)", 2 * images as u64);
     let stats = backend
@@ -196,6 +204,7 @@ pub fn convert(
     for &method in &options.methods {
         let mut snn = convert_from(&folded, method, &stats, network.trained.as_ref(), options.v_init)?;
         snn.max_pooling = max_pooling;
+        snn.neuron = options.neuron;
         let tuned = method.is_tuned();
         if !tuned && !options.bias_correction {
             networks.push(snn);

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use common::Rng;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use spikeconv::convert::neuron::Neuron;
 use spikeconv::convert::snn::{convert_with, synaptic_ops_per_image};
 use spikeconv::convert::snn_file::{read_snn, write_snn, InputNormalization, SnnFile};
 use spikeconv::convert::stats::{merge_layers, merge_ranges, DEFAULT_BINS};
@@ -327,6 +328,14 @@ fn snn_file_round_trips() {
     assert_eq!(back, biased);
     assert_eq!(back.snn.layer_bias_current(0), vec![0.0; back.snn.graph.node(back.snn.layers[0].node).shape.channels]);
     assert_ne!(simulate(&back.snn, &input, 2, 5), simulate(&file.snn, &input, 2, 5), "they are used (test strength)");
+    // The neuron survives, and a file without it (written before signed neurons) is `if`.
+    let signed = SnnFile { snn: SpikingNetwork { neuron: Neuron::SignedIf, ..file.snn.clone() }, ..file.clone() };
+    write_snn(&path, &signed).unwrap();
+    assert_eq!(read_snn(&path).unwrap(), signed);
+    let mut older = parts(&file);
+    older.metadata.remove("neuron");
+    write_parts(&path, &older);
+    assert_eq!(read_snn(&path).unwrap(), file);
     // v_init 0 and no tuned timestep count survive too.
     let mut plain = file.clone();
     plain.snn.v_init = 0.0;
@@ -408,6 +417,7 @@ fn bad_snn_files_give_one_line_errors_naming_the_file() {
             "metadata `graph` is not valid",
         ),
         ("bad v_init", set("v_init", "half"), "`v_init`"),
+        ("unknown neuron", set("neuron", "lif"), "metadata `neuron`: unknown neuron `lif`; valid: if, signed"),
         ("v_init out of range", set("v_init", "1.5"), "v_init = 1.5"),
         ("bad timesteps", set("tuned_for_timesteps", "-3"), "tuned_for_timesteps"),
         ("bad normalization", set("normalization", "{\"mean\": [0.5], \"std\": [1.0]}"), "normalization has 1 means"),

@@ -363,3 +363,66 @@ fn quantization_aware_resnet20_asset_keeps_its_accuracy_on_the_whole_test_set() 
     let relu = lines[0]["ann_correct"].as_i64().unwrap();
     assert!((relu - 8933).abs() <= 2, "plain-ReLU ANN {relu}/10000, recorded 8933");
 }
+
+/// Signed neurons on the quantization-aware ResNet-20 (`trained`: θ = λ, v_init = θ/2): the
+/// choice reaches the JSON, the converted file and its simulation, and on real images it
+/// removes most of the deviation error at T = L = 4 (in PyTorch on the first 1000 test
+/// images: 60.8 % with plain IF neurons, 88.4 % with signed ones; quantized ANN 88.0 %).
+#[test]
+fn signed_neurons_convert_the_quantization_aware_resnet20_at_t_equal_l() {
+    let Some(ReferencePaths { test, calib, .. }) = common::reference_paths() else { return };
+    let model = format!("{}/assets/resnet20_restructured_qcfs4.safetensors", env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("signed.safetensors").display().to_string();
+    let sweep = |neuron: &str| {
+        let args = ["--backend", "cpu", "--model", &model, "--calib", &calib, "--calib-images", "16"];
+        let mut sweep = vec!["sweep"];
+        sweep.extend(args);
+        sweep.extend(["--threshold", "trained", "--neuron", neuron, "--data", &test, "--limit", "200"]);
+        sweep.extend(["--timesteps", "4", "--json"]);
+        json_lines(&spikeconv(&sweep)).remove(0)
+    };
+    let (plain, signed) = (sweep("if"), sweep("signed"));
+    assert_eq!((&plain["neuron"], &signed["neuron"]), (&"if".into(), &"signed".into()));
+    let at_t4 = |line: &serde_json::Value| line["correct"][3].as_i64().unwrap();
+    assert!(at_t4(&signed) >= at_t4(&plain) + 30, "T = 4: signed {} vs plain {} of 200", at_t4(&signed), at_t4(&plain));
+    let quantized = signed["quantized_ann"]["correct"].as_i64().unwrap();
+    assert!(at_t4(&signed) + 10 >= quantized, "signed {} within 10 of the quantized ANN {quantized}", at_t4(&signed));
+
+    // The converted file records the neuron and simulates it.
+    let converted = spikeconv(&[
+        "convert",
+        "--backend",
+        "cpu",
+        "--model",
+        &model,
+        "--calib",
+        &calib,
+        "--calib-images",
+        "16",
+        "--threshold",
+        "trained",
+        "--neuron",
+        "signed",
+        "-o",
+        &file,
+    ]);
+    assert!(converted.status.success(), "{}", String::from_utf8_lossy(&converted.stderr));
+    let again = json_lines(&spikeconv(&[
+        "sweep",
+        "--backend",
+        "cpu",
+        "--snn",
+        &file,
+        "--data",
+        &test,
+        "--limit",
+        "200",
+        "--timesteps",
+        "4",
+        "--json",
+    ]))
+    .remove(0);
+    assert_eq!((&again["neuron"], &again["correct"]), (&signed["neuron"], &signed["correct"]));
+    assert_fails_with(&["sweep", "--snn", &file, "--neuron", "if", "--data", &test], &["--neuron"]);
+}

@@ -142,3 +142,18 @@ def test_state_dicts_and_numpy_images_give_the_same_counts(data):
         spikeconv.ann(from_dict, images=images[:, :, :16], labels=labels)
     with pytest.raises(spikeconv.SpikeconvError, match=r"labels\[0\] = 12"):
         spikeconv.ann(from_dict, images=images[:1], labels=[12])
+
+
+def test_signed_neurons_equal_the_cli(data, cli):
+    network = spikeconv.load(CHECKPOINT)
+    calib, test = data / "cifar10/data_batch_1.bin", data / "cifar10/test_batch.bin"
+    (snn,) = network.convert(calib, "channel-percentile:99.9", calib_images=64, neuron="signed", backend="cpu")
+    assert snn.neuron == "signed"
+    result = spikeconv.sweep([snn], 4, data=test, limit=24, backend="cpu")
+    (line,) = run_cli(cli, "sweep", "--backend", "cpu", "--model", str(CHECKPOINT), "--calib", str(calib),
+                      "--calib-images", "64", "--threshold", "channel-percentile:99.9", "--neuron", "signed",
+                      "--data", str(test), "--limit", "24", "--timesteps", "4", "--json")
+    assert line["neuron"] == "signed"
+    assert line["correct"] == result["correct"][0].tolist()
+    with pytest.raises(spikeconv.SpikeconvError, match="unknown neuron"):
+        network.convert(calib, "percentile:99.9", calib_images=64, neuron="lif", backend="cpu")

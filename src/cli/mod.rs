@@ -372,6 +372,12 @@ pub struct CalibrationArgs {
     /// --maxpool avg). Printed, and recorded in the converted network (docs/METHOD.md).
     #[arg(long, value_name = "STRATEGY", default_value = "gated")]
     pub maxpool: spikeconv::convert::MaxPoolStrategy,
+    /// The neuron of every IF layer: if (integrate-and-fire, reset by subtraction) or
+    /// signed (also fires -1 when its membrane falls below 0 after more positive than
+    /// negative spikes, taking back spikes fired too early: Wang et al. 2022). Calibration
+    /// and tuning see the same neuron. Recorded in the converted network (docs/METHOD.md).
+    #[arg(long, value_name = "NEURON", default_value = "if")]
+    pub neuron: spikeconv::convert::Neuron,
     /// Write what tuning and bias correction did to every IF layer (start and tuned
     /// threshold, objective before and after, tracking error, mean error before and after
     /// correction) as CSV, one row per tuned or corrected network and layer.
@@ -401,6 +407,7 @@ impl CalibrationArgs {
             refit_thresholds: self.refit_thresholds,
             bias_rounds: self.bias_rounds,
             max_pooling: self.maxpool,
+            neuron: self.neuron,
         })
     }
 

@@ -26,7 +26,7 @@ pub struct SweepArgs {
     #[command(flatten)]
     pub load: LoadArgs,
     /// A converted SNN written by `spikeconv convert`; simulated without recalibrating.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["calib", "threshold", "v_init", "tune_timesteps", "tune_v_init", "bias_correction", "refit_thresholds", "bias_rounds", "tuning_csv", "calib_images", "tune_images", "mean", "std", "normalize", "block", "arch", "maxpool"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["calib", "threshold", "v_init", "tune_timesteps", "tune_v_init", "bias_correction", "refit_thresholds", "bias_rounds", "tuning_csv", "calib_images", "tune_images", "mean", "std", "normalize", "block", "arch", "maxpool", "neuron"])]
     pub snn: Option<PathBuf>,
     #[command(flatten)]
     pub calibration: CalibrationArgs,

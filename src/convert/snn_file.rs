@@ -19,7 +19,8 @@
 //! number or `null`), `normalization` (JSON: `{"mean": [...], "std": [...]}`, one value per
 //! input channel), `source_model` (the checkpoint it was converted from) and `max_pooling`
 //! (`gated`, `avg` or `none`: what became of the source network's max pools, see
-//! [`super::pooling`]; absent in files without pools). Pooling nodes (`max_pool2d`,
+//! [`super::pooling`]; absent in files without pools) and `neuron` (`if` or `signed`, see
+//! [`super::neuron`]; absent in files written before signed neurons: `if`). Pooling nodes (`max_pool2d`,
 //! `avg_pool2d`: `kernel`, `stride`, `padding`) have no tensors; a `max_pool2d` node is
 //! always the gated max.
 //!
@@ -233,6 +234,7 @@ pub fn to_bytes(file: &SnnFile) -> Result<Vec<u8>, String> {
         ("normalization", json(&file.normalization)?),
         ("source_model", file.source_model.clone()),
         ("max_pooling", snn.max_pooling.map_or("none", MaxPoolStrategy::name).to_string()),
+        ("neuron", snn.neuron.name().to_string()),
     ]
     .into_iter()
     .map(|(key, value)| (key.to_string(), value))
@@ -378,6 +380,9 @@ pub fn from_bytes(bytes: &[u8]) -> Result<SnnFile, String> {
     snn.threshold_method = threshold_method;
     snn.tuned_for_timesteps = tuned_for_timesteps;
     snn.max_pooling = read_max_pooling(metadata.get("max_pooling").map(String::as_str), &snn.graph)?;
+    if let Some(neuron) = metadata.get("neuron") {
+        snn.neuron = neuron.parse().map_err(|e| format!("metadata `neuron`: {e}"))?;
+    }
     Ok(SnnFile { snn, normalization, source_model })
 }
 

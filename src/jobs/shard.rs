@@ -77,6 +77,9 @@ pub struct ShardNetwork {
     /// What the network's max pools became, if it had any (absent in older records).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_pooling: Option<String>,
+    /// The IF layers' neuron (`if` in records written before signed neurons existed).
+    #[serde(default = "plain_neuron")]
+    pub neuron: String,
     /// Correct predictions after t = 1..=T steps.
     pub correct: Vec<usize>,
     pub constant_current_correct: Option<usize>,
@@ -123,9 +126,13 @@ pub struct ShardRecord {
     pub energy_model: Option<EnergyModel>,
 }
 
+fn plain_neuron() -> String {
+    crate::convert::Neuron::If.name().to_string()
+}
+
 /// A 64-bit FNV-1a digest, as 16 hex digits, of everything that decides the networks'
 /// spikes and the images they see: each network's graph, weights, thresholds, initial
-/// membranes, bias currents and name, and the normalization (their exact `Debug` forms:
+/// membranes, bias currents, neuron and name, and the normalization (their exact `Debug` forms:
 /// floats print as the shortest text that reads back to the same bits).
 pub fn networks_checksum(networks: &[SpikingNetwork], normalization: &impl fmt::Debug) -> String {
     struct Fnv(u64);
@@ -167,6 +174,7 @@ impl ShardRecord {
                 tuned_for_timesteps: curve.tuned_for_timesteps,
                 v_init: curve.v_init,
                 max_pooling: curve.max_pooling.clone(),
+                neuron: curve.neuron.clone(),
                 correct: curve.correct.clone(),
                 constant_current_correct: curve.constant_current_correct,
                 spike_totals: spikes.clone(),
@@ -337,6 +345,7 @@ pub fn merge(records: &[(String, ShardRecord)]) -> Result<(SweepReport, Predicti
             tuned_for_timesteps: network.tuned_for_timesteps,
             v_init: network.v_init,
             max_pooling: network.max_pooling.clone(),
+            neuron: network.neuron.clone(),
             correct,
             constant_current_correct,
             operations: network.fixed_operations.map(|fixed| fixed.with_synops(synops)),

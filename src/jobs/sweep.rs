@@ -139,6 +139,7 @@ pub fn curve(
         tuned_for_timesteps: snn.tuned_for_timesteps,
         v_init: snn.v_init,
         max_pooling: snn.max_pooling.map(|strategy| strategy.name().to_string()),
+        neuron: snn.neuron.name().to_string(),
         correct: correct.to_vec(),
         constant_current_correct: None,
         operations: Some(snn_fixed_operations(snn, timesteps).with_synops(synops)),

@@ -38,6 +38,8 @@ pub struct SnnCurve {
     pub v_init: f32,
     /// What the network's max pools became (`gated` or `avg`), if it had any.
     pub max_pooling: Option<String>,
+    /// The IF layers' neuron (`if` or `signed`).
+    pub neuron: String,
     /// Correct predictions after t = 1..=T timesteps (index t - 1).
     pub correct: Vec<usize>,
     /// Correct predictions of the network's constant-current twin read after T steps (the
@@ -117,6 +119,7 @@ struct CurveJson<'a> {
     v_init: f32,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_pooling: Option<&'a str>,
+    neuron: &'a str,
     correct: &'a [usize],
     accuracy: Vec<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -197,6 +200,12 @@ impl Report for SweepReport {
                 _ => "gated on each input's spikes so far (Rueckauer et al. 2017)",
             };
             let _ = writeln!(out, "max pools in the SNN: {strategy} ({meaning})");
+        }
+        if self.curves.iter().any(|curve| curve.neuron == "signed") {
+            let _ = writeln!(
+                out,
+                "neurons: signed (a spike fired too early is taken back by a -1 spike; Wang et al. 2022)"
+            );
         }
         let headers: Vec<String> = self.curves.iter().map(SnnCurve::label).collect();
         let width = headers.iter().map(String::len).max().unwrap_or(0).max(9);
@@ -296,6 +305,7 @@ impl Report for SweepReport {
                 tuned_for_timesteps: curve.tuned_for_timesteps,
                 v_init: curve.v_init,
                 max_pooling: curve.max_pooling.as_deref(),
+                neuron: &curve.neuron,
                 correct: &curve.correct,
                 accuracy: curve.correct.iter().map(|&c| self.accuracy(c)).collect(),
                 constant_current_correct: curve.constant_current_correct,
@@ -364,6 +374,7 @@ mod tests {
             tuned_for_timesteps: None,
             v_init: 0.5,
             max_pooling: None,
+            neuron: "if".into(),
             correct,
             constant_current_correct: None,
             layers: vec![LayerActivity {

@@ -142,7 +142,8 @@ impl Network {
     /// the CLI's order. `progress(stage, done, total)` is called as stages advance.
     #[pyo3(signature = (calib, methods, **options),
         text_signature = "($self, calib, methods, *, calib_images=2048, tune_timesteps=..., tune_images=128, \
-            bias_correction=False, tune_v_init=False, v_init=0.5, maxpool=\"gated\", backend=\"auto\", progress=None)")]
+            bias_correction=False, tune_v_init=False, v_init=0.5, maxpool=\"gated\", neuron=\"if\", backend=\"auto\", \
+            progress=None)")]
     fn convert(
         &self,
         py: Python<'_>,
@@ -158,11 +159,13 @@ impl Network {
         let tune_v_init: bool = keywords.take("tune_v_init", false);
         let v_init: f32 = keywords.take("v_init", 0.5);
         let maxpool: String = keywords.take("maxpool", "gated".to_string());
+        let neuron: String = keywords.take("neuron", "if".to_string());
         let backend: String = keywords.take("backend", "auto".to_string());
         let progress: Option<Py<PyAny>> = keywords.take("progress", None);
         keywords.finish()?;
         let options = ConversionOptions {
             max_pooling: maxpool.parse().map_err(error)?,
+            neuron: neuron.parse().map_err(error)?,
             methods: parse_methods(methods).map_err(error)?,
             v_init,
             calib_images,
@@ -245,6 +248,11 @@ impl SpikingNetwork {
     #[getter]
     fn tuned_for_timesteps(&self) -> Option<usize> {
         self.inner.tuned_for_timesteps
+    }
+    /// The IF layers' neuron, `if` or `signed`.
+    #[getter]
+    fn neuron(&self) -> &'static str {
+        self.inner.neuron.name()
     }
     /// IF layer names, in order.
     #[getter]
