@@ -153,6 +153,16 @@ pub struct Conversion {
     pub tuning: TuningReport,
 }
 
+/// A network's name with its neuron where that is not the plain IF neuron
+/// (`channel-ttrbr+bias+signed`): tables, CSV columns, plots and paired comparisons then
+/// tell the two neurons' networks apart.
+fn with_neuron(name: String, neuron: Neuron) -> String {
+    match neuron {
+        Neuron::If => name,
+        signed => format!("{name}+{signed}"),
+    }
+}
+
 /// Converts `network` with every method of `options`, calibrating on the first
 /// `options.calib_images` images of `calib` (which must hold that many) on `backend`.
 pub fn convert(
@@ -205,16 +215,20 @@ pub fn convert(
         let mut snn = convert_from(&folded, method, &stats, network.trained.as_ref(), options.v_init)?;
         snn.max_pooling = max_pooling;
         snn.neuron = options.neuron;
+        snn.threshold_method = with_neuron(snn.threshold_method, options.neuron);
         let tuned = method.is_tuned();
         if !tuned && !options.bias_correction {
             networks.push(snn);
             continue;
         }
-        let name = method_name(
-            method,
-            options.tune_v_init && tuned,
-            options.bias_correction.then_some(options.bias_rounds),
-            options.refit_thresholds && tuned,
+        let name = with_neuron(
+            method_name(
+                method,
+                options.tune_v_init && tuned,
+                options.bias_correction.then_some(options.bias_rounds),
+                options.refit_thresholds && tuned,
+            ),
+            options.neuron,
         );
         let mut derived = Vec::new();
         for &timesteps in &options.tune_timesteps {
