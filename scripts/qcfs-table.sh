@@ -8,17 +8,20 @@
 # only (scripts/sweep-part.sh): `trained` (θ = λ, membranes from θ/2: QCFS's conversion),
 # `trained+bias` (bias currents for T) and `channel-ttrbr:trained+bias` (thresholds tuned
 # from λ for T, then bias currents), each with its constant-current twin. Each part is
-# resumable; small T first. Then scripts/ttrbr_table.py writes table.md / table.csv
+# resumable; small T first. NEURON=signed converts to signed neurons (names end in +signed). Then scripts/ttrbr_table.py writes table.md / table.csv
 # (exact paired p-values against `trained`) and the curves. The quantized ANN's count is in
 # every sweep line (`quantized_ann`).
 set -euo pipefail
 : "${OUT:?run through scripts/experiment.sh}" "${MODEL:?checkpoint to convert}"
 TIMESTEPS="${TIMESTEPS:-1 2 4 8 16 32 64}"
+NEURON="${NEURON:-if}"
 source scripts/sweep-part.sh
 
 for T in $TIMESTEPS; do
     sweep_part "T$T-trained" --threshold trained,channel-ttrbr:trained --bias-correction --tune-timesteps "$T" \
-        --timesteps "$T" --tuning-csv "$OUT/T$T-trained.tuning.csv"
+        --timesteps "$T" --neuron "$NEURON" --tuning-csv "$OUT/T$T-trained.tuning.csv"
 done
 
-python3 scripts/ttrbr_table.py "$OUT" --spikeconv "$SPIKECONV" --baseline trained
+BASELINE=trained
+[ "$NEURON" = if ] || BASELINE="trained+$NEURON"
+python3 scripts/ttrbr_table.py "$OUT" --spikeconv "$SPIKECONV" --baseline "$BASELINE"

@@ -112,8 +112,12 @@ def summarize(out: Path, spikeconv: str, baseline: str) -> None:
 
 
 def ordered(rows: list[dict], baseline: str) -> list[str]:
-    """Method names: the baseline and its corrected form, the tuned methods, then any others."""
-    first = [baseline, f"{baseline}+bias", "ttrbr", "channel-ttrbr", "channel-ttrbr+bias"]
+    """Method names: the baseline and its corrected form, the tuned methods, then any others
+    (each with the baseline's ``+signed`` suffix where it has one)."""
+    suffix = "+signed" if baseline.endswith("+signed") else ""
+    base = baseline.removesuffix(suffix) if suffix else baseline
+    first = [f"{n}{suffix}" for n in (base, f"{base}+bias", "ttrbr", "channel-ttrbr", "channel-ttrbr+bias",
+                                        f"channel-ttrbr:{base}+bias")]
     names = list(dict.fromkeys(r["network"] for r in rows))
     return [n for n in first if n in names] + [n for n in names if n not in first]
 
