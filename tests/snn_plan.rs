@@ -532,13 +532,19 @@ fn resnet20_plan_equals_the_cpu_backend_bit_for_bit() {
     }
     let labels: Vec<u32> = test.labels[..count].iter().map(|&l| u32::from(l)).collect();
     let timesteps = 32;
-    let plan = SnnPlan::compile(ctx, kernels, &snn, count, timesteps).unwrap();
-    let gpu = plan.run(ctx, &images, &labels, count, timesteps).unwrap();
-    let cpu = spikeconv::backends::cpu::CpuSnn::new(&snn).unwrap().run(&images, &labels, count, timesteps).unwrap();
-    assert_eq!(gpu.spike_totals, cpu.spike_totals, "spikes per layer");
-    assert_eq!(gpu.correct, cpu.correct, "correct per step");
-    assert_eq!(gpu.predictions, cpu.predictions);
-    assert!(gpu.spike_totals.iter().all(|&t| t > 0), "{:?}", gpu.spike_totals);
-    assert!(gpu.correct[timesteps - 1] >= 16, "the network still classifies: {:?}", gpu.correct);
-    eprintln!("ResNet-20, 32 power-of-two images, T = 32: correct per step {:?}", gpu.correct);
+    let mut totals = Vec::new();
+    for neuron in Neuron::ALL {
+        let snn = SpikingNetwork { neuron, ..snn.clone() };
+        let plan = SnnPlan::compile(ctx, kernels, &snn, count, timesteps).unwrap();
+        let gpu = plan.run(ctx, &images, &labels, count, timesteps).unwrap();
+        let cpu = spikeconv::backends::cpu::CpuSnn::new(&snn).unwrap().run(&images, &labels, count, timesteps).unwrap();
+        assert_eq!(gpu.spike_totals, cpu.spike_totals, "{neuron} neurons: spikes per layer");
+        assert_eq!(gpu.correct, cpu.correct, "{neuron} neurons: correct per step");
+        assert_eq!(gpu.predictions, cpu.predictions);
+        assert!(gpu.spike_totals.iter().all(|&t| t > 0), "{:?}", gpu.spike_totals);
+        assert!(gpu.correct[timesteps - 1] >= 16, "the network still classifies: {:?}", gpu.correct);
+        eprintln!("ResNet-20 ({neuron}), 32 power-of-two images, T = 32: correct per step {:?}", gpu.correct);
+        totals.push(gpu.spike_totals);
+    }
+    assert_ne!(totals[0], totals[1], "signed neurons fire differently (test strength)");
 }
