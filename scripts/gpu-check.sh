@@ -118,26 +118,29 @@ for model in $models; do
     echo "ann $model $images images | $correct $verdict | $(seconds_since "$start")" | tee -a "$table"
 done
 
-# The same converted ResNet-20 on the GPU and on the CPU backend (64 images, T = 32): the
+# The same converted ResNet-20 on the GPU and on the CPU backend (64 images, T = 32), with
+# plain and with signed neurons: the
 # same spikes where the driver rounds as the CPU does (ARCHITECTURE.md, "One arithmetic on
 # every backend"); a driver that fuses the first conv's multiply-adds may flip a rare one.
-start=$(date +%s.%N)
-agreement="FAILED"
-if timeout 60 $B convert --backend cpu --model "$W/$(file_of resnet20)" --calib "$C" --calib-images 256 \
-    --threshold channel-percentile:99.9 -o "$OUT/agreement.safetensors" >>"$OUT/agreement.log" 2>&1 &&
-    for backend in gpu cpu; do
-        timeout 120 $B sweep --backend $backend --snn "$OUT/agreement.safetensors" --data "$T" --limit 64 \
-            --timesteps 32 --json >"$OUT/agreement-$backend.jsonl" 2>>"$OUT/agreement.log" || exit 1
-    done; then
-    agreement=$(python3 -c 'import json, sys
+for neuron in if signed; do
+    start=$(date +%s.%N)
+    agreement="FAILED"
+    if timeout 60 $B convert --backend cpu --model "$W/$(file_of resnet20)" --calib "$C" --calib-images 256 \
+        --threshold channel-percentile:99.9 --neuron $neuron -o "$OUT/agreement.safetensors" >>"$OUT/agreement.log" 2>&1 &&
+        for backend in gpu cpu; do
+            timeout 120 $B sweep --backend $backend --snn "$OUT/agreement.safetensors" --data "$T" --limit 64 \
+                --timesteps 32 --json >"$OUT/agreement-$backend.jsonl" 2>>"$OUT/agreement.log" || exit 1
+        done; then
+        agreement=$(python3 -c 'import json, sys
 g, c = (json.load(open(sys.argv[1] + "/agreement-" + b + ".jsonl")) for b in ("gpu", "cpu"))
 gap = max(abs(x - y) for x, y in zip(g["correct"], c["correct"]))
 same = sum(x == y for x, y in zip(g["firing_rate"], c["firing_rate"]))
 print("largest per-step gap %d of 64 images; firing rate identical in %d of %d layers" % (gap, same, len(c["firing_rate"])))' "$OUT") || agreement=FAILED
-fi
-rm -f "$OUT/agreement.safetensors"
-[ "$agreement" = FAILED ] && failed=1
-echo "agreement resnet20 gpu vs cpu | $agreement | $(seconds_since "$start")" | tee -a "$table"
+    fi
+    rm -f "$OUT/agreement.safetensors"
+    [ "$agreement" = FAILED ] && failed=1
+    echo "agreement resnet20 ($neuron neurons) gpu vs cpu | $agreement | $(seconds_since "$start")" | tee -a "$table"
+done
 
 # The GPU default is the tiled conv; the register-blocked direct kernels once more for
 # ResNet-110 (ResNet-20 in the small form), the comparison that decides the default.
