@@ -312,6 +312,33 @@ pub fn add_into(into: &mut [f32], other: &[f32], len: usize, repeat: usize) {
     });
 }
 
+/// A neuron's update once its input is integrated (`potential = membrane + current`), as
+/// [`crate::reference::snn::neuron_step`] does it: the new membrane and the spike, 1, −1
+/// (a signed neuron whose net count `net` is positive, below 0) or 0, as f32. Written
+/// without branches on data, so the scans that inline it vectorize.
+#[inline(always)]
+pub(super) fn fire<const SIGNED: bool>(potential: f32, threshold: f32, net: f32) -> (f32, f32) {
+    let fired = potential >= threshold;
+    let back = SIGNED & !fired & (potential < 0.0) & (net > 0.0);
+    let membrane = if fired {
+        potential - threshold
+    } else if back {
+        potential + threshold
+    } else {
+        potential
+    };
+    (
+        membrane,
+        if fired {
+            1.0
+        } else if back {
+            -1.0
+        } else {
+            0.0
+        },
+    )
+}
+
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
 fn scan_image(
     params: &IfParams,
@@ -357,25 +384,11 @@ fn scan_image_of<const SIGNED: bool>(
                 let lanes =
                     membranes.iter_mut().zip(net.iter_mut()).zip(current).zip(out.iter_mut()).zip(thresholds).zip(bias);
                 for (((((membrane, net), &current), out), &threshold), &bias) in lanes {
-                    let potential = *membrane + (current + bias);
-                    let fired = potential >= threshold;
-                    let back = !fired & (potential < 0.0) & (*net > 0.0);
-                    *membrane = if fired {
-                        potential - threshold
-                    } else if back {
-                        potential + threshold
-                    } else {
-                        potential
-                    };
-                    *out = if fired {
-                        threshold
-                    } else if back {
-                        -threshold
-                    } else {
-                        0.0
-                    };
-                    *net += f32::from(u8::from(fired)) - f32::from(u8::from(back));
-                    step_spikes += u32::from(fired | back);
+                    let spike;
+                    (*membrane, spike) = fire::<true>(*membrane + (current + bias), threshold, *net);
+                    *out = spike * threshold;
+                    *net += spike;
+                    step_spikes += u32::from(spike != 0.0);
                 }
             }
         } else {
@@ -386,11 +399,10 @@ fn scan_image_of<const SIGNED: bool>(
             {
                 let lanes = membranes.iter_mut().zip(current).zip(out.iter_mut()).zip(thresholds).zip(bias);
                 for ((((membrane, &current), out), &threshold), &bias) in lanes {
-                    let potential = *membrane + (current + bias);
-                    let fired = potential >= threshold;
-                    *membrane = if fired { potential - threshold } else { potential };
-                    *out = if fired { threshold } else { 0.0 };
-                    step_spikes += u32::from(fired);
+                    let spike;
+                    (*membrane, spike) = fire::<false>(*membrane + (current + bias), threshold, 0.0);
+                    *out = spike * threshold;
+                    step_spikes += u32::from(spike != 0.0);
                 }
             }
         }

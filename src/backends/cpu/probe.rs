@@ -8,6 +8,7 @@
 use multiversion::multiversion;
 use rayon::prelude::*;
 
+use super::ops::fire;
 use crate::convert::neuron::Neuron;
 use crate::engine::walk::ERROR_STATS;
 use crate::model::graph::Shape;
@@ -185,28 +186,11 @@ fn track_of<const SIGNED: bool>(lanes: usize, timesteps: usize, v_init: f32, s: 
         for ((((membrane, spikes), events), tracking), ((&threshold, &current), &target)) in
             state.zip(thresholds.iter().zip(biased).zip(targets))
         {
-            let potential = *membrane + current;
-            let fired = potential >= threshold;
+            let spike;
+            (*membrane, spike) = fire::<SIGNED>(*membrane + current, threshold, *spikes);
+            *spikes += spike;
             if SIGNED {
-                let back = !fired & (potential < 0.0) & (*spikes > 0.0);
-                *membrane = if fired {
-                    potential - threshold
-                } else if back {
-                    potential + threshold
-                } else {
-                    potential
-                };
-                *spikes += if fired {
-                    1.0
-                } else if back {
-                    -1.0
-                } else {
-                    0.0
-                };
-                *events += if fired | back { 1.0 } else { 0.0 };
-            } else {
-                *membrane = if fired { potential - threshold } else { potential };
-                *spikes += if fired { 1.0 } else { 0.0 };
+                *events += spike.abs();
             }
             let lag = *spikes * threshold - target;
             *tracking += lag * lag;
