@@ -295,6 +295,21 @@ fn restructured_resnet20_asset_keeps_its_accuracy_on_the_whole_test_set() {
     assert!(correct >= 9130, "the asset must stay at or above 91.3 % (issue 23): {correct}");
 }
 
+/// The restructured ResNet-110 of assets/, grown from the BSD-2-Clause ResNet-56 and
+/// fine-tuned on all 50 000 training images (issue 32; assets/README.md): its ANN on the
+/// whole test set, within two images of the 9279 recorded in its metadata (`test_correct`,
+/// PyTorch) and in assets/README.md, the same in spikeconv. Issue 32 asks for 9330 (the
+/// ResNet-56 it grew from has 9339): not reached yet, so the floor here is this file's.
+#[test]
+fn grown_resnet110_asset_keeps_its_accuracy_on_the_whole_test_set() {
+    let Some(ReferencePaths { test, .. }) = common::reference_paths() else { return };
+    let model = format!("{}/assets/resnet110_restructured.safetensors", env!("CARGO_MANIFEST_DIR"));
+    let ann = json_lines(&spikeconv(&["ann", "--backend", "cpu", "--model", &model, "--data", &test, "--json"]));
+    assert_eq!((&ann[0]["images"], &ann[0]["arch"]), (&10_000.into(), &"resnet110".into()));
+    let correct = ann[0]["correct"].as_i64().unwrap();
+    assert!((correct - 9279).abs() <= 2, "grown ResNet-110: {correct}/10000, recorded 9279");
+}
+
 #[test]
 fn restructured_and_preact_resnet20_from_assets_load_run_and_convert() {
     let Some(ReferencePaths { calib, test, .. }) = common::reference_paths() else { return };
