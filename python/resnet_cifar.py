@@ -69,11 +69,50 @@ class QCFS(nn.Module):
         return getattr(self, "lambda")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        lam = self.lam.view(1, -1, 1, 1) if self.lam.numel() > 1 else self.lam
-        scaled = x * self.levels / lam + 0.5
-        # Straight-through floor: the forward value is floor(scaled), the gradient that of scaled.
-        floored = scaled + (torch.floor(scaled) - scaled).detach()
-        return torch.clamp(floored, 0, self.levels) * lam / self.levels
+        return QCFSFunction.apply(x, self.lam, self.levels)
+
+
+def qcfs_reference(x: torch.Tensor, lam: torch.Tensor, levels: int) -> torch.Tensor:
+    """QCFS written with autograd's own operations: the oracle of ``QCFSFunction``'s gradients."""
+    lam = lam.view(1, -1, 1, 1) if lam.numel() > 1 else lam
+    scaled = x * levels / lam + 0.5
+    # Straight-through floor: the forward value is floor(scaled), the gradient that of scaled.
+    floored = scaled + (torch.floor(scaled) - scaled).detach()
+    return torch.clamp(floored, 0, levels) * lam / levels
+
+
+class QCFSFunction(torch.autograd.Function):
+    """QCFS with a hand-written backward: the same values and gradients as ``qcfs_reference``
+    in a few passes over the tensor instead of a dozen (training a QCFS ResNet-110 on a CPU
+    spent most of its time in the activation's elementwise operations).
+
+    With ``s = floor(x * L / lambda + 1/2)`` and the straight-through floor:
+    ``d h / d x = 1`` where ``0 < s < L`` (else 0: ``torch.clamp`` passes no gradient at its
+    bounds, in the reference as in QCFS's own code) and
+    ``d h / d lambda = clip(s, 0, L) / L - [0 < s < L] * x / lambda``.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, lam: torch.Tensor, levels: int) -> torch.Tensor:
+        shaped = lam.view(1, -1, 1, 1) if lam.numel() > 1 else lam
+        steps = (x * (levels / shaped)).add_(0.5).floor_()
+        inside = (steps > 0) & (steps < levels)
+        out = steps.clamp_(0, levels).mul_(shaped / levels)
+        ctx.save_for_backward(x, shaped, out, inside)
+        ctx.lam_shape = lam.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, shaped, out, inside = ctx.saved_tensors
+        grad_x = grad * inside
+        grad_lam = None
+        if ctx.needs_input_grad[1]:
+            # sum(grad * out) / lambda - sum(grad_x * x) / lambda, per channel or in all.
+            dims = (0, 2, 3) if shaped.numel() > 1 else tuple(range(grad.dim()))
+            per = (grad * out).sum(dims) - (grad_x * x).sum(dims)
+            grad_lam = (per / shaped.reshape(-1)).reshape(ctx.lam_shape)
+        return grad_x, grad_lam, None
 
 
 def make_activation(activation: str, channels: int) -> nn.Module:

@@ -1,0 +1,40 @@
+"""The training tools (python/*.py, PyTorch): skipped where torch is not installed (CI's
+package environment has none; run with the training environment of python/README.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import resnet_cifar  # noqa: E402
+
+
+@pytest.mark.parametrize("channels", [1, 16])
+@pytest.mark.parametrize("levels", [2, 4, 8])
+def test_fused_qcfs_equals_the_autograd_reference(channels, levels):
+    generator = torch.Generator().manual_seed(levels * 100 + channels)
+    x = (torch.randn(8, 16, 6, 6, dtype=torch.float64, generator=generator) * 3).requires_grad_()
+    lam = (torch.rand(channels, dtype=torch.float64, generator=generator) * 3 + 1).requires_grad_()
+    grad = torch.randn(8, 16, 6, 6, dtype=torch.float64, generator=generator)
+    expected = resnet_cifar.qcfs_reference(x, lam, levels)
+    expected_grads = torch.autograd.grad(expected, (x, lam), grad)
+    got = resnet_cifar.QCFSFunction.apply(x, lam, levels)
+    got_grads = torch.autograd.grad(got, (x, lam), grad)
+    assert torch.equal(got, expected)
+    # Some inputs sit on each side of the clip bounds, where the gradient stops.
+    assert 0 < int((got_grads[0] == 0).sum()) < x.numel()
+    torch.testing.assert_close(got_grads[0], expected_grads[0], rtol=0, atol=1e-12)
+    torch.testing.assert_close(got_grads[1], expected_grads[1], rtol=1e-12, atol=1e-12)
+
+
+def test_qcfs_module_uses_the_fused_function_and_trains_lambda():
+    module = resnet_cifar.QCFS(4, channels=3, initial=2.0)
+    x = torch.linspace(-1, 3, 3 * 2 * 2).reshape(1, 3, 2, 2).requires_grad_()
+    out = module(x)
+    assert torch.equal(out, resnet_cifar.qcfs_reference(x, module.lam, 4))
+    out.sum().backward()
+    assert module.lam.grad is not None and module.lam.grad.shape == (3,)
