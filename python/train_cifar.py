@@ -22,7 +22,7 @@ Settings that change the result must match the saved state's (else a one-line er
 repository root:
 
     nice -n 19 python python/train_cifar.py --arch vgg16 --pool avg --epochs 30 --lr 0.05 \\
-        --threads 2 --out /work/runs/vgg16_avg.safetensors
+        --precision bf16 --threads 2 --out /work/runs/vgg16_avg.safetensors
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ LICENSE = "MIT OR Apache-2.0"  # the repository's; weights trained here from scr
 TRAIN_BATCHES = [f"data_batch_{i}.bin" for i in range(1, 6)]
 # Settings that must match for a saved training state to be resumed.
 RECIPE_KEYS = ("arch", "width", "pool", "classifier", "batch_norm", "init", "data_dir", "train_limit", "epochs", "lr",
-               "momentum", "weight_decay", "batch_size", "label_smoothing", "warmup_epochs", "seed")
+               "momentum", "weight_decay", "batch_size", "label_smoothing", "warmup_epochs", "seed", "precision")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -80,6 +80,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--warmup-epochs", type=float, default=1.0, help="linear warmup length (0: none)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
+    p.add_argument(
+        "--precision", choices=("f32", "bf16"), default="f32",
+        help="training arithmetic: bf16 runs the forward pass under torch.autocast (convolutions and linear "
+             "layers in bfloat16, about 1.9x faster for VGG-16 on a CPU with AVX512-BF16); weights, optimizer, "
+             "BatchNorm statistics and every test evaluation stay f32")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=50, help="save the training state every N steps")
     p.add_argument("--restart", action="store_true", help="ignore an existing --state and start over")
@@ -218,7 +223,8 @@ def main(argv=None) -> int:
         recipe_text = (f"{n_train} CIFAR-10 training images, random crop pad 4 + flip, SGD Nesterov momentum "
                        f"{args.momentum} lr {args.lr} ({args.warmup_epochs} epoch(s) linear warmup, cosine over "
                        f"{args.epochs} epochs, per step), weight decay {args.weight_decay}, label smoothing "
-                       f"{args.label_smoothing}, batch {args.batch_size}, torch {torch.__version__}")
+                       f"{args.label_smoothing}, batch {args.batch_size}, {args.precision} training arithmetic, "
+                       f"torch {torch.__version__}")
         if args.init is None:
             source = f"trained by spikeconv python/train_cifar.py, seed {args.seed}, {epochs_done} epochs; {recipe_text}"
             license_text = LICENSE
@@ -269,8 +275,9 @@ def main(argv=None) -> int:
             index = order[step * args.batch_size : (step + 1) * args.batch_size]
             x = cifar10.normalize(cifar10.augment(train_x[index], generator), mean, std)
             y = train_y[index]
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=args.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
