@@ -73,15 +73,17 @@ def count_correct(model, images: torch.Tensor, labels: torch.Tensor, mean, std, 
     return correct
 
 
-def load_resume_state(state_path: Path, recipe: dict, restart: bool):
+def load_resume_state(state_path: Path, recipe: dict, restart: bool, defaults: dict | None = None):
     """The saved training state at ``state_path`` to resume from (``None`` without one, or
     with ``restart``); a state saved with another ``recipe`` (the settings that change the
-    result) is an error naming the settings that differ."""
+    result) is an error naming the settings that differ. ``defaults`` gives the value of a
+    setting that a state saved before the setting existed ran with."""
     if restart or not state_path.exists():
         return None
     resume = torch.load(state_path, weights_only=False)
-    if resume["recipe"] != recipe:
-        changed = sorted(k for k in recipe if resume["recipe"].get(k) != recipe[k])
+    saved = {**{k: str(v) for k, v in (defaults or {}).items()}, **resume["recipe"]}
+    if saved != recipe:
+        changed = sorted(k for k in recipe if saved.get(k) != recipe[k])
         raise SystemExit(f"{state_path}: saved by a run with other settings ({', '.join(changed)}); "
                          f"pass --restart to start over or another --out")
     return resume

@@ -81,6 +81,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="after each epoch, evaluate on the first N test images and save the checkpoint so far",
     )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
+    p.add_argument(
+        "--precision", choices=("f32", "bf16"), default="f32",
+        help="training arithmetic: bf16 runs the forward pass under torch.autocast (convolutions in bfloat16, "
+             "about 1.8x faster for ResNet-110 on a CPU with AVX512-BF16); weights, optimizer, BatchNorm "
+             "statistics, lambdas and every test evaluation stay f32")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--state", type=Path, default=None,
@@ -97,7 +102,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 # Settings that must match for a saved training state to be resumed.
 RECIPE_KEYS = ("checkpoint", "data_dir", "train_batches", "form", "epochs", "lr", "momentum", "weight_decay",
                "batch_size", "limit", "seed", "mean", "std", "grow_to_depth", "grow_placement", "activation",
-               "lambda_init_percentile", "lambda_calibration_images")
+               "lambda_init_percentile", "lambda_calibration_images", "precision")
 
 
 def sha256_of(path: Path) -> str:
@@ -184,7 +189,7 @@ def save(args, model, metadata, arch, mean_text, std_text, n_train, epochs, corr
             f"and fine-tuned by spikeconv python/finetune_restructured.py --form {args.form}: {epochs} of {args.epochs} epoch(s) on the first "
             f"{n_train} CIFAR-10 training images ({args.train_batches}){grown_text(args)}{activation_text(args)}, random crop pad 4 + flip, SGD momentum "
             f"{args.momentum} lr {args.lr} cosine over {args.epochs} epoch(s), weight decay {args.weight_decay}, "
-            f"batch {args.batch_size}, seed {args.seed}, torch {torch.__version__}"
+            f"batch {args.batch_size}, seed {args.seed}, {args.precision} training arithmetic, torch {torch.__version__}"
         ),
         "epochs_completed": str(epochs),
         "saved_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -284,7 +289,7 @@ def main(argv=None) -> int:
     epoch_eval = min(args.epoch_eval_limit, n_test)
     state_path = args.state or args.out.with_name(args.out.stem + ".state.pt")
     recipe = {k: str(v) for k, v in vars(args).items() if k in RECIPE_KEYS}
-    resume = cifar10.load_resume_state(state_path, recipe, args.restart)
+    resume = cifar10.load_resume_state(state_path, recipe, args.restart, {"precision": "f32"})
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
@@ -347,8 +352,9 @@ def main(argv=None) -> int:
             index = order[step * args.batch_size : (step + 1) * args.batch_size]
             x = cifar10.normalize(cifar10.augment(train_x[index], generator), mean, std)
             y = train_y[index]
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -188,7 +188,7 @@ def main(argv=None) -> int:
 
     state_path = args.state or args.out.with_name(args.out.stem + ".state.pt")
     recipe = {k: str(v) for k, v in vars(args).items() if k in RECIPE_KEYS}
-    resume = cifar10.load_resume_state(state_path, recipe, args.restart)
+    resume = cifar10.load_resume_state(state_path, recipe, args.restart, {"precision": "f32"})
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])

@@ -38,3 +38,16 @@ def test_qcfs_module_uses_the_fused_function_and_trains_lambda():
     assert torch.equal(out, resnet_cifar.qcfs_reference(x, module.lam, 4))
     out.sum().backward()
     assert module.lam.grad is not None and module.lam.grad.shape == (3,)
+
+
+def test_a_state_saved_before_a_setting_existed_resumes_with_its_default(tmp_path):
+    import cifar10
+
+    path = tmp_path / "run.state.pt"
+    torch.save({"recipe": {"lr": "0.01"}, "step": 7}, path)
+    assert cifar10.load_resume_state(path, {"lr": "0.01", "precision": "f32"}, False, {"precision": "f32"})["step"] == 7
+    with pytest.raises(SystemExit, match="precision"):
+        cifar10.load_resume_state(path, {"lr": "0.01", "precision": "bf16"}, False, {"precision": "f32"})
+    with pytest.raises(SystemExit, match="lr"):
+        cifar10.load_resume_state(path, {"lr": "0.02", "precision": "f32"}, False, {"precision": "f32"})
+    assert cifar10.load_resume_state(path, {"lr": "0.02"}, True) is None
