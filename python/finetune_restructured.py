@@ -69,6 +69,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="a new lambda starts at this percentile of its ReLU's positive outputs on the calibration images")
     p.add_argument("--lambda-calibration-images", type=int, default=512,
                    help="training images (un-augmented, the first N) that set each new lambda's start")
+    p.add_argument(
+        "--teacher", type=Path, default=None,
+        help="knowledge distillation (Hinton et al., 2015): a trained ReLU checkpoint (standard or restructured "
+             "blocks, same normalization) whose softened outputs the network also learns, e.g. the network a "
+             "grown one came from")
+    p.add_argument("--distill-weight", type=float, default=0.9,
+                   help="with --teacher: loss = (1 - w) * cross-entropy + w * T^2 * KL(teacher || student) at T")
+    p.add_argument("--distill-temperature", type=float, default=4.0, help="with --teacher: the softmax temperature T")
     p.add_argument("--epochs", type=int, default=4, help="0: evaluate and export without training")
     p.add_argument("--lr", type=float, default=0.02, help="initial learning rate (cosine to 0)")
     p.add_argument("--momentum", type=float, default=0.9)
@@ -102,7 +110,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 # Settings that must match for a saved training state to be resumed.
 RECIPE_KEYS = ("checkpoint", "data_dir", "train_batches", "form", "epochs", "lr", "momentum", "weight_decay",
                "batch_size", "limit", "seed", "mean", "std", "grow_to_depth", "grow_placement", "activation",
-               "lambda_init_percentile", "lambda_calibration_images", "precision")
+               "lambda_init_percentile", "lambda_calibration_images", "precision", "teacher", "distill_weight",
+               "distill_temperature")
+# What a state saved before a setting existed ran with.
+RECIPE_DEFAULTS = {"precision": "f32", "teacher": "None", "distill_weight": "0.9", "distill_temperature": "4.0"}
 
 
 def sha256_of(path: Path) -> str:
@@ -166,6 +177,13 @@ def activation_text(args) -> str:
             f"{args.lambda_calibration_images} training images, no weight decay)")
 
 
+def teacher_text(args) -> str:
+    if args.teacher is None:
+        return ""
+    return (f", distilled from {args.teacher.name} (weight {args.distill_weight}, temperature "
+            f"{args.distill_temperature})")
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -187,7 +205,7 @@ def save(args, model, metadata, arch, mean_text, std_text, n_train, epochs, corr
         "source": (
             f"{args.checkpoint.name} ({metadata.get('source', 'no source metadata')}) turned into {args.form} blocks "
             f"and fine-tuned by spikeconv python/finetune_restructured.py --form {args.form}: {epochs} of {args.epochs} epoch(s) on the first "
-            f"{n_train} CIFAR-10 training images ({args.train_batches}){grown_text(args)}{activation_text(args)}, random crop pad 4 + flip, SGD momentum "
+            f"{n_train} CIFAR-10 training images ({args.train_batches}){grown_text(args)}{activation_text(args)}{teacher_text(args)}, random crop pad 4 + flip, SGD momentum "
             f"{args.momentum} lr {args.lr} cosine over {args.epochs} epoch(s), weight decay {args.weight_decay}, "
             f"batch {args.batch_size}, seed {args.seed}, {args.precision} training arithmetic, torch {torch.__version__}"
         ),
@@ -207,6 +225,32 @@ def save(args, model, metadata, arch, mean_text, std_text, n_train, epochs, corr
     tmp = args.out.with_name(args.out.name + ".tmp")
     save_file(tensors, str(tmp), metadata=out_metadata)
     os.replace(tmp, args.out)
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Hinton et al.'s soft-target loss, ``T^2 * KL(softmax(teacher / T) || softmax(student / T))``
+    averaged over the batch (the T^2 keeps its gradient's scale independent of T)."""
+    return F.kl_div(F.log_softmax(student / temperature, dim=1), F.log_softmax(teacher / temperature, dim=1),
+                    reduction="batchmean", log_target=True) * temperature**2
+
+
+def load_teacher(args, mean_text: str, std_text: str) -> torch.nn.Module:
+    """The ``--teacher`` network in eval mode; it must read images normalized as the student does."""
+    with safe_open(args.teacher, "pt") as f:
+        metadata = dict(f.metadata() or {})
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    if (metadata.get("normalize_mean"), metadata.get("normalize_std")) != (mean_text, std_text):
+        raise SystemExit(f"{args.teacher}: normalization {metadata.get('normalize_mean')} / "
+                         f"{metadata.get('normalize_std')} differs from the student's {mean_text} / {std_text}")
+    if metadata.get("activation", "relu") != "relu":
+        raise SystemExit(f"{args.teacher}: activation = {metadata['activation']!r}; expected a ReLU network")
+    try:
+        teacher = resnet_cifar.from_state_dict(state, metadata.get("block", "standard"))
+    except (KeyError, ValueError, RuntimeError) as e:
+        raise SystemExit(f"{args.teacher}: not a CIFAR ResNet checkpoint ({e})")
+    if not 0 <= args.distill_weight <= 1 or args.distill_temperature <= 0:
+        raise SystemExit("--distill-weight must lie in [0, 1] and --distill-temperature be positive")
+    return teacher.eval()
 
 
 def main(argv=None) -> int:
@@ -237,6 +281,8 @@ def main(argv=None) -> int:
     if not mean_text or not std_text:
         raise SystemExit(f"{args.checkpoint}: no normalize_mean/normalize_std metadata; pass --mean and --std")
     mean, std = cifar10.parse_triple(mean_text), cifar10.parse_triple(std_text)
+
+    teacher = load_teacher(args, mean_text, std_text) if args.teacher is not None else None
 
     # The network as given: the baseline every later count is compared with.
     standard = resnet_cifar.from_state_dict(state, source_block)
@@ -289,7 +335,7 @@ def main(argv=None) -> int:
     epoch_eval = min(args.epoch_eval_limit, n_test)
     state_path = args.state or args.out.with_name(args.out.stem + ".state.pt")
     recipe = {k: str(v) for k, v in vars(args).items() if k in RECIPE_KEYS}
-    resume = cifar10.load_resume_state(state_path, recipe, args.restart, {"precision": "f32"})
+    resume = cifar10.load_resume_state(state_path, recipe, args.restart, RECIPE_DEFAULTS)
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
@@ -326,6 +372,10 @@ def main(argv=None) -> int:
             resnet_cifar.infer_architecture(resnet_cifar.strip_module_prefix(dict(standard.state_dict())))["blocks_per_stage"]))
         provenance["grown_layout"] = " | ".join(
             " ".join("-" if b is None else str(b) for b in stage) for stage in grown_layout)
+    if teacher is not None:
+        provenance["teacher"] = args.teacher.name
+        provenance["teacher_sha256"] = sha256_of(args.teacher)
+        provenance["distillation"] = f"weight {args.distill_weight}, temperature {args.distill_temperature}"
     if args.activation != "relu":
         kind, levels = args.activation.split(":")[:2]
         provenance["activation"] = kind
@@ -354,7 +404,13 @@ def main(argv=None) -> int:
             y = train_y[index]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
                 logits = model(x)
+                if teacher is not None:
+                    with torch.no_grad():
+                        teacher_logits = teacher(x)
             loss = F.cross_entropy(logits.float(), y)
+            if teacher is not None:
+                loss = (1 - args.distill_weight) * loss + args.distill_weight * distillation_loss(
+                    logits.float(), teacher_logits.float(), args.distill_temperature)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

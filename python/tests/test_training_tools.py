@@ -51,3 +51,17 @@ def test_a_state_saved_before_a_setting_existed_resumes_with_its_default(tmp_pat
     with pytest.raises(SystemExit, match="lr"):
         cifar10.load_resume_state(path, {"lr": "0.02", "precision": "f32"}, False, {"precision": "f32"})
     assert cifar10.load_resume_state(path, {"lr": "0.02"}, True) is None
+
+
+def test_distillation_loss_is_hintons_soft_target_kl():
+    import finetune_restructured
+
+    student = torch.tensor([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]], dtype=torch.float64)
+    teacher = torch.tensor([[2.0, 0.0, 1.0], [0.5, 0.5, 2.0]], dtype=torch.float64)
+    t = 4.0
+    p = torch.softmax(teacher / t, 1)
+    q = torch.softmax(student / t, 1)
+    by_hand = (p * (p.log() - q.log())).sum(1).mean() * t * t
+    got = finetune_restructured.distillation_loss(student, teacher, t)
+    torch.testing.assert_close(got, by_hand, rtol=1e-12, atol=1e-12)
+    assert float(finetune_restructured.distillation_loss(student, student, t)) == pytest.approx(0, abs=1e-12)
