@@ -347,8 +347,8 @@ fn restructured_and_preact_resnet20_from_assets_load_run_and_convert() {
 /// The quantization-aware networks of assets/ (QCFS, fine-tuned from the restructured ones)
 /// keep their accuracy: the ANN with the trained activation (the `trained` sweep reports it)
 /// within a few images of PyTorch's count (assets/README.md; BN folded, near-ties at the
-/// floor's steps), and the same weights with plain ReLUs as recorded there. The ResNet-20 on
-/// the whole test set; the ResNet-110 on the first 1000 images (PyTorch 881 quantized, 890
+/// floor's steps), and the same weights with plain ReLUs as recorded there. The ResNet-20s (L =
+/// 4 and 8) on the whole test set; the ResNet-110 on the first 1000 images (PyTorch 881 quantized, 890
 /// with ReLUs; on all 10 000: 8789 and spikeconv 8788, 8904), its 10 000 costing CI minutes.
 #[test]
 fn quantization_aware_assets_keep_their_accuracy() {
@@ -356,6 +356,7 @@ fn quantization_aware_assets_keep_their_accuracy() {
     // (file, test images, activation, PyTorch's quantized count, spikeconv's plain-ReLU count)
     for (file, images, activation, pytorch, relu) in [
         ("resnet20_restructured_qcfs4.safetensors", 10_000, "qcfs:4", 8769, 8933),
+        ("resnet20_restructured_qcfs8.safetensors", 10_000, "qcfs:8", 9038, 9110),
         ("resnet110_restructured_qcfs4.safetensors", 1000, "qcfs:4", 881, 890),
     ] {
         let model = format!("{}/assets/{file}", env!("CARGO_MANIFEST_DIR"));
