@@ -6,9 +6,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+/// The line of a run.sh whose experiment is defined but not run yet (its network still
+/// training, say): it has no outputs, and must lose the line when it gets them.
+const PLANNED: &str = "# status: planned";
+
 /// The experiment directories: those with a run.sh (the archive of earlier subset results
 /// has none and no manifest).
-fn experiments() -> Vec<PathBuf> {
+fn all_experiments() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .expect("results/ exists")
@@ -17,6 +21,23 @@ fn experiments() -> Vec<PathBuf> {
         .collect();
     dirs.sort();
     dirs
+}
+
+fn is_planned(dir: &Path) -> bool {
+    let script = std::fs::read_to_string(dir.join("run.sh")).expect("readable run.sh");
+    script.lines().any(|line| line.trim_start().starts_with(PLANNED))
+}
+
+/// The experiments that have run (every one but the planned).
+fn experiments() -> Vec<PathBuf> {
+    all_experiments().into_iter().filter(|dir| !is_planned(dir)).collect()
+}
+
+#[test]
+fn planned_experiments_have_no_outputs_yet() {
+    for dir in all_experiments().into_iter().filter(|dir| is_planned(dir)) {
+        assert!(!dir.join("out").exists(), "{}: has outputs but run.sh still says {PLANNED:?}", dir.display());
+    }
 }
 
 fn manifest(dir: &Path) -> Value {

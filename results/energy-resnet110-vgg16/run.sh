@@ -13,6 +13,7 @@
 # input: results/table-resnet110-grown-signed/out/T8-bias.jsonl
 # input: results/table-resnet110-qcfs4-signed/out/T4-trained.jsonl
 # input: results/table-resnet110-qcfs4-signed/out/T8-trained.jsonl
+# status: planned (the VGG-16 is still training; remove this line when the experiment runs)
 set -euo pipefail
 shopt -s nullglob
 r110=(results/table-resnet110-grown-signed/out/T*-bias.jsonl)

@@ -16,6 +16,7 @@
 # setting: TUNE_IMAGES
 # setting: BACKEND
 # setting: LIMIT
+# status: planned (the VGG-16 is still training; remove this line when the experiment runs)
 set -euo pipefail
 MODEL="${MODEL:-../runs/vgg16_avg.safetensors}" PARTS=bias TIMESTEPS="${TIMESTEPS:-4 8 16 32 64}" \
     exec bash scripts/ttrbr-table.sh
