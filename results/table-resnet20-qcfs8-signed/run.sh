@@ -15,6 +15,5 @@
 # setting: TUNE_IMAGES
 # setting: BACKEND
 # setting: LIMIT
-# status: planned (running; remove this line when its outputs are committed)
 set -euo pipefail
 MODEL="${MODEL:-assets/resnet20_restructured_qcfs8.safetensors}" NEURON=signed exec bash scripts/qcfs-table.sh
