@@ -16,6 +16,5 @@
 # setting: TUNE_IMAGES
 # setting: BACKEND
 # setting: LIMIT
-# status: planned (running; remove this line when its outputs are committed)
 set -euo pipefail
 MODEL="${MODEL:-assets/resnet110_restructured_qcfs4.safetensors}" NEURON=signed exec bash scripts/qcfs-table.sh
