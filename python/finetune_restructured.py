@@ -236,21 +236,26 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature:
 
 def load_teacher(args, mean_text: str, std_text: str) -> torch.nn.Module:
     """The ``--teacher`` network in eval mode; it must read images normalized as the student does."""
-    with safe_open(args.teacher, "pt") as f:
-        metadata = dict(f.metadata() or {})
-        state = {k: f.get_tensor(k) for k in f.keys()}
+    metadata, state = read_relu_checkpoint(args.teacher)
     if (metadata.get("normalize_mean"), metadata.get("normalize_std")) != (mean_text, std_text):
         raise SystemExit(f"{args.teacher}: normalization {metadata.get('normalize_mean')} / "
                          f"{metadata.get('normalize_std')} differs from the student's {mean_text} / {std_text}")
-    if metadata.get("activation", "relu") != "relu":
-        raise SystemExit(f"{args.teacher}: activation = {metadata['activation']!r}; expected a ReLU network")
     try:
         teacher = resnet_cifar.from_state_dict(state, metadata.get("block", "standard"))
     except (KeyError, ValueError, RuntimeError) as e:
         raise SystemExit(f"{args.teacher}: not a CIFAR ResNet checkpoint ({e})")
-    if not 0 <= args.distill_weight <= 1 or args.distill_temperature <= 0:
-        raise SystemExit("--distill-weight must lie in [0, 1] and --distill-temperature be positive")
     return teacher.eval()
+
+
+def read_relu_checkpoint(path: Path) -> tuple[dict, dict]:
+    """A checkpoint's metadata and tensors; a network with another activation than ReLU
+    (a QCFS file, say) is a one-line error naming the file."""
+    with safe_open(path, "pt") as f:
+        metadata = dict(f.metadata() or {})
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    if metadata.get("activation", "relu") != "relu":
+        raise SystemExit(f"{path}: activation = {metadata['activation']!r}; expected a ReLU network")
+    return metadata, state
 
 
 def main(argv=None) -> int:
@@ -259,14 +264,12 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
 
-    with safe_open(args.checkpoint, "pt") as f:
-        metadata = dict(f.metadata() or {})
-        state = {k: f.get_tensor(k) for k in f.keys()}
+    metadata, state = read_relu_checkpoint(args.checkpoint)
     source_block = metadata.get("block", "standard")
     if source_block not in ("standard", args.form):
         raise SystemExit(f"{args.checkpoint}: block = {source_block!r}; expected a standard or {args.form} checkpoint")
-    if metadata.get("activation", "relu") != "relu":
-        raise SystemExit(f"{args.checkpoint}: activation = {metadata['activation']!r}; expected a ReLU network")
+    if not 0 <= args.distill_weight <= 1 or args.distill_temperature <= 0:
+        raise SystemExit("--distill-weight must lie in [0, 1] and --distill-temperature be positive")
     if args.grow_to_depth and args.form != "restructured":
         raise SystemExit("--grow-to-depth needs --form restructured")
     if args.activation != "relu" and args.form == "preact":
