@@ -77,11 +77,12 @@ def load_resume_state(state_path: Path, recipe: dict, restart: bool, defaults: d
     """The saved training state at ``state_path`` to resume from (``None`` without one, or
     with ``restart``); a state saved with another ``recipe`` (the settings that change the
     result) is an error naming the settings that differ. ``defaults`` gives the value of a
-    setting that a state saved before the setting existed ran with."""
+    setting that a state saved before the setting existed ran with (for the settings this run
+    has)."""
     if restart or not state_path.exists():
         return None
     resume = torch.load(state_path, weights_only=False)
-    saved = {**{k: str(v) for k, v in (defaults or {}).items()}, **resume["recipe"]}
+    saved = {**{k: str(v) for k, v in (defaults or {}).items() if k in recipe}, **resume["recipe"]}
     if saved != recipe:
         changed = sorted(k for k in recipe if saved.get(k) != recipe[k])
         raise SystemExit(f"{state_path}: saved by a run with other settings ({', '.join(changed)}); "

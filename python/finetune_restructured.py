@@ -113,7 +113,8 @@ RECIPE_KEYS = ("checkpoint", "data_dir", "train_batches", "form", "epochs", "lr"
                "lambda_init_percentile", "lambda_calibration_images", "precision", "teacher", "distill_weight",
                "distill_temperature")
 # What a state saved before a setting existed ran with.
-RECIPE_DEFAULTS = {"precision": "f32", "teacher": "None", "distill_weight": "0.9", "distill_temperature": "4.0"}
+RECIPE_DEFAULTS = {"precision": "f32", "teacher": "None", "distill_weight": "0.9", "distill_temperature": "4.0",
+                   "qcfs_gradient": "levels 1..L-1"}
 
 
 def sha256_of(path: Path) -> str:
@@ -338,6 +339,10 @@ def main(argv=None) -> int:
     epoch_eval = min(args.epoch_eval_limit, n_test)
     state_path = args.state or args.out.with_name(args.out.stem + ".state.pt")
     recipe = {k: str(v) for k, v in vars(args).items() if k in RECIPE_KEYS}
+    if args.activation != "relu":
+        # Before 2026-12-08 the straight-through gradient skipped levels 0 and L: such a run
+        # does not resume under today's gradient.
+        recipe["qcfs_gradient"] = resnet_cifar.QCFS_GRADIENT
     resume = cifar10.load_resume_state(state_path, recipe, args.restart, RECIPE_DEFAULTS)
     if resume is not None:
         model.load_state_dict(resume["model"])
@@ -384,6 +389,7 @@ def main(argv=None) -> int:
         provenance["activation"] = kind
         provenance["qcfs_levels"] = levels
         provenance["qcfs_lambda"] = "channel" if args.activation.endswith(":channel") else "layer"
+        provenance["qcfs_gradient"] = resnet_cifar.QCFS_GRADIENT
     epoch_counts = list(resume.get("epoch_counts", [])) if resume is not None else []
 
     first_epoch = resume["epoch"] if resume is not None else 0

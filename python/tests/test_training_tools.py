@@ -31,6 +31,24 @@ def test_fused_qcfs_equals_the_autograd_reference(channels, levels):
     torch.testing.assert_close(got_grads[1], expected_grads[1], rtol=1e-12, atol=1e-12)
 
 
+def test_qcfs_trains_every_input_on_a_level_as_bu_et_als_code_does():
+    # lambda = 2, L = 4: level k covers x in [(k - 1/2) / 2, (k + 1/2) / 2). The gradient
+    # passes on levels 0..L (QCFS's clamp to [0, 1] with its subgradient 1 at the bounds),
+    # and nowhere below level 0 or above level L.
+    x = torch.tensor([-0.3, -0.2, 0.0, 0.2, 0.3, 1.6, 1.9, 2.0, 2.2, 2.25, 2.6], dtype=torch.float64)
+    passes = [0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+    for function in (resnet_cifar.QCFSFunction.apply, resnet_cifar.qcfs_reference):
+        xs = x.clone().requires_grad_()
+        lam = torch.tensor([2.0], dtype=torch.float64, requires_grad=True)
+        out = function(xs, lam, 4)
+        assert out.tolist() == [0.0, 0.0, 0.0, 0.0, 0.5, 1.5, 2.0, 2.0, 2.0, 2.0, 2.0]
+        grad_x, grad_lam = torch.autograd.grad(out.sum(), (xs, lam))
+        assert grad_x.tolist() == passes
+        # d h / d lambda = clip(s, 0, L) / L - [on a level] * x / lambda, summed.
+        expected = sum(o / 2.0 - p * v / 2.0 for o, p, v in zip(out.tolist(), passes, x.tolist()))
+        assert abs(float(grad_lam) - expected) < 1e-12
+
+
 def test_qcfs_module_uses_the_fused_function_and_trains_lambda():
     module = resnet_cifar.QCFS(4, channels=3, initial=2.0)
     x = torch.linspace(-1, 3, 3 * 2 * 2).reshape(1, 3, 2, 2).requires_grad_()
@@ -51,6 +69,12 @@ def test_a_state_saved_before_a_setting_existed_resumes_with_its_default(tmp_pat
     with pytest.raises(SystemExit, match="lr"):
         cifar10.load_resume_state(path, {"lr": "0.02", "precision": "f32"}, False, {"precision": "f32"})
     assert cifar10.load_resume_state(path, {"lr": "0.02"}, True) is None
+    # A default applies only to a setting the resuming run has: a ReLU run has no QCFS gradient.
+    qcfs_defaults = {"precision": "f32", "qcfs_gradient": "levels 1..L-1"}
+    assert cifar10.load_resume_state(path, {"lr": "0.01", "precision": "f32"}, False, qcfs_defaults)["step"] == 7
+    with pytest.raises(SystemExit, match="qcfs_gradient"):
+        cifar10.load_resume_state(path, {"lr": "0.01", "precision": "f32", "qcfs_gradient": "levels 0..L"}, False,
+                                  qcfs_defaults)
 
 
 def test_distillation_loss_is_hintons_soft_target_kl():
