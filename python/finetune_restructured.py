@@ -340,8 +340,9 @@ def main(argv=None) -> int:
     state_path = args.state or args.out.with_name(args.out.stem + ".state.pt")
     recipe = {k: str(v) for k, v in vars(args).items() if k in RECIPE_KEYS}
     if args.activation != "relu":
-        # Before 2026-12-08 the straight-through gradient skipped levels 0 and L: such a run
-        # does not resume under today's gradient.
+        # Before 2026-12-08 the straight-through gradient skipped levels 0 and L (inputs
+        # below lambda / 2L or above lambda (L - 1/2) / L): such a run does not resume under
+        # today's gradient.
         recipe["qcfs_gradient"] = resnet_cifar.QCFS_GRADIENT
     resume = cifar10.load_resume_state(state_path, recipe, args.restart, RECIPE_DEFAULTS)
     if resume is not None:

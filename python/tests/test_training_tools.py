@@ -31,12 +31,12 @@ def test_fused_qcfs_equals_the_autograd_reference(channels, levels):
     torch.testing.assert_close(got_grads[1], expected_grads[1], rtol=1e-12, atol=1e-12)
 
 
-def test_qcfs_trains_every_input_on_a_level_as_bu_et_als_code_does():
+def test_qcfs_trains_the_inputs_inside_the_clip_range():
     # lambda = 2, L = 4: level k covers x in [(k - 1/2) / 2, (k + 1/2) / 2). The gradient
-    # passes on levels 0..L (QCFS's clamp to [0, 1] with its subgradient 1 at the bounds),
-    # and nowhere below level 0 or above level L.
+    # passes where 0 < x < lambda, levels 0 and L included (the gradient of clip(x, 0,
+    # lambda)), and not on negative inputs that round to level 0, nor at or above lambda.
     x = torch.tensor([-0.3, -0.2, 0.0, 0.2, 0.3, 1.6, 1.9, 2.0, 2.2, 2.25, 2.6], dtype=torch.float64)
-    passes = [0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+    passes = [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
     for function in (resnet_cifar.QCFSFunction.apply, resnet_cifar.qcfs_reference):
         xs = x.clone().requires_grad_()
         lam = torch.tensor([2.0], dtype=torch.float64, requires_grad=True)
