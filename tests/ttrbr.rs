@@ -356,6 +356,7 @@ fn quantization_aware_assets_keep_their_accuracy() {
     // (file, test images, activation, PyTorch's quantized count, spikeconv's plain-ReLU count)
     for (file, images, activation, pytorch, relu) in [
         ("resnet20_restructured_qcfs4.safetensors", 10_000, "qcfs:4", 8769, 8933),
+        ("resnet20_restructured_qcfs4_clipgrad.safetensors", 10_000, "qcfs:4", 9029, 8714),
         ("resnet20_restructured_qcfs8.safetensors", 10_000, "qcfs:8", 9038, 9110),
         ("resnet110_restructured_qcfs4.safetensors", 1000, "qcfs:4", 881, 890),
     ] {

@@ -26,27 +26,38 @@ for net in $NETWORKS; do
         done
     done
 done
-python3 - "$OUT" <<'PY' >"$OUT/table.md"
-import json, subprocess, sys
+python3 - "$OUT" $NETWORKS <<'PY' >"$OUT/table.md"
+import csv, json, math, sys
 from pathlib import Path
-out = Path(sys.argv[1])
-print("Correct of the test images after t steps (`trained+signed`, from the T = 8 sweep) and"
-      " the ANNs as PyTorch's layers compute them in spikeconv.\n")
+out, networks = Path(sys.argv[1]), sys.argv[2:]
+
+def right(path):
+    # Per image: did the SNN (the last column, read after the sweep's T) get it right?
+    with open(path) as f:
+        rows = list(csv.reader(f))
+    return [row[1] == row[-1] for row in rows[1:]]
+
+print("Correct of the test images after t steps (`trained+signed`, from the T = 8 sweep), and"
+      " each network's ANN with plain ReLUs and with its quantized activation (spikeconv).\n")
 print("| network | gradient | ReLU ANN | quantized ANN | t = 1 | t = 2 | t = 4 | t = 8 |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-for line in sorted(out.glob("*-T8.jsonl")):
-    run = json.loads(line.read_text().splitlines()[0])
-    net, grad = line.stem.split("-")[:2]
-    n = run["images"]
-    cells = [f"{c} ({100 * c / n:.2f} %)" for c in (run["correct"][i - 1] for i in (1, 2, 4, 8))]
-    band = "levels 1..L-1" if grad == "levels" else "0 < x < λ"
-    print(f"| {net} | {band} | {run['ann_correct']} | {run['quantized_ann']['correct']} | " + " | ".join(cells) + " |")
+for net in networks:
+    for grad, band in (("levels", "levels 1..L-1"), ("clipgrad", "0 < x < λ")):
+        run = json.loads((out / f"{net}-{grad}-T8.jsonl").read_text().splitlines()[0])
+        n = run["images"]
+        cells = [f"{c} ({100 * c / n:.2f} %)" for c in (run["correct"][t - 1] for t in (1, 2, 4, 8))]
+        print(f"| {net} | {band} | {run['ann_correct']} | {run['quantized_ann']['correct']} | " + " | ".join(cells) + " |")
+print("\nImage by image, each T its own sweep: images only the first gradient's network / only the"
+      " clip gradient's gets right, and the exact McNemar p (two-sided binomial).\n")
+print("| network | T | only first | only clip | p |")
+print("| --- | ---: | ---: | ---: | ---: |")
+for net in networks:
+    for t in (4, 8):
+        old = right(out / f"{net}-levels-T{t}.predictions.csv")
+        new = right(out / f"{net}-clipgrad-T{t}.predictions.csv")
+        b = sum(o and not w for o, w in zip(old, new))
+        c = sum(w and not o for o, w in zip(old, new))
+        p = min(1.0, 2 * sum(math.comb(b + c, k) for k in range(min(b, c) + 1)) / 2 ** (b + c))
+        print(f"| {net} | {t} | {b} | {c} | {p:.2g} |")
 PY
-for net in $NETWORKS; do
-    for T in 4 8; do
-        echo
-        echo "$net, T = $T: first gradient against the clip's"
-        "$SPIKECONV" paired "$OUT/$net-levels-T$T.predictions.csv" "$OUT/$net-clipgrad-T$T.predictions.csv"
-    done
-done >>"$OUT/table.md"
 cat "$OUT/table.md"
