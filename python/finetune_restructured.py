@@ -114,7 +114,7 @@ RECIPE_KEYS = ("checkpoint", "data_dir", "train_batches", "form", "epochs", "lr"
                "distill_temperature")
 # What a state saved before a setting existed ran with.
 RECIPE_DEFAULTS = {"precision": "f32", "teacher": "None", "distill_weight": "0.9", "distill_temperature": "4.0",
-                   "qcfs_gradient": "levels 1..L-1"}
+                   "qcfs_gradient": "levels 1..L-1", "lambda_floor": "none"}
 
 
 def sha256_of(path: Path) -> str:
@@ -226,6 +226,20 @@ def save(args, model, metadata, arch, mean_text, std_text, n_train, epochs, corr
     tmp = args.out.with_name(args.out.name + ".tmp")
     save_file(tensors, str(tmp), metadata=out_metadata)
     os.replace(tmp, args.out)
+
+
+# The least a QCFS lambda may become. A grown block's branch starts dead (its ReLU sees only
+# the closing BN's shift), its lambda starts near 0, and the clip's gradient can push it
+# through 0: the ResNet-110 trained before this floor had two negative lambdas, which no IF
+# threshold can be (spikeconv refuses the file).
+LAMBDA_FLOOR = 1e-3
+
+
+def keep_lambdas_positive(lambdas) -> None:
+    """Clamps every trained lambda to at least ``LAMBDA_FLOOR`` (after each optimizer step)."""
+    with torch.no_grad():
+        for lam in lambdas:
+            lam.clamp_(min=LAMBDA_FLOOR)
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -344,6 +358,7 @@ def main(argv=None) -> int:
         # below lambda / 2L or above lambda (L - 1/2) / L): such a run does not resume under
         # today's gradient.
         recipe["qcfs_gradient"] = resnet_cifar.QCFS_GRADIENT
+        recipe["lambda_floor"] = str(LAMBDA_FLOOR)
     resume = cifar10.load_resume_state(state_path, recipe, args.restart, RECIPE_DEFAULTS)
     if resume is not None:
         model.load_state_dict(resume["model"])
@@ -391,6 +406,7 @@ def main(argv=None) -> int:
         provenance["qcfs_levels"] = levels
         provenance["qcfs_lambda"] = "channel" if args.activation.endswith(":channel") else "layer"
         provenance["qcfs_gradient"] = resnet_cifar.QCFS_GRADIENT
+        provenance["qcfs_lambda_floor"] = str(LAMBDA_FLOOR)
     epoch_counts = list(resume.get("epoch_counts", [])) if resume is not None else []
 
     first_epoch = resume["epoch"] if resume is not None else 0
@@ -424,6 +440,7 @@ def main(argv=None) -> int:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            keep_lambdas_positive(lambda_params)
             scheduler.step()
             seen += y.shape[0]
             loss_sum += float(loss.detach()) * y.shape[0]

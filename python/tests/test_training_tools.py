@@ -89,3 +89,13 @@ def test_distillation_loss_is_hintons_soft_target_kl():
     got = finetune_restructured.distillation_loss(student, teacher, t)
     torch.testing.assert_close(got, by_hand, rtol=1e-12, atol=1e-12)
     assert float(finetune_restructured.distillation_loss(student, student, t)) == pytest.approx(0, abs=1e-12)
+
+
+def test_trained_lambdas_never_fall_below_the_floor():
+    import finetune_restructured
+
+    lambdas = [torch.nn.Parameter(torch.tensor([-0.26])), torch.nn.Parameter(torch.tensor([0.5, 0.0001]))]
+    finetune_restructured.keep_lambdas_positive(lambdas)
+    floor = finetune_restructured.LAMBDA_FLOOR
+    assert lambdas[0].tolist() == [pytest.approx(floor)]
+    assert lambdas[1].tolist() == [0.5, pytest.approx(floor)]
