@@ -44,7 +44,7 @@ def test_qcfs_trains_the_inputs_inside_the_clip_range():
         assert out.tolist() == [0.0, 0.0, 0.0, 0.0, 0.5, 1.5, 2.0, 2.0, 2.0, 2.0, 2.0]
         grad_x, grad_lam = torch.autograd.grad(out.sum(), (xs, lam))
         assert grad_x.tolist() == passes
-        # d h / d lambda = clip(s, 0, L) / L - [on a level] * x / lambda, summed.
+        # d h / d lambda = clip(s, 0, L) / L - [0 < x < lambda] * x / lambda, summed.
         expected = sum(o / 2.0 - p * v / 2.0 for o, p, v in zip(out.tolist(), passes, x.tolist()))
         assert abs(float(grad_lam) - expected) < 1e-12
 
